@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Layer 1: the Local PKI certificate authority: creation, leaf signing and the
+ * CRL. Pure crypto: storing what it makes is the caller's business. */
+
+#include "macro.h"
+#include "x509.h"
+
+typedef struct CaSettings {
+        const char *subject;        /* "CN=certkeeper Local CA,O=Example": comma-separated RDNs */
+        KeyAlgorithm key_algorithm;
+        unsigned validity_days;
+        const char *digest;         /* "sha256", "sha384", "sha512"; ignored for ed25519 */
+} CaSettings;
+
+typedef struct Ca {
+        EVP_PKEY *key;
+        X509 *cert;
+        const EVP_MD *md;           /* NULL for ed25519 */
+} Ca;
+
+Ca *ca_free(Ca *ca);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Ca *, ca_free)
+
+/* Parse "CN=a,O=b" into an X509_NAME; -EINVAL with *ret_error on bad input. */
+int x509_name_from_string(const char *s, X509_NAME **ret, char **ret_error);
+
+/* Create a new CA: key, self-signed certificate (v3, CA:TRUE critical,
+ * keyUsage keyCertSign+cRLSign critical, SKI, AKI, random positive 128-bit
+ * serial). */
+int ca_create(const CaSettings *s, Ca **ret, char **ret_error);
+/* Wrap an existing key and certificate (takes references, not ownership). */
+int ca_load(EVP_PKEY *key, X509 *cert, const char *digest, Ca **ret);
+
+typedef struct LeafRequest {
+        const char *common_name;
+        char *const *dns_names;     /* normalised; the CN is added to the SAN if missing */
+        /* Exactly one of these gives the public key: */
+        X509_REQ *csr;              /* the key is copied from the CSR's X509_PUBKEY (fast path) */
+        EVP_PKEY *pkey;
+        unsigned validity_days;
+        uint64_t now;               /* usec; notBefore = now - 5 min for clock skew */
+} LeafRequest;
+
+/* Sign a leaf: subject CN only (we never copy CSR extensions), v3,
+ * basicConstraints CA:FALSE critical, keyUsage fitting the key (RSA:
+ * digitalSignature+keyEncipherment, EC/Ed25519: digitalSignature), EKU
+ * serverAuth+clientAuth, SKI, AKI, subjectAltName, random positive 128-bit
+ * serial, notAfter clamped to the CA's notAfter. Thread-safe. */
+int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_error);
+
+/* RFC 5280 reasons by their contract names. */
+typedef enum RevocationReason {
+        REVOCATION_REASON_INVALID = -1,
+        REVOCATION_REASON_UNSPECIFIED = 0,
+        REVOCATION_REASON_KEY_COMPROMISE = 1,
+        REVOCATION_REASON_CA_COMPROMISE = 2,
+        REVOCATION_REASON_AFFILIATION_CHANGED = 3,
+        REVOCATION_REASON_SUPERSEDED = 4,
+        REVOCATION_REASON_CESSATION_OF_OPERATION = 5,
+} RevocationReason;
+
+const char *revocation_reason_to_string(RevocationReason r);
+/* "" maps to unspecified. */
+RevocationReason revocation_reason_from_string(const char *s);
+
+typedef struct CrlEntry {
+        const char *serial_hex;
+        uint64_t revoked_at;        /* usec */
+        RevocationReason reason;
+} CrlEntry;
+
+/* A v2 CRL: CRL number, AKI, thisUpdate=now, nextUpdate=now+next_update_usec,
+ * a reasonCode entry extension on every entry except unspecified. Must stay
+ * fast with 100,000 entries. Returns PEM. */
+int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_number, uint64_t now,
+                uint64_t next_update_usec, char **ret_pem);

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Layer 1: /etc/certkeeper/certkeeper.conf and its drop-ins (GKeyFile). Every
+ * key has a default here in code; the files layer on top. An unknown section or
+ * key, or a bad value, is an error naming the file, the key and what was
+ * expected: never a silent default. */
+
+#include "macro.h"
+#include "x509.h"
+
+typedef enum Enforcement {
+        ENFORCEMENT_HARD,
+        ENFORCEMENT_SOFT,
+} Enforcement;
+
+const char *enforcement_to_string(Enforcement e);
+
+typedef struct PolicyConfig {
+        char **allowed_domains;          /* globs, lower-cased; NULL or empty = any domain */
+        bool allowed_domains_set;        /* false: rule not configured */
+        Enforcement allowed_domains_enforcement;
+        bool allow_wildcards;            /* default true */
+        Enforcement allow_wildcards_enforcement;
+        bool allowed_key_algorithms[_KEY_ALGORITHM_MAX]; /* default all true */
+        bool allowed_key_algorithms_set;
+        Enforcement allowed_key_algorithms_enforcement;
+        unsigned min_rsa_bits;           /* default 2048 */
+        Enforcement min_rsa_bits_enforcement;
+        unsigned max_validity_days;      /* 0 = unlimited (default) */
+        Enforcement max_validity_days_enforcement;
+        unsigned max_sans;               /* default 100 */
+        Enforcement max_sans_enforcement;
+} PolicyConfig;
+
+typedef struct ExternalCaConfig {
+        char *name;                      /* the NAME of [ExternalCA "NAME"] */
+        char **helper_argv;              /* Helper= split like a shell would, without a shell */
+        unsigned timeout_sec;            /* default 60 */
+} ExternalCaConfig;
+
+typedef struct Config {
+        char *path;                      /* the main file */
+
+        /* [Daemon] */
+        char *state_directory;           /* default /var/lib/certkeeper; $STATE_DIRECTORY wins when set */
+        char *spool_directory;           /* default /var/spool/certkeeper */
+        unsigned max_pending_orders_per_caller; /* MaxPendingOrdersPerCaller=, default 1000 */
+        unsigned worker_threads;         /* WorkerThreads=, 0 = number of CPUs */
+
+        /* [LocalCA] */
+        char *ca_subject;                /* default "CN=certkeeper Local CA" */
+        KeyAlgorithm ca_key_algorithm;   /* default ec-256 */
+        unsigned ca_validity_days;       /* default 3650 */
+        unsigned leaf_validity_days;     /* default 90 */
+        char *ca_digest;                 /* default sha256 */
+        unsigned crl_validity_days;      /* CRLValidityDays=, default 7: nextUpdate */
+
+        /* [Policy] */
+        PolicyConfig policy;
+
+        /* [ACME] */
+        char *acme_directory_url;        /* NULL: provider "acme" unavailable */
+        char *acme_email;
+        char *acme_ca_bundle;
+        unsigned acme_http_challenge_port; /* default 80 */
+        char *acme_webroot_path;
+        char *acme_eab_key_id;
+        char *acme_eab_hmac_key;         /* base64url */
+
+        /* [ExternalCA "NAME"] */
+        ExternalCaConfig *external_cas;
+        size_t n_external_cas;
+
+        /* [Discovery] */
+        char **discovery_paths;          /* default /etc/ssl /etc/pki/tls /etc/letsencrypt/live */
+        bool include_ca_certificates;    /* default false */
+        unsigned rescan_interval_sec;    /* default 3600 */
+
+        /* [Alerts] */
+        unsigned *expiry_thresholds_days; /* default 30 14 7 1, sorted descending */
+        size_t n_expiry_thresholds;
+} Config;
+
+Config *config_free(Config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free)
+
+/* A Config holding only the defaults. */
+int config_new_default(Config **ret);
+
+/* Read path (may be missing: then only the defaults and drop-ins apply) and
+ * path.d/\*.conf in lexical order, later files overriding earlier ones.
+ * Returns -EINVAL (bad content) or another negative errno; *ret_error is e.g.
+ * "/etc/certkeeper/certkeeper.conf: [LocalCA] KeyAlgorithm=rsa-1000: expected
+ * one of rsa-2048 rsa-3072 rsa-4096 ec-256 ec-384 ed25519". */
+int config_load(const char *path, Config **ret, char **ret_error);
+
+/* Parse a spool sidecar (incoming/NAME.conf: [Request] Provider= ValidityDays=).
+ * Unknown keys are errors. ret_provider NULL if unset, ret_validity_days 0 if unset. */
+int sidecar_parse(const char *data, size_t len, char **ret_provider, unsigned *ret_validity_days,
+                  char **ret_error);
+
+const ExternalCaConfig *config_find_external_ca(const Config *c, const char *name);

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Layer 2: issuance policy. Pure: a request description in, a verdict list
+ * out; no bus, no store. */
+
+#include "config.h"
+
+typedef struct PolicyRequest {
+        const char *common_name;          /* may be NULL/"" */
+        char *const *dns_names;           /* SANs, as requested (normalised or not), NULL-terminated */
+        const char *key_algorithm;        /* pkey_describe() style: "rsa-2048", "ec-256", "rsa-1024"... */
+        unsigned rsa_bits;                /* 0 unless RSA */
+        unsigned validity_days;           /* effective requested validity */
+} PolicyRequest;
+
+typedef struct PolicyViolation {
+        const char *rule;                 /* the config key: "AllowedDomains", "MaxValidityDays"... */
+        Enforcement enforcement;
+        char *message;                    /* readable, names the offending value and the limit */
+} PolicyViolation;
+
+typedef struct PolicyVerdict {
+        PolicyViolation *violations;
+        size_t n_violations;
+} PolicyVerdict;
+
+void policy_verdict_done(PolicyVerdict *v);
+bool policy_verdict_is_hard_fail(const PolicyVerdict *v);
+
+/* Evaluate every rule; each violated rule appears once (naming the first
+ * offending value for list rules). */
+int policy_evaluate(const PolicyConfig *p, const PolicyRequest *req, PolicyVerdict *ret);
+
+/* Match a DNS name against a domain glob: '*' matches within one label only
+ * ("*.example.com" matches "a.example.com", not "a.b.example.com" nor
+ * "example.com"); case-insensitive; trailing dots ignored on both sides. A
+ * wildcard name ("*.a.example.com") matches a glob only if the glob covers
+ * every name it could stand for. */
+bool policy_domain_match(const char *glob, const char *name);
+
+/* Check a glob from the config: returns false for empty, whitespace, or
+ * characters outside [a-z0-9.*-]. */
+bool policy_glob_valid(const char *glob);

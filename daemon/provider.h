@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Layer 2: certificate providers (the Local PKI, ACME, external CA helpers).
+ * A provider's issue() and revoke() run on a worker thread (jobs.c): they may
+ * block on network or helper programs, with timeouts, but never touch SQLite or
+ * the bus. Whatever they need from the daemon is handed to them at creation. */
+
+#include "macro.h"
+
+typedef struct ProviderRequest {
+        uint64_t order_id;
+        const char *common_name;
+        char *const *dns_names;           /* normalised, NULL-terminated; may include the CN */
+        X509_REQ *csr;                    /* the request to submit (the caller's CSR, or one the
+                                           * daemon built for its generated key); NULL only for
+                                           * local automated orders, which pass pkey instead */
+        EVP_PKEY *pkey;                   /* the daemon-generated key, or NULL */
+        unsigned validity_days;           /* 0 = the provider's default */
+        const char *cookie;               /* set when polling a waiting order (POLL) */
+        unsigned attempt;                 /* 0 on first submission */
+} ProviderRequest;
+
+typedef enum ProviderOutcome {
+        PROVIDER_ISSUED,        /* certificate_pem set; chain_pem may be */
+        PROVIDER_WAIT,          /* come back after retry_after_usec with cookie */
+        PROVIDER_REJECTED,      /* permanent: the order fails with error */
+        PROVIDER_UNREACHABLE,   /* transient: retried with backoff, error explains */
+} ProviderOutcome;
+
+typedef struct ProviderResult {
+        ProviderOutcome outcome;
+        char *certificate_pem;  /* the leaf */
+        char *chain_pem;        /* issuing chain, leaf excluded, root included when known */
+        char *cookie;
+        uint64_t retry_after_usec;
+        char *error;            /* a readable reason for WAIT/REJECTED/UNREACHABLE */
+} ProviderResult;
+
+void provider_result_done(ProviderResult *r);
+
+typedef struct Provider Provider;
+
+typedef struct ProviderOps {
+        const char *order_type;           /* "local-pki", "acme", "external-ca" */
+        bool needs_csr;                   /* automated orders must build a CSR for it */
+        int (*issue)(Provider *p, const ProviderRequest *req, ProviderResult *ret);
+        /* Propagate a revocation to the issuing CA. reason is an RFC 5280 code.
+         * NULL when the provider cannot. Returns 0 or negative errno with *ret_error. */
+        int (*revoke)(Provider *p, X509 *cert, int reason, char **ret_error);
+        /* Text for "certkeeperctl status", e.g. the helper's IDENTIFY answer. May be NULL. */
+        char *(*identify)(Provider *p);
+        void (*free)(Provider *p);
+} ProviderOps;
+
+struct Provider {
+        const ProviderOps *ops;
+        char *name;                       /* "local", "acme", or the [ExternalCA] NAME */
+};
+
+Provider *provider_free(Provider *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Provider *, provider_free)

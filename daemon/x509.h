@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Layer 1: X.509 parsing and validation primitives (no store, no bus). */
+
+#include "macro.h"
+
+#define CSR_MAX_SIZE (64U * 1024U)    /* bytes, PEM or DER */
+#define SANS_MAX 1000U                /* hard ceiling on SANs in one request; policy MaxSANs is lower */
+#define DNS_NAME_MAX 253U
+#define DNS_LABEL_MAX 63U
+
+/* Key algorithms by their contract names (DESIGN.md). */
+typedef enum KeyAlgorithm {
+        KEY_ALGORITHM_INVALID = -1,
+        KEY_ALGORITHM_RSA_2048 = 0,
+        KEY_ALGORITHM_RSA_3072,
+        KEY_ALGORITHM_RSA_4096,
+        KEY_ALGORITHM_EC_256,
+        KEY_ALGORITHM_EC_384,
+        KEY_ALGORITHM_ED25519,
+        _KEY_ALGORITHM_MAX,
+} KeyAlgorithm;
+
+const char *key_algorithm_to_string(KeyAlgorithm a);
+KeyAlgorithm key_algorithm_from_string(const char *s);
+
+/* Describe any public key as a contract-style name: "rsa-2048", "rsa-1024",
+ * "rsa-2047" (odd sizes as they are), "ec-256", "ec-384", "ec-521", "ed25519",
+ * "ed448", else "unknown". ret_rsa_bits is set to the modulus size for RSA, 0
+ * otherwise. Returns a newly allocated string. */
+char *pkey_describe(EVP_PKEY *pkey, unsigned *ret_rsa_bits);
+
+/* Validate and normalise one DNS name for a certificate: LDH labels, at most
+ * one wildcard which must be the whole leftmost label, IDNs only as A-labels
+ * ("xn--" with a valid punycode shape; raw UTF-8 is refused), label <= 63, name
+ * <= 253, no empty labels, at least two labels, a trailing dot dropped,
+ * lower-cased. On failure returns -EINVAL and *ret_error says what is wrong with
+ * the quoted name (e.g. "'ex ample.com': label 'ex ample' contains ' '"). */
+int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error);
+
+/* A parsed, signature-checked CSR. */
+typedef struct Csr {
+        X509_REQ *req;
+        char *common_name;       /* subject CN or NULL */
+        char **dns_names;        /* SAN dNSNames as found (not normalised), NULL-terminated, never NULL */
+        size_t n_dns_names;
+        char *key_algorithm;     /* pkey_describe() of the public key */
+        unsigned rsa_bits;
+        uint8_t *der;            /* canonical DER of the request */
+        size_t der_len;
+} Csr;
+
+Csr *csr_free(Csr *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Csr *, csr_free)
+
+/* Parse PEM ("-----BEGIN CERTIFICATE REQUEST-----" or "NEW CERTIFICATE
+ * REQUEST") or DER; checks the size limit, the structure, and the signature.
+ * Errors: -EMSGSIZE (too large), -EBADMSG (not a CSR), -EKEYREJECTED (bad
+ * signature); *ret_error is a readable reason. */
+int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error);
+
+/* Everything the inventory shows about a certificate, extracted once when it
+ * is stored (lists never parse certificates). */
+typedef struct CertInfo {
+        char *common_name;       /* may be "" */
+        char **sans;             /* DNS names and IP addresses as text, NULL-terminated, never NULL */
+        char *subject;           /* RFC 2253 one line, e.g. "CN=www.example.com,O=Example" */
+        char *issuer;
+        char *algorithm;         /* pkey_describe() */
+        char *digest;            /* signature digest: "sha256", "sha384", "sha512", "sha1", "none" for ed25519 */
+        uint64_t not_before;     /* usec since the epoch */
+        uint64_t not_after;
+        char *fingerprint_sha256; /* lowercase hex, no separators */
+        char *serial;            /* lowercase hex, no leading zeros, "0" for zero */
+        bool is_ca;              /* basicConstraints CA:TRUE */
+        bool self_signed;        /* subject == issuer and verifies with own key */
+        uint8_t *der;
+        size_t der_len;
+} CertInfo;
+
+void cert_info_done(CertInfo *i);
+int cert_info_from_x509(X509 *x, CertInfo *ret);
+
+/* PEM <-> X509 helpers. x509_to_pem returns a newly allocated string. */
+char *x509_to_pem(X509 *x);
+X509 *x509_from_der(const uint8_t *der, size_t len);
+X509 *x509_from_pem(const char *pem);
+/* Every certificate in a PEM buffer, or the single DER certificate; NULL if none. */
+STACK_OF(X509) *x509_stack_from_data(const void *data, size_t len);
+
+/* SHA-256 of a buffer as lowercase hex (65 bytes incl. NUL). */
+void sha256_hex(const void *data, size_t len, char ret[static 65]);
