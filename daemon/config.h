@@ -47,6 +47,8 @@ typedef struct Config {
         char *spool_directory;           /* default /var/spool/certkeeper */
         unsigned max_pending_orders_per_caller; /* MaxPendingOrdersPerCaller=, default 1000 */
         unsigned worker_threads;         /* WorkerThreads=, 0 = number of CPUs */
+        unsigned provider_retry_sec;     /* ProviderRetrySec=, default 5: first backoff for unreachable CAs */
+        unsigned provider_max_attempts;  /* ProviderMaxAttempts=, default 8: then the order fails */
 
         /* [LocalCA] */
         char *ca_subject;                /* default "CN=certkeeper Local CA" */

@@ -31,6 +31,7 @@ typedef enum ProviderOutcome {
 typedef struct ProviderResult {
         ProviderOutcome outcome;
         char *certificate_pem;  /* the leaf */
+        X509 *certificate;      /* alternatively the leaf itself (saves a PEM round trip) */
         char *chain_pem;        /* issuing chain, leaf excluded, root included when known */
         char *cookie;
         uint64_t retry_after_usec;
@@ -40,6 +41,10 @@ typedef struct ProviderResult {
 void provider_result_done(ProviderResult *r);
 
 typedef struct Provider Provider;
+
+/* The built-in Local PKI: signs with ca (borrowed; must outlive the provider). */
+struct Ca;
+int provider_local_new(const struct Ca *ca, unsigned default_validity_days, Provider **ret);
 
 typedef struct ProviderOps {
         const char *order_type;           /* "local-pki", "acme", "external-ca" */
