@@ -574,11 +574,11 @@ int subject_split(const char *subject, char ***ret_pairs, char **ret_why) {
                         return errorf(ret_why, "%s= is empty", attr);
                 if (!g_utf8_validate(value->str, value->len, NULL))
                         return errorf(ret_why, "%s= is not valid UTF-8", attr);
-                if (g_utf8_strlen(value->str, value->len) > (long) max)
-                        return errorf(ret_why, "%s= is longer than %zu characters", attr, max);
                 if (streq(attr, "C") && (value->len != 2 || !g_ascii_isalpha(value->str[0]) ||
                                          !g_ascii_isalpha(value->str[1])))
                         return errorf(ret_why, "C= must be a two-letter country code");
+                if (g_utf8_strlen(value->str, value->len) > (long) max)
+                        return errorf(ret_why, "%s= is longer than %zu characters", attr, max);
 
                 g_ptr_array_add(pairs, TAKE_PTR(attr));
                 g_ptr_array_add(pairs, g_string_free(TAKE_PTR(value), false));
@@ -618,7 +618,7 @@ bool domain_glob_valid(const char *glob) {
                 if (++label > DNS_LABEL_MAX)
                         return false;
         }
-        return true;
+        return label > 0;
 }
 
 static void external_ca_done(ExternalCaConfig *e) {
@@ -707,7 +707,9 @@ static bool external_ca_name_valid(const char *name) {
 
         return l > 0 && l <= EXTERNAL_CA_NAME_MAX &&
                 strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == l &&
-                !streq(name, "local") && !streq(name, "acme");
+                !streq(name, "local") && !streq(name, "acme") &&
+                /* Names may end up in file names or logs one day: no "." and "..". */
+                !streq(name, ".") && !streq(name, "..");
 }
 
 /* Reads a whole regular file of at most `max` bytes, NUL-terminated. */
@@ -805,8 +807,10 @@ static int keyfile_parse(const char *origin, const char *data, size_t len, GKeyF
         if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &error)) {
                 unsigned l = keyfile_error_line(data, len);
 
-                where = l > 0 ? g_strdup_printf("%s%sline %u", strempty(origin), origin ? ":" : "", l)
-                              : g_strdup(strempty(origin));
+                if (l == 0)
+                        where = g_strdup(origin ? origin : "sidecar");
+                else
+                        where = origin ? g_strdup_printf("%s:%u", origin, l) : g_strdup_printf("line %u", l);
                 return errorf(ret_error, "%s: %s", where, error->message);
         }
 
@@ -824,8 +828,8 @@ static int keyfile_parse(const char *origin, const char *data, size_t len, GKeyF
                         if (eq && memchr(q, '[', eq - q)) {
                                 g_autofree char *key = g_strndup(q, eq - q);
                                 g_autofree char *shown = escape_for_message(g_strchomp(key));
-                                return errorf(ret_error, "%s%sline %u: key '%s': localized keys are not supported",
-                                              strempty(origin), origin ? ":" : "", line, shown);
+                                return errorf(ret_error, "%s%s%u: key '%s': localized keys are not supported",
+                                              strempty(origin), origin ? ":" : "line ", line, shown);
                         }
                 }
                 p += n + 1;
