@@ -36,7 +36,7 @@ const char *enforcement_to_string(Enforcement e) {
         return enforcement_table[e];
 }
 
-static int vstrdup_printf(char **ret, const char *format, va_list ap) {
+_printf_(2, 0) static int vstrdup_printf(char **ret, const char *format, va_list ap) {
         char *s;
 
         if (vasprintf(&s, format, ap) < 0)
@@ -446,21 +446,24 @@ static int parse_helper(const ConfigKey *k, const ParseContext *ctx, void *base)
         return 0;
 }
 
-#define CONFIG_KEY(s, n, p, f, ...) { s, n, p, offsetof(Config, f), __VA_ARGS__ }
-#define POLICY_KEY(n, p, f, ...) { "Policy", n, p, offsetof(Config, policy) + offsetof(PolicyConfig, f), __VA_ARGS__ }
+#define CONFIG_KEY(s, n, p, f) { s, n, p, offsetof(Config, f), 0, 0, false }
+#define CONFIG_UINT(s, n, f, lo, hi) { s, n, parse_unsigned, offsetof(Config, f), lo, hi, false }
+#define POLICY_OFFSET(f) (offsetof(Config, policy) + offsetof(PolicyConfig, f))
+#define POLICY_KEY(n, p, f) { "Policy", n, p, POLICY_OFFSET(f), 0, 0, false }
+#define POLICY_UINT(n, f, lo, hi) { "Policy", n, parse_unsigned, POLICY_OFFSET(f), lo, hi, false }
 
 static const ConfigKey config_keys[] = {
         CONFIG_KEY("Daemon", "StateDirectory", parse_abs_path, state_directory),
         CONFIG_KEY("Daemon", "SpoolDirectory", parse_abs_path, spool_directory),
-        CONFIG_KEY("Daemon", "MaxPendingOrdersPerCaller", parse_unsigned, max_pending_orders_per_caller, 1, 1000000),
-        CONFIG_KEY("Daemon", "WorkerThreads", parse_unsigned, worker_threads, 0, 64),
+        CONFIG_UINT("Daemon", "MaxPendingOrdersPerCaller", max_pending_orders_per_caller, 1, 1000000),
+        CONFIG_UINT("Daemon", "WorkerThreads", worker_threads, 0, 64),
 
         CONFIG_KEY("LocalCA", "Subject", parse_subject, ca_subject),
         CONFIG_KEY("LocalCA", "KeyAlgorithm", parse_key_algorithm, ca_key_algorithm),
-        CONFIG_KEY("LocalCA", "ValidityDays", parse_unsigned, ca_validity_days, 1, 36500),
-        CONFIG_KEY("LocalCA", "LeafValidityDays", parse_unsigned, leaf_validity_days, 1, 36500),
+        CONFIG_UINT("LocalCA", "ValidityDays", ca_validity_days, 1, 36500),
+        CONFIG_UINT("LocalCA", "LeafValidityDays", leaf_validity_days, 1, 36500),
         CONFIG_KEY("LocalCA", "Digest", parse_digest, ca_digest),
-        CONFIG_KEY("LocalCA", "CRLValidityDays", parse_unsigned, crl_validity_days, 1, 3650),
+        CONFIG_UINT("LocalCA", "CRLValidityDays", crl_validity_days, 1, 3650),
 
         { "Policy", "AllowedDomains", parse_allowed_domains, offsetof(Config, policy) },
         POLICY_KEY("AllowedDomainsEnforcement", parse_enforcement, allowed_domains_enforcement),
@@ -468,28 +471,28 @@ static const ConfigKey config_keys[] = {
         POLICY_KEY("AllowWildcardsEnforcement", parse_enforcement, allow_wildcards_enforcement),
         { "Policy", "AllowedKeyAlgorithms", parse_allowed_key_algorithms, offsetof(Config, policy) },
         POLICY_KEY("AllowedKeyAlgorithmsEnforcement", parse_enforcement, allowed_key_algorithms_enforcement),
-        POLICY_KEY("MinRSABits", parse_unsigned, min_rsa_bits, 1024, 16384),
+        POLICY_UINT("MinRSABits", min_rsa_bits, 1024, 16384),
         POLICY_KEY("MinRSABitsEnforcement", parse_enforcement, min_rsa_bits_enforcement),
-        POLICY_KEY("MaxValidityDays", parse_unsigned, max_validity_days, 0, 36500),
+        POLICY_UINT("MaxValidityDays", max_validity_days, 0, 36500), /* 0: unlimited */
         POLICY_KEY("MaxValidityDaysEnforcement", parse_enforcement, max_validity_days_enforcement),
-        POLICY_KEY("MaxSANs", parse_unsigned, max_sans, 1, SANS_MAX),
+        POLICY_UINT("MaxSANs", max_sans, 1, SANS_MAX),
         POLICY_KEY("MaxSANsEnforcement", parse_enforcement, max_sans_enforcement),
 
         CONFIG_KEY("ACME", "DirectoryURL", parse_url, acme_directory_url),
         CONFIG_KEY("ACME", "Email", parse_email, acme_email),
         CONFIG_KEY("ACME", "CABundle", parse_abs_path_optional, acme_ca_bundle),
-        CONFIG_KEY("ACME", "HTTPChallengePort", parse_unsigned, acme_http_challenge_port, 1, 65535),
+        CONFIG_UINT("ACME", "HTTPChallengePort", acme_http_challenge_port, 1, 65535),
         CONFIG_KEY("ACME", "WebrootPath", parse_abs_path_optional, acme_webroot_path),
         CONFIG_KEY("ACME", "EABKeyID", parse_token_optional, acme_eab_key_id),
-        CONFIG_KEY("ACME", "EABHMACKey", parse_base64url_secret, acme_eab_hmac_key, .secret = true),
+        { "ACME", "EABHMACKey", parse_base64url_secret, offsetof(Config, acme_eab_hmac_key), 0, 0, .secret = true },
 
         { "ExternalCA", "Helper", parse_helper, offsetof(ExternalCaConfig, helper_argv) },
         { "ExternalCA", "Timeout", parse_unsigned, offsetof(ExternalCaConfig, timeout_sec), 1, 86400 },
 
-        /* 0: no periodic rescan (inotify and Rescan() still work). */
         CONFIG_KEY("Discovery", "Paths", parse_path_list, discovery_paths),
         CONFIG_KEY("Discovery", "IncludeCACertificates", parse_bool, include_ca_certificates),
-        CONFIG_KEY("Discovery", "RescanIntervalSec", parse_unsigned, rescan_interval_sec, 0, 31536000),
+        /* 0: no periodic rescan (inotify and Rescan() still work). */
+        CONFIG_UINT("Discovery", "RescanIntervalSec", rescan_interval_sec, 0, 31536000),
 
         CONFIG_KEY("Alerts", "ExpiryThresholdsDays", parse_thresholds, expiry_thresholds_days),
 };
