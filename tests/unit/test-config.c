@@ -480,6 +480,7 @@ static const ErrorCase error_cases[] = {
         { "# comment\n\n[Daemon]\nWorkerThreads=1\nthis is not a key\n", { ":5: ", "this is not a key" } },
         { "WorkerThreads=1\n[Daemon]\n", { ":1: ", "does not start with a group" } },
         { "[Daemon]\n[Policy\n", { ":2: " } },
+        { "\r\n  \n[Daemon]\r\nWorkerThreads=1\r\nbroken", { ":5: ", "broken" } },
 };
 
 static void test_errors(Fixture *f, gconstpointer data) {
