@@ -9,7 +9,7 @@ max=${2:-2.0}
 
 if ! systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
         echo "1..0 # SKIP systemd-analyze has no --offline (needs systemd >= 250)"
-        exit 77
+        exit 0
 fi
 
 out=$(systemd-analyze security --offline=true --no-pager "$unit" 2>&1)

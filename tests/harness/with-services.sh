@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# with-services.sh [--services=bus,journal,polkit,pebble,challtestsrv,cfssl] [--keep] CMD ARGS...
+# with-services.sh [--services=bus,journal,polkit,pebble,challtestsrv,cfssl] [--keep] [--tap] CMD ARGS...
 #
 # Runs CMD in its own mount and network namespace with real services started
 # for it (see ../../../shared/TESTING.md and tests/harness/services.sh), then
@@ -11,18 +11,34 @@
 # --keep or CK_KEEP_RUN=1), DBUS_SYSTEM_BUS_ADDRESS, CK_POLKIT_RULES_DIR,
 # CK_PEBBLE_DIR_URL, CK_PEBBLE_CA, CK_PEBBLE_ROOT, CK_PEBBLE_MANAGEMENT_URL,
 # CK_CHALLTESTSRV_URL, CK_CHALLTESTSRV_DNS, CK_CFSSL_URL, CK_CFSSL_CA.
-# Exit 77 (skip) when not root: namespaces, bind mounts and polkitd need it.
+# When not root (namespaces, bind mounts and polkitd need it) the test is
+# skipped: exit 77, or with --tap (meson's TAP protocol counts any non-zero
+# exit as an error) a "1..0 # SKIP" plan and exit 0.
 
 set -u
 
 self=$(readlink -f "${BASH_SOURCE[0]}")
 
-if [ "$(id -u)" != 0 ]; then
-        echo "with-services: needs root (namespaces, bind mounts, polkitd); skipping" >&2
+skip() {
+        echo "with-services: $*; skipping" >&2
+        if [ "$tap" = 1 ]; then
+                echo "1..0 # SKIP $*"
+                exit 0
+        fi
         exit 77
+}
+tap=0
+for arg in "$@"; do
+        case $arg in --tap) tap=1 ;; -*) ;; *) break ;; esac
+done
+
+if [ "$(id -u)" != 0 ]; then
+        skip "needs root (namespaces, bind mounts, polkitd)"
 fi
 
 if [ -z "${CK_HARNESS_INSIDE:-}" ]; then
+        unshare --mount --net --propagation private -- true 2>/dev/null ||
+                skip "cannot create mount and network namespaces here"
         export CK_HARNESS_INSIDE=1
         exec unshare --mount --net --propagation private -- /bin/bash "$self" "$@"
 fi
@@ -36,6 +52,7 @@ while [ $# -gt 0 ]; do
         case $1 in
         --services=*) [ -n "${1#--services=}" ] && services=bus,journal,${1#--services=} ;;
         --keep) keep=1 ;;
+        --tap) ;;
         --) shift; break ;;
         -*) echo "with-services: unknown option $1" >&2; exit 2 ;;
         *) break ;;

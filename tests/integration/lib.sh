@@ -25,8 +25,9 @@ set -u
 export CK_SOURCE_ROOT CK_BUILD_ROOT CERTKEEPERD CERTKEEPERCTL
 
 if [ -z "${CK_RUN:-}" ] || [ -z "${DBUS_SYSTEM_BUS_ADDRESS:-}" ]; then
+        # A TAP skip: meson's TAP protocol counts exit 77 as an error.
         echo "1..0 # SKIP not running under tests/harness/with-services.sh"
-        exit 77
+        exit 0
 fi
 
 # shellcheck source=../harness/services.sh
@@ -113,6 +114,12 @@ ck_check_fails() {
 ck_skip() {
         CK_TAP_COUNT=$((CK_TAP_COUNT + 1))
         echo "ok $CK_TAP_COUNT - $1 # SKIP $2"
+}
+
+# ck_skip_all REASON — skip the whole scenario (before any test line).
+ck_skip_all() {
+        echo "1..0 # SKIP $*"
+        exit 0
 }
 
 # ck_bail REASON — stop the scenario (TAP "Bail out!"), print the daemon log.
