@@ -737,8 +737,10 @@ X509 *x509_from_der(const uint8_t *der, size_t len) {
         x = d2i_X509(NULL, &p, (long) len);
         if (x && p != der + len) {
                 X509_free(x);
-                return NULL;
+                x = NULL;
         }
+        if (!x)
+                ERR_clear_error();
         return x;
 }
 
@@ -750,7 +752,10 @@ X509 *x509_from_pem(const char *pem) {
         bio = BIO_new_mem_buf(pem, -1);
         if (!bio)
                 return NULL;
-        return PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (!x)
+                ERR_clear_error();
+        return x;
 }
 
 STACK_OF(X509) *x509_stack_from_data(const void *data, size_t len) {
