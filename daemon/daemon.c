@@ -191,15 +191,7 @@ Daemon *daemon_free(Daemon *d) {
 int daemon_run(Daemon *d) {
         int r;
 
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        /* Block before any thread exists would be ideal; workers ignore these signals anyway
-         * because signalfd only sees them while blocked in every thread, so block here and the
-         * kernel routes them to the signalfd. */
-        if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
-                return log_error_errno(errno, "Cannot block signals: %s", strerror(abs(errno)));
+        /* main() blocked SIGTERM and SIGINT before any thread was started. */
         r = sd_event_add_signal(d->event, NULL, SIGTERM, on_signal, d);
         if (r >= 0)
                 r = sd_event_add_signal(d->event, NULL, SIGINT, on_signal, d);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <getopt.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include "config-build.h"
@@ -55,6 +56,14 @@ int main(int argc, char *argv[]) {
         /* Everything we create is private unless we say otherwise. */
         umask(0077);
         setvbuf(stderr, NULL, _IOLBF, 0);
+
+        /* Block the stop signals before any worker thread exists, so every thread inherits the
+         * mask and they reach the loop's signalfd instead of killing the process. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
 
         _cleanup_(daemon_freep) Daemon *d = NULL;
         int r = daemon_new(config, &d);
