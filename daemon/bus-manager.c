@@ -70,6 +70,8 @@ static int method_request_certificate(sd_bus_message *m, void *userdata, sd_bus_
         r = sd_bus_message_read_strv(m, &sans);
         if (r < 0)
                 return r;
+        if (!sans) /* sd-bus gives NULL for an empty array */
+                sans = g_new0(char *, 1);
         if (g_strv_length(sans) > SANS_MAX)
                 return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
                                       "%u subject alternative names given, at most %u are accepted",
