@@ -483,6 +483,16 @@ static int work_fail(Work *w, int error, const char *fmt, ...) {
         return w->error;
 }
 
+static bool same_public_key(X509 *leaf, EVP_PKEY *pkey, X509_REQ *csr) {
+        unsigned char *a = NULL, *b = NULL;
+        int la = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &a);
+        int lb = pkey ? i2d_PUBKEY(pkey, &b) : i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr), &b);
+        bool same = la > 0 && la == lb && memcmp(a, b, (size_t) la) == 0;
+        OPENSSL_free(a);
+        OPENSSL_free(b);
+        return same;
+}
+
 static int work_execute(Work *w) {
         Orders *o = w->orders;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
@@ -546,9 +556,10 @@ static int work_execute(Work *w) {
                 leaf = parsed;
         }
 
-        /* What comes back must be for the key we asked for. */
-        EVP_PKEY *want = pkey ? pkey : (csr ? X509_REQ_get0_pubkey(csr) : NULL);
-        if (want && EVP_PKEY_eq(X509_get0_pubkey(leaf), want) != 1)
+        /* What comes back must be for the key we asked for. Compared as encoded
+         * SubjectPublicKeyInfo: a leaf we signed ourselves carries the CSR's key
+         * undecoded (ca.c), so EVP_PKEY comparisons cannot be used on it. */
+        if ((pkey || csr) && !same_public_key(leaf, pkey, csr))
                 return work_fail(w, -EBADMSG, "provider %s returned a certificate for a different key",
                                  w->provider->name);
 

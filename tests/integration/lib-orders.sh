@@ -22,7 +22,9 @@ ck_request() {
 ck_submit_csr() {
         local file=$1; shift
         local n_opts=$(( $# / 3 ))
-        ck_busctl "${CK_MGR[@]}" SubmitCSR 'sa{sv}' "$(cat "$file")" "$n_opts" "$@" | jq -r '.data[0]'
+        # "--": a PEM starts with dashes, which busctl would take for an option.
+        busctl --system --json=short call -- org.certkeeper1 "${CK_MGR[@]}" SubmitCSR 'sa{sv}' "$(cat "$file")" \
+                "$n_opts" "$@" | jq -r '.data[0]'
 }
 
 # ck_prop PATH IFACE PROP — a property's value (jq -c of .data).
