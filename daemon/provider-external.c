@@ -485,7 +485,7 @@ static int helper_run(const ExternalProvider *p, char **env, HelperRun *ret, cha
                 r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                                             POSIX_SPAWN_SETPGROUP);
         if (r == 0)
-                r = posix_spawn(&pid, program, NULL, &attr, p->argv, env);
+                r = posix_spawn(&pid, program, &fa, &attr, p->argv, env);
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&attr);
         if (r != 0) {
@@ -654,11 +654,9 @@ static char *helper_message(const HelperRun *h) {
                 return TAKE_PTR(s);
         free(s);
         s = first_line_sanitize(h->err, h->err_len);
-        if (s && isempty(s)) {
-                free(s);
-                return strdup("(no message)");
-        }
-        return TAKE_PTR(s);
+        if (!s || !isempty(s))
+                return TAKE_PTR(s);
+        return strdup("(no message)");
 }
 
 /* ---- certificates ------------------------------------------------------------------------------- */
