@@ -441,6 +441,15 @@ static int helper_run(const ExternalProvider *p, char **env, HelperRun *ret, cha
                 return r;
         }
 
+        /* posix_spawn() reports a failed exec too, but not everywhere (e.g. under
+         * valgrind the child just exits 127): say it plainly up front. */
+        if (access(program, X_OK) < 0) {
+                r = -errno;
+                *ret_error = strdup_printf("External CA \"%s\": helper %s could not be started: %s",
+                                           p->provider.name, program, strerror(-r));
+                return r;
+        }
+
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
         out_r = pipefd[0], out_w = pipefd[1];
