@@ -1,20 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "helper-run.h"
 #include "log.h"
 #include "provider-external.h"
 
@@ -34,7 +28,6 @@ enum {
 
 #define HELPER_STDOUT_MAX (1024U * 1024U)
 #define HELPER_STDERR_MAX (64U * 1024U)
-#define HELPER_KILL_GRACE_MSEC 2000
 #define HELPER_DEFAULT_TIMEOUT_SEC 60U
 #define HELPER_MESSAGE_MAX 512U
 #define HELPER_ENV_MAX 24
@@ -49,8 +42,6 @@ enum {
 #define ROOTS_RETRY_USEC (5 * 60 * USEC_PER_SEC)
 #define CHAIN_DEPTH_MAX 10
 
-static const char *const helper_path_dirs[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
-
 typedef struct ExternalProvider {
         Provider provider;
         char **argv;
@@ -63,12 +54,6 @@ typedef struct ExternalProvider {
 
 static ExternalProvider *external_provider(Provider *p) {
         return (ExternalProvider *) p;
-}
-
-static int safe_close_fd(int fd) {
-        if (fd >= 0)
-                (void) close(fd);
-        return -EBADF;
 }
 
 static uint64_t monotonic_usec(void) {
@@ -329,300 +314,15 @@ static int helper_env_add_request(HelperEnv *e, const ProviderRequest *req) {
         return r;
 }
 
-/* ---- running the helper ------------------------------------------------------------------------ */
 
-typedef struct HelperRun {
-        char *out;              /* stdout, NUL-terminated */
-        size_t out_len;
-        char *err;              /* stderr, NUL-terminated */
-        size_t err_len;
-        bool timed_out;
-        bool flooded;           /* which stream: flooded_stderr */
-        bool flooded_stderr;
-        int exit_code;          /* -1 unless it exited */
-        int signal;             /* 0 unless a signal ended it (and we did not) */
-} HelperRun;
+/* Runs our helper; a helper that cannot be started gets a readable *ret_error. */
+static int run_helper(const ExternalProvider *p, char **env, HelperRun *ret, char **ret_error) {
+        int r = helper_run(p->argv, env, p->timeout_sec, HELPER_STDOUT_MAX, HELPER_STDERR_MAX, ret);
 
-static void helper_run_done(HelperRun *h) {
-        free(h->out);
-        free(h->err);
-        *h = (HelperRun) { .out = NULL };
-}
-
-static int buffer_append(char **buf, size_t *len, const char *data, size_t n) {
-        char *b = realloc(*buf, *len + n + 1);
-
-        if (!b)
-                return -ENOMEM;
-        memcpy(b + *len, data, n);
-        *len += n;
-        b[*len] = 0;
-        *buf = b;
-        return 0;
-}
-
-static int pidfd_open_child(pid_t pid) {
-#ifdef SYS_pidfd_open
-        return (int) syscall(SYS_pidfd_open, pid, 0);
-#else
-        errno = ENOSYS;
-        return -1;
-#endif
-}
-
-/* Whether pid has exited, without reaping it: while it is a zombie neither its
- * pid nor its process group id can be reused, so killing the group stays safe. */
-static bool child_exited(pid_t pid) {
-        siginfo_t si = { .si_pid = 0 };
-
-        if (waitid(P_PID, (id_t) pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
-                return errno == ECHILD;
-        return si.si_pid == pid;
-}
-
-/* Waits up to msec for pid to exit (not reaped). */
-static bool child_wait_exit(pid_t pid, int pidfd, int msec) {
-        uint64_t deadline = monotonic_usec() + (uint64_t) msec * USEC_PER_MSEC;
-
-        for (;;) {
-                uint64_t now;
-
-                if (child_exited(pid))
-                        return true;
-                now = monotonic_usec();
-                if (now >= deadline)
-                        return false;
-                if (pidfd >= 0) {
-                        struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-                        (void) poll(&pfd, 1, (int) ((deadline - now + 999) / 1000));
-                } else
-                        /* No pidfd (old kernel): check again shortly. */
-                        (void) poll(NULL, 0, 20);
-        }
-}
-
-static int helper_find_program(const char *name, char **ret) {
-        if (strchr(name, '/')) {
-                *ret = strdup(name);
-                return *ret ? 0 : -ENOMEM;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(helper_path_dirs); i++) {
-                _cleanup_free_ char *p = strdup_printf("%s/%s", helper_path_dirs[i], name);
-
-                if (!p)
-                        return -ENOMEM;
-                if (access(p, X_OK) >= 0) {
-                        *ret = TAKE_PTR(p);
-                        return 0;
-                }
-        }
-        return -ENOENT;
-}
-
-/* Runs the helper with env, stdin from /dev/null, and collects its output,
- * status and fate. Returns 0 when it ran (whatever became of it), or a negative
- * errno with *ret_error when it could not be started. */
-static int helper_run(const ExternalProvider *p, char **env, HelperRun *ret, char **ret_error) {
-        _cleanup_close_ int out_r = -EBADF, out_w = -EBADF, err_r = -EBADF, err_w = -EBADF, pidfd = -EBADF;
-        _cleanup_free_ char *program = NULL;
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t mask;
-        HelperRun h = { .exit_code = -1 };
-        uint64_t deadline;
-        bool exited = false;
-        int pipefd[2], status, r;
-        pid_t pid;
-
-        r = helper_find_program(p->argv[0], &program);
-        if (r < 0) {
+        if (r < 0 && r != -ENOMEM)
                 *ret_error = strdup_printf("External CA \"%s\": helper %s could not be started: %s",
                                            p->provider.name, p->argv[0], strerror(-r));
-                return r;
-        }
-
-        /* posix_spawn() reports a failed exec too, but not everywhere (e.g. under
-         * valgrind the child just exits 127): say it plainly up front. */
-        if (access(program, X_OK) < 0) {
-                r = -errno;
-                *ret_error = strdup_printf("External CA \"%s\": helper %s could not be started: %s",
-                                           p->provider.name, program, strerror(-r));
-                return r;
-        }
-
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return -errno;
-        out_r = pipefd[0], out_w = pipefd[1];
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return -errno;
-        err_r = pipefd[0], err_w = pipefd[1];
-
-        r = posix_spawn_file_actions_init(&fa);
-        if (r != 0)
-                return -r;
-        r = posix_spawnattr_init(&attr);
-        if (r != 0) {
-                posix_spawn_file_actions_destroy(&fa);
-                return -r;
-        }
-
-        /* dup2() clears O_CLOEXEC on the copies; closefrom(3) drops anything a
-         * library might have left inheritable; the helper gets its own process
-         * group so that a timeout kills whatever it started, and default signal
-         * dispositions and an empty mask whatever the daemon uses. */
-        (void) sigemptyset(&mask);
-        r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        if (r == 0)
-                r = posix_spawn_file_actions_adddup2(&fa, out_w, STDOUT_FILENO);
-        if (r == 0)
-                r = posix_spawn_file_actions_adddup2(&fa, err_w, STDERR_FILENO);
-        if (r == 0)
-                r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-        if (r == 0)
-                r = posix_spawn_file_actions_addchdir_np(&fa, "/");
-        if (r == 0)
-                r = posix_spawnattr_setsigmask(&attr, &mask);
-        if (r == 0) {
-                sigset_t all;
-
-                (void) sigfillset(&all);
-                r = posix_spawnattr_setsigdefault(&attr, &all);
-        }
-        if (r == 0)
-                r = posix_spawnattr_setpgroup(&attr, 0);
-        if (r == 0)
-                r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                                            POSIX_SPAWN_SETPGROUP);
-        if (r == 0)
-                r = posix_spawn(&pid, program, &fa, &attr, p->argv, env);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        if (r != 0) {
-                *ret_error = strdup_printf("External CA \"%s\": helper %s could not be started: %s",
-                                           p->provider.name, program, strerror(r));
-                return -r;
-        }
-
-        out_w = safe_close_fd(out_w);
-        err_w = safe_close_fd(err_w);
-        pidfd = pidfd_open_child(pid);
-        if (pidfd < 0)
-                pidfd = -EBADF;
-
-        deadline = monotonic_usec() + (uint64_t) p->timeout_sec * USEC_PER_SEC;
-        for (;;) {
-                struct pollfd pfd[3];
-                nfds_t n = 0;
-                int idx_out = -1, idx_err = -1;
-                uint64_t now;
-                int timeout_ms;
-
-                if (!exited && child_exited(pid)) {
-                        exited = true;
-                        /* Whatever it left behind in its group would only hold our pipes open. */
-                        (void) kill(-pid, SIGKILL);
-                }
-                if (out_r < 0 && err_r < 0 && exited)
-                        break;
-
-                now = monotonic_usec();
-                if (now >= deadline) {
-                        h.timed_out = true;
-                        break;
-                }
-                timeout_ms = (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT_MAX);
-
-                if (out_r >= 0) {
-                        idx_out = (int) n;
-                        pfd[n++] = (struct pollfd) { .fd = out_r, .events = POLLIN };
-                }
-                if (err_r >= 0) {
-                        idx_err = (int) n;
-                        pfd[n++] = (struct pollfd) { .fd = err_r, .events = POLLIN };
-                }
-                if (!exited) {
-                        if (pidfd >= 0)
-                                pfd[n++] = (struct pollfd) { .fd = pidfd, .events = POLLIN };
-                        else
-                                timeout_ms = MIN(timeout_ms, 20);
-                }
-
-                if (poll(pfd, n, timeout_ms) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        h.timed_out = true; /* kill it below; we cannot watch it any more */
-                        break;
-                }
-
-                for (int k = 0; k < 2; k++) {
-                        int idx = k == 0 ? idx_out : idx_err;
-                        int *fd = k == 0 ? &out_r : &err_r;
-                        char **buf = k == 0 ? &h.out : &h.err;
-                        size_t *len = k == 0 ? &h.out_len : &h.err_len;
-                        size_t max = k == 0 ? HELPER_STDOUT_MAX : HELPER_STDERR_MAX;
-                        char chunk[16384];
-                        ssize_t l;
-
-                        if (idx < 0 || pfd[idx].revents == 0)
-                                continue;
-                        l = read(*fd, chunk, sizeof chunk);
-                        if (l < 0) {
-                                if (errno == EINTR || errno == EAGAIN)
-                                        continue;
-                                *fd = safe_close_fd(*fd);
-                                continue;
-                        }
-                        if (l == 0) {
-                                *fd = safe_close_fd(*fd);
-                                continue;
-                        }
-                        if (*len + (size_t) l > max) {
-                                h.flooded = true;
-                                h.flooded_stderr = k == 1;
-                                break;
-                        }
-                        if (buffer_append(buf, len, chunk, (size_t) l) < 0) {
-                                r = -ENOMEM;
-                                h.flooded = true; /* stop it the same way */
-                                break;
-                        }
-                }
-                if (h.flooded)
-                        break;
-        }
-
-        if (!exited) {
-                if (h.timed_out) {
-                        (void) kill(-pid, SIGTERM);
-                        if (!child_wait_exit(pid, pidfd, HELPER_KILL_GRACE_MSEC))
-                                (void) kill(-pid, SIGKILL);
-                } else
-                        (void) kill(-pid, SIGKILL);
-        }
-
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR) {
-                        status = 0;
-                        h.exit_code = -1;
-                        break;
-                }
-        if (WIFEXITED(status))
-                h.exit_code = WEXITSTATUS(status);
-        else if (WIFSIGNALED(status))
-                h.signal = WTERMSIG(status);
-
-        if (r == -ENOMEM) {
-                helper_run_done(&h);
-                return r;
-        }
-        if (!h.out && buffer_append(&h.out, &h.out_len, "", 0) < 0)
-                return -ENOMEM;
-        if (!h.err && buffer_append(&h.err, &h.err_len, "", 0) < 0)
-                return -ENOMEM;
-
-        *ret = h;
-        return 0;
+        return r;
 }
 
 /* Describes a helper run that did not end with an exit code of its own, or
@@ -806,7 +506,7 @@ static int fetch_roots(ExternalProvider *p, STACK_OF(X509) **ret) {
 
         r = helper_env_init(&env, p, "FETCH-ROOTS");
         if (r >= 0)
-                r = helper_run(p, env.v, &h, &error);
+                r = run_helper(p, env.v, &h, &error);
         helper_env_done(&env);
         if (r == -ENOMEM)
                 return r;
@@ -983,7 +683,7 @@ static int external_issue(Provider *base, const ProviderRequest *req, ProviderRe
         if (r >= 0)
                 r = helper_env_add_request(&env, req);
         if (r >= 0)
-                r = helper_run(p, env.v, &h, &error);
+                r = run_helper(p, env.v, &h, &error);
         helper_env_done(&env);
         if (r == -ENOMEM || r == -E2BIG)
                 return r;
@@ -1050,7 +750,7 @@ static char *external_identify(Provider *base) {
 
         r = helper_env_init(&env, p, "IDENTIFY");
         if (r >= 0)
-                r = helper_run(p, env.v, &h, &error);
+                r = run_helper(p, env.v, &h, &error);
         helper_env_done(&env);
         if (r == -ENOMEM || r == -E2BIG)
                 return NULL;

@@ -211,6 +211,38 @@ static void test_issued_chain_from_roots(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(id, ==, "scripted helper 1.0");
 }
 
+typedef struct ThreadArgs {
+        Fixture *f;
+        Provider *p;
+        ProviderResult r;
+} ThreadArgs;
+
+static void *issue_thread(void *userdata) {
+        ThreadArgs *a = userdata;
+
+        issue(a->f, a->p, NULL, &a->r);
+        return NULL;
+}
+
+/* issue() runs on several worker threads at once against one provider. */
+static void test_concurrent(Fixture *f, gconstpointer data) {
+        _cleanup_(provider_freep) Provider *p = script_provider(f, SIGNING_HELPER(""), 20);
+        ThreadArgs args[4];
+        GThread *threads[ELEMENTSOF(args)];
+
+        for (size_t i = 0; i < ELEMENTSOF(args); i++) {
+                args[i] = (ThreadArgs) { .f = f, .p = p };
+                threads[i] = g_thread_new("issue", issue_thread, &args[i]);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(args); i++) {
+                g_thread_join(threads[i]);
+                check_issued(f, &args[i].r);
+                provider_result_done(&args[i].r);
+        }
+        g_assert_cmpuint(count_lines(f, "roots-calls"), >=, 1);
+        g_assert_cmpuint(count_lines(f, "roots-calls"), <=, ELEMENTSOF(args));
+}
+
 static void test_wait_then_poll(Fixture *f, gconstpointer data) {
         _cleanup_(provider_freep) Provider *p = script_provider(
                 f,
@@ -652,6 +684,7 @@ int main(int argc, char **argv) {
 #define ADD(name, fn) g_test_add("/provider-external/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
         ADD("issued-with-chain", test_issued_with_chain);
         ADD("issued-chain-from-roots", test_issued_chain_from_roots);
+        ADD("concurrent", test_concurrent);
         ADD("wait-then-poll", test_wait_then_poll);
         ADD("wait-with-delay", test_wait_with_delay);
         ADD("exit-codes", test_exit_codes);
