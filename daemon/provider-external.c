@@ -102,8 +102,6 @@ static char *text_sanitize(const char *data, size_t len, size_t max) {
         size_t n = 0;
         bool space = false;
 
-        /* Only the first line of stderr-like text is wanted when max is small,
-         * but the squeezing below already joins lines readably. */
         valid = g_utf8_make_valid(data, (gssize) (end - data));
         out = malloc(max + 1);
         if (!out)
