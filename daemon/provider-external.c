@@ -391,14 +391,14 @@ static int parse_certificates(const char *data, size_t len, STACK_OF(X509) **ret
         return 0;
 }
 
-static int certs_to_pem(STACK_OF(X509) *certs, int from, char **ret) {
+static int certs_to_pem(STACK_OF(X509) *certs, char **ret) {
         _cleanup_(BIO_free_allp) BIO *bio = BIO_new(BIO_s_mem());
         char *data;
         long n;
 
         if (!bio)
                 return -ENOMEM;
-        for (int i = from; i < sk_X509_num(certs); i++)
+        for (int i = 0; i < sk_X509_num(certs); i++)
                 if (PEM_write_bio_X509(bio, sk_X509_value(certs, i)) != 1)
                         return -ENOMEM;
         n = BIO_get_mem_data(bio, &data);
@@ -434,6 +434,16 @@ static bool self_signed(X509 *x) {
         return issued_by(x, x);
 }
 
+static int stack_push_copy(STACK_OF(X509) *to, X509 *x) {
+        if (X509_up_ref(x) != 1)
+                return -ENOMEM;
+        if (sk_X509_push(to, x) <= 0) {
+                X509_free(x);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 /* Orders candidates into the chain above leaf, as far as they reach. */
 static int build_chain(X509 *leaf, STACK_OF(X509) *candidates, STACK_OF(X509) **ret) {
         _cleanup_x509_stack_ STACK_OF(X509) *chain = sk_X509_new_null();
@@ -452,12 +462,8 @@ static int build_chain(X509 *leaf, STACK_OF(X509) *candidates, STACK_OF(X509) **
                 }
                 if (!next)
                         break;
-                if (X509_up_ref(next) != 1)
+                if (stack_push_copy(chain, next) < 0)
                         return -ENOMEM;
-                if (sk_X509_push(chain, next) <= 0) {
-                        X509_free(next);
-                        return -ENOMEM;
-                }
                 current = next;
         }
         *ret = TAKE_PTR(chain);
@@ -466,14 +472,9 @@ static int build_chain(X509 *leaf, STACK_OF(X509) *candidates, STACK_OF(X509) **
 
 static int stack_append_copies(STACK_OF(X509) *to, STACK_OF(X509) *from) {
         for (int i = 0; from && i < sk_X509_num(from); i++) {
-                X509 *x = sk_X509_value(from, i);
-
-                if (X509_up_ref(x) != 1)
-                        return -ENOMEM;
-                if (sk_X509_push(to, x) <= 0) {
-                        X509_free(x);
-                        return -ENOMEM;
-                }
+                int r = stack_push_copy(to, sk_X509_value(from, i));
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
@@ -546,10 +547,11 @@ static int fetch_roots(ExternalProvider *p, STACK_OF(X509) **ret) {
 }
 
 static int issued(ExternalProvider *p, const ProviderRequest *req, const HelperRun *h, ProviderResult *ret) {
-        _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL, *chain = NULL, *candidates = NULL, *roots = NULL;
+        _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL, *given = NULL, *chain = NULL, *candidates = NULL,
+                                            *roots = NULL;
         _cleanup_free_ char *leaf_pem = NULL, *chain_pem = NULL;
+        int leaf_idx = 0, r;
         X509 *leaf;
-        int r;
 
         r = parse_certificates(h->out, h->out_len, &certs);
         if (r < 0)
@@ -558,27 +560,36 @@ static int issued(ExternalProvider *p, const ProviderRequest *req, const HelperR
                 return result_set(ret, PROVIDER_REJECTED,
                                   "External CA \"%s\": helper %s reported success but printed no PEM certificate",
                                   p->provider.name, p->argv[0]);
-        leaf = sk_X509_value(certs, 0);
 
-        if (req->csr && EVP_PKEY_eq(X509_get0_pubkey(leaf), X509_REQ_get0_pubkey(req->csr)) != 1) {
+        /* The leaf comes first by protocol; accept it anywhere (some print a
+         * full chain root first), but it must certify the request's key. */
+        if (req->csr) {
+                leaf_idx = -1;
+                for (int i = 0; i < sk_X509_num(certs) && leaf_idx < 0; i++)
+                        if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(certs, i)),
+                                        X509_REQ_get0_pubkey(req->csr)) == 1)
+                                leaf_idx = i;
                 ERR_clear_error();
-                return result_set(ret, PROVIDER_REJECTED,
-                                  "External CA \"%s\": helper %s returned a certificate for a different key "
-                                  "than the request's",
-                                  p->provider.name, p->argv[0]);
+                if (leaf_idx < 0)
+                        return result_set(ret, PROVIDER_REJECTED,
+                                          "External CA \"%s\": helper %s returned no certificate for the "
+                                          "request's key",
+                                          p->provider.name, p->argv[0]);
         }
+        leaf = sk_X509_value(certs, leaf_idx);
 
         /* The chain as the helper gave it, completed from FETCH-ROOTS when it
          * does not reach a root. */
+        given = sk_X509_new_null();
         candidates = sk_X509_new_null();
-        if (!candidates)
+        if (!given || !candidates)
                 return -ENOMEM;
-        for (int i = 1; i < sk_X509_num(certs); i++) {
-                X509 *x = sk_X509_value(certs, i);
-
-                if (X509_up_ref(x) != 1 || sk_X509_push(candidates, x) <= 0)
+        for (int i = 0; i < sk_X509_num(certs); i++)
+                if (i != leaf_idx && stack_push_copy(given, sk_X509_value(certs, i)) < 0)
                         return -ENOMEM;
-        }
+        r = stack_append_copies(candidates, given);
+        if (r < 0)
+                return r;
         r = build_chain(leaf, candidates, &chain);
         if (r < 0)
                 return r;
@@ -600,7 +611,7 @@ static int issued(ExternalProvider *p, const ProviderRequest *req, const HelperR
         if (r < 0)
                 return r;
         /* A chain that links wins; otherwise pass on what the helper printed. */
-        r = certs_to_pem(sk_X509_num(chain) > 0 ? chain : certs, sk_X509_num(chain) > 0 ? 0 : 1, &chain_pem);
+        r = certs_to_pem(sk_X509_num(chain) > 0 ? chain : given, &chain_pem);
         if (r < 0)
                 return r;
 

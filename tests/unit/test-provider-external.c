@@ -193,6 +193,31 @@ static void test_issued_with_chain(Fixture *f, gconstpointer data) {
         provider_result_done(&r);
 }
 
+/* Root first, then the leaf: the leaf is found by the request's key. */
+static void test_issued_root_first(Fixture *f, gconstpointer data) {
+        _cleanup_(provider_freep) Provider *p = script_provider(
+                f, "#!/bin/sh\n[ \"$CERTMONGER_OPERATION\" = SUBMIT ] || exit 6\n"
+                   "cat @DIR@/ca.pem\nexec @DIR@/signer\n", 10);
+        ProviderResult r;
+
+        g_free(write_script(f, "signer", SIGNING_HELPER(""), 0755));
+        issue(f, p, NULL, &r);
+        check_issued(f, &r);
+        provider_result_done(&r);
+}
+
+/* A certificate that is not for the request's key is refused. */
+static void test_issued_wrong_key(Fixture *f, gconstpointer data) {
+        _cleanup_(provider_freep) Provider *p = script_provider(f, "#!/bin/sh\ncat @DIR@/ca.pem\n", 10);
+        ProviderResult r;
+
+        issue(f, p, NULL, &r);
+        g_assert_cmpint(r.outcome, ==, PROVIDER_REJECTED);
+        g_assert_nonnull(strstr(r.error, "no certificate for the request's key"));
+        g_assert_null(r.certificate_pem);
+        provider_result_done(&r);
+}
+
 static void test_issued_chain_from_roots(Fixture *f, gconstpointer data) {
         _cleanup_(provider_freep) Provider *p = script_provider(f, SIGNING_HELPER(""), 10);
         _cleanup_free_ char *id = NULL;
@@ -684,6 +709,8 @@ int main(int argc, char **argv) {
 #define ADD(name, fn) g_test_add("/provider-external/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
         ADD("issued-with-chain", test_issued_with_chain);
         ADD("issued-chain-from-roots", test_issued_chain_from_roots);
+        ADD("issued-root-first", test_issued_root_first);
+        ADD("issued-wrong-key", test_issued_wrong_key);
         ADD("concurrent", test_concurrent);
         ADD("wait-then-poll", test_wait_then_poll);
         ADD("wait-with-delay", test_wait_with_delay);
