@@ -14,10 +14,10 @@
 
 #include <curl/curl.h>
 #include <openssl/core_names.h>
-#include <openssl/hmac.h>
 #include <openssl/pem.h>
 
 #include "config-build.h"
+#include "acme-jws.h"
 #include "acme-responder.h"
 #include "log.h"
 #include "provider-acme.h"
@@ -60,6 +60,10 @@ typedef struct AcmeProvider {
 
         AcmeResponder *responder;
 
+        /* Held while looking up or registering the account, so that concurrent first
+         * orders do not all register. Never taken while holding lock. */
+        pthread_mutex_t account_lock;
+
         pthread_mutex_t lock;    /* protects everything below */
         bool have_directory;
         char *url_new_nonce, *url_new_account, *url_new_order, *url_revoke_cert;
@@ -99,78 +103,6 @@ static void sleep_usec(uint64_t usec) {
                                .tv_nsec = (long) (usec % USEC_PER_SEC) * 1000 };
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
-}
-
-/* ---- base64url (RFC 4648 §5, no padding) ---- */
-
-static char *base64url_encode(const void *data, size_t len) {
-        static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        const uint8_t *p = data;
-        char *out = g_malloc(len / 3 * 4 + 5), *o = out;
-        size_t i;
-
-        for (i = 0; i + 2 < len; i += 3) {
-                *o++ = alphabet[p[i] >> 2];
-                *o++ = alphabet[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-                *o++ = alphabet[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
-                *o++ = alphabet[p[i + 2] & 63];
-        }
-        if (len - i == 1) {
-                *o++ = alphabet[p[i] >> 2];
-                *o++ = alphabet[(p[i] & 3) << 4];
-        } else if (len - i == 2) {
-                *o++ = alphabet[p[i] >> 2];
-                *o++ = alphabet[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-                *o++ = alphabet[(p[i + 1] & 15) << 2];
-        }
-        *o = 0;
-        return out;
-}
-
-static int base64url_value(char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '-' || c == '+')
-                return 62;
-        if (c == '_' || c == '/')
-                return 63;
-        return -1;
-}
-
-/* Accepts base64url and, leniently, standard base64 with or without padding. */
-static int base64url_decode(const char *s, uint8_t **ret, size_t *ret_len) {
-        size_t n = strlen(s);
-        while (n > 0 && s[n - 1] == '=')
-                n--;
-        if (n % 4 == 1)
-                return -EINVAL;
-
-        uint8_t *out = g_malloc(n / 4 * 3 + 3);
-        size_t o = 0;
-        uint32_t acc = 0;
-        unsigned bits = 0;
-        for (size_t i = 0; i < n; i++) {
-                int v = base64url_value(s[i]);
-                if (v < 0) {
-                        OPENSSL_cleanse(out, n / 4 * 3 + 3);
-                        g_free(out);
-                        return -EINVAL;
-                }
-                acc = (acc << 6) | (uint32_t) v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[o++] = (uint8_t) (acc >> bits);
-                }
-        }
-        acc = 0;
-        *ret = out;
-        *ret_len = o;
-        return 0;
 }
 
 /* ---- call context and errors ---- */
@@ -249,10 +181,6 @@ static size_t header_cb(char *buffer, size_t size, size_t nitems, void *userdata
                 header_take(&r->content_type, v, vlen);
 #undef HEADER_IS
         return n;
-}
-
-static bool call_expired(AcmeCall *c) {
-        return monotonic_usec() >= c->deadline;
 }
 
 /* One HTTP exchange. body NULL: GET (or HEAD when head); else a JOSE POST.
@@ -335,6 +263,19 @@ static int call_wait(AcmeCall *c, uint64_t usec) {
 
 static bool transient_status(long status) {
         return status >= 500 || status == 429;
+}
+
+static char *json_node_to_compact(JsonNode *node) {
+        g_autoptr(JsonGenerator) g = json_generator_new();
+        json_generator_set_root(g, node);
+        return json_generator_to_data(g, NULL);
+}
+
+static JsonNode *parse_node(const char *json) {
+        g_autoptr(JsonParser) parser = json_parser_new();
+        if (!json_parser_load_from_data(parser, json, -1, NULL))
+                return NULL;
+        return json_node_copy(json_parser_get_root(parser));
 }
 
 static JsonObject *parse_object(const GString *body, JsonParser **ret_parser) {
@@ -492,134 +433,6 @@ static int nonce_get(AcmeCall *c, char **ret) {
         }
 }
 
-/* ---- JWS ---- */
-
-static char *json_node_to_compact(JsonNode *node) {
-        g_autoptr(JsonGenerator) g = json_generator_new();
-        json_generator_set_root(g, node);
-        return json_generator_to_data(g, NULL);
-}
-
-static int sign_es256(EVP_PKEY *key, const char *input, char **ret_b64) {
-        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
-        size_t len = 0;
-
-        if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-            EVP_DigestSign(md, NULL, &len, (const uint8_t *) input, strlen(input)) != 1)
-                return log_error_errno(EIO, "ES256 signing failed: %s", openssl_last_error());
-
-        g_autofree uint8_t *der = g_malloc(len);
-        if (EVP_DigestSign(md, der, &len, (const uint8_t *) input, strlen(input)) != 1)
-                return log_error_errno(EIO, "ES256 signing failed: %s", openssl_last_error());
-
-        /* JWS wants the raw r||s, 32 bytes each, not the DER ECDSA-Sig-Value. */
-        const uint8_t *p = der;
-        ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long) len);
-        if (!sig)
-                return log_error_errno(EIO, "Cannot parse the ECDSA signature: %s", openssl_last_error());
-        uint8_t raw[64];
-        int ok = BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32) == 32 &&
-                 BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32) == 32;
-        ECDSA_SIG_free(sig);
-        if (!ok)
-                return log_error_errno(EIO, "ECDSA signature does not fit P-256");
-
-        *ret_b64 = base64url_encode(raw, sizeof raw);
-        return 0;
-}
-
-static JsonNode *parse_node(const char *json) {
-        g_autoptr(JsonParser) parser = json_parser_new();
-        if (!json_parser_load_from_data(parser, json, -1, NULL))
-                return NULL;
-        return json_node_copy(json_parser_get_root(parser));
-}
-
-/* A flattened JWS (RFC 7515 §7.2.2) signed with the account key. payload NULL
- * is POST-as-GET (empty payload). kid NULL embeds the JWK instead. */
-static int jws_build(AcmeProvider *a, const char *url, const char *nonce, const char *kid, const char *payload,
-                     char **ret) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "alg");
-        json_builder_add_string_value(b, "ES256");
-        if (kid) {
-                json_builder_set_member_name(b, "kid");
-                json_builder_add_string_value(b, kid);
-        } else {
-                json_builder_set_member_name(b, "jwk");
-                json_builder_add_value(b, parse_node(a->jwk));
-        }
-        json_builder_set_member_name(b, "nonce");
-        json_builder_add_string_value(b, nonce);
-        json_builder_set_member_name(b, "url");
-        json_builder_add_string_value(b, url);
-        json_builder_end_object(b);
-
-        g_autoptr(JsonNode) prot_node = json_builder_get_root(b);
-        g_autofree char *prot = json_node_to_compact(prot_node);
-        g_autofree char *prot64 = base64url_encode(prot, strlen(prot));
-        g_autofree char *payload64 = payload ? base64url_encode(payload, strlen(payload)) : g_strdup("");
-        g_autofree char *input = g_strconcat(prot64, ".", payload64, NULL);
-        g_autofree char *sig64 = NULL;
-        int r = sign_es256(a->account_key, input, &sig64);
-        if (r < 0)
-                return r;
-
-        g_autoptr(JsonBuilder) o = json_builder_new();
-        json_builder_begin_object(o);
-        json_builder_set_member_name(o, "protected");
-        json_builder_add_string_value(o, prot64);
-        json_builder_set_member_name(o, "payload");
-        json_builder_add_string_value(o, payload64);
-        json_builder_set_member_name(o, "signature");
-        json_builder_add_string_value(o, sig64);
-        json_builder_end_object(o);
-        g_autoptr(JsonNode) root = json_builder_get_root(o);
-        *ret = json_node_to_compact(root);
-        return 0;
-}
-
-/* The External Account Binding (RFC 8555 §7.3.4): the account JWK, signed
- * HS256 with the CA-provided MAC key. */
-static JsonNode *eab_build(AcmeProvider *a, const char *url) {
-        g_autofree char *prot = NULL;
-        {
-                g_autoptr(JsonBuilder) b = json_builder_new();
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "alg");
-                json_builder_add_string_value(b, "HS256");
-                json_builder_set_member_name(b, "kid");
-                json_builder_add_string_value(b, a->eab_key_id);
-                json_builder_set_member_name(b, "url");
-                json_builder_add_string_value(b, url);
-                json_builder_end_object(b);
-                g_autoptr(JsonNode) n = json_builder_get_root(b);
-                prot = json_node_to_compact(n);
-        }
-        g_autofree char *prot64 = base64url_encode(prot, strlen(prot));
-        g_autofree char *payload64 = base64url_encode(a->jwk, strlen(a->jwk));
-        g_autofree char *input = g_strconcat(prot64, ".", payload64, NULL);
-
-        uint8_t mac[EVP_MAX_MD_SIZE];
-        unsigned mac_len = 0;
-        if (!HMAC(EVP_sha256(), a->eab_hmac_key, (int) a->eab_hmac_key_len, (const uint8_t *) input,
-                  strlen(input), mac, &mac_len))
-                return NULL;
-        g_autofree char *sig64 = base64url_encode(mac, mac_len);
-
-        g_autoptr(JsonBuilder) o = json_builder_new();
-        json_builder_begin_object(o);
-        json_builder_set_member_name(o, "protected");
-        json_builder_add_string_value(o, prot64);
-        json_builder_set_member_name(o, "payload");
-        json_builder_add_string_value(o, payload64);
-        json_builder_set_member_name(o, "signature");
-        json_builder_add_string_value(o, sig64);
-        json_builder_end_object(o);
-        return json_builder_get_root(o);
-}
-
 /* A signed POST: fresh nonce, retried on badNonce with the nonce the error
  * carried, and on transport failures. kid NULL signs with the embedded JWK
  * (newAccount). payload NULL is POST-as-GET. */
@@ -633,7 +446,7 @@ static int acme_post(AcmeCall *c, const char *url, const char *kid, const char *
                 int r = nonce_get(c, &nonce);
                 if (r < 0)
                         return r;
-                r = jws_build(a, url, nonce, kid, payload, &jws);
+                r = acme_jws_sign(a->account_key, a->jwk, kid, nonce, url, payload, &jws);
                 if (r < 0)
                         return call_fail(c, PROVIDER_UNREACHABLE, "Cannot sign the ACME request");
 
@@ -684,14 +497,22 @@ static int acme_post_object(AcmeCall *c, const char *url, const char *payload, c
 
 /* ---- account ---- */
 
+static int account_lookup_or_register(AcmeCall *c);
+
 static int ensure_account(AcmeCall *c) {
         AcmeProvider *a = c->a;
 
+        pthread_mutex_lock(&a->account_lock);
         pthread_mutex_lock(&a->lock);
         c->kid = g_strdup(a->kid);
         pthread_mutex_unlock(&a->lock);
-        if (c->kid)
-                return 0;
+        int r = c->kid ? 0 : account_lookup_or_register(c);
+        pthread_mutex_unlock(&a->account_lock);
+        return r;
+}
+
+static int account_lookup_or_register(AcmeCall *c) {
+        AcmeProvider *a = c->a;
 
         /* After a restart the key is the same, so the account exists: find it first,
          * so that we never register twice. */
@@ -721,11 +542,13 @@ static int ensure_account(AcmeCall *c) {
                         json_builder_end_array(b);
                 }
                 if (a->eab_key_id) {
-                        JsonNode *eab = eab_build(a, a->url_new_account);
-                        if (!eab)
+                        g_autofree char *eab = acme_eab_sign(a->eab_key_id, a->eab_hmac_key, a->eab_hmac_key_len,
+                                                             a->jwk, a->url_new_account);
+                        JsonNode *eab_node = eab ? parse_node(eab) : NULL;
+                        if (!eab_node)
                                 return call_fail(c, PROVIDER_REJECTED, "Cannot compute the EAB MAC");
                         json_builder_set_member_name(b, "externalAccountBinding");
-                        json_builder_add_value(b, eab);
+                        json_builder_add_value(b, eab_node);
                 }
                 json_builder_end_object(b);
                 g_autoptr(JsonNode) node = json_builder_get_root(b);
@@ -736,17 +559,17 @@ static int ensure_account(AcmeCall *c) {
                         return r;
                 if (resp.status != 200 && resp.status != 201)
                         return call_fail_response(c, &resp, "ACME account creation");
-                log_info("ACME: registered a new account at %s", a->directory_url);
+                if (resp.status == 201)
+                        log_info("ACME: registered a new account at %s", a->directory_url);
         }
 
         if (isempty(resp.location))
                 return call_fail(c, PROVIDER_REJECTED, "ACME newAccount answered without the account URL");
 
         pthread_mutex_lock(&a->lock);
-        if (!a->kid)
-                a->kid = g_strdup(resp.location);
-        c->kid = g_strdup(a->kid);
+        a->kid = g_strdup(resp.location);
         pthread_mutex_unlock(&a->lock);
+        c->kid = g_strdup(resp.location);
         return 0;
 }
 
@@ -1221,11 +1044,15 @@ static int acme_issue(Provider *p, const ProviderRequest *req, ProviderResult *r
 
         g_clear_pointer(&ret->certificate_pem, g_free);
         g_clear_pointer(&ret->chain_pem, g_free);
-        if (order_url && (timed_out || (call_expired(&c) && c.outcome == PROVIDER_UNREACHABLE))) {
+        /* Once the order exists, come back to it rather than place another one:
+         * both a deadline and a server gone away mid-order are worth a poll later. */
+        if (order_url && (timed_out || (c.error && c.outcome == PROVIDER_UNREACHABLE))) {
                 ret->outcome = PROVIDER_WAIT;
                 ret->cookie = TAKE_PTR(order_url);
                 ret->retry_after_usec = WAIT_RETRY_USEC;
-                ret->error = g_strdup_printf("ACME order not finished within %u s, will poll again", a->timeout_sec);
+                ret->error = c.error ? TAKE_PTR(c.error)
+                                     : g_strdup_printf("ACME order not finished within %u s, will poll again",
+                                                       a->timeout_sec);
                 return 0;
         }
         ret->outcome = c.error ? c.outcome : PROVIDER_UNREACHABLE;
@@ -1307,6 +1134,7 @@ static void acme_free(Provider *p) {
         g_free(a->kid);
         g_free(a->nonce);
         pthread_mutex_destroy(&a->lock);
+        pthread_mutex_destroy(&a->account_lock);
         g_free(a->parent.name);
         g_free(a);
 }
@@ -1423,28 +1251,6 @@ static int account_key_load(const char *path, const MasterKey *mk, EVP_PKEY **re
         return 0;
 }
 
-/* The public JWK in RFC 7638 canonical form (members sorted, no spaces), which
- * is also what the thumbprint hashes. */
-static int jwk_compute(EVP_PKEY *k, char **ret_jwk, char **ret_thumbprint) {
-        _cleanup_(BN_freep) BIGNUM *x = NULL, *y = NULL;
-        uint8_t xb[32], yb[32];
-
-        if (EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
-            EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1 || BN_bn2binpad(x, xb, 32) != 32 ||
-            BN_bn2binpad(y, yb, 32) != 32)
-                return -EINVAL;
-
-        g_autofree char *x64 = base64url_encode(xb, 32), *y64 = base64url_encode(yb, 32);
-        g_autofree char *jwk = g_strdup_printf("{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x64,
-                                               y64);
-        uint8_t digest[32];
-        if (EVP_Digest(jwk, strlen(jwk), digest, NULL, EVP_sha256(), NULL) != 1)
-                return -EIO;
-        *ret_thumbprint = base64url_encode(digest, sizeof digest);
-        *ret_jwk = TAKE_PTR(jwk);
-        return 0;
-}
-
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result;
 
@@ -1488,6 +1294,7 @@ int provider_acme_new(const AcmeSettings *s, Provider **ret, char **ret_error) {
         a->parent.ops = &acme_ops;
         a->parent.name = g_strdup("acme");
         pthread_mutex_init(&a->lock, NULL);
+        pthread_mutex_init(&a->account_lock, NULL);
         a->directory_url = g_strdup(s->directory_url);
         a->email = isempty(s->email) ? NULL : g_strdup(s->email);
         a->ca_bundle = isempty(s->ca_bundle) ? NULL : g_strdup(s->ca_bundle);
@@ -1510,7 +1317,7 @@ int provider_acme_new(const AcmeSettings *s, Provider **ret, char **ret_error) {
                 acme_free(&a->parent);
                 return r;
         }
-        r = jwk_compute(a->account_key, &a->jwk, &a->thumbprint);
+        r = acme_jwk(a->account_key, &a->jwk, &a->thumbprint);
         if (r < 0) {
                 *ret_error = g_strdup("Cannot compute the ACME account key's JWK");
                 acme_free(&a->parent);
