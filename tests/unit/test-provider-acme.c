@@ -452,6 +452,91 @@ static void test_bad_nonce(void) {
         services_stop(&s);
 }
 
+static unsigned count_in_log(const char *name, const char *needle) {
+        g_autofree char *path = g_build_filename(tmpdir, name, NULL), *text = NULL;
+        unsigned n = 0;
+        g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+        for (const char *p = text; (p = strstr(p, needle)); p++)
+                n++;
+        return n;
+}
+
+/* An order that outlives the deadline comes back as WAIT with its URL; polling
+ * with that cookie finishes the same order instead of placing another. */
+static void test_wait_and_resume(void) {
+        Services s;
+        /* Without PEBBLE_VA_NOSLEEP pebble waits a random few seconds before validating. */
+        services_start(&s, config_plain, true, 0, false);
+        stop_pid(s.pebble);
+        g_autofree char *log_path = g_build_filename(tmpdir, "pebble.log", NULL);
+        (void) g_unlink(log_path);
+        {
+                g_auto(GStrv) env = g_get_environ();
+                env = g_environ_unsetenv(env, "PEBBLE_VA_NOSLEEP");
+                env = g_environ_setenv(env, "PEBBLE_VA_ALWAYS_VALID", "1", TRUE);
+                env = g_environ_setenv(env, "PEBBLE_WFE_NONCEREJECT", "0", TRUE);
+                char *argv[] = { (char *) "pebble", (char *) "-config", config_plain, NULL };
+                s.pebble = spawn_logged(argv, env, "pebble.log");
+                uint64_t deadline = mono_usec() + 15 * USEC_PER_SEC;
+                while (https_get(DIRECTORY_URL, NULL) != 200) {
+                        g_assert_cmpuint(mono_usec(), <, deadline);
+                        g_usleep(20 * 1000);
+                }
+        }
+
+        AcmeSettings settings = {
+                .directory_url = DIRECTORY_URL,
+                .ca_bundle = tls_cert,
+                .http_port = 5002,
+                .timeout_sec = 1,
+        };
+        Provider *p = NULL;
+        g_autofree char *error = NULL;
+        g_assert_cmpint(provider_acme_new(&settings, &p, &error), ==, 0);
+
+        bool waited = false;
+        /* The sleep is random and may be zero: try a few names until one waits. */
+        for (unsigned attempt = 0; attempt < 8 && !waited; attempt++) {
+                g_autofree char *name = g_strdup_printf("slow%u.example.org", attempt);
+                char *names[] = { name, NULL };
+                EVP_PKEY *key = NULL;
+                X509_REQ *csr = make_csr(name, names, &key);
+                ProviderRequest req = { .order_id = 7, .common_name = name, .dns_names = names, .csr = csr };
+                ProviderResult res = { 0 };
+
+                g_assert_cmpint(p->ops->issue(p, &req, &res), ==, 0);
+                if (res.outcome == PROVIDER_WAIT) {
+                        waited = true;
+                        g_assert_true(g_str_has_prefix(res.cookie, "https://127.0.0.1:14000/"));
+                        g_assert_cmpuint(res.retry_after_usec, >, 0);
+                        g_assert_nonnull(res.error);
+                        unsigned orders = count_in_log("pebble.log", "POST /order-plz");
+                        g_assert_cmpuint(orders, >, 0);
+
+                        /* Poll as the daemon would, each call again bounded by the 1 s deadline. */
+                        g_autofree char *cookie = g_strdup(res.cookie);
+                        ProviderRequest poll_req = req;
+                        poll_req.cookie = cookie;
+                        uint64_t deadline = mono_usec() + 30 * USEC_PER_SEC;
+                        do {
+                                g_assert_cmpuint(mono_usec(), <, deadline);
+                                result_clear(&res);
+                                poll_req.attempt++;
+                                g_assert_cmpint(p->ops->issue(p, &poll_req, &res), ==, 0);
+                        } while (res.outcome == PROVIDER_WAIT);
+                        assert_issued(&res, csr, names);
+                        g_assert_cmpuint(count_in_log("pebble.log", "POST /order-plz"), ==, orders);
+                } else
+                        g_assert_cmpint(res.outcome, ==, PROVIDER_ISSUED);
+                result_clear(&res);
+                X509_REQ_free(csr);
+                EVP_PKEY_free(key);
+        }
+        g_assert_true(waited);
+        p->ops->free(p);
+        services_stop(&s);
+}
+
 static void test_unreachable(void) {
         AcmeSettings settings = {
                 .directory_url = "https://127.0.0.1:1/dir", /* nothing listens in our namespace */
@@ -654,6 +739,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/provider-acme/issue-and-revoke", test_issue_and_revoke);
         g_test_add_func("/provider-acme/http01-responder", test_http01_responder);
         g_test_add_func("/provider-acme/bad-nonce", test_bad_nonce);
+        g_test_add_func("/provider-acme/wait-and-resume", test_wait_and_resume);
         g_test_add_func("/provider-acme/unreachable", test_unreachable);
         g_test_add_func("/provider-acme/rejected-identifier", test_rejected_identifier);
         g_test_add_func("/provider-acme/external-account-binding", test_external_account_binding);
