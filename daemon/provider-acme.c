@@ -41,6 +41,7 @@
 #define POLL_MAX_USEC (10U * USEC_PER_SEC)
 #define WAIT_RETRY_USEC (60U * USEC_PER_SEC)
 #define IDENTIFIERS_MAX 100U
+#define ERROR_MAX 1024U                       /* bytes of an error message quoting the server */
 
 typedef struct AcmeProvider {
         Provider parent;
@@ -107,13 +108,33 @@ static void sleep_usec(uint64_t usec) {
 
 /* ---- call context and errors ---- */
 
+/* Errors quote the server (problem details, URLs) and end up in D-Bus
+ * properties and the journal: keep them valid UTF-8, on one line, and short. */
+static char *text_sanitize(const char *s, size_t max) {
+        char *t = g_utf8_make_valid(s, -1);
+
+        for (char *p = t; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = ' ';
+        if (strlen(t) > max) {
+                const char *cut = g_utf8_find_prev_char(t, t + max);
+                size_t keep = cut ? (size_t) (cut - t) : 0;
+                t[keep] = 0;
+                char *u = g_strconcat(t, "…", NULL);
+                g_free(t);
+                t = u;
+        }
+        return t;
+}
+
 static int call_fail(AcmeCall *c, ProviderOutcome outcome, const char *format, ...) _printf_(3, 4);
 static int call_fail(AcmeCall *c, ProviderOutcome outcome, const char *format, ...) {
         if (!c->error) {
                 va_list ap;
                 va_start(ap, format);
-                c->error = g_strdup_vprintf(format, ap);
+                g_autofree char *raw = g_strdup_vprintf(format, ap);
                 va_end(ap);
+                c->error = text_sanitize(raw, ERROR_MAX);
                 c->outcome = outcome;
         }
         return outcome == PROVIDER_UNREACHABLE ? -EHOSTUNREACH : -EPROTO;
@@ -433,20 +454,30 @@ static int nonce_get(AcmeCall *c, char **ret) {
         }
 }
 
+static int ensure_account(AcmeCall *c);
+
+static void account_forget(AcmeProvider *a, const char *kid) {
+        pthread_mutex_lock(&a->lock);
+        if (streq_ptr(a->kid, kid))
+                g_clear_pointer(&a->kid, g_free);
+        pthread_mutex_unlock(&a->lock);
+}
+
 /* A signed POST: fresh nonce, retried on badNonce with the nonce the error
- * carried, and on transport failures. kid NULL signs with the embedded JWK
- * (newAccount). payload NULL is POST-as-GET. */
-static int acme_post(AcmeCall *c, const char *url, const char *kid, const char *payload, const char *accept,
+ * carried, and on transport failures. Signed with the account URL (kid) when
+ * use_kid, else with the embedded JWK (newAccount). payload NULL is POST-as-GET. */
+static int acme_post(AcmeCall *c, const char *url, bool use_kid, const char *payload, const char *accept,
                      AcmeResponse *resp) {
         AcmeProvider *a = c->a;
         unsigned bad_nonces = 0, transport_failures = 0;
+        bool account_refreshed = false;
 
         for (;;) {
                 g_autofree char *nonce = NULL, *jws = NULL, *err = NULL;
                 int r = nonce_get(c, &nonce);
                 if (r < 0)
                         return r;
-                r = acme_jws_sign(a->account_key, a->jwk, kid, nonce, url, payload, &jws);
+                r = acme_jws_sign(a->account_key, a->jwk, use_kid ? c->kid : NULL, nonce, url, payload, &jws);
                 if (r < 0)
                         return call_fail(c, PROVIDER_UNREACHABLE, "Cannot sign the ACME request");
 
@@ -462,6 +493,18 @@ static int acme_post(AcmeCall *c, const char *url, const char *kid, const char *
                                 a->bad_nonce_retries++;
                                 pthread_mutex_unlock(&a->lock);
                                 log_debug("ACME: %s answered badNonce, retrying with a fresh nonce", url);
+                                continue;
+                        }
+                        /* The server forgot the account (a reset test CA, a deactivation):
+                         * look it up or register again, once. */
+                        if (use_kid && streq_ptr(type, PROBLEM_PREFIX "accountDoesNotExist") &&
+                            !account_refreshed) {
+                                account_refreshed = true;
+                                account_forget(a, c->kid);
+                                g_clear_pointer(&c->kid, g_free);
+                                r = ensure_account(c);
+                                if (r < 0)
+                                        return r;
                                 continue;
                         }
                 }
@@ -483,7 +526,7 @@ static int acme_post(AcmeCall *c, const char *url, const char *kid, const char *
 /* POST that expects a JSON object back with one of the given statuses. */
 static int acme_post_object(AcmeCall *c, const char *url, const char *payload, const char *what,
                             AcmeResponse *resp, JsonParser **ret_parser, JsonObject **ret) {
-        int r = acme_post(c, url, c->kid, payload, NULL, resp);
+        int r = acme_post(c, url, true, payload, NULL, resp);
         if (r < 0)
                 return r;
         if (resp->status != 200 && resp->status != 201)
@@ -517,7 +560,7 @@ static int account_lookup_or_register(AcmeCall *c) {
         /* After a restart the key is the same, so the account exists: find it first,
          * so that we never register twice. */
         _cleanup_(response_done) AcmeResponse resp = { 0 };
-        int r = acme_post(c, a->url_new_account, NULL, "{\"onlyReturnExisting\":true}", NULL, &resp);
+        int r = acme_post(c, a->url_new_account, false, "{\"onlyReturnExisting\":true}", NULL, &resp);
         if (r < 0)
                 return r;
 
@@ -554,7 +597,7 @@ static int account_lookup_or_register(AcmeCall *c) {
                 g_autoptr(JsonNode) node = json_builder_get_root(b);
                 g_autofree char *payload = json_node_to_compact(node);
 
-                r = acme_post(c, a->url_new_account, NULL, payload, NULL, &resp);
+                r = acme_post(c, a->url_new_account, false, payload, NULL, &resp);
                 if (r < 0)
                         return r;
                 if (resp.status != 200 && resp.status != 201)
@@ -942,7 +985,7 @@ static int run_order(AcmeCall *c, const ProviderRequest *req, const char *order_
                                 return call_fail(c, PROVIDER_REJECTED, "Valid ACME order without certificate URL");
 
                         _cleanup_(response_done) AcmeResponse cresp = { 0 };
-                        r = acme_post(c, cert_url, c->kid, NULL, "application/pem-certificate-chain", &cresp);
+                        r = acme_post(c, cert_url, true, NULL, "application/pem-certificate-chain", &cresp);
                         if (r < 0)
                                 return r;
                         if (cresp.status != 200)
@@ -1023,7 +1066,7 @@ static int acme_issue(Provider *p, const ProviderRequest *req, ProviderResult *r
                                       "identifiers are needed", IDENTIFIERS_MAX);
                 else {
                         _cleanup_(response_done) AcmeResponse resp = { 0 };
-                        r = acme_post(&c, a->url_new_order, c.kid, payload, NULL, &resp);
+                        r = acme_post(&c, a->url_new_order, true, payload, NULL, &resp);
                         if (r >= 0 && resp.status != 201 && resp.status != 200)
                                 r = call_fail_response(&c, &resp, "ACME newOrder");
                         else if (r >= 0 && isempty(resp.location))
@@ -1088,7 +1131,7 @@ static int acme_revoke(Provider *p, X509 *cert, int reason, char **ret_error) {
                         g_autofree char *payload = g_strdup_printf("{\"certificate\":\"%s\",\"reason\":%d}",
                                                                    cert64, reason);
                         _cleanup_(response_done) AcmeResponse resp = { 0 };
-                        r = acme_post(&c, a->url_revoke_cert, c.kid, payload, NULL, &resp);
+                        r = acme_post(&c, a->url_revoke_cert, true, payload, NULL, &resp);
                         if (r >= 0 && resp.status != 200) {
                                 g_autofree char *type = problem_type(&resp);
                                 r = call_fail_response(&c, &resp, "ACME revokeCert");

@@ -354,6 +354,30 @@ static void test_issue_and_revoke(void) {
         services_stop(&s);
 }
 
+/* A CA that forgot everything (pebble restarted: new accounts, new nonces, new
+ * roots) is met with a fresh account, not a failed order. */
+static void test_server_reset(void) {
+        Services s;
+        services_start(&s, config_plain, true, 0, false);
+        Provider *p = make_provider(NULL, 5002, NULL, false);
+        char *names[] = { (char *) "reset.example.org", NULL };
+
+        for (unsigned round = 0; round < 2; round++) {
+                ProviderResult res = { 0 };
+                X509_REQ *csr = NULL;
+                issue(p, "reset.example.org", names, &res, &csr);
+                assert_issued(&res, csr, names);
+                X509_REQ_free(csr);
+                result_clear(&res);
+                if (round == 0) {
+                        services_stop(&s);
+                        services_start(&s, config_plain, true, 0, false);
+                }
+        }
+        p->ops->free(p);
+        services_stop(&s);
+}
+
 typedef struct Job {
         Provider *p;
         const char *cn;
@@ -739,6 +763,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/provider-acme/issue-and-revoke", test_issue_and_revoke);
         g_test_add_func("/provider-acme/http01-responder", test_http01_responder);
         g_test_add_func("/provider-acme/bad-nonce", test_bad_nonce);
+        g_test_add_func("/provider-acme/server-reset", test_server_reset);
         g_test_add_func("/provider-acme/wait-and-resume", test_wait_and_resume);
         g_test_add_func("/provider-acme/unreachable", test_unreachable);
         g_test_add_func("/provider-acme/rejected-identifier", test_rejected_identifier);
