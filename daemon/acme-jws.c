@@ -188,7 +188,8 @@ char *acme_eab_sign(const char *eab_kid, const uint8_t *mac_key, size_t mac_key_
 
         uint8_t mac[EVP_MAX_MD_SIZE];
         unsigned mac_len = 0;
-        if (!HMAC(EVP_sha256(), mac_key, (int) mac_key_len, (const uint8_t *) input, strlen(input), mac, &mac_len))
+        if (!HMAC(EVP_sha256(), mac_key, (int) mac_key_len, (const uint8_t *) input, strlen(input), mac,
+                  &mac_len))
                 return NULL;
         g_autofree char *sig64 = base64url_encode(mac, mac_len);
 
@@ -216,8 +217,8 @@ int acme_jwk(EVP_PKEY *k, char **ret_jwk, char **ret_thumbprint) {
                 return -EINVAL;
 
         g_autofree char *x64 = base64url_encode(xb, 32), *y64 = base64url_encode(yb, 32);
-        g_autofree char *jwk = g_strdup_printf("{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x64,
-                                               y64);
+        g_autofree char *jwk =
+                g_strdup_printf("{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x64, y64);
         uint8_t digest[32];
         if (EVP_Digest(jwk, strlen(jwk), digest, NULL, EVP_sha256(), NULL) != 1)
                 return -EIO;

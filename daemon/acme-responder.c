@@ -16,7 +16,7 @@
 
 #define CHALLENGE_PREFIX "/.well-known/acme-challenge/"
 #define TOKEN_MAX 256U
-#define REQUEST_MAX 4096U           /* request line and headers; a validation request is ~200 bytes */
+#define REQUEST_MAX 4096U /* request line and headers; a validation request is ~200 bytes */
 #define CONNECTIONS_MAX 16U
 #define CONNECTION_TIMEOUT_USEC (5U * USEC_PER_SEC)
 
@@ -79,7 +79,8 @@ static void responder_stop(AcmeResponder *r) {
 
         uint64_t one = 1;
         if (write(r->stop_fd, &one, sizeof one) < 0)
-                log_warning_errno(errno, "Failed to signal the http-01 responder to stop, ignoring: %s", strerror(errno));
+                log_warning_errno(errno, "Failed to signal the http-01 responder to stop, ignoring: %s",
+                                  strerror(errno));
         (void) pthread_join(r->thread, NULL);
         r->running = false;
         closep(&r->listen_fd);
@@ -194,7 +195,8 @@ static void accept_connections(int listen_fd, Connection *conns) {
                         if (errno == ECONNABORTED || errno == EINTR)
                                 continue;
                         if (errno != EAGAIN)
-                                log_debug_errno(errno, "http-01 responder: accept() failed: %s", strerror(errno));
+                                log_debug_errno(errno, "http-01 responder: accept() failed: %s",
+                                                strerror(errno));
                         return;
                 }
 
@@ -231,8 +233,8 @@ static void *responder_thread(void *userdata) {
                 uint64_t now = monotonic_usec(), next = UINT64_MAX;
                 size_t n = 2;
 
-                pfd[0] = (struct pollfd){ .fd = r->stop_fd, .events = POLLIN };
-                pfd[1] = (struct pollfd){ .fd = r->listen_fd, .events = POLLIN };
+                pfd[0] = (struct pollfd){.fd = r->stop_fd, .events = POLLIN};
+                pfd[1] = (struct pollfd){.fd = r->listen_fd, .events = POLLIN};
                 for (size_t i = 0; i < CONNECTIONS_MAX; i++) {
                         if (conns[i].fd < 0)
                                 continue;
@@ -242,10 +244,11 @@ static void *responder_thread(void *userdata) {
                         }
                         next = MIN(next, conns[i].deadline);
                         map[n - 2] = i;
-                        pfd[n++] = (struct pollfd){ .fd = conns[i].fd, .events = POLLIN };
+                        pfd[n++] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
                 }
 
-                int timeout = next == UINT64_MAX ? -1 : (int) ((next - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
+                int timeout =
+                        next == UINT64_MAX ? -1 : (int) ((next - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
                 if (poll(pfd, n, timeout) < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -284,8 +287,8 @@ static int open_listener(unsigned port, char **ret_error) {
                 if (bind(fd, (struct sockaddr *) &sa6, sizeof sa6) < 0) {
                         int e = errno;
                         if (e != EADDRNOTAVAIL && e != EAFNOSUPPORT) {
-                                *ret_error = g_strdup_printf("Cannot listen on port %u for http-01: %s", port,
-                                                             strerror(e));
+                                *ret_error = g_strdup_printf("Cannot listen on port %u for http-01: %s",
+                                                             port, strerror(e));
                                 return -e;
                         }
                         closep(&fd);
@@ -305,7 +308,8 @@ static int open_listener(unsigned port, char **ret_error) {
                 };
                 fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
                 if (fd < 0) {
-                        *ret_error = g_strdup_printf("Cannot create a socket for http-01: %s", strerror(errno));
+                        *ret_error =
+                                g_strdup_printf("Cannot create a socket for http-01: %s", strerror(errno));
                         return -errno;
                 }
                 (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

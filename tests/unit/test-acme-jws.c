@@ -22,8 +22,8 @@ static void test_base64url_vectors(void) {
         static const struct {
                 const char *in, *out;
         } v[] = {
-                { "", "" },         { "f", "Zg" },          { "fo", "Zm8" },        { "foo", "Zm9v" },
-                { "foob", "Zm9vYg" }, { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" },
+                {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
+                {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"},
         };
         for (size_t i = 0; i < ELEMENTSOF(v); i++) {
                 g_autofree char *e = base64url_encode(v[i].in, strlen(v[i].in));
@@ -36,7 +36,7 @@ static void test_base64url_vectors(void) {
         }
 
         /* The URL-safe alphabet, and the decoder's tolerance of standard base64. */
-        const uint8_t bytes[] = { 0xfb, 0xff, 0xbf };
+        const uint8_t bytes[] = {0xfb, 0xff, 0xbf};
         g_autofree char *e = base64url_encode(bytes, sizeof bytes);
         g_assert_cmpstr(e, ==, "-_-_");
         g_autofree uint8_t *d1 = NULL, *d2 = NULL;
@@ -76,8 +76,9 @@ static uint8_t *decode(const char *s, size_t *ret_len) {
 
 static EVP_PKEY *rfc7517_key(void) {
         size_t xl, yl, dl;
-        g_autofree uint8_t *x = decode(RFC7517_X, &xl), *y = decode(RFC7517_Y, &yl), *d = decode(RFC7517_D, &dl);
-        uint8_t pub[65] = { 0x04 };
+        g_autofree uint8_t *x = decode(RFC7517_X, &xl), *y = decode(RFC7517_Y, &yl),
+                           *d = decode(RFC7517_D, &dl);
+        uint8_t pub[65] = {0x04};
         g_assert_cmpuint(xl, ==, 32);
         g_assert_cmpuint(yl, ==, 32);
         memcpy(pub + 1, x, 32);
@@ -106,7 +107,9 @@ static void test_jwk_thumbprint(void) {
 
         g_assert_cmpint(acme_jwk(key, &jwk, &thumb), ==, 0);
         /* RFC 7638 §3.2: required members only, lexicographic order, no whitespace. */
-        g_assert_cmpstr(jwk, ==, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" RFC7517_X "\",\"y\":\"" RFC7517_Y "\"}");
+        g_assert_cmpstr(jwk, ==,
+                        "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" RFC7517_X "\",\"y\":\"" RFC7517_Y
+                        "\"}");
 
         uint8_t digest[32];
         g_assert_cmpint(EVP_Digest(jwk, strlen(jwk), digest, NULL, EVP_sha256(), NULL), ==, 1);
@@ -163,7 +166,8 @@ static void test_jws_embedded_jwk(void) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = EVP_EC_gen("P-256");
         g_autofree char *jwk = NULL, *thumb = NULL, *jws = NULL;
         g_assert_cmpint(acme_jwk(key, &jwk, &thumb), ==, 0);
-        g_assert_cmpint(acme_jws_sign(key, jwk, NULL, "n0nce", "https://ca/new-acct", "{\"a\":1}", &jws), ==, 0);
+        g_assert_cmpint(acme_jws_sign(key, jwk, NULL, "n0nce", "https://ca/new-acct", "{\"a\":1}", &jws), ==,
+                        0);
 
         g_autoptr(JsonParser) p = NULL;
         JsonObject *o = parse(jws, &p);
@@ -195,7 +199,8 @@ static void test_jws_kid_post_as_get(void) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *other = EVP_EC_gen("P-256");
         g_autofree char *jwk = NULL, *thumb = NULL, *jws = NULL;
         g_assert_cmpint(acme_jwk(key, &jwk, &thumb), ==, 0);
-        g_assert_cmpint(acme_jws_sign(key, jwk, "https://ca/acct/1", "n2", "https://ca/order/7", NULL, &jws), ==, 0);
+        g_assert_cmpint(acme_jws_sign(key, jwk, "https://ca/acct/1", "n2", "https://ca/order/7", NULL, &jws),
+                        ==, 0);
 
         g_autoptr(JsonParser) p = NULL;
         JsonObject *o = parse(jws, &p);
@@ -239,7 +244,8 @@ static void test_eab(void) {
         g_autofree char *input = g_strconcat(prot64, ".", payload64, NULL);
         uint8_t mac[32];
         unsigned mac_len = 0;
-        g_assert_nonnull(HMAC(EVP_sha256(), mac_key, 32, (const uint8_t *) input, strlen(input), mac, &mac_len));
+        g_assert_nonnull(
+                HMAC(EVP_sha256(), mac_key, 32, (const uint8_t *) input, strlen(input), mac, &mac_len));
         g_autofree char *expect = base64url_encode(mac, mac_len);
         g_assert_cmpstr(json_object_get_string_member(o, "signature"), ==, expect);
 }

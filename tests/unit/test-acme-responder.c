@@ -23,17 +23,19 @@
 static int connect_port(int family) {
         int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         g_assert_cmpint(fd, >=, 0);
-        struct timeval tv = { .tv_sec = 10 };
+        struct timeval tv = {.tv_sec = 10};
         (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 
         int r;
         if (family == AF_INET6) {
-                struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(PORT),
-                                           .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+                struct sockaddr_in6 sa = {.sin6_family = AF_INET6,
+                                          .sin6_port = htons(PORT),
+                                          .sin6_addr = IN6ADDR_LOOPBACK_INIT};
                 r = connect(fd, (struct sockaddr *) &sa, sizeof sa);
         } else {
-                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(PORT),
-                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                struct sockaddr_in sa = {.sin_family = AF_INET,
+                                         .sin_port = htons(PORT),
+                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
                 r = connect(fd, (struct sockaddr *) &sa, sizeof sa);
         }
         if (r < 0) {
@@ -103,8 +105,8 @@ static void test_serves_published_tokens(void) {
         g_autofree char *outside = exchange("GET /" TOKEN " HTTP/1.1\r\n\r\n");
         g_assert_true(g_str_has_prefix(outside, "HTTP/1.1 404 "));
 
-        g_autofree char *traversal = exchange("GET /.well-known/acme-challenge/../acme-challenge/" TOKEN
-                                              " HTTP/1.1\r\n\r\n");
+        g_autofree char *traversal =
+                exchange("GET /.well-known/acme-challenge/../acme-challenge/" TOKEN " HTTP/1.1\r\n\r\n");
         g_assert_true(g_str_has_prefix(traversal, "HTTP/1.1 404 "));
 
         g_autofree char *post = exchange("POST /.well-known/acme-challenge/" TOKEN " HTTP/1.1\r\n"
@@ -190,8 +192,8 @@ static void test_refcount(void) {
 
         /* A busy port is reported, not ignored. */
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(PORT),
-                                  .sin_addr.s_addr = htonl(INADDR_ANY) };
+        struct sockaddr_in sa = {
+                .sin_family = AF_INET, .sin_port = htons(PORT), .sin_addr.s_addr = htonl(INADDR_ANY)};
         /* Earlier connections left TIME_WAIT entries on the port. */
         g_assert_cmpint(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), ==, 0);
         g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof sa), ==, 0);
@@ -225,7 +227,7 @@ static int enter_network_namespace(void) {
         int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        struct ifreq ifr = { 0 };
+        struct ifreq ifr = {0};
         strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
         int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
         if (r >= 0) {

@@ -89,9 +89,9 @@ static GPid spawn_logged(char **argv, char **envp, const char *log_name) {
         GPid pid = 0;
 
         g_assert_cmpint(fd, >=, 0);
-        gboolean ok = g_spawn_async_with_fds(NULL, argv, envp, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
-                                             child_setup, NULL, &pid,
-                                             -1, fd, fd, &error);
+        gboolean ok =
+                g_spawn_async_with_fds(NULL, argv, envp, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
+                                       child_setup, NULL, &pid, -1, fd, fd, &error);
         g_assert_no_error(error);
         g_assert_true(ok);
         close(fd);
@@ -105,8 +105,9 @@ static void wait_for_port(uint16_t port, int type) {
          * management port it opens after the DNS server instead. */
         for (;;) {
                 int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                struct sockaddr_in sa = {.sin_family = AF_INET,
+                                         .sin_port = htons(port),
+                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
                 int r = connect(fd, (struct sockaddr *) &sa, sizeof sa);
                 close(fd);
                 if (r == 0)
@@ -118,14 +119,25 @@ static void wait_for_port(uint16_t port, int type) {
 
 static void services_start(Services *s, const char *config, bool always_valid, unsigned nonce_reject,
                            bool real_dns) {
-        *s = (Services){ 0 };
+        *s = (Services){0};
 
         if (real_dns) {
-                char *argv[] = { (char *) "pebble-challtestsrv", (char *) "-dns01", (char *) "127.0.0.1:8053",
-                                 (char *) "-http01", (char *) "", (char *) "-https01", (char *) "",
-                                 (char *) "-tlsalpn01", (char *) "", (char *) "-management",
-                                 (char *) "127.0.0.1:8055", (char *) "-defaultIPv4", (char *) "127.0.0.1",
-                                 (char *) "-defaultIPv6", (char *) "", NULL };
+                char *argv[] = {(char *) "pebble-challtestsrv",
+                                (char *) "-dns01",
+                                (char *) "127.0.0.1:8053",
+                                (char *) "-http01",
+                                (char *) "",
+                                (char *) "-https01",
+                                (char *) "",
+                                (char *) "-tlsalpn01",
+                                (char *) "",
+                                (char *) "-management",
+                                (char *) "127.0.0.1:8055",
+                                (char *) "-defaultIPv4",
+                                (char *) "127.0.0.1",
+                                (char *) "-defaultIPv6",
+                                (char *) "",
+                                NULL};
                 s->challtestsrv = spawn_logged(argv, NULL, "challtestsrv.log");
                 wait_for_port(8055, SOCK_STREAM);
         }
@@ -140,9 +152,9 @@ static void services_start(Services *s, const char *config, bool always_valid, u
         else
                 env = g_environ_unsetenv(env, "PEBBLE_VA_ALWAYS_VALID");
 
-        char *argv_dns[] = { (char *) "pebble", (char *) "-config", (char *) config, (char *) "-dnsserver",
-                             (char *) "127.0.0.1:8053", NULL };
-        char *argv_plain[] = { (char *) "pebble", (char *) "-config", (char *) config, NULL };
+        char *argv_dns[] = {(char *) "pebble",     (char *) "-config",        (char *) config,
+                            (char *) "-dnsserver", (char *) "127.0.0.1:8053", NULL};
+        char *argv_plain[] = {(char *) "pebble", (char *) "-config", (char *) config, NULL};
         s->pebble = spawn_logged(real_dns ? argv_dns : argv_plain, env, "pebble.log");
 
         /* Ready when the directory answers over TLS. */
@@ -164,7 +176,7 @@ static void stop_pid(GPid pid) {
 static void services_stop(Services *s) {
         stop_pid(s->pebble);
         stop_pid(s->challtestsrv);
-        *s = (Services){ 0 };
+        *s = (Services){0};
 }
 
 /* ---- requests ---- */
@@ -175,8 +187,8 @@ static X509_REQ *make_csr(const char *cn, char *const *names, EVP_PKEY **ret_key
         X509_NAME *subject = X509_NAME_new();
 
         g_assert_nonnull(key);
-        g_assert_true(X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *) cn, -1, -1,
-                                                 0));
+        g_assert_true(X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *) cn,
+                                                 -1, -1, 0));
         g_assert_true(X509_REQ_set_subject_name(req, subject));
         X509_NAME_free(subject);
         g_assert_true(X509_REQ_set_pubkey(req, key));
@@ -226,7 +238,7 @@ static void result_clear(ProviderResult *r) {
         g_free(r->chain_pem);
         g_free(r->cookie);
         g_free(r->error);
-        *r = (ProviderResult){ 0 };
+        *r = (ProviderResult){0};
 }
 
 static void issue(Provider *p, const char *cn, char *const *names, ProviderResult *ret, X509_REQ **ret_csr) {
@@ -288,7 +300,8 @@ static void assert_issued(const ProviderResult *res, X509_REQ *csr, char *const 
         g_assert_true(X509_STORE_CTX_init(ctx, store, leaf, untrusted));
         int ok = X509_verify_cert(ctx);
         if (ok != 1)
-                g_error("leaf does not verify: %s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+                g_error("leaf does not verify: %s",
+                        X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
         sk_X509_free(untrusted);
 
         for (char *const *i = names; *i; i++)
@@ -310,8 +323,8 @@ static void test_issue_and_revoke(void) {
         g_assert_cmpstr(ident, ==, "ACME " DIRECTORY_URL);
 
         /* The CN is also a SAN: the order must name it once. */
-        char *names[] = { (char *) "host1.example.org", (char *) "www.host1.example.org", NULL };
-        ProviderResult res = { 0 };
+        char *names[] = {(char *) "host1.example.org", (char *) "www.host1.example.org", NULL};
+        ProviderResult res = {0};
         X509_REQ *csr = NULL;
         issue(p, "host1.example.org", names, &res, &csr);
         assert_issued(&res, csr, names);
@@ -360,10 +373,10 @@ static void test_server_reset(void) {
         Services s;
         services_start(&s, config_plain, true, 0, false);
         Provider *p = make_provider(NULL, 5002, NULL, false);
-        char *names[] = { (char *) "reset.example.org", NULL };
+        char *names[] = {(char *) "reset.example.org", NULL};
 
         for (unsigned round = 0; round < 2; round++) {
-                ProviderResult res = { 0 };
+                ProviderResult res = {0};
                 X509_REQ *csr = NULL;
                 issue(p, "reset.example.org", names, &res, &csr);
                 assert_issued(&res, csr, names);
@@ -394,8 +407,8 @@ static gpointer issue_thread(gpointer userdata) {
 
 static bool port_is_closed(uint16_t port) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = {
+                .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int r = connect(fd, (struct sockaddr *) &sa, sizeof sa);
         int e = errno;
         close(fd);
@@ -411,10 +424,10 @@ static void test_http01_responder(void) {
 
         /* Two orders at once share the one listener on port 5002; pebble really
          * fetches every token from it (no ALWAYS_VALID). */
-        char *names_a[] = { (char *) "a.responder.test", (char *) "a2.responder.test", NULL };
-        char *names_b[] = { (char *) "b.responder.test", NULL };
-        Job ja = { .p = p, .cn = "a.responder.test", .names = names_a };
-        Job jb = { .p = p, .cn = "b.responder.test", .names = names_b };
+        char *names_a[] = {(char *) "a.responder.test", (char *) "a2.responder.test", NULL};
+        char *names_b[] = {(char *) "b.responder.test", NULL};
+        Job ja = {.p = p, .cn = "a.responder.test", .names = names_a};
+        Job jb = {.p = p, .cn = "b.responder.test", .names = names_b};
         GThread *ta = g_thread_new("issue-a", issue_thread, &ja);
         GThread *tb = g_thread_new("issue-b", issue_thread, &jb);
         g_thread_join(ta);
@@ -437,8 +450,8 @@ static void test_http01_responder(void) {
         g_autofree char *webroot = g_build_filename(tmpdir, "webroot", NULL);
         g_assert_cmpint(g_mkdir_with_parents(webroot, 0755), ==, 0);
         p = make_provider(NULL, 5002, webroot, false);
-        char *names_c[] = { (char *) "c.responder.test", NULL };
-        ProviderResult res = { 0 };
+        char *names_c[] = {(char *) "c.responder.test", NULL};
+        ProviderResult res = {0};
         issue(p, "c.responder.test", names_c, &res, NULL);
         g_test_message("webroot without server: %s", strempty(res.error));
         g_assert_cmpint(res.outcome, ==, PROVIDER_REJECTED);
@@ -461,8 +474,8 @@ static void test_bad_nonce(void) {
 
         Provider *p = make_provider(NULL, 5002, NULL, false);
         for (unsigned i = 0; i < 2; i++) {
-                char *names[] = { (char *) "nonce.example.org", NULL };
-                ProviderResult res = { 0 };
+                char *names[] = {(char *) "nonce.example.org", NULL};
+                ProviderResult res = {0};
                 X509_REQ *csr = NULL;
                 issue(p, "nonce.example.org", names, &res, &csr);
                 assert_issued(&res, csr, names);
@@ -499,7 +512,7 @@ static void test_wait_and_resume(void) {
                 env = g_environ_unsetenv(env, "PEBBLE_VA_NOSLEEP");
                 env = g_environ_setenv(env, "PEBBLE_VA_ALWAYS_VALID", "1", TRUE);
                 env = g_environ_setenv(env, "PEBBLE_WFE_NONCEREJECT", "0", TRUE);
-                char *argv[] = { (char *) "pebble", (char *) "-config", config_plain, NULL };
+                char *argv[] = {(char *) "pebble", (char *) "-config", config_plain, NULL};
                 s.pebble = spawn_logged(argv, env, "pebble.log");
                 uint64_t deadline = mono_usec() + 15 * USEC_PER_SEC;
                 while (https_get(DIRECTORY_URL, NULL) != 200) {
@@ -522,11 +535,11 @@ static void test_wait_and_resume(void) {
         /* The sleep is random and may be zero: try a few names until one waits. */
         for (unsigned attempt = 0; attempt < 8 && !waited; attempt++) {
                 g_autofree char *name = g_strdup_printf("slow%u.example.org", attempt);
-                char *names[] = { name, NULL };
+                char *names[] = {name, NULL};
                 EVP_PKEY *key = NULL;
                 X509_REQ *csr = make_csr(name, names, &key);
-                ProviderRequest req = { .order_id = 7, .common_name = name, .dns_names = names, .csr = csr };
-                ProviderResult res = { 0 };
+                ProviderRequest req = {.order_id = 7, .common_name = name, .dns_names = names, .csr = csr};
+                ProviderResult res = {0};
 
                 g_assert_cmpint(p->ops->issue(p, &req, &res), ==, 0);
                 if (res.outcome == PROVIDER_WAIT) {
@@ -570,8 +583,8 @@ static void test_unreachable(void) {
         g_autofree char *error = NULL;
         g_assert_cmpint(provider_acme_new(&settings, &p, &error), ==, 0);
 
-        char *names[] = { (char *) "down.example.org", NULL };
-        ProviderResult res = { 0 };
+        char *names[] = {(char *) "down.example.org", NULL};
+        ProviderResult res = {0};
         uint64_t start = mono_usec();
         issue(p, "down.example.org", names, &res, NULL);
         g_test_message("unreachable after %" PRIu64 " ms: %s", (mono_usec() - start) / USEC_PER_MSEC,
@@ -605,8 +618,8 @@ static void test_rejected_identifier(void) {
         services_start(&s, config_plain, true, 0, false);
 
         Provider *p = make_provider(NULL, 5002, NULL, false);
-        char *names[] = { (char *) "www.blocked.example", NULL };
-        ProviderResult res = { 0 };
+        char *names[] = {(char *) "www.blocked.example", NULL};
+        ProviderResult res = {0};
         issue(p, "www.blocked.example", names, &res, NULL);
         g_assert_cmpint(res.outcome, ==, PROVIDER_REJECTED);
         g_assert_nonnull(res.error);
@@ -624,8 +637,8 @@ static void test_external_account_binding(void) {
         Services s;
         services_start(&s, config_eab, true, 0, false);
 
-        char *names[] = { (char *) "eab.example.org", NULL };
-        ProviderResult res = { 0 };
+        char *names[] = {(char *) "eab.example.org", NULL};
+        ProviderResult res = {0};
 
         Provider *p = make_provider(NULL, 5002, NULL, false);
         issue(p, "eab.example.org", names, &res, NULL);
@@ -649,15 +662,16 @@ static void test_bad_settings(void) {
         Provider *p = NULL;
         g_autofree char *e1 = NULL, *e2 = NULL, *e3 = NULL;
 
-        AcmeSettings plain_http = { .directory_url = "http://127.0.0.1:14000/dir" };
+        AcmeSettings plain_http = {.directory_url = "http://127.0.0.1:14000/dir"};
         g_assert_cmpint(provider_acme_new(&plain_http, &p, &e1), ==, -EINVAL);
         g_assert_nonnull(strstr(e1, "https://"));
 
-        AcmeSettings half_eab = { .directory_url = DIRECTORY_URL, .eab_key_id = "kid-1" };
+        AcmeSettings half_eab = {.directory_url = DIRECTORY_URL, .eab_key_id = "kid-1"};
         g_assert_cmpint(provider_acme_new(&half_eab, &p, &e2), ==, -EINVAL);
         g_assert_nonnull(e2);
 
-        AcmeSettings bad_eab = { .directory_url = DIRECTORY_URL, .eab_key_id = "kid-1", .eab_hmac_key = "*!*" };
+        AcmeSettings bad_eab = {
+                .directory_url = DIRECTORY_URL, .eab_key_id = "kid-1", .eab_hmac_key = "*!*"};
         g_assert_cmpint(provider_acme_new(&bad_eab, &p, &e3), ==, -EINVAL);
         g_assert_nonnull(e3);
         g_assert_null(p);
@@ -672,7 +686,7 @@ static int enter_network_namespace(void) {
         int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        struct ifreq ifr = { 0 };
+        struct ifreq ifr = {0};
         strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
         int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
         if (r >= 0) {
@@ -686,7 +700,8 @@ static int enter_network_namespace(void) {
 
 static void write_config(const char *path, bool eab) {
         g_autofree char *json = g_strdup_printf(
-                "{\"pebble\":{\"listenAddress\":\"127.0.0.1:14000\",\"managementListenAddress\":\"127.0.0.1:15000\","
+                "{\"pebble\":{\"listenAddress\":\"127.0.0.1:14000\",\"managementListenAddress\":\"127.0.0.1:"
+                "15000\","
                 "\"certificate\":\"%s\",\"privateKey\":\"%s\",\"httpPort\":5002,\"tlsPort\":5001,"
                 "\"ocspResponderURL\":\"\",\"externalAccountBindingRequired\":%s,"
                 "\"externalAccountMACKeys\":{\"" EAB_KID "\":\"" EAB_KEY "\"},"
@@ -697,22 +712,39 @@ static void write_config(const char *path, bool eab) {
 
 static void make_tls_certificate(void) {
         g_autofree char *key_arg = g_strdup(tls_key), *cert_arg = g_strdup(tls_cert);
-        char *argv[] = { (char *) "openssl", (char *) "req", (char *) "-x509", (char *) "-newkey",
-                         (char *) "ec", (char *) "-pkeyopt", (char *) "ec_paramgen_curve:P-256", (char *) "-nodes",
-                         (char *) "-keyout", key_arg, (char *) "-out", cert_arg, (char *) "-days", (char *) "2",
-                         (char *) "-subj", (char *) "/CN=localhost", (char *) "-addext",
-                         (char *) "subjectAltName=DNS:localhost,IP:127.0.0.1", NULL };
+        char *argv[] = {(char *) "openssl",
+                        (char *) "req",
+                        (char *) "-x509",
+                        (char *) "-newkey",
+                        (char *) "ec",
+                        (char *) "-pkeyopt",
+                        (char *) "ec_paramgen_curve:P-256",
+                        (char *) "-nodes",
+                        (char *) "-keyout",
+                        key_arg,
+                        (char *) "-out",
+                        cert_arg,
+                        (char *) "-days",
+                        (char *) "2",
+                        (char *) "-subj",
+                        (char *) "/CN=localhost",
+                        (char *) "-addext",
+                        (char *) "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        NULL};
         g_autoptr(GError) error = NULL;
         gint status = 0;
-        g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
-                                   G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, &error));
+        g_assert_true(
+                g_spawn_sync(NULL, argv, NULL,
+                             G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                             NULL, NULL, NULL, NULL, &status, &error));
         g_assert_no_error(error);
         g_assert_true(g_spawn_check_wait_status(status, NULL));
 }
 
 static int rm_rf(const char *path) {
-        char *argv[] = { (char *) "rm", (char *) "-rf", (char *) path, NULL };
-        return g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL) ? 0 : -1;
+        char *argv[] = {(char *) "rm", (char *) "-rf", (char *) path, NULL};
+        return g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL) ? 0
+                                                                                                       : -1;
 }
 
 /* Exit code 77 means "skipped" to plain runners; under TAP (as meson runs us)
@@ -740,8 +772,8 @@ int main(int argc, char *argv[]) {
                 return skip_all(tap, "pebble is not installed");
         int r = enter_network_namespace();
         if (r < 0) {
-                g_autofree char *why = g_strdup_printf("cannot enter a private network namespace: %s",
-                                                       g_strerror(-r));
+                g_autofree char *why =
+                        g_strdup_printf("cannot enter a private network namespace: %s", g_strerror(-r));
                 return skip_all(tap, why);
         }
         if (g_getenv("CERTKEEPER_TEST_DEBUG"))
