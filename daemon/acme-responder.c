@@ -295,8 +295,9 @@ static int open_listener(unsigned port, char **ret_error) {
                         fd = -EBADF;
                 }
         } else if (errno != EAFNOSUPPORT) {
-                *ret_error = g_strdup_printf("Cannot create a socket for http-01: %s", strerror(errno));
-                return -errno;
+                int e = errno;
+                *ret_error = g_strdup_printf("Cannot create a socket for http-01: %s", strerror(e));
+                return -e;
         }
 
         if (fd < 0) {
@@ -308,9 +309,9 @@ static int open_listener(unsigned port, char **ret_error) {
                 };
                 fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
                 if (fd < 0) {
-                        *ret_error =
-                                g_strdup_printf("Cannot create a socket for http-01: %s", strerror(errno));
-                        return -errno;
+                        int e = errno;
+                        *ret_error = g_strdup_printf("Cannot create a socket for http-01: %s", strerror(e));
+                        return -e;
                 }
                 (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
                 if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {

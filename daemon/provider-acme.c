@@ -56,8 +56,8 @@ static void challenges_done(Challenges *ch) {
                 Published *p = &g_array_index(ch->published, Published, i);
                 if (p->path) {
                         if (unlink(p->path) < 0 && errno != ENOENT)
-                                log_warning_errno(errno, "Cannot remove %s, ignoring: %s", strerror(errno),
-                                                  p->path);
+                                log_warning_errno(errno, "Cannot remove %s, ignoring: %s", p->path,
+                                                  strerror(errno));
                 } else
                         acme_responder_remove(ch->a->responder, p->token);
                 g_free(p->token);
@@ -653,9 +653,9 @@ static int account_key_load(const char *path, const MasterKey *mk, EVP_PKEY **re
         if (fd < 0) {
                 if (errno == ENOENT)
                         return account_key_generate(path, mk, ret, ret_error);
-                *ret_error =
-                        g_strdup_printf("Cannot open the ACME account key %s: %s", path, strerror(errno));
-                return -errno;
+                int e = errno;
+                *ret_error = g_strdup_printf("Cannot open the ACME account key %s: %s", path, strerror(e));
+                return -e;
         }
 
         uint8_t *buf = g_malloc(ACCOUNT_KEY_FILE_MAX);

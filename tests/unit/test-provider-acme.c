@@ -595,6 +595,31 @@ static void test_unreachable(void) {
         g_assert_null(res.certificate_pem);
         result_clear(&res);
 
+        /* A server that accepts connections and then says nothing is bounded by
+         * the order deadline, not waited for. */
+        {
+                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                struct sockaddr_in sa = {.sin_family = AF_INET,
+                                         .sin_port = htons(14999),
+                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+                g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof sa), ==, 0);
+                g_assert_cmpint(listen(fd, 16), ==, 0);
+                AcmeSettings silent = {.directory_url = "https://127.0.0.1:14999/dir", .timeout_sec = 2};
+                Provider *ps = NULL;
+                g_autofree char *e2 = NULL;
+                g_assert_cmpint(provider_acme_new(&silent, &ps, &e2), ==, 0);
+                ProviderResult rs = {0};
+                start = mono_usec();
+                issue(ps, "down.example.org", names, &rs, NULL);
+                g_test_message("silent server gave up after %" PRIu64 " ms: %s",
+                               (mono_usec() - start) / USEC_PER_MSEC, strempty(rs.error));
+                g_assert_cmpuint(mono_usec() - start, <, 5 * USEC_PER_SEC);
+                g_assert_cmpint(rs.outcome, ==, PROVIDER_UNREACHABLE);
+                result_clear(&rs);
+                ps->ops->free(ps);
+                close(fd);
+        }
+
         /* Revocation fails the same way, with a reason. */
         EVP_PKEY *key = NULL;
         X509_REQ *csr = make_csr("down.example.org", names, &key);
