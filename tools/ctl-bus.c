@@ -233,6 +233,8 @@ int ctl_read_json(sd_bus_message *m, JsonNode **ret) {
 
         if (type == SD_BUS_TYPE_ARRAY && contents[0] == SD_BUS_TYPE_DICT_ENTRY_BEGIN) {
                 g_autoptr(JsonObject) o = json_object_new();
+                /* "{sv}" → "sv", the signature of one entry's contents */
+                g_autofree char *entry = g_strndup(contents + 1, strlen(contents) - 2);
                 JsonNode *n;
 
                 r = sd_bus_message_enter_container(m, type, contents);
@@ -242,7 +244,7 @@ int ctl_read_json(sd_bus_message *m, JsonNode **ret) {
                         g_autofree char *key = NULL;
                         JsonNode *value = NULL;
 
-                        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, contents + 1);
+                        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, entry);
                         if (r < 0)
                                 return r;
                         if (r == 0)
