@@ -407,13 +407,15 @@ static int read_csr(const char *path, char **ret_pem) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_(BIO_free_allp) BIO *out = NULL;
         _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
-        g_autofree uint8_t *buf = g_malloc(CSR_FILE_MAX + 1);
+        _cleanup_free_ uint8_t *buf = malloc(CSR_FILE_MAX + 1);
         const unsigned char *p;
         size_t size = 0;
         struct stat st;
         char *data;
         long len;
 
+        if (!buf)
+                return ctl_fail(CTL_EXIT_FAILURE, "out of memory");
         if (streq(path, "-"))
                 fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
         else
@@ -443,8 +445,9 @@ static int read_csr(const char *path, char **ret_pem) {
                 return ctl_fail(CTL_EXIT_FAILURE, "%s is empty", path);
         buf[size] = 0;
 
-        if (memmem(buf, size, "-----BEGIN", STRLEN("-----BEGIN"))) {
-                if (memchr(buf, 0, size))
+        /* PEM is text: no NUL before the armour (DER almost always has one). */
+        if (strstr((char *) buf, "-----BEGIN")) {
+                if (strlen((char *) buf) != size)
                         return ctl_fail(CTL_EXIT_FAILURE, "%s contains NUL bytes; expected a PEM or DER CSR",
                                         path);
                 *ret_pem = g_strndup((char *) buf, size);
