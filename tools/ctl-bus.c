@@ -102,6 +102,13 @@ int ctl_bus_connect(bool ask, sd_bus **ret) {
         r = sd_bus_set_allow_interactive_authorization(bus, ask);
         if (r < 0)
                 return ctl_bus_error("failed to allow interactive authorization", NULL, r, NULL);
+        /* A polkit agent may keep the call waiting while someone types a
+         * password: give that longer than sd-bus' default 25 s. */
+        if (ask) {
+                r = sd_bus_set_method_call_timeout(bus, CTL_INTERACTIVE_CALL_TIMEOUT_USEC);
+                if (r < 0)
+                        return ctl_bus_error("failed to set the method call timeout", NULL, r, NULL);
+        }
         *ret = TAKE_PTR(bus);
         return CTL_EXIT_OK;
 }

@@ -20,6 +20,8 @@
 #define CK_ORDER_PREFIX "/org/certkeeper1/order/"
 #define CK_ERROR_PREFIX "org.certkeeper1.Error."
 
+#define CTL_INTERACTIVE_CALL_TIMEOUT_USEC (120 * USEC_PER_SEC)
+
 /* Exit codes, documented in --help and certkeeperctl(1). */
 enum {
         CTL_EXIT_OK = 0,
