@@ -7,6 +7,7 @@ set -u
 CTL=${1:?usage: test-ctl-docs.sh CERTKEEPERCTL MANPAGE COMPLETION}
 MAN=${2:?}
 COMPLETION=${3:?}
+shift 3 # the rest: more manual pages to check for warnings
 n=0
 fail=0
 ok() {
@@ -34,9 +35,11 @@ for o in $options; do
 done
 
 if command -v groff >/dev/null; then
-        warnings=$(groff -man -ww -z "$MAN" 2>&1)
-        [ -z "$warnings" ]
-        ok $? "manual page formats without warnings${warnings:+: $warnings}"
+        for page in "$MAN" "$@"; do
+                warnings=$(groff -man -ww -z "$page" 2>&1)
+                [ -z "$warnings" ]
+                ok $? "$(basename "$page") formats without warnings${warnings:+: $warnings}"
+        done
 fi
 
 echo "1..$n"
