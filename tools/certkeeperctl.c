@@ -50,8 +50,8 @@ uint64_t arg_since = 0;
 bool arg_crl = false;
 
 const char *const revocation_reasons[] = {
-        "keyCompromise", "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation", "unspecified",
-        NULL,
+        "keyCompromise", "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation",
+        "unspecified",   NULL,
 };
 const char *const key_algorithms[] = {
         "rsa-2048", "rsa-3072", "rsa-4096", "ec-256", "ec-384", "ed25519", NULL,
@@ -85,7 +85,8 @@ int bus_build_error(int r) {
 }
 
 int new_manager_call(sd_bus *bus, const char *member, sd_bus_message **ret) {
-        return sd_bus_message_new_method_call(bus, ret, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, member);
+        return sd_bus_message_new_method_call(bus, ret, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE,
+                                              member);
 }
 
 /* Write data to path: O_EXCL creation with mode, or with force an atomic
@@ -104,7 +105,8 @@ int write_file(const char *path, const void *data, size_t size, mode_t mode, boo
                 if (fchmod(fd, mode) < 0) {
                         int saved = errno;
                         (void) unlink(tmp);
-                        return ctl_fail(CTL_EXIT_FAILURE, "failed to set mode of %s: %s", tmp, strerror(saved));
+                        return ctl_fail(CTL_EXIT_FAILURE, "failed to set mode of %s: %s", tmp,
+                                        strerror(saved));
                 }
         } else {
                 fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (exclusive ? O_EXCL : O_TRUNC),
@@ -175,22 +177,24 @@ static int verb_status(sd_bus *bus, char **args) {
         const char *pem;
         int r;
 
-        r = ctl_get_all(bus, CK_MANAGER_PATH, CK_MANAGER_IFACE, "certkeeperd's status", "org.certkeeper1.read",
-                        &props);
+        r = ctl_get_all(bus, CK_MANAGER_PATH, CK_MANAGER_IFACE, "certkeeperd's status",
+                        "org.certkeeper1.read", &props);
         if (r != CTL_EXIT_OK)
                 return r;
 
         /* The CA and the alerts are extras: show what failed, keep going. */
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "GetCACertificate", &error,
-                               &reply, "");
-        if (r >= 0 && sd_bus_message_read(reply, "s", &pem) >= 0 && ca_summary(pem, &ca_subject, &ca_not_after) >= 0)
-                ;
-        else
+        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "GetCACertificate",
+                               &error, &reply, "");
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "s", &pem);
+        if (r >= 0)
+                r = ca_summary(pem, &ca_subject, &ca_not_after);
+        if (r < 0)
                 ca_error = g_strdup(sd_bus_error_is_set(&error) ? error.name : "unreadable CA certificate");
         sd_bus_error_free(&error);
 
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "ListAlerts", &error, &alerts,
-                               "a{sv}", 1, "include_acknowledged", "b", 0);
+        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "ListAlerts", &error,
+                               &alerts, "a{sv}", 1, "include_acknowledged", "b", 0);
         if (r >= 0 && sd_bus_message_enter_container(alerts, 'a', "(tssotb)") >= 0) {
                 uint64_t id, created;
                 const char *kind, *message, *subject;
@@ -209,10 +213,11 @@ static int verb_status(sd_bus *bus, char **args) {
                 g_autoptr(JsonNode) n = json_node_new(JSON_NODE_OBJECT);
                 JsonObject *o = json_object_new();
 
-                json_object_set_string_member(o, "version", json_object_get_string_member_with_default(
-                                                                    props, "Version", ""));
-                json_object_set_int_member(o, "certificate_count",
-                                           json_object_get_int_member_with_default(props, "CertificateCount", 0));
+                json_object_set_string_member(
+                        o, "version", json_object_get_string_member_with_default(props, "Version", ""));
+                json_object_set_int_member(
+                        o, "certificate_count",
+                        json_object_get_int_member_with_default(props, "CertificateCount", 0));
                 json_object_set_int_member(o, "order_count",
                                            json_object_get_int_member_with_default(props, "OrderCount", 0));
                 if (ca_subject) {
@@ -281,16 +286,16 @@ static int verb_alerts(sd_bus *bus, char **args) {
         uint64_t id, created;
         int acked, r;
 
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "ListAlerts", &error, &reply,
-                               "a{sv}", 1, "include_acknowledged", "b", (int) arg_all);
+        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "ListAlerts", &error,
+                               &reply, "a{sv}", 1, "include_acknowledged", "b", (int) arg_all);
         if (r < 0)
                 return ctl_bus_error("failed to list alerts", &error, r, "org.certkeeper1.read");
 
         r = sd_bus_message_enter_container(reply, 'a', "(tssotb)");
         if (r < 0)
                 return bus_parse_error(r);
-        while ((r = sd_bus_message_read(reply, "(tssotb)", &id, &kind, &message, &subject, &created, &acked)) >
-               0) {
+        while ((r = sd_bus_message_read(reply, "(tssotb)", &id, &kind, &message, &subject, &created,
+                                        &acked)) > 0) {
                 const char *sid = object_path_id(subject);
                 JsonNode *j = json_node_new(JSON_NODE_VALUE);
                 char *display = NULL;
@@ -323,15 +328,20 @@ static int verb_ack(sd_bus *bus, char **args) {
         int r;
 
         if (parse_uint64(args[0], UINT64_MAX, &id) < 0)
-                return ctl_fail(CTL_EXIT_USAGE, "invalid alert ID '%s': expected a number (see certkeeperctl alerts)",
+                return ctl_fail(CTL_EXIT_USAGE,
+                                "invalid alert ID '%s': expected a number (see certkeeperctl alerts)",
                                 args[0]);
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "AcknowledgeAlert", &error,
-                               NULL, "t", id);
+        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "AcknowledgeAlert",
+                               &error, NULL, "t", id);
         if (r < 0) {
                 g_autofree char *w = g_strdup_printf("failed to acknowledge alert %" PRIu64, id);
                 return ctl_bus_error(w, &error, r, "org.certkeeper1.manage");
         }
         return CTL_EXIT_OK;
+}
+
+static const char *audit_event_color(const char *event) {
+        return g_str_has_suffix(event, "_fail") || g_str_has_suffix(event, "_failed") ? ANSI_RED : NULL;
 }
 
 static int verb_audit(sd_bus *bus, char **args) {
@@ -372,36 +382,33 @@ static int verb_audit(sd_bus *bus, char **args) {
                 return bus_parse_error(r);
         while ((r = sd_bus_message_enter_container(reply, 'r', "tsua{ss}")) > 0) {
                 g_autoptr(JsonNode) fields = NULL;
-                GString *details = g_string_new(NULL);
+                GString *details;
                 JsonObject *o;
 
                 r = sd_bus_message_read(reply, "tsu", &time, &event, &uid);
                 if (r < 0)
                         return bus_parse_error(r);
                 r = ctl_read_json(reply, &fields);
-                if (r < 0 || !JSON_NODE_HOLDS_OBJECT(fields)) {
-                        g_string_free(details, TRUE);
+                if (r < 0 || !JSON_NODE_HOLDS_OBJECT(fields))
                         return bus_parse_error(r < 0 ? r : -EBADMSG);
-                }
                 r = sd_bus_message_exit_container(reply);
-                if (r < 0) {
-                        g_string_free(details, TRUE);
+                if (r < 0)
                         return bus_parse_error(r);
-                }
 
+                /* "key=value ..." sorted by key, for a stable one-line view. */
                 o = json_node_get_object(fields);
                 g_autoptr(GList) keys = g_list_sort(json_object_get_members(o), (GCompareFunc) strcmp);
+                details = g_string_new(NULL);
                 for (GList *l = keys; l; l = l->next)
                         g_string_append_printf(details, "%s%s=%s", l != keys ? " " : "", (char *) l->data,
                                                json_object_get_string_member(o, l->data));
 
                 table_add_timestamp(t, time);
-                table_add_string(t, event, g_str_has_suffix(event, "fail") || g_str_has_suffix(event, "failed")
-                                                   ? ANSI_RED
-                                                   : NULL);
+                table_add_string(t, event, audit_event_color(event));
                 table_add_uint(t, uid);
-                table_add_cell(t, details->len > 0 ? g_string_free(details, FALSE) : (g_string_free(details, TRUE), NULL),
-                               NULL, json_node_ref(fields));
+                table_add_cell(t, keys ? g_string_free(details, FALSE) : NULL, NULL, json_node_ref(fields));
+                if (!keys)
+                        g_string_free(details, TRUE);
         }
         if (r < 0)
                 return bus_parse_error(r);
@@ -422,8 +429,8 @@ static int verb_ca(sd_bus *bus, char **args) {
         r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE,
                                arg_crl ? "GetCRL" : "GetCACertificate", &error, &reply, "");
         if (r < 0)
-                return ctl_bus_error(arg_crl ? "failed to get the CRL" : "failed to get the CA certificate", &error,
-                                     r, "org.certkeeper1.read");
+                return ctl_bus_error(arg_crl ? "failed to get the CRL" : "failed to get the CA certificate",
+                                     &error, r, "org.certkeeper1.read");
         r = sd_bus_message_read(reply, "s", &pem);
         if (r < 0)
                 return bus_parse_error(r);
@@ -438,8 +445,8 @@ static int verb_policy(sd_bus *bus, char **args) {
         g_autofree char *text = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "GetPolicy", &error, &reply,
-                               "");
+        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "GetPolicy", &error,
+                               &reply, "");
         if (r < 0)
                 return ctl_bus_error("failed to get the issuance policy", &error, r, "org.certkeeper1.read");
         r = ctl_read_json(reply, &n);
@@ -458,7 +465,8 @@ static int verb_rescan(sd_bus *bus, char **args) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "Rescan", &error, NULL, "");
+        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "Rescan", &error, NULL,
+                               "");
         if (r < 0)
                 return ctl_bus_error("failed to rescan", &error, r, "org.certkeeper1.manage");
         return CTL_EXIT_OK;
@@ -485,17 +493,21 @@ typedef struct Verb {
 static const Verb verbs[] = {
         {"status", VERB_ARG_NONE, 0, 0, 0, verb_status},
         {"list", VERB_ARG_NONE, 0, 0,
-         BIT(OPT_SOURCE) | BIT(OPT_STATUS) | BIT(OPT_EXPIRING) | BIT(OPT_CN) | BIT(OPT_LIMIT) | BIT(OPT_OFFSET),
+         BIT(OPT_SOURCE) | BIT(OPT_STATUS) | BIT(OPT_EXPIRING) | BIT(OPT_CN) | BIT(OPT_LIMIT) |
+                 BIT(OPT_OFFSET),
          verb_list},
         {"show", VERB_ARG_CERTIFICATE, 1, 1, 0, verb_show},
         {"orders", VERB_ARG_NONE, 0, 0, BIT(OPT_STATUS) | BIT(OPT_LIMIT) | BIT(OPT_OFFSET), verb_orders},
         {"order", VERB_ARG_ORDER, 1, 1, 0, verb_order},
-        {"request", VERB_ARG_OTHER, 1, 1, BIT(OPT_SAN) | BIT(OPT_KEY) | BIT(OPT_DAYS) | BIT(OPT_PROVIDER) | WAIT_OPTIONS,
-         verb_request},
-        {"submit-csr", VERB_ARG_OTHER, 1, 1, BIT(OPT_PROVIDER) | BIT(OPT_DAYS) | WAIT_OPTIONS, verb_submit_csr},
+        {"request", VERB_ARG_OTHER, 1, 1,
+         BIT(OPT_SAN) | BIT(OPT_KEY) | BIT(OPT_DAYS) | BIT(OPT_PROVIDER) | WAIT_OPTIONS, verb_request},
+        {"submit-csr", VERB_ARG_OTHER, 1, 1, BIT(OPT_PROVIDER) | BIT(OPT_DAYS) | WAIT_OPTIONS,
+         verb_submit_csr},
         {"resubmit", VERB_ARG_ORDER, 1, 1, WAIT_OPTIONS, verb_resubmit},
-        {"download", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_CHAIN) | BIT(OPT_OUTPUT) | BIT(OPT_FORCE), verb_download},
-        {"export-pfx", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_OUTPUT) | BIT(OPT_LEGACY) | BIT(OPT_FORCE), verb_export_pfx},
+        {"download", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_CHAIN) | BIT(OPT_OUTPUT) | BIT(OPT_FORCE),
+         verb_download},
+        {"export-pfx", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_OUTPUT) | BIT(OPT_LEGACY) | BIT(OPT_FORCE),
+         verb_export_pfx},
         {"revoke", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_REASON) | BIT(OPT_CODE), verb_revoke},
         {"revoke-request", VERB_ARG_CERTIFICATE, 1, 1, 0, verb_revoke_request},
         {"alerts", VERB_ARG_NONE, 0, 0, BIT(OPT_ALL), verb_alerts},
@@ -507,16 +519,34 @@ static const Verb verbs[] = {
 };
 
 static const char *option_names[_OPT_MAX] = {
-        [OPT_SOURCE] = "--source",       [OPT_STATUS] = "--status",   [OPT_EXPIRING] = "--expiring-within",
-        [OPT_CN] = "--cn",               [OPT_LIMIT] = "--limit",     [OPT_OFFSET] = "--offset",
-        [OPT_SAN] = "--san",             [OPT_KEY] = "--key",         [OPT_DAYS] = "--days",
-        [OPT_PROVIDER] = "--provider",   [OPT_NO_WAIT] = "--no-wait", [OPT_TIMEOUT] = "--timeout",
-        [OPT_CHAIN] = "--chain",         [OPT_OUTPUT] = "--output",   [OPT_LEGACY] = "--legacy",
-        [OPT_FORCE] = "--force",         [OPT_REASON] = "--reason",   [OPT_CODE] = "--code",
-        [OPT_ALL] = "--all",             [OPT_EVENT] = "--event",     [OPT_SINCE] = "--since",
-        [OPT_CRL] = "--crl",             [OPT_JSON] = "--json",       [OPT_NO_LEGEND] = "--no-legend",
-        [OPT_NO_PAGER] = "--no-pager",   [OPT_NO_ASK_PASSWORD] = "--no-ask-password",
-        [OPT_HELP] = "--help",           [OPT_VERSION] = "--version",
+        [OPT_SOURCE] = "--source",
+        [OPT_STATUS] = "--status",
+        [OPT_EXPIRING] = "--expiring-within",
+        [OPT_CN] = "--cn",
+        [OPT_LIMIT] = "--limit",
+        [OPT_OFFSET] = "--offset",
+        [OPT_SAN] = "--san",
+        [OPT_KEY] = "--key",
+        [OPT_DAYS] = "--days",
+        [OPT_PROVIDER] = "--provider",
+        [OPT_NO_WAIT] = "--no-wait",
+        [OPT_TIMEOUT] = "--timeout",
+        [OPT_CHAIN] = "--chain",
+        [OPT_OUTPUT] = "--output",
+        [OPT_LEGACY] = "--legacy",
+        [OPT_FORCE] = "--force",
+        [OPT_REASON] = "--reason",
+        [OPT_CODE] = "--code",
+        [OPT_ALL] = "--all",
+        [OPT_EVENT] = "--event",
+        [OPT_SINCE] = "--since",
+        [OPT_CRL] = "--crl",
+        [OPT_JSON] = "--json",
+        [OPT_NO_LEGEND] = "--no-legend",
+        [OPT_NO_PAGER] = "--no-pager",
+        [OPT_NO_ASK_PASSWORD] = "--no-ask-password",
+        [OPT_HELP] = "--help",
+        [OPT_VERSION] = "--version",
 };
 
 static void help(void) {
@@ -533,7 +563,8 @@ static void help(void) {
                "  request CN [--san NAME]... [--key ALG] [--days N] [--provider P]\n"
                "                              Request a certificate; certkeeperd generates the key\n"
                "  submit-csr FILE [--provider P] [--days N]\n"
-               "                              Submit a certificate signing request (PEM or DER, - for stdin)\n"
+               "                              Submit a certificate signing request (PEM or DER, - for "
+               "stdin)\n"
                "  resubmit ORDER_ID           Submit a failed order again with the same parameters\n"
                "  download ID [--chain] [-o FILE]\n"
                "                              Print or save a certificate (PEM), optionally with its chain\n"
@@ -564,8 +595,10 @@ static void help(void) {
                "                              cessationOfOperation unspecified (default)\n"
                "  -o --output=FILE            Where download/export-pfx write\n"
                "     --force                  Replace an existing output file (atomically)\n"
-               "     --since=TIME             2026-11-27, \"2026-11-27 10:00\", -2h, -3d, or µs since the epoch\n\n"
-               "ID is a certificate's number (the last part of /org/certkeeper1/certificate/ID), its object\n"
+               "     --since=TIME             2026-11-27, \"2026-11-27 10:00\", -2h, -3d, or µs since the "
+               "epoch\n\n"
+               "ID is a certificate's number (the last part of /org/certkeeper1/certificate/ID), its "
+               "object\n"
                "path, or its SHA-256 fingerprint (64 hex digits).\n\n"
                "Exit status:\n"
                "  0  success\n"
@@ -583,8 +616,9 @@ static int parse_u32_arg(const char *name, const char *value, uint32_t min, uint
         uint64_t v;
 
         if (parse_uint64(value, UINT32_MAX, &v) < 0 || v < min)
-                return ctl_fail(CTL_EXIT_USAGE, "invalid value for %s: '%s' (expected a number from %" PRIu32
-                                                " to %" PRIu32 ")",
+                return ctl_fail(CTL_EXIT_USAGE,
+                                "invalid value for %s: '%s' (expected a number from %" PRIu32 " to %" PRIu32
+                                ")",
                                 name, value, min, UINT32_MAX);
         *ret = (uint32_t) v;
         return CTL_EXIT_OK;
@@ -636,7 +670,8 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 if (c == '?') {
                         if (optopt)
                                 return ctl_fail(CTL_EXIT_USAGE, "unknown option '-%c'", optopt);
-                        return ctl_fail(CTL_EXIT_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
+                        return ctl_fail(CTL_EXIT_USAGE, "unknown option '%s' (see --help)",
+                                        argv[optind - 1]);
                 }
                 if (c == ':')
                         return ctl_fail(CTL_EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
@@ -660,7 +695,8 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         else if (streq(optarg, "off"))
                                 arg_json = JSON_OFF;
                         else
-                                return ctl_fail(CTL_EXIT_USAGE, "invalid --json mode '%s': expected short or pretty",
+                                return ctl_fail(CTL_EXIT_USAGE,
+                                                "invalid --json mode '%s': expected short or pretty",
                                                 optarg);
                         break;
                 case OPT_NO_LEGEND:
@@ -674,7 +710,8 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 case OPT_SOURCE:
                         if (!streq(optarg, "managed") && !streq(optarg, "discovered"))
                                 return ctl_fail(CTL_EXIT_USAGE,
-                                                "invalid --source '%s': expected managed or discovered", optarg);
+                                                "invalid --source '%s': expected managed or discovered",
+                                                optarg);
                         arg_source = optarg;
                         break;
                 case OPT_STATUS:
@@ -734,9 +771,10 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         break;
                 case OPT_TIMEOUT:
                         if (parse_uint64(optarg, UINT64_MAX / USEC_PER_SEC / 2, &v) < 0 || v == 0)
-                                return ctl_fail(CTL_EXIT_USAGE,
-                                                "invalid --timeout '%s': expected a positive number of seconds",
-                                                optarg);
+                                return ctl_fail(
+                                        CTL_EXIT_USAGE,
+                                        "invalid --timeout '%s': expected a positive number of seconds",
+                                        optarg);
                         arg_timeout = v * USEC_PER_SEC;
                         break;
                 case OPT_CHAIN:
@@ -755,11 +793,12 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         break;
                 case OPT_REASON:
                         if (!strv_has(revocation_reasons, optarg))
-                                return ctl_fail(CTL_EXIT_USAGE,
-                                                "invalid --reason '%s': expected keyCompromise, cACompromise, "
-                                                "affiliationChanged, superseded, cessationOfOperation or "
-                                                "unspecified",
-                                                optarg);
+                                return ctl_fail(
+                                        CTL_EXIT_USAGE,
+                                        "invalid --reason '%s': expected keyCompromise, cACompromise, "
+                                        "affiliationChanged, superseded, cessationOfOperation or "
+                                        "unspecified",
+                                        optarg);
                         arg_reason = optarg;
                         break;
                 case OPT_CODE:
@@ -775,10 +814,11 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         break;
                 case OPT_SINCE:
                         if (parse_time_spec(optarg, realtime_usec(), &arg_since) < 0)
-                                return ctl_fail(CTL_EXIT_USAGE,
-                                                "invalid --since '%s': expected e.g. 2026-11-27, \"2026-11-27 "
-                                                "10:00\", -2h, -3d or microseconds since the epoch",
-                                                optarg);
+                                return ctl_fail(
+                                        CTL_EXIT_USAGE,
+                                        "invalid --since '%s': expected e.g. 2026-11-27, \"2026-11-27 "
+                                        "10:00\", -2h, -3d or microseconds since the epoch",
+                                        optarg);
                         arg_since_set = true;
                         break;
                 case OPT_CRL:
@@ -857,7 +897,8 @@ static int run(int argc, char *argv[]) {
         } else if (verb->arg == VERB_ARG_NUMBER) {
                 uint64_t v;
                 if (parse_uint64(argv[optind + 1], UINT64_MAX, &v) < 0)
-                        return ctl_fail(CTL_EXIT_USAGE, "invalid ID '%s': expected a number", argv[optind + 1]);
+                        return ctl_fail(CTL_EXIT_USAGE, "invalid ID '%s': expected a number",
+                                        argv[optind + 1]);
         }
 
         r = ctl_bus_connect(arg_ask_password, &bus);

@@ -21,7 +21,8 @@ int ctl_exit_code_for_error(const char *name) {
                 return CTL_EXIT_FAILURE;
         if (streq(name, CK_ERROR_PREFIX "NotFound") || streq(name, SD_BUS_ERROR_UNKNOWN_OBJECT))
                 return CTL_EXIT_NOT_FOUND;
-        if (streq(name, SD_BUS_ERROR_ACCESS_DENIED) || streq(name, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+        if (streq(name, SD_BUS_ERROR_ACCESS_DENIED) ||
+            streq(name, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
                 return CTL_EXIT_ACCESS_DENIED;
         return CTL_EXIT_FAILURE;
 }
@@ -47,7 +48,8 @@ static const char *hint_for(const char *name, int r, const char *action) {
                 if (streq(name, SD_BUS_ERROR_NO_REPLY) || streq(name, SD_BUS_ERROR_TIMEOUT))
                         return "certkeeperd did not answer in time; see journalctl -u certkeeper";
                 if (streq(name, SD_BUS_ERROR_UNKNOWN_METHOD) || streq(name, SD_BUS_ERROR_UNKNOWN_INTERFACE))
-                        return "certkeeperd may be older than certkeeperctl; compare certkeeperctl --version "
+                        return "certkeeperd may be older than certkeeperctl; compare certkeeperctl "
+                               "--version "
                                "with certkeeperctl status";
                 if (streq(name, CK_ERROR_PREFIX "ConfirmationRequired") ||
                     streq(name, CK_ERROR_PREFIX "ConfirmationExpired"))
@@ -55,7 +57,8 @@ static const char *hint_for(const char *name, int r, const char *action) {
                 if (streq(name, CK_ERROR_PREFIX "ConfirmationMismatch"))
                         return "type the six digits exactly; after 3 wrong tries the code is void";
                 if (streq(name, CK_ERROR_PREFIX "NoPrivateKey"))
-                        return "only certificates whose key certkeeperd generated (certkeeperctl request) can "
+                        return "only certificates whose key certkeeperd generated (certkeeperctl request) "
+                               "can "
                                "be exported; download the certificate with certkeeperctl download ID";
                 if (streq(name, CK_ERROR_PREFIX "InvalidCSR"))
                         return "check the request with: openssl req -in FILE -noout -verify -text";

@@ -63,8 +63,8 @@ int verb_list(sd_bus *bus, char **args) {
         r = sd_bus_message_enter_container(reply, 'a', "(osssstx)");
         if (r < 0)
                 return bus_parse_error(r);
-        while ((r = sd_bus_message_read(reply, "(osssstx)", &path, &cn, &status, &source, &issuer, &not_after,
-                                        &days)) > 0) {
+        while ((r = sd_bus_message_read(reply, "(osssstx)", &path, &cn, &status, &source, &issuer,
+                                        &not_after, &days)) > 0) {
                 const char *id = object_path_id(path);
                 JsonNode *j = json_node_new(JSON_NODE_VALUE);
 
@@ -91,9 +91,27 @@ int verb_list(sd_bus *bus, char **args) {
 /* ---- show ---------------------------------------------------------------- */
 
 static const char *const certificate_order[] = {
-        "Id", "CommonName", "SubjectAlternativeNames", "Subject", "Issuer", "Status", "Source",
-        "Provider", "Algorithm", "Digest", "NotBefore", "NotAfter", "DaysUntilExpiry", "SerialNumber",
-        "FingerprintSHA256", "HasPrivateKey", "RevokedAt", "RevocationReason", "Order", "Paths", "Present",
+        "Id",
+        "CommonName",
+        "SubjectAlternativeNames",
+        "Subject",
+        "Issuer",
+        "Status",
+        "Source",
+        "Provider",
+        "Algorithm",
+        "Digest",
+        "NotBefore",
+        "NotAfter",
+        "DaysUntilExpiry",
+        "SerialNumber",
+        "FingerprintSHA256",
+        "HasPrivateKey",
+        "RevokedAt",
+        "RevocationReason",
+        "Order",
+        "Paths",
+        "Present",
         NULL,
 };
 
@@ -150,7 +168,9 @@ int verb_download(sd_bus *bus, char **args) {
 
         if (!arg_output || streq(arg_output, "-")) {
                 fputs(pem, stdout);
-                return fflush(stdout) == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILURE, "failed to write: %s", strerror(errno));
+                return fflush(stdout) == 0
+                               ? CTL_EXIT_OK
+                               : ctl_fail(CTL_EXIT_FAILURE, "failed to write: %s", strerror(errno));
         }
         /* Certificates are public: 0644 like the files in /etc/ssl/certs. */
         return write_file(arg_output, pem, strlen(pem), 0644, !arg_force, arg_force);
@@ -175,8 +195,9 @@ int verb_export_pfx(sd_bus *bus, char **args) {
         /* Fail on an existing file before the daemon generates a password and
          * audits an export that would go nowhere. */
         if (!arg_force && access(arg_output, F_OK) == 0)
-                return ctl_fail(CTL_EXIT_FAILURE, "%s exists already; choose another name or pass --force to "
-                                                  "replace it",
+                return ctl_fail(CTL_EXIT_FAILURE,
+                                "%s exists already; choose another name or pass --force to "
+                                "replace it",
                                 arg_output);
 
         r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "ExportPFX", &error, &reply,
@@ -196,7 +217,8 @@ int verb_export_pfx(sd_bus *bus, char **args) {
                 printf("Wrote %s (PKCS#12, %zu bytes, mode 0600).\n", arg_output, size);
                 printf("Password: %s\n", password);
                 fflush(stdout);
-                fprintf(stderr, "%sThis password is shown only once and cannot be shown again: store it now.%s\n",
+                fprintf(stderr,
+                        "%sThis password is shown only once and cannot be shown again: store it now.%s\n",
                         isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_YELLOW : "",
                         isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_NORMAL : "");
         }
@@ -226,7 +248,8 @@ static int request_revocation(sd_bus *bus, const char *path, const char *arg, ch
         if (r < 0)
                 return bus_parse_error(r);
         if (strlen(c) != 6 || strspn(c, "0123456789") != 6)
-                return ctl_fail(CTL_EXIT_FAILURE, "certkeeperd sent a confirmation code that is not six digits");
+                return ctl_fail(CTL_EXIT_FAILURE,
+                                "certkeeperd sent a confirmation code that is not six digits");
         memcpy(code, c, 7);
         OPENSSL_cleanse((char *) c, 6);
         return CTL_EXIT_OK;
@@ -237,8 +260,8 @@ static int call_revoke(sd_bus *bus, const char *path, const char *arg, const cha
         const char *reason = arg_reason ? arg_reason : "unspecified";
         int r;
 
-        r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "Revoke", &error, NULL, "ss", code,
-                               reason);
+        r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "Revoke", &error, NULL, "ss",
+                               code, reason);
         if (r < 0) {
                 g_autofree char *w = g_strdup_printf("failed to revoke certificate %s", arg);
                 return ctl_bus_error(w, &error, r, "org.certkeeper1.revoke");
@@ -311,8 +334,9 @@ int verb_revoke(sd_bus *bus, char **args) {
         tty = fopen("/dev/tty", "r+e");
         if (!tty) {
                 ctl_fail(CTL_EXIT_FAILURE, "revoke needs a terminal to confirm: %s", strerror(errno));
-                fprintf(stderr, "Hint: in scripts, run certkeeperctl revoke-request %s, then certkeeperctl "
-                                "revoke %s --code CODE\n",
+                fprintf(stderr,
+                        "Hint: in scripts, run certkeeperctl revoke-request %s, then certkeeperctl "
+                        "revoke %s --code CODE\n",
                         args[0], args[0]);
                 return CTL_EXIT_FAILURE;
         }
@@ -329,7 +353,8 @@ int verb_revoke(sd_bus *bus, char **args) {
                 return r;
 
         static const char *const shown[] = {
-                "Id", "CommonName", "SubjectAlternativeNames", "Issuer", "SerialNumber", "FingerprintSHA256",
+                "Id",       "CommonName",   "SubjectAlternativeNames",
+                "Issuer",   "SerialNumber", "FingerprintSHA256",
                 "NotAfter", NULL,
         };
         g_autoptr(JsonObject) subset = json_object_new();
@@ -357,7 +382,8 @@ int verb_revoke(sd_bus *bus, char **args) {
         }
         if (r < 0) {
                 OPENSSL_cleanse(typed, sizeof typed);
-                return ctl_fail(CTL_EXIT_FAILURE, "that is not a six-digit code; the certificate was not revoked");
+                return ctl_fail(CTL_EXIT_FAILURE,
+                                "that is not a six-digit code; the certificate was not revoked");
         }
         r = call_revoke(bus, path, args[0], typed);
         OPENSSL_cleanse(typed, sizeof typed);

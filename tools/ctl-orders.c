@@ -82,9 +82,9 @@ int verb_orders(sd_bus *bus, char **args) {
 }
 
 static const char *const order_order[] = {
-        "Id", "CommonName", "Status", "Kind", "OrderType", "Provider", "RequestedBy", "RequestedByUID",
-        "Channel", "SubmittedAt", "FinishedAt", "Duration", "Certificate", "Error", "PolicyWarnings",
-        "Parameters", NULL,
+        "Id",          "CommonName",     "Status",         "Kind",        "OrderType",  "Provider",
+        "RequestedBy", "RequestedByUID", "Channel",        "SubmittedAt", "FinishedAt", "Duration",
+        "Certificate", "Error",          "PolicyWarnings", "Parameters",  NULL,
 };
 
 int verb_order(sd_bus *bus, char **args) {
@@ -216,11 +216,12 @@ static int print_order_result(sd_bus *bus, const char *order_path, bool waited) 
                 g_autoptr(JsonNode) n = json_node_new(JSON_NODE_OBJECT);
                 JsonObject *o = json_object_new();
 
-                json_object_set_int_member(o, "order", order_id ? (gint64) g_ascii_strtoull(order_id, NULL, 10) : 0);
+                json_object_set_int_member(o, "order",
+                                           order_id ? (gint64) g_ascii_strtoull(order_id, NULL, 10) : 0);
                 json_object_set_string_member(o, "order_object", order_path);
                 json_object_set_string_member(o, "status", status);
-                json_object_set_string_member(o, "error",
-                                              json_object_get_string_member_with_default(order, "Error", ""));
+                json_object_set_string_member(
+                        o, "error", json_object_get_string_member_with_default(order, "Error", ""));
                 if (warnings)
                         json_object_set_array_member(o, "policy_warnings", json_array_ref(warnings));
                 else
@@ -240,8 +241,8 @@ static int print_order_result(sd_bus *bus, const char *order_path, bool waited) 
                 json_node_take_object(n, o);
                 json_print(stdout, n, arg_json);
         } else {
-                printf("Order %s: %s%s%s\n", order_id ? order_id : order_path, ctl_color(status_color(status)),
-                       status, ctl_normal());
+                printf("Order %s: %s%s%s\n", order_id ? order_id : order_path,
+                       ctl_color(status_color(status)), status, ctl_normal());
                 for (guint i = 0; warnings && i < json_array_get_length(warnings); i++) {
                         g_autofree char *s = ctl_sanitize(json_array_get_string_element(warnings, i));
                         printf("%sPolicy warning:%s %s\n", ctl_color(ANSI_YELLOW), ctl_normal(), s);
@@ -254,17 +255,20 @@ static int print_order_result(sd_bus *bus, const char *order_path, bool waited) 
                                "Fingerprint: %s\n"
                                "Expires:     %s\n",
                                json_object_get_int_member_with_default(cert, "Id", 0), cert_path,
-                               json_object_get_string_member_with_default(cert, "FingerprintSHA256", "-"), exp);
+                               json_object_get_string_member_with_default(cert, "FingerprintSHA256", "-"),
+                               exp);
                 } else if (!waited)
                         printf("Follow it with: certkeeperctl order %s\n", order_id ? order_id : order_path);
         }
 
         if (streq(status, "failed")) {
-                g_autofree char *err = ctl_sanitize(json_object_get_string_member_with_default(order, "Error", ""));
+                g_autofree char *err =
+                        ctl_sanitize(json_object_get_string_member_with_default(order, "Error", ""));
                 ctl_fail(CTL_EXIT_ORDER_FAILED, "order %s failed: %s", order_id ? order_id : order_path,
                          isempty(err) ? "(no error recorded)" : err);
-                fprintf(stderr, "Hint: see certkeeperctl order %s; after fixing the cause, "
-                                "certkeeperctl resubmit %s\n",
+                fprintf(stderr,
+                        "Hint: see certkeeperctl order %s; after fixing the cause, "
+                        "certkeeperctl resubmit %s\n",
                         order_id ? order_id : "ID", order_id ? order_id : "ID");
                 return CTL_EXIT_ORDER_FAILED;
         }
@@ -345,7 +349,8 @@ static int request_and_wait(sd_bus *bus, sd_bus_message *m, const char *what, co
                         ctl_fail(CTL_EXIT_TIMEOUT, "timed out after %" PRIu64 "s waiting for order %s (%s)",
                                  arg_timeout / USEC_PER_SEC, id ? id : order_path,
                                  w.status ? w.status : "pending");
-                        fprintf(stderr, "Hint: it goes on in the background; check it with certkeeperctl order %s\n",
+                        fprintf(stderr,
+                                "Hint: it goes on in the background; check it with certkeeperctl order %s\n",
                                 id ? id : order_path);
                         return CTL_EXIT_TIMEOUT;
                 }
@@ -457,7 +462,8 @@ static int read_csr(const char *path, char **ret_pem) {
         p = buf;
         req = d2i_X509_REQ(NULL, &p, (long) size);
         if (!req || p != buf + size)
-                return ctl_fail(CTL_EXIT_FAILURE, "%s is not a certificate signing request (PEM or DER)", path);
+                return ctl_fail(CTL_EXIT_FAILURE, "%s is not a certificate signing request (PEM or DER)",
+                                path);
         out = BIO_new(BIO_s_mem());
         if (!out || PEM_write_bio_X509_REQ(out, req) != 1)
                 return ctl_fail(CTL_EXIT_FAILURE, "failed to convert %s to PEM", path);

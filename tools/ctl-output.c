@@ -214,10 +214,10 @@ static int parse_relative(const char *s, uint64_t now, uint64_t *ret) {
                 const char *suffix;
                 uint64_t usec;
         } units[] = {
-                {"s", USEC_PER_SEC_},    {"sec", USEC_PER_SEC_},  {"m", USEC_PER_MIN_},
-                {"min", USEC_PER_MIN_},  {"h", USEC_PER_HOUR_},   {"hour", USEC_PER_HOUR_},
-                {"hours", USEC_PER_HOUR_}, {"d", USEC_PER_DAY_},  {"day", USEC_PER_DAY_},
-                {"days", USEC_PER_DAY_}, {"w", USEC_PER_WEEK_},   {"week", USEC_PER_WEEK_},
+                {"s", USEC_PER_SEC_},      {"sec", USEC_PER_SEC_}, {"m", USEC_PER_MIN_},
+                {"min", USEC_PER_MIN_},    {"h", USEC_PER_HOUR_},  {"hour", USEC_PER_HOUR_},
+                {"hours", USEC_PER_HOUR_}, {"d", USEC_PER_DAY_},   {"day", USEC_PER_DAY_},
+                {"days", USEC_PER_DAY_},   {"w", USEC_PER_WEEK_},  {"week", USEC_PER_WEEK_},
                 {"weeks", USEC_PER_WEEK_},
         };
         char digits[21];
@@ -449,8 +449,8 @@ char *table_format(const Table *t, bool header) {
         }
         for (size_t i = 0; i < t->cells->len; i++) {
                 const Cell *cell = &g_array_index(t->cells, Cell, i);
-                widths[i % t->n_columns] = MAX(widths[i % t->n_columns],
-                                               (size_t) g_utf8_strlen(cell->display, -1));
+                widths[i % t->n_columns] =
+                        MAX(widths[i % t->n_columns], (size_t) g_utf8_strlen(cell->display, -1));
         }
 
         if (header) {
@@ -478,7 +478,8 @@ char *table_format(const Table *t, bool header) {
                                 continue;
 
                         if (cell->color && ctl_colors_enabled())
-                                g_string_append_printf(out, "%s%s%s", cell->color, cell->display, ANSI_NORMAL);
+                                g_string_append_printf(out, "%s%s%s", cell->color, cell->display,
+                                                       ANSI_NORMAL);
                         else
                                 g_string_append(out, cell->display);
                         if (!last) {
@@ -519,7 +520,8 @@ void table_print(const Table *t, FILE *f, JsonMode mode, bool no_legend) {
         fputs(s, f);
 }
 
-void print_legend(FILE *f, size_t n, const char *singular, const char *plural, JsonMode mode, bool no_legend) {
+void print_legend(FILE *f, size_t n, const char *singular, const char *plural, JsonMode mode,
+                  bool no_legend) {
         if (mode != JSON_OFF || no_legend)
                 return;
         fprintf(f, "\n%zu %s listed.\n", n, n == 1 ? singular : plural);
@@ -611,7 +613,8 @@ static char *format_value(const char *key, JsonNode *n, uint64_t now, const char
                         g_string_append_c(out, '-');
                 for (GList *l = members; l; l = l->next) {
                         g_autofree char *e = format_scalar(json_object_get_member(o, l->data));
-                        g_string_append_printf(out, "%s%s=%s", l != members ? "\n" : "", (char *) l->data, e);
+                        g_string_append_printf(out, "%s%s=%s", l != members ? "\n" : "", (char *) l->data,
+                                               e);
                 }
                 return g_string_free(out, FALSE);
         }
@@ -654,8 +657,9 @@ char *format_details(JsonObject *o, const char *const *order, const char *const 
 
         for (guint i = 0; i < keys->len; i++) {
                 const char *color;
-                g_ptr_array_add(values, format_value(keys->pdata[i], json_object_get_member(o, keys->pdata[i]),
-                                                     now, &color));
+                g_ptr_array_add(values,
+                                format_value(keys->pdata[i], json_object_get_member(o, keys->pdata[i]), now,
+                                             &color));
                 g_ptr_array_add(colors, (char *) color);
         }
         return format_fields((const char *const *) keys->pdata, (char *const *) values->pdata,

@@ -106,7 +106,8 @@ JsonNode *table_to_json(const Table *t);
 /* Print in the given JSON mode, or as text (header unless no_legend). */
 void table_print(const Table *t, FILE *f, JsonMode mode, bool no_legend);
 /* "3 certificates listed." (or the singular), unless no_legend or JSON output. */
-void print_legend(FILE *f, size_t n, const char *singular, const char *plural, JsonMode mode, bool no_legend);
+void print_legend(FILE *f, size_t n, const char *singular, const char *plural, JsonMode mode,
+                  bool no_legend);
 
 /* A detail view of a{sv} data (D-Bus properties converted to JSON): one
  * "Label: value" line per key, labels right-aligned, keys listed in order first

@@ -56,9 +56,9 @@ typedef enum Option {
 } Option;
 
 #define BIT(o) (UINT64_C(1) << (o))
-#define GLOBAL_OPTIONS                                                                                       \
-        (BIT(OPT_JSON) | BIT(OPT_NO_LEGEND) | BIT(OPT_NO_PAGER) | BIT(OPT_NO_ASK_PASSWORD) | BIT(OPT_HELP) | \
-         BIT(OPT_VERSION))
+#define GLOBAL_OPTIONS                                                                                      \
+        (BIT(OPT_JSON) | BIT(OPT_NO_LEGEND) | BIT(OPT_NO_PAGER) | BIT(OPT_NO_ASK_PASSWORD) |                \
+         BIT(OPT_HELP) | BIT(OPT_VERSION))
 #define WAIT_OPTIONS (BIT(OPT_NO_WAIT) | BIT(OPT_TIMEOUT))
 
 extern JsonMode arg_json;
@@ -91,7 +91,6 @@ extern const char *arg_event;
 extern bool arg_since_set;
 extern uint64_t arg_since;
 extern bool arg_crl;
-
 
 extern const char *const revocation_reasons[];
 extern const char *const key_algorithms[];

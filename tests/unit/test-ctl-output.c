@@ -11,7 +11,7 @@
 
 #include "ctl-output.h"
 
-#define USEC(s) ((uint64_t) (s) * 1000000ULL)
+#define USEC(s) ((uint64_t) (s) *1000000ULL)
 /* 2026-11-27 10:00:00 UTC */
 #define T0 USEC(1795773600)
 
@@ -25,8 +25,12 @@ static void test_days_left(void) {
                 int64_t days;
                 const char *text;
         } cases[] = {
-                {42, "in 42 days"}, {1, "in 1 day"}, {0, "today"}, {-1, "expired 1 day ago"},
-                {-3, "expired 3 days ago"}, {INT64_MIN, "expired 9223372036854775808 days ago"},
+                {42, "in 42 days"},
+                {1, "in 1 day"},
+                {0, "today"},
+                {-1, "expired 1 day ago"},
+                {-3, "expired 3 days ago"},
+                {INT64_MIN, "expired 9223372036854775808 days ago"},
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -114,8 +118,16 @@ static void test_parse_time(void) {
                 {"1795773600000000", T0},
         };
         static const char *const bad[] = {
-                "", "abc", "-2x", "-h", "2026-13-01", "2026-11-27 10:00 extra", "2026-11-27 25:00",
-                "+2h", "18446744073709551616", "-99999999999w",
+                "",
+                "abc",
+                "-2x",
+                "-h",
+                "2026-13-01",
+                "2026-11-27 10:00 extra",
+                "2026-11-27 25:00",
+                "+2h",
+                "18446744073709551616",
+                "-99999999999w",
         };
         uint64_t v;
 
@@ -162,8 +174,10 @@ static void test_fingerprint_and_ids(void) {
         g_assert_cmpstr(fp, ==, lower);
         g_assert_false(parse_fingerprint("0123", fp));
         g_assert_false(parse_fingerprint("17", fp));
-        g_assert_false(parse_fingerprint("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg", fp));
-        g_assert_false(parse_fingerprint("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef00", fp));
+        g_assert_false(
+                parse_fingerprint("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg", fp));
+        g_assert_false(
+                parse_fingerprint("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef00", fp));
 
         g_assert_cmpstr(object_path_id("/org/certkeeper1/certificate/17"), ==, "17");
         g_assert_null(object_path_id("/org/certkeeper1/certificate/"));
@@ -193,7 +207,8 @@ static void test_colors(void) {
 static void test_sanitize(void) {
         g_autofree char *a = ctl_sanitize("evil\x1b]0;title\x07name\r\n");
         g_assert_cmpstr(a, ==, "evil?]0;title?name??");
-        g_autofree char *b = ctl_sanitize("caf\xc3\xa9 \xc2\x9b" "31m");
+        g_autofree char *b = ctl_sanitize("caf\xc3\xa9 \xc2\x9b"
+                                          "31m");
         g_assert_cmpstr(b, ==, "caf\xc3\xa9 ?31m");
         g_autofree char *c = ctl_sanitize("bad \xff utf8");
         g_assert_true(g_utf8_validate(c, -1, NULL));
@@ -201,11 +216,8 @@ static void test_sanitize(void) {
 
 static Table *sample_table(void) {
         static const TableColumn columns[] = {
-                {"ID", "id"},
-                {NULL, "object"},
-                {"COMMON NAME", "common_name"},
-                {"STATUS", "status"},
-                {"EXPIRES", "not_after"},
+                {"ID", "id"},         {NULL, "object"},         {"COMMON NAME", "common_name"},
+                {"STATUS", "status"}, {"EXPIRES", "not_after"},
         };
         Table *t = table_new(columns, G_N_ELEMENTS(columns));
 
