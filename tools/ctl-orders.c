@@ -130,6 +130,7 @@ int verb_order(sd_bus *bus, char **args) {
 typedef struct Waiter {
         const char *order_path; /* NULL until the request returned it */
         char *status;
+        bool refresh; /* Status was invalidated: read it again */
         bool daemon_gone;
 } Waiter;
 
@@ -141,16 +142,60 @@ static bool status_is_final(const char *s) {
         return s && (streq(s, "complete") || streq(s, "failed"));
 }
 
+static void waiter_set_status(Waiter *w, const char *status) {
+        /* A final status is final: a late "processing" must not undo it. */
+        if (status_is_final(w->status))
+                return;
+        g_free(w->status);
+        w->status = g_strdup(status);
+}
+
 static int on_order_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Waiter *w = userdata;
         const char *path, *status;
 
         if (sd_bus_message_read(m, "os", &path, &status) < 0)
                 return 0;
-        if (w->order_path && streq(path, w->order_path) && !status_is_final(w->status)) {
-                g_free(w->status);
-                w->status = g_strdup(status);
+        if (w->order_path && streq(path, w->order_path))
+                waiter_set_status(w, status);
+        return 0;
+}
+
+/* The order's own PropertiesChanged: the same news as OrderChanged, through
+ * the standard interface. Either one ends the wait. */
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Waiter *w = userdata;
+        const char *iface, *name, *path = sd_bus_message_get_path(m);
+        int r;
+
+        if (!w->order_path || !streq_ptr(path, w->order_path))
+                return 0;
+        if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, CK_ORDER_IFACE))
+                return 0;
+
+        if (sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
+                return 0;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                if (sd_bus_message_read(m, "s", &name) < 0)
+                        return 0;
+                if (streq(name, "Status")) {
+                        const char *status;
+                        if (sd_bus_message_read(m, "v", "s", &status) < 0)
+                                return 0;
+                        waiter_set_status(w, status);
+                } else if (sd_bus_message_skip(m, "v") < 0)
+                        return 0;
+                if (sd_bus_message_exit_container(m) < 0)
+                        return 0;
         }
+        if (r < 0 || sd_bus_message_exit_container(m) < 0)
+                return 0;
+
+        if (sd_bus_message_enter_container(m, 'a', "s") < 0)
+                return 0;
+        while (sd_bus_message_read(m, "s", &name) > 0)
+                if (streq(name, "Status"))
+                        w->refresh = true;
         return 0;
 }
 
@@ -167,17 +212,39 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
 
 /* Subscribe before the request is sent, so no OrderChanged for the new order
  * can slip by between its creation and our match. */
-static int wait_subscribe(sd_bus *bus, Waiter *w, sd_bus_slot **ret_changed, sd_bus_slot **ret_owner) {
+static int wait_subscribe(sd_bus *bus, Waiter *w, sd_bus_slot **ret_changed, sd_bus_slot **ret_props,
+                          sd_bus_slot **ret_owner) {
         int r;
 
         r = sd_bus_match_signal(bus, ret_changed, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE,
                                 "OrderChanged", on_order_changed, w);
         if (r < 0)
                 return ctl_bus_error("failed to subscribe to OrderChanged", NULL, r, NULL);
+        r = sd_bus_add_match(bus, ret_props,
+                             "type='signal',sender='" CK_BUS_NAME "',"
+                             "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+                             "path_namespace='/org/certkeeper1/order',arg0='" CK_ORDER_IFACE "'",
+                             on_properties_changed, w);
+        if (r < 0)
+                return ctl_bus_error("failed to subscribe to PropertiesChanged", NULL, r, NULL);
         r = sd_bus_match_signal(bus, ret_owner, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                 "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, w);
         if (r < 0)
                 return ctl_bus_error("failed to subscribe to NameOwnerChanged", NULL, r, NULL);
+        return CTL_EXIT_OK;
+}
+
+static int waiter_refresh(sd_bus *bus, Waiter *w) {
+        g_autoptr(JsonObject) props = NULL;
+        const char *id = object_path_id(w->order_path);
+        g_autofree char *what = g_strdup_printf("order %s", id ? id : w->order_path);
+        int r;
+
+        w->refresh = false;
+        r = ctl_get_all(bus, w->order_path, CK_ORDER_IFACE, what, "org.certkeeper1.read", &props);
+        if (r != CTL_EXIT_OK)
+                return r;
+        waiter_set_status(w, json_object_get_string_member_with_default(props, "Status", ""));
         return CTL_EXIT_OK;
 }
 
@@ -280,7 +347,8 @@ static int print_order_result(sd_bus *bus, const char *order_path, bool waited) 
 static int request_and_wait(sd_bus *bus, sd_bus_message *m, const char *what, const char *action) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *changed_slot = NULL, *owner_slot = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *changed_slot = NULL, *props_slot = NULL,
+                                                  *owner_slot = NULL;
         _cleanup_(waiter_done) Waiter w = {0};
         g_autofree char *order_path = NULL;
         bool spinner = arg_wait && isatty(STDERR_FILENO);
@@ -290,7 +358,7 @@ static int request_and_wait(sd_bus *bus, sd_bus_message *m, const char *what, co
         int r;
 
         if (arg_wait) {
-                r = wait_subscribe(bus, &w, &changed_slot, &owner_slot);
+                r = wait_subscribe(bus, &w, &changed_slot, &props_slot, &owner_slot);
                 if (r != CTL_EXIT_OK)
                         return r;
         }
@@ -310,21 +378,21 @@ static int request_and_wait(sd_bus *bus, sd_bus_message *m, const char *what, co
 
         /* It may have finished before our match saw anything (a fast local CA):
          * read the status once. */
-        {
-                g_autoptr(JsonObject) props = NULL;
-                g_autofree char *owhat = g_strdup_printf("order %s", order_path);
-
-                r = ctl_get_all(bus, order_path, CK_ORDER_IFACE, owhat, "org.certkeeper1.read", &props);
-                if (r != CTL_EXIT_OK)
-                        return r;
-                if (!status_is_final(w.status)) {
-                        g_free(w.status);
-                        w.status = g_strdup(json_object_get_string_member_with_default(props, "Status", ""));
-                }
-        }
+        r = waiter_refresh(bus, &w);
+        if (r != CTL_EXIT_OK)
+                return r;
 
         while (!status_is_final(w.status)) {
                 uint64_t now;
+
+                if (w.refresh) {
+                        r = waiter_refresh(bus, &w);
+                        if (r != CTL_EXIT_OK) {
+                                spinner_clear(spinner);
+                                return r;
+                        }
+                        continue;
+                }
 
                 r = sd_bus_process(bus, NULL);
                 if (r < 0) {
