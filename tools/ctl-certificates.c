@@ -332,6 +332,9 @@ int verb_revoke(sd_bus *bus, char **args) {
                 return call_revoke(bus, path, args[0], arg_code);
 
         tty = fopen("/dev/tty", "r+e");
+        /* Unbuffered: the typed code then lives only in our buffer, which we wipe. */
+        if (tty)
+                (void) setvbuf(tty, NULL, _IONBF, 0);
         if (!tty) {
                 ctl_fail(CTL_EXIT_FAILURE, "revoke needs a terminal to confirm: %s", strerror(errno));
                 fprintf(stderr,

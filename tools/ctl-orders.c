@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -234,6 +235,33 @@ static int wait_subscribe(sd_bus *bus, Waiter *w, sd_bus_slot **ret_changed, sd_
         return CTL_EXIT_OK;
 }
 
+static volatile sig_atomic_t interrupted = 0;
+
+static void on_interrupt(int sig) {
+        interrupted = sig;
+}
+
+/* Ctrl-C while waiting leaves the order alone (it is the daemon's now): say
+ * so, and restore the terminal line, instead of dying mid-spinner. Signals
+ * that were ignored when we started stay ignored. */
+static void catch_interrupts(bool enable) {
+        static struct sigaction saved[2];
+        static const int signals[2] = {SIGINT, SIGTERM};
+
+        for (size_t i = 0; i < ELEMENTSOF(signals); i++) {
+                if (enable) {
+                        struct sigaction sa = {
+                                .sa_handler = on_interrupt,
+                        };
+                        sigemptyset(&sa.sa_mask);
+                        (void) sigaction(signals[i], NULL, &saved[i]);
+                        if (saved[i].sa_handler != SIG_IGN)
+                                (void) sigaction(signals[i], &sa, NULL);
+                } else
+                        (void) sigaction(signals[i], &saved[i], NULL);
+        }
+}
+
 static int waiter_refresh(sd_bus *bus, Waiter *w) {
         g_autoptr(JsonObject) props = NULL;
         const char *id = object_path_id(w->order_path);
@@ -430,7 +458,18 @@ static int request_and_wait(sd_bus *bus, sd_bus_message *m, const char *what, co
                                 (now - start) / USEC_PER_SEC);
                         fflush(stderr);
                 }
+                catch_interrupts(true);
                 r = sd_bus_wait(bus, spinner ? MIN(deadline - now, 100 * USEC_PER_MSEC) : deadline - now);
+                catch_interrupts(false);
+                if (interrupted) {
+                        const char *id = object_path_id(order_path);
+                        spinner_clear(spinner);
+                        ctl_fail(CTL_EXIT_FAILURE, "interrupted; order %s (%s) goes on in the background",
+                                 id ? id : order_path, w.status ? w.status : "pending");
+                        fprintf(stderr, "Hint: check it with certkeeperctl order %s\n",
+                                id ? id : order_path);
+                        return CTL_EXIT_FAILURE;
+                }
                 if (r < 0 && r != -EINTR) {
                         spinner_clear(spinner);
                         return ctl_bus_error("failed to wait for the bus", NULL, r, NULL);
