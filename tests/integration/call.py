@@ -8,7 +8,6 @@ usage: call.py PATH INTERFACE METHOD [PYTHON_LITERAL_ARGS] [--signature SIG]
 e.g.   call.py /org/certkeeper1 org.certkeeper1.Manager RequestCertificate \
                '"a.example", ["b.example"], {"key_algorithm": "ec-256"}' --signature 'sasa{sv}'
 """
-import ast
 import json
 import sys
 
@@ -41,7 +40,8 @@ def main():
     if len(args) < 3:
         sys.exit(2)
     path, iface, method = args[:3]
-    params = ast.literal_eval('(' + args[3] + ',)') if len(args) > 3 and args[3].strip() else ()
+    # Test input from our own scripts: eval so that dbus.UInt32(…) and friends can pin types.
+    params = eval('(' + args[3] + ',)', {'dbus': dbus}) if len(args) > 3 and args[3].strip() else ()
     bus = dbus.SystemBus()
     obj = bus.get_object('org.certkeeper1', path, introspect=False)
     try:
