@@ -88,8 +88,9 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(d->event, 0);
 }
 
-/* Test-only: CERTKEEPER_TEST_NOW_USEC pins now_usec() (expiry arithmetic, timestamps) so that
- * tests can stand at any date. Not part of the configuration; see HACKING.md. */
+/* Test-only: CERTKEEPER_TEST_NOW_USEC sets the daemon's clock (now_usec(): expiry arithmetic,
+ * timestamps) to that moment at start-up; it runs on from there in real time, so timers still
+ * fire. Not part of the configuration; see HACKING.md. */
 static int apply_test_clock(void) {
         const char *e = getenv("CERTKEEPER_TEST_NOW_USEC");
         if (isempty(e))
@@ -101,9 +102,9 @@ static int apply_test_clock(void) {
                 log_error("CERTKEEPER_TEST_NOW_USEC=%s is invalid: expected microseconds since the epoch.", e);
                 return -EINVAL;
         }
-        clock_set_override(v);
-        log_warning("CERTKEEPER_TEST_NOW_USEC is set: the clock is pinned to %" G_GUINT64_FORMAT
-                    " (test mode).",
+        clock_set_offset((int64_t) v - (int64_t) now_usec());
+        log_warning("CERTKEEPER_TEST_NOW_USEC is set: the clock starts at %" G_GUINT64_FORMAT
+                    " instead of the real time (test mode).",
                     (guint64) v);
         return 0;
 }

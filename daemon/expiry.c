@@ -79,8 +79,9 @@ static char *alert_message(const Candidate *c, int threshold, uint64_t now) {
                                        date);
         int64_t days = days_until(c->not_after, now);
         if (days < 1)
-                return g_strdup_printf("Certificate %s (%s, id %" PRIu64 ") expires in less than a day, on %s",
-                                       name, c->source, c->id, date);
+                return g_strdup_printf("Certificate %s (%s, id %" PRIu64 ") expires in less than a day, on %s "
+                                       "(%d-day warning)",
+                                       name, c->source, c->id, date, threshold);
         return g_strdup_printf("Certificate %s (%s, id %" PRIu64 ") expires in %" PRIi64 " day%s, on %s "
                                "(%d-day warning)",
                                name, c->source, c->id, days, days == 1 ? "" : "s", date, threshold);
