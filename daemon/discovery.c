@@ -65,6 +65,16 @@ typedef struct WatchEntry {
         unsigned depth;
 } WatchEntry;
 
+/* What a file held when we last parsed it, keyed by (dev, inode) and checked against size,
+ * mtime and ctime: rescans (and the hash links of a trust store, which all point at the same
+ * files) parse each file once. Parsing is the expensive part (OpenSSL 3 decoders). */
+typedef struct CacheEntry {
+        uint64_t size;
+        int64_t mtime_ns, ctime_ns;
+        unsigned generation;              /* the last full scan that saw it */
+        GArray *certs;                    /* CertInfo after the CA filter */
+} CacheEntry;
+
 typedef struct ScanJob {
         Discovery *d;
         bool full;
@@ -78,7 +88,10 @@ typedef struct ScanJob {
         GPtrArray *found;                 /* FoundPath* */
         GPtrArray *scopes;                /* Scope* */
         GHashTable *visited;              /* "dev:ino" of directories */
+        GHashTable *cache;                /* Discovery's, lent to the job while it runs */
+        unsigned generation;
         unsigned files_read;
+        unsigned files_parsed;
         unsigned entries;
         bool truncated;
         uint64_t usec;
@@ -105,6 +118,9 @@ struct Discovery {
         bool pending_full;
         GArray *pending_waiters;          /* Waiter, for the next full scan */
         GHashTable *dirty;                /* path → Target*, for the next partial scan */
+
+        GHashTable *cache;                /* "dev:ino" → CacheEntry*; the running job's, else the loop's */
+        unsigned generation;
 
         DiscoveryStats stats;
 };
@@ -150,6 +166,43 @@ static void watch_entry_free(WatchEntry *w) {
 
 static void cert_info_clear(void *p) {
         cert_info_done(p);
+}
+
+static void cache_entry_free(CacheEntry *e) {
+        if (!e)
+                return;
+        if (e->certs)
+                g_array_unref(e->certs);
+        free(e);
+}
+
+static char **strv_copy(char *const *l) {
+        size_t n = 0;
+        while (l && l[n])
+                n++;
+        char **c = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; c && i < n; i++)
+                c[i] = strdup(l[i]);
+        return c;
+}
+
+static void cert_info_copy(const CertInfo *from, CertInfo *to) {
+        *to = (CertInfo) {
+                .common_name = strdup(from->common_name),
+                .sans = strv_copy(from->sans),
+                .subject = strdup(from->subject),
+                .issuer = strdup(from->issuer),
+                .algorithm = strdup(from->algorithm),
+                .digest = strdup(from->digest),
+                .not_before = from->not_before,
+                .not_after = from->not_after,
+                .fingerprint_sha256 = strdup(from->fingerprint_sha256),
+                .serial = strdup(from->serial),
+                .is_ca = from->is_ca,
+                .self_signed = from->self_signed,
+                .der = g_memdup2(from->der, from->der_len),
+                .der_len = from->der_len,
+        };
 }
 
 /* "/a/b/" → "/a/b"; "/" stays. */
@@ -273,16 +326,17 @@ unsigned discovery_parse_buffer(const void *data, size_t len, bool include_ca, G
 
 /* ---- scanning (worker thread) -------------------------------------------------------------- */
 
-static void job_add_certs(ScanJob *j, const char *path, GArray *certs) {
+static void job_add_certs(ScanJob *j, const char *path, const GArray *certs) {
         /* A certificate found twice in the same file is one path row. */
         g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
 
         for (guint i = 0; i < certs->len; i++) {
-                CertInfo *c = &g_array_index(certs, CertInfo, i);
+                const CertInfo *c = &g_array_index(certs, CertInfo, i);
                 guint idx = GPOINTER_TO_UINT(g_hash_table_lookup(j->by_fingerprint, c->fingerprint_sha256));
                 if (idx == 0) {
-                        g_array_append_val(j->certs, *c);
-                        *c = (CertInfo) { 0 };
+                        CertInfo copy;
+                        cert_info_copy(c, &copy);
+                        g_array_append_val(j->certs, copy);
                         idx = j->certs->len;
                         /* The key is the heap string the CertInfo owns: it does not move when the
                          * array grows. */
@@ -314,6 +368,17 @@ static void scan_fd(ScanJob *j, int fd, const char *path) {
         }
         if (st.st_size == 0)
                 return;
+
+        g_autofree char *key = g_strdup_printf("%" PRIx64 ":%" PRIx64, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
+        int64_t mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        int64_t ctime_ns = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+        CacheEntry *e = g_hash_table_lookup(j->cache, key);
+        j->files_read++;
+        if (e && e->size == (uint64_t) st.st_size && e->mtime_ns == mtime_ns && e->ctime_ns == ctime_ns) {
+                e->generation = j->generation;
+                job_add_certs(j, path, e->certs);
+                return;
+        }
 
         size_t cap = (size_t) st.st_size + 1, len = 0;
         uint8_t *buf = malloc(cap);
@@ -353,12 +418,19 @@ static void scan_fd(ScanJob *j, int fd, const char *path) {
                 }
         }
 
-        j->files_read++;
         if (len > 0) {
-                g_autoptr(GArray) certs = g_array_new(FALSE, TRUE, sizeof(CertInfo));
+                GArray *certs = g_array_new(FALSE, TRUE, sizeof(CertInfo));
                 g_array_set_clear_func(certs, cert_info_clear);
                 discovery_parse_buffer(buf, len, j->include_ca, certs);
+                j->files_parsed++;
                 job_add_certs(j, path, certs);
+                e = g_new0(CacheEntry, 1);
+                e->size = (uint64_t) st.st_size;
+                e->mtime_ns = mtime_ns;
+                e->ctime_ns = ctime_ns;
+                e->generation = j->generation;
+                e->certs = certs;
+                g_hash_table_replace(j->cache, g_steal_pointer(&key), e);
         }
         OPENSSL_cleanse(buf, cap);
         free(buf);
@@ -575,6 +647,8 @@ static ScanJob *job_new(Discovery *d, bool full) {
         j->found = g_ptr_array_new_with_free_func((GDestroyNotify) found_path_free);
         j->scopes = g_ptr_array_new_with_free_func((GDestroyNotify) scope_free);
         j->visited = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        j->cache = d->cache;
+        j->generation = full ? ++d->generation : d->generation;
         return j;
 }
 
@@ -851,12 +925,24 @@ static void job_done(void *userdata) {
                                 strerror(abs(r)));
         else {
                 log_full(j->full ? LOG_INFO : LOG_DEBUG,
-                        "Discovery: %s scan read %u files in %" PRIu64 " ms: %u certificates, %u new, "
-                        "%u changed; applied in %" PRIu64 " ms.",
-                        j->full ? "full" : "partial", j->files_read, j->usec / USEC_PER_MSEC, j->certs->len,
+                        "Discovery: %s scan looked at %u files (%u parsed) in %" PRIu64 " ms: %u certificates, "
+                        "%u new, %u changed; applied in %" PRIu64 " ms.",
+                        j->full ? "full" : "partial", j->files_read, j->files_parsed, j->usec / USEC_PER_MSEC,
+                        j->certs->len,
                         n_new, notes->len - n_new, d->stats.last_apply_usec / USEC_PER_MSEC);
                 notify_listeners(d, notes);
         }
+
+        if (j->full && !j->truncated) {
+                /* Files no full scan saw any more are forgotten. */
+                GHashTableIter it;
+                gpointer v;
+                g_hash_table_iter_init(&it, d->cache);
+                while (g_hash_table_iter_next(&it, NULL, &v))
+                        if (((CacheEntry *) v)->generation != j->generation)
+                                g_hash_table_iter_remove(&it);
+        }
+        d->stats.files_parsed = j->files_parsed;
 
         d->running = NULL;
         waiters_call(j->waiters, r < 0 ? r : 0);
@@ -1037,6 +1123,7 @@ int discovery_new(const DiscoveryContext *ctx, Discovery **ret) {
         d->watches = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) watch_entry_free);
         d->pending_waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
         d->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) target_free);
+        d->cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) cache_entry_free);
 
         d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (d->inotify_fd < 0)
@@ -1079,6 +1166,7 @@ Discovery *discovery_free(Discovery *d) {
         g_hash_table_unref(d->watches);
         pthread_mutex_destroy(&d->watch_lock);
         g_hash_table_unref(d->dirty);
+        g_hash_table_unref(d->cache);
         g_array_unref(d->listeners);
         g_free(d);
         return NULL;

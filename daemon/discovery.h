@@ -68,6 +68,7 @@ int discovery_rescan(Discovery *d, DiscoveryDoneFunc done, void *userdata);
 typedef struct DiscoveryStats {
         unsigned scans;                   /* scan jobs applied */
         unsigned files_read;              /* in the last scan job */
+        unsigned files_parsed;            /* of those, not answered from the cache */
         unsigned certificates_seen;       /* in the last scan job, after the CA filter */
         uint64_t last_scan_usec;          /* worker time of the last scan job */
         uint64_t last_apply_usec;         /* loop time applying it */

@@ -110,6 +110,7 @@ static int load_candidates(Expiry *x, uint64_t now, GArray *out) {
         int r = store_prepare(x->store,
                               "SELECT id, fingerprint, common_name, source, not_after FROM certificates"
                               " INDEXED BY certificates_list WHERE not_after <= ? AND revoked_at = 0"
+                              " AND (source = 'managed' OR present = 1)"
                               " ORDER BY not_after, id",
                               &st);
         if (r < 0)
@@ -180,7 +181,8 @@ static int next_crossing(Expiry *x, uint64_t now, uint64_t *ret) {
                 sqlite3_stmt *st;
                 int r = store_prepare(x->store,
                                       "SELECT MIN(not_after) FROM certificates INDEXED BY certificates_list"
-                                      " WHERE not_after > ? AND revoked_at = 0",
+                                      " WHERE not_after > ? AND revoked_at = 0"
+                                      " AND (source = 'managed' OR present = 1)",
                                       &st);
                 if (r < 0)
                         return r;

@@ -2,7 +2,9 @@
 #pragma once
 
 /* Layer 2: expiry alerts for every certificate in the inventory, managed or
- * discovered, that is not revoked.
+ * discovered, that is not revoked. A discovered certificate no longer present
+ * on disk is left out: it is usually the one a renewal replaced, and warning
+ * about it would be noise.
  *
  * [Alerts] ExpiryThresholdsDays= (default 30 14 7 1). A certificate has
  * crossed threshold T once it has at most T days left. On each check only the

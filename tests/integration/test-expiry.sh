@@ -22,6 +22,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=revoked.test" -days 40 \
         -addext basicConstraints=critical,CA:FALSE -keyout "$F/rev.key" -out "$D/rev.pem" 2>/dev/null
 rev_fp=$(openssl x509 -in "$D/rev.pem" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr 'A-F' 'a-f')
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=gone.test" -days 40 \
+        -addext basicConstraints=critical,CA:FALSE -keyout "$F/gone.key" -out "$D/gone.pem" 2>/dev/null
+gone_fp=$(openssl x509 -in "$D/gone.pem" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr 'A-F' 'a-f')
 fp=$(openssl x509 -in "$D/disc.pem" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr 'A-F' 'a-f')
 
 ck_write_config "[Discovery]\nPaths=$D\nRescanIntervalSec=0\n[Alerts]\nExpiryThresholdsDays=30 14 7 1"
@@ -70,6 +73,11 @@ ck_wait_for "a managed certificate valid for 40 days is issued" 30 order_done
 managed=$(ck_get_property "$order" org.certkeeper1.Order Certificate | jq -r .data)
 m_not_after=$(ck_get_property "$managed" org.certkeeper1.Certificate NotAfter | jq -r .data)
 ck_check "40 days before expiry: no alert" test -z "$(alerts)"
+gone=$(ck_busctl /org/certkeeper1 org.certkeeper1.Manager GetCertificateByFingerprint s "$gone_fp" | jq -r '.data[0]')
+rm "$D/gone.pem"
+ck_check "a discovered certificate whose file is removed" \
+        bash -c "busctl --system call org.certkeeper1 /org/certkeeper1 org.certkeeper1.Manager Rescan &&
+                [ \"\$(busctl --system get-property org.certkeeper1 '$gone' org.certkeeper1.Certificate Present)\" = 'b false' ]"
 rev=$(ck_busctl /org/certkeeper1 org.certkeeper1.Manager GetCertificateByFingerprint s "$rev_fp" | jq -r '.data[0]')
 ck_check "a third certificate is revoked" /usr/bin/python3 - "$rev" <<'PY'
 import dbus, sys
@@ -137,6 +145,7 @@ ck_check "the expired certificate's status is expired" \
         test "$(ck_get_property "$disc" org.certkeeper1.Certificate Status | jq -r .data)" = expired
 
 ck_check "a revoked certificate is never warned about" test -z "$(thresholds_of "$rev")"
+ck_check "nor a discovered certificate no longer on disk" test -z "$(thresholds_of "$gone")"
 
 kill "$mon_pid" 2>/dev/null
 wait "$mon_pid" 2>/dev/null
