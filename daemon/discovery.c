@@ -63,6 +63,7 @@ typedef struct Waiter {
 typedef struct WatchEntry {
         char *path;
         unsigned depth;
+        bool root;                        /* a configured root: may be a symlink, followed */
 } WatchEntry;
 
 /* What a file held when we last parsed it, keyed by (dev, inode) and checked against size,
@@ -457,6 +458,7 @@ static void watch_add(Discovery *d, const char *path, unsigned depth, bool root)
         WatchEntry *w = g_new0(WatchEntry, 1);
         w->path = g_strdup(path);
         w->depth = depth;
+        w->root = root;
         /* The same inode again (a rescan, or a renamed directory) gets the same wd: replace. */
         g_hash_table_replace(d->watches, GINT_TO_POINTER(wd), w);
         pthread_mutex_unlock(&d->watch_lock);
@@ -1003,13 +1005,14 @@ static void start_next(Discovery *d) {
 
 /* ---- inotify and timers -------------------------------------------------------------------- */
 
-static void mark_dirty(Discovery *d, const char *path, unsigned depth, bool recursive) {
+static void mark_dirty(Discovery *d, const char *path, unsigned depth, bool recursive, bool root) {
         Target *t = g_hash_table_lookup(d->dirty, path);
         if (t) {
                 t->recursive = t->recursive || recursive;
+                t->root = t->root || root;
                 return;
         }
-        t = target_new(path, depth, recursive, false);
+        t = target_new(path, depth, recursive, root);
         g_hash_table_insert(d->dirty, t->path, t);
 }
 
@@ -1041,6 +1044,7 @@ static void handle_event(Discovery *d, const struct inotify_event *e) {
         WatchEntry *w = g_hash_table_lookup(d->watches, GINT_TO_POINTER(e->wd));
         g_autofree char *dir = w ? g_strdup(w->path) : NULL;
         unsigned depth = w ? w->depth : 0;
+        bool root = w && w->root;
         if (e->mask & IN_IGNORED)
                 g_hash_table_remove(d->watches, GINT_TO_POINTER(e->wd));
         pthread_mutex_unlock(&d->watch_lock);
@@ -1051,11 +1055,11 @@ static void handle_event(Discovery *d, const struct inotify_event *e) {
                 /* Moved away or renamed: its old name is stale. The parent's event rescans both the old
                  * and (if still inside a root) the new place, which watches it again. */
                 (void) inotify_rm_watch(d->inotify_fd, e->wd);
-                mark_dirty(d, dir, depth, true);
+                mark_dirty(d, dir, depth, true, root);
                 return;
         }
         if (e->mask & IN_DELETE_SELF) {
-                mark_dirty(d, dir, depth, true);
+                mark_dirty(d, dir, depth, true, root);
                 return;
         }
         if (e->len == 0 || e->name[0] == 0)
@@ -1064,9 +1068,9 @@ static void handle_event(Discovery *d, const struct inotify_event *e) {
         g_autofree char *child = path_join(dir, e->name);
         if (e->mask & IN_ISDIR) {
                 if (depth + 1 <= DISCOVERY_MAX_DEPTH)
-                        mark_dirty(d, child, depth + 1, true);
+                        mark_dirty(d, child, depth + 1, true, false);
         } else
-                mark_dirty(d, dir, depth, false);
+                mark_dirty(d, dir, depth, false, root);
 }
 
 static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -1190,6 +1194,8 @@ int discovery_start(Discovery *d) {
 }
 
 int discovery_rescan(Discovery *d, DiscoveryDoneFunc done, void *userdata) {
+        if (done && d->pending_waiters->len >= DISCOVERY_MAX_WAITERS)
+                return -EBUSY;
         if (done) {
                 Waiter w = { .done = done, .userdata = userdata };
                 g_array_append_val(d->pending_waiters, w);

@@ -31,6 +31,7 @@
 #define DISCOVERY_MAX_FILES 100000U       /* per scan: a runaway tree is cut off, with a warning */
 #define DISCOVERY_MAX_WATCHES 8192U       /* directories under inotify */
 #define DISCOVERY_DEBOUNCE_USEC (200U * USEC_PER_MSEC)
+#define DISCOVERY_MAX_WAITERS 64U         /* callers waiting for the next full scan */
 
 typedef struct Discovery Discovery;
 
@@ -60,7 +61,7 @@ int discovery_start(Discovery *d);
 
 /* A full rescan. done (may be NULL) is called on the loop once its results
  * are applied (r = 0) or failed (r < 0); -ECANCELED when the Discovery is
- * freed first. */
+ * freed first. -EBUSY when DISCOVERY_MAX_WAITERS are waiting already. */
 typedef void (*DiscoveryDoneFunc)(void *userdata, int r);
 int discovery_rescan(Discovery *d, DiscoveryDoneFunc done, void *userdata);
 

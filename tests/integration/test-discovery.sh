@@ -69,7 +69,7 @@ added_after() { # added_after N → the object of the (N+1)th CertificateAdded
 }
 more_than() { [ "$(count_signals "$2" "${3:-}")" -gt "$1" ]; }
 
-for n in leaf1 leaf2 leaf3 leaf4 leaf5 leaf6 leaf7 leaf8 leaf9 leaf10 leaf11 leaf12; do mkleaf "$n"; done
+for n in leaf1 leaf2 leaf3 leaf4 leaf5 leaf6 leaf7 leaf8 leaf9 leaf10 leaf11 leaf12 leaf13 leaf14; do mkleaf "$n"; done
 mkca ca1
 mkca ca2
 
@@ -93,8 +93,10 @@ p=$D/deep; for i in 1 2 3 4 5 6 7; do p=$p/d$i; done                     # $D/de
 mkdir -p "$p/d8" && cp "$F/leaf6.pem" "$p/leaf6.pem" && cp "$F/leaf7.pem" "$p/d8/leaf7.pem"   # depth 9: too deep
 cp "$F/leaf8.pem" "$CK_RUN/single.pem"                                   # a root naming a file
 cp "$F/leaf12.pem" "$D/unreadable.pem" && chmod 000 "$D/unreadable.pem"
+mkdir -p "$CK_RUN/realroot" && ln -s realroot "$CK_RUN/linkroot"         # a root that is a symlink: followed
+cp "$F/leaf14.pem" "$CK_RUN/realroot/initial.pem"
 
-ck_write_config "[Discovery]\nPaths=$D $CK_RUN/single.pem $CK_RUN/does-not-exist\nRescanIntervalSec=0"
+ck_write_config "[Discovery]\nPaths=$D $CK_RUN/single.pem $CK_RUN/does-not-exist $CK_RUN/linkroot\nRescanIntervalSec=0"
 ck_start_daemon --debug || ck_bail "certkeeperd did not start"
 
 busctl --system monitor org.certkeeper1 --json=short >"$MON" 2>"$MON.err" &
@@ -125,7 +127,7 @@ ck_check "CA certificates of a trust bundle are left out" unknown "$F/ca1.pem"
 ck_check "... both of them" unknown "$F/ca2.pem"
 # We run as root, so mode 000 does not stop us; what matters is that a file is read, not how.
 ck_check "a mode-000 file is read by root" known "$F/leaf12.pem"
-expected=$(for n in leaf1 leaf2 leaf3 leaf4 leaf6 leaf8 leaf12; do fp "$F/$n.pem"; done | sort)
+expected=$(for n in leaf1 leaf2 leaf3 leaf4 leaf6 leaf8 leaf12 leaf14; do fp "$F/$n.pem"; done | sort)
 ck_check "ListCertificates source=discovered lists exactly what is on disk" \
         test "$(list_fps discovered)" = "$expected"
 ck_check "no link loop was followed (no path through loop/ or root-again/)" \
@@ -174,6 +176,13 @@ ck_check "... with the file's path" paths_are "$F/leaf11.pem" "[\"$D/newdir/x.cr
 n=$(count_signals PropertiesChanged "$(obj "$F/leaf11.pem")")
 rm -r "$D/newdir"
 ck_wait_for "a removed directory: its certificate is no longer present" 3 present_is "$F/leaf11.pem" false
+
+n=$(count_signals CertificateAdded)
+cp "$F/leaf13.pem" "$CK_RUN/realroot/new.pem"
+ck_check "a file added below a symlinked root is seen" wait_added "$n"
+ck_check "... under the root's name" paths_are "$F/leaf13.pem" "[\"$CK_RUN/linkroot/new.pem\"]"
+ck_check "... and the root's other certificates are kept" \
+        paths_are "$F/leaf14.pem" "[\"$CK_RUN/linkroot/initial.pem\"]"
 
 # ---- a managed certificate copied into a scanned path ----
 order=$(ck_busctl /org/certkeeper1 org.certkeeper1.Manager RequestCertificate sasa{sv} managed.test 1 managed.test 0 |
