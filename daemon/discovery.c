@@ -114,6 +114,7 @@ struct Discovery {
 
         sd_event_source *debounce_source;
         sd_event_source *interval_source;
+        sd_event_source *retry_source;    /* after a scan whose results could not be recorded */
 
         ScanJob *running;
         bool pending_full;
@@ -922,10 +923,12 @@ static void job_done(void *userdata) {
         d->stats.last_apply_usec = (uint64_t) (b.tv_sec - a.tv_sec) * USEC_PER_SEC +
                                    (uint64_t) ((b.tv_nsec - a.tv_nsec) / 1000);
 
-        if (r < 0)
-                log_error_errno(r, "Discovery: cannot record the scan results: %s; the next rescan tries again.",
-                                strerror(abs(r)));
-        else {
+        if (r < 0) {
+                log_error_errno(r, "Discovery: cannot record the scan results: %s; rescanning in %u s.",
+                                strerror(abs(r)), DISCOVERY_RETRY_SEC);
+                (void) sd_event_source_set_time_relative(d->retry_source, DISCOVERY_RETRY_SEC * USEC_PER_SEC);
+                (void) sd_event_source_set_enabled(d->retry_source, SD_EVENT_ONESHOT);
+        } else {
                 log_full(j->full ? LOG_INFO : LOG_DEBUG,
                         "Discovery: %s scan looked at %u files (%u parsed) in %" PRIu64 " ms: %u certificates, "
                         "%u new, %u changed; applied in %" PRIu64 " ms.",
@@ -1106,6 +1109,11 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) discovery_rescan(userdata, NULL, NULL);
+        return 0;
+}
+
 static int on_interval(sd_event_source *s, uint64_t usec, void *userdata) {
         Discovery *d = userdata;
         (void) discovery_rescan(d, NULL, NULL);
@@ -1145,11 +1153,15 @@ int discovery_new(const DiscoveryContext *ctx, Discovery **ret) {
         }
 
         r = sd_event_add_time(d->ctx.event, &d->debounce_source, CLOCK_MONOTONIC, UINT64_MAX, 0, on_debounce, d);
+        if (r >= 0)
+                r = sd_event_add_time(d->ctx.event, &d->retry_source, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC,
+                                      on_retry, d);
         if (r < 0) {
                 discovery_free(d);
                 return r;
         }
         (void) sd_event_source_set_enabled(d->debounce_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(d->retry_source, SD_EVENT_OFF);
 
         *ret = d;
         return 0;
@@ -1165,6 +1177,7 @@ Discovery *discovery_free(Discovery *d) {
         sd_event_source_disable_unref(d->inotify_source);
         sd_event_source_disable_unref(d->debounce_source);
         sd_event_source_disable_unref(d->interval_source);
+        sd_event_source_disable_unref(d->retry_source);
         if (d->inotify_fd >= 0)
                 close(d->inotify_fd);
         g_hash_table_unref(d->watches);

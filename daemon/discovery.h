@@ -31,6 +31,7 @@
 #define DISCOVERY_MAX_FILES 100000U       /* per scan: a runaway tree is cut off, with a warning */
 #define DISCOVERY_MAX_WATCHES 8192U       /* directories under inotify */
 #define DISCOVERY_DEBOUNCE_USEC (200U * USEC_PER_MSEC)
+#define DISCOVERY_RETRY_SEC 10U          /* after results that could not be recorded (disk full) */
 #define DISCOVERY_MAX_WAITERS 64U         /* callers waiting for the next full scan */
 
 typedef struct Discovery Discovery;
