@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-/* Certificate discovery: scan on a worker, apply on the loop, watch with
- * inotify. See discovery.h for what is followed and what is not.
+/* Certificate discovery, the loop side: scan jobs (discovery-scan.c) run on
+ * a worker, their results are applied here; inotify events and timers decide
+ * what to scan next. See discovery.h for what is followed and what is not.
  *
  * A scan job covers targets: a full scan the configured roots (recursive), an
  * inotify-driven one the directories that saw events (non-recursive) and the
@@ -12,91 +13,12 @@
  * "does not exist") keeps its rows: a transient error does not make
  * certificates vanish. */
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <sys/inotify.h>
-#include <sys/stat.h>
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
-
-#include "discovery.h"
+#include "discovery-scan.h"
 #include "inventory.h"
 #include "log.h"
-
-#define MAX_CERTS_PER_FILE 4096U
-#define INOTIFY_MASK                                                                                         \
-        (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | \
-         IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
-
-typedef struct Target {
-        char *path;
-        unsigned depth;
-        bool recursive;
-        bool root;                        /* a configured Paths= entry: may be a file or a symlink */
-} Target;
-
-typedef enum ScopeKind {
-        SCOPE_EXACT,                      /* the path itself (a root naming a file) */
-        SCOPE_CHILDREN,                   /* files directly in the directory */
-        SCOPE_SUBTREE,                    /* anything below the directory */
-} ScopeKind;
-
-typedef struct Scope {
-        char *path;
-        ScopeKind kind;
-        bool complete;                    /* looked at fully: rows not found may go */
-} Scope;
-
-typedef struct FoundPath {
-        char *path;
-        guint cert;                       /* index into ScanJob.certs */
-} FoundPath;
-
-typedef struct Waiter {
-        DiscoveryDoneFunc done;
-        void *userdata;
-} Waiter;
-
-typedef struct WatchEntry {
-        char *path;
-        unsigned depth;
-        bool root;                        /* a configured root: may be a symlink, followed */
-} WatchEntry;
-
-/* What a file held when we last parsed it, keyed by (dev, inode) and checked against size,
- * mtime and ctime: rescans (and the hash links of a trust store, which all point at the same
- * files) parse each file once. Parsing is the expensive part (OpenSSL 3 decoders). */
-typedef struct CacheEntry {
-        uint64_t size;
-        int64_t mtime_ns, ctime_ns;
-        unsigned generation;              /* the last full scan that saw it */
-        GArray *certs;                    /* CertInfo after the CA filter */
-} CacheEntry;
-
-typedef struct ScanJob {
-        Discovery *d;
-        bool full;
-        bool include_ca;
-        GPtrArray *targets;               /* Target* */
-        GArray *waiters;                  /* Waiter */
-
-        /* Results, written by the worker. */
-        GArray *certs;                    /* CertInfo, unique by fingerprint */
-        GHashTable *by_fingerprint;       /* fingerprint (borrowed from certs) → index + 1 */
-        GPtrArray *found;                 /* FoundPath* */
-        GPtrArray *scopes;                /* Scope* */
-        GHashTable *visited;              /* "dev:ino" of directories */
-        GHashTable *cache;                /* Discovery's, lent to the job while it runs */
-        unsigned generation;
-        unsigned files_read;
-        unsigned files_parsed;
-        unsigned entries;
-        bool truncated;
-        uint64_t usec;
-} ScanJob;
 
 typedef struct Notification {
         bool added;
@@ -107,10 +29,8 @@ struct Discovery {
         DiscoveryContext ctx;
         GArray *listeners;                /* DiscoveryListener */
 
-        int inotify_fd;
+        WatchTable watch_table;
         sd_event_source *inotify_source;
-        pthread_mutex_t watch_lock;       /* the worker adds watches while the loop reads events */
-        GHashTable *watches;              /* wd → WatchEntry*, under watch_lock */
 
         sd_event_source *debounce_source;
         sd_event_source *interval_source;
@@ -127,108 +47,6 @@ struct Discovery {
         DiscoveryStats stats;
 };
 
-/* ---- helpers ------------------------------------------------------------------------------- */
-
-static void target_free(Target *t) {
-        if (!t)
-                return;
-        free(t->path);
-        free(t);
-}
-
-static Target *target_new(const char *path, unsigned depth, bool recursive, bool root) {
-        Target *t = g_new0(Target, 1);
-        t->path = g_strdup(path);
-        t->depth = depth;
-        t->recursive = recursive;
-        t->root = root;
-        return t;
-}
-
-static void scope_free(Scope *s) {
-        if (!s)
-                return;
-        free(s->path);
-        free(s);
-}
-
-static void found_path_free(FoundPath *f) {
-        if (!f)
-                return;
-        free(f->path);
-        free(f);
-}
-
-static void watch_entry_free(WatchEntry *w) {
-        if (!w)
-                return;
-        free(w->path);
-        free(w);
-}
-
-static void cert_info_clear(void *p) {
-        cert_info_done(p);
-}
-
-static void cache_entry_free(CacheEntry *e) {
-        if (!e)
-                return;
-        if (e->certs)
-                g_array_unref(e->certs);
-        free(e);
-}
-
-static char **strv_copy(char *const *l) {
-        size_t n = 0;
-        while (l && l[n])
-                n++;
-        char **c = calloc(n + 1, sizeof(char *));
-        for (size_t i = 0; c && i < n; i++)
-                c[i] = strdup(l[i]);
-        return c;
-}
-
-static void cert_info_copy(const CertInfo *from, CertInfo *to) {
-        *to = (CertInfo) {
-                .common_name = strdup(from->common_name),
-                .sans = strv_copy(from->sans),
-                .subject = strdup(from->subject),
-                .issuer = strdup(from->issuer),
-                .algorithm = strdup(from->algorithm),
-                .digest = strdup(from->digest),
-                .not_before = from->not_before,
-                .not_after = from->not_after,
-                .fingerprint_sha256 = strdup(from->fingerprint_sha256),
-                .serial = strdup(from->serial),
-                .is_ca = from->is_ca,
-                .self_signed = from->self_signed,
-                .der = g_memdup2(from->der, from->der_len),
-                .der_len = from->der_len,
-        };
-}
-
-/* "/a/b/" → "/a/b"; "/" stays. */
-static char *path_normalize(const char *p) {
-        char *s = g_strdup(p);
-        size_t n = strlen(s);
-        while (n > 1 && s[n - 1] == '/')
-                s[--n] = 0;
-        return s;
-}
-
-static char *path_join(const char *dir, const char *name) {
-        return streq(dir, "/") ? g_strconcat("/", name, NULL) : g_strconcat(dir, "/", name, NULL);
-}
-
-static bool path_in_scope(const char *path, const Scope *s) {
-        if (s->kind == SCOPE_EXACT)
-                return streq(path, s->path);
-        size_t n = streq(s->path, "/") ? 0 : strlen(s->path);
-        if (strncmp(path, s->path, n) != 0 || path[n] != '/' || path[n + 1] == 0)
-                return false;
-        return s->kind == SCOPE_SUBTREE || !strchr(path + n + 1, '/');
-}
-
 static void waiters_call(GArray *waiters, int r) {
         if (!waiters)
                 return;
@@ -240,433 +58,7 @@ static void waiters_call(GArray *waiters, int r) {
         g_array_set_size(waiters, 0);
 }
 
-/* ---- parsing (any thread) ------------------------------------------------------------------ */
-
-static void make_valid_utf8(char **s) {
-        if (*s && !g_utf8_validate(*s, -1, NULL)) {
-                char *v = g_utf8_make_valid(*s, -1);
-                free(*s);
-                *s = strdup(v);
-                g_free(v);
-        }
-}
-
-static bool add_x509(X509 *x, bool include_ca, GArray *out) {
-        /* X509_check_ca() also counts self-signed v1 roots and keyCertSign without
-         * basicConstraints: old trust-store roots have no extensions at all. */
-        if (!include_ca && X509_check_ca(x) != 0)
-                return false;
-        CertInfo i;
-        if (cert_info_from_x509(x, &i) < 0)
-                return false;
-        /* Everything here ends up in D-Bus strings, which must be UTF-8. */
-        make_valid_utf8(&i.common_name);
-        make_valid_utf8(&i.subject);
-        make_valid_utf8(&i.issuer);
-        for (char **s = i.sans; s && *s; s++)
-                make_valid_utf8(s);
-        g_array_append_val(out, i);
-        return true;
-}
-
-static const char *find_begin(const char *p, const char *end) {
-        static const char marker[] = "-----BEGIN ";
-        const char *q = memmem(p, (size_t) (end - p), marker, sizeof(marker) - 1);
-        return q ? q : end;
-}
-
-static bool is_certificate_block(const char *p, const char *end) {
-        static const char *const labels[] = {
-                "-----BEGIN CERTIFICATE-----",
-                "-----BEGIN X509 CERTIFICATE-----",
-                "-----BEGIN TRUSTED CERTIFICATE-----",
-        };
-        for (size_t i = 0; i < ELEMENTSOF(labels); i++) {
-                size_t n = strlen(labels[i]);
-                if ((size_t) (end - p) >= n && memcmp(p, labels[i], n) == 0)
-                        return true;
-        }
-        return false;
-}
-
-unsigned discovery_parse_buffer(const void *data, size_t len, bool include_ca, GArray *out) {
-        const char *p = data, *end = p + len;
-        unsigned n = 0, blocks = 0;
-
-        if (!data || len == 0 || len > INT32_MAX)
-                return 0;
-
-        const char *b = find_begin(p, end);
-        if (b == end) {
-                /* No PEM marker at all: a DER certificate, or not ours. The whole file must be one. */
-                const unsigned char *q = data;
-                X509 *x = d2i_X509(NULL, &q, (long) len);
-                if (x && q == (const unsigned char *) end && add_x509(x, include_ca, out))
-                        n++;
-                X509_free(x);
-                ERR_clear_error();
-                return n;
-        }
-
-        /* Parse every certificate block on its own, cut off at the next BEGIN: a broken block
-         * (or a key, or text between blocks) costs only itself, never the rest of a bundle. */
-        while (b < end && blocks < MAX_CERTS_PER_FILE) {
-                const char *next = find_begin(b + 1, end);
-                if (is_certificate_block(b, end)) {
-                        blocks++;
-                        _cleanup_(BIO_free_allp) BIO *bio = BIO_new_mem_buf(b, (int) (next - b));
-                        X509 *x = bio ? PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL) : NULL;
-                        if (x && add_x509(x, include_ca, out))
-                                n++;
-                        X509_free(x);
-                }
-                b = next;
-        }
-        ERR_clear_error();
-        return n;
-}
-
-/* ---- scanning (worker thread) -------------------------------------------------------------- */
-
-static void job_add_certs(ScanJob *j, const char *path, const GArray *certs) {
-        /* A certificate found twice in the same file is one path row. */
-        g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
-
-        for (guint i = 0; i < certs->len; i++) {
-                const CertInfo *c = &g_array_index(certs, CertInfo, i);
-                guint idx = GPOINTER_TO_UINT(g_hash_table_lookup(j->by_fingerprint, c->fingerprint_sha256));
-                if (idx == 0) {
-                        CertInfo copy;
-                        cert_info_copy(c, &copy);
-                        g_array_append_val(j->certs, copy);
-                        idx = j->certs->len;
-                        /* The key is the heap string the CertInfo owns: it does not move when the
-                         * array grows. */
-                        g_hash_table_insert(j->by_fingerprint,
-                                            g_array_index(j->certs, CertInfo, idx - 1).fingerprint_sha256,
-                                            GUINT_TO_POINTER(idx));
-                }
-                if (g_hash_table_contains(seen, GUINT_TO_POINTER(idx)))
-                        continue;
-                g_hash_table_add(seen, GUINT_TO_POINTER(idx));
-                FoundPath *f = g_new0(FoundPath, 1);
-                f->path = g_strdup(path);
-                f->cert = idx - 1;
-                g_ptr_array_add(j->found, f);
-        }
-}
-
-/* Read a regular file of at most DISCOVERY_MAX_FILE_SIZE. Files may hold private keys next
- * to the certificate: the buffer is wiped after parsing. */
-static void scan_fd(ScanJob *j, int fd, const char *path) {
-        struct stat st;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                log_debug("Discovery: %s is not a regular file, skipping.", path);
-                return;
-        }
-        if (st.st_size > (off_t) DISCOVERY_MAX_FILE_SIZE) {
-                log_debug("Discovery: %s is larger than %u bytes, skipping.", path, DISCOVERY_MAX_FILE_SIZE);
-                return;
-        }
-        if (st.st_size == 0)
-                return;
-
-        g_autofree char *key = g_strdup_printf("%" PRIx64 ":%" PRIx64, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
-        int64_t mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-        int64_t ctime_ns = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
-        CacheEntry *e = g_hash_table_lookup(j->cache, key);
-        j->files_read++;
-        if (e && e->size == (uint64_t) st.st_size && e->mtime_ns == mtime_ns && e->ctime_ns == ctime_ns) {
-                e->generation = j->generation;
-                job_add_certs(j, path, e->certs);
-                return;
-        }
-
-        size_t cap = (size_t) st.st_size + 1, len = 0;
-        uint8_t *buf = malloc(cap);
-        if (!buf)
-                return;
-        for (;;) {
-                ssize_t k = read(fd, buf + len, cap - len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        log_debug_errno(errno, "Discovery: cannot read %s: %s, skipping.", path, strerror(errno));
-                        len = 0;
-                        break;
-                }
-                if (k == 0)
-                        break;
-                len += (size_t) k;
-                if (len == cap) {
-                        /* It grew since fstat(): read on, up to the limit. */
-                        if (cap > DISCOVERY_MAX_FILE_SIZE) {
-                                log_debug("Discovery: %s grew beyond %u bytes, skipping.", path,
-                                          DISCOVERY_MAX_FILE_SIZE);
-                                len = 0;
-                                break;
-                        }
-                        size_t ncap = MIN(cap * 2, (size_t) DISCOVERY_MAX_FILE_SIZE + 1);
-                        uint8_t *nb = malloc(ncap);
-                        if (!nb) {
-                                len = 0;
-                                break;
-                        }
-                        memcpy(nb, buf, len);
-                        OPENSSL_cleanse(buf, cap);
-                        free(buf);
-                        buf = nb;
-                        cap = ncap;
-                }
-        }
-
-        if (len > 0) {
-                GArray *certs = g_array_new(FALSE, TRUE, sizeof(CertInfo));
-                g_array_set_clear_func(certs, cert_info_clear);
-                discovery_parse_buffer(buf, len, j->include_ca, certs);
-                j->files_parsed++;
-                job_add_certs(j, path, certs);
-                e = g_new0(CacheEntry, 1);
-                e->size = (uint64_t) st.st_size;
-                e->mtime_ns = mtime_ns;
-                e->ctime_ns = ctime_ns;
-                e->generation = j->generation;
-                e->certs = certs;
-                g_hash_table_replace(j->cache, g_steal_pointer(&key), e);
-        }
-        OPENSSL_cleanse(buf, cap);
-        free(buf);
-}
-
-static void watch_add(Discovery *d, const char *path, unsigned depth, bool root) {
-        if (d->inotify_fd < 0)
-                return;
-        pthread_mutex_lock(&d->watch_lock);
-        if (g_hash_table_size(d->watches) >= DISCOVERY_MAX_WATCHES) {
-                pthread_mutex_unlock(&d->watch_lock);
-                log_debug("Discovery: %u directories watched already, not watching %s (rescans still see it).",
-                          DISCOVERY_MAX_WATCHES, path);
-                return;
-        }
-        /* Roots may be symlinks (followed); below them we never follow. */
-        int wd = inotify_add_watch(d->inotify_fd, path, INOTIFY_MASK | (root ? 0 : IN_DONT_FOLLOW));
-        if (wd < 0) {
-                int e = errno;
-                pthread_mutex_unlock(&d->watch_lock);
-                log_debug_errno(e, "Discovery: cannot watch %s: %s.", path, strerror(e));
-                return;
-        }
-        WatchEntry *w = g_new0(WatchEntry, 1);
-        w->path = g_strdup(path);
-        w->depth = depth;
-        w->root = root;
-        /* The same inode again (a rescan, or a renamed directory) gets the same wd: replace. */
-        g_hash_table_replace(d->watches, GINT_TO_POINTER(wd), w);
-        pthread_mutex_unlock(&d->watch_lock);
-}
-
-static bool job_count_entry(ScanJob *j) {
-        if (j->entries >= DISCOVERY_MAX_FILES) {
-                j->truncated = true;
-                return false;
-        }
-        j->entries++;
-        return true;
-}
-
-/* Scan an open directory: files directly in it, and subdirectories when recursive. Takes dfd. */
-static void scan_dir(ScanJob *j, int dfd, const char *path, unsigned depth, bool recursive, bool root) {
-        struct stat st;
-        if (fstat(dfd, &st) < 0) {
-                close(dfd);
-                return;
-        }
-        g_autofree char *key = g_strdup_printf("%" PRIx64 ":%" PRIx64, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
-        if (g_hash_table_contains(j->visited, key)) {
-                log_debug("Discovery: %s was already scanned in this pass (a bind mount loop or overlapping "
-                          "roots), skipping.",
-                          path);
-                close(dfd);
-                return;
-        }
-        g_hash_table_add(j->visited, g_steal_pointer(&key));
-
-        /* Watch before reading, so nothing created in between is missed. */
-        watch_add(j->d, path, depth, root);
-
-        DIR *dir = fdopendir(dfd);
-        if (!dir) {
-                close(dfd);
-                return;
-        }
-        struct dirent *de;
-        while ((de = readdir(dir))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (!job_count_entry(j))
-                        break;
-                g_autofree char *child = path_join(path, de->d_name);
-                if (strlen(child) >= PATH_MAX || !g_utf8_validate(child, -1, NULL)) {
-                        /* D-Bus strings are UTF-8: a path we could not show is not recorded. */
-                        log_debug("Discovery: skipping a file name in %s that is not UTF-8 or too long.", path);
-                        continue;
-                }
-
-                struct stat cst;
-                if (fstatat(dirfd(dir), de->d_name, &cst, AT_SYMLINK_NOFOLLOW) < 0)
-                        continue;
-
-                if (S_ISDIR(cst.st_mode)) {
-                        if (!recursive)
-                                continue;
-                        if (depth + 1 > DISCOVERY_MAX_DEPTH) {
-                                log_debug("Discovery: %s is deeper than %u levels, not descending.", child,
-                                          DISCOVERY_MAX_DEPTH);
-                                continue;
-                        }
-                        int cfd = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (cfd < 0) {
-                                log_debug_errno(errno, "Discovery: cannot open %s: %s, skipping.", child,
-                                                strerror(errno));
-                                continue;
-                        }
-                        scan_dir(j, cfd, child, depth + 1, true, false);
-                        continue;
-                }
-
-                int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-                if (S_ISLNK(cst.st_mode)) {
-                        /* Follow links to regular files only; never to directories, FIFOs or devices. */
-                        if (fstatat(dirfd(dir), de->d_name, &cst, 0) < 0 || !S_ISREG(cst.st_mode)) {
-                                log_debug("Discovery: %s is a symlink to something other than a regular "
-                                          "file (or dangling), skipping.",
-                                          child);
-                                continue;
-                        }
-                } else if (S_ISREG(cst.st_mode))
-                        flags |= O_NOFOLLOW;
-                else {
-                        log_debug("Discovery: %s is not a regular file, skipping.", child);
-                        continue;
-                }
-                if (cst.st_size > (off_t) DISCOVERY_MAX_FILE_SIZE) {
-                        log_debug("Discovery: %s is larger than %u bytes, skipping.", child,
-                                  DISCOVERY_MAX_FILE_SIZE);
-                        continue;
-                }
-
-                _cleanup_close_ int fd = openat(dirfd(dir), de->d_name, flags);
-                if (fd < 0) {
-                        log_debug_errno(errno, "Discovery: cannot open %s: %s, skipping.", child, strerror(errno));
-                        continue;
-                }
-                scan_fd(j, fd, child);
-        }
-        closedir(dir);
-}
-
-static void job_add_scope(ScanJob *j, const char *path, ScopeKind kind, bool complete) {
-        Scope *s = g_new0(Scope, 1);
-        s->path = g_strdup(path);
-        s->kind = kind;
-        s->complete = complete;
-        g_ptr_array_add(j->scopes, s);
-}
-
-static void scan_target(ScanJob *j, const Target *t) {
-        /* A configured root may be a symlink or a file; directories below are opened without following. */
-        int fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (t->root ? 0 : O_NOFOLLOW | O_DIRECTORY));
-        if (fd < 0) {
-                int e = errno;
-                /* Gone (or replaced by a symlink, which we do not enter): whatever was below is gone too. */
-                bool gone = e == ENOENT || e == ENOTDIR || e == ELOOP;
-                if (!gone)
-                        log_debug_errno(e, "Discovery: cannot open %s: %s; keeping what was found there.",
-                                        t->path, strerror(e));
-                job_add_scope(j, t->path, SCOPE_SUBTREE, gone);
-                if (t->root)
-                        job_add_scope(j, t->path, SCOPE_EXACT, gone);
-                return;
-        }
-        struct stat st;
-        if (fstat(fd, &st) < 0) {
-                close(fd);
-                job_add_scope(j, t->path, SCOPE_SUBTREE, false);
-                return;
-        }
-        if (S_ISDIR(st.st_mode)) {
-                scan_dir(j, fd, t->path, t->depth, t->recursive, t->root);
-                job_add_scope(j, t->path, t->recursive ? SCOPE_SUBTREE : SCOPE_CHILDREN, true);
-                if (t->root)
-                        job_add_scope(j, t->path, SCOPE_EXACT, true);
-                return;
-        }
-        if (t->root && S_ISREG(st.st_mode)) {
-                /* A root naming one file: its scope is that path alone. */
-                scan_fd(j, fd, t->path);
-                close(fd);
-                job_add_scope(j, t->path, SCOPE_EXACT, true);
-                job_add_scope(j, t->path, SCOPE_SUBTREE, true);
-                return;
-        }
-        close(fd);
-        /* Something that is neither: nothing there for us. */
-        job_add_scope(j, t->path, SCOPE_SUBTREE, true);
-        if (t->root)
-                job_add_scope(j, t->path, SCOPE_EXACT, true);
-}
-
-static void job_run(void *userdata) {
-        ScanJob *j = userdata;
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
-        for (guint i = 0; i < j->targets->len; i++)
-                scan_target(j, j->targets->pdata[i]);
-        if (j->truncated) {
-                log_warning("Discovery: more than %u directory entries in one scan; the rest is not looked at. "
-                            "Narrow [Discovery] Paths=.",
-                            DISCOVERY_MAX_FILES);
-                /* We did not see everything: remove nothing. */
-                for (guint i = 0; i < j->scopes->len; i++)
-                        ((Scope *) j->scopes->pdata[i])->complete = false;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        j->usec = (uint64_t) (b.tv_sec - a.tv_sec) * USEC_PER_SEC +
-                  (uint64_t) ((b.tv_nsec - a.tv_nsec) / 1000);
-}
-
 /* ---- jobs (loop thread) -------------------------------------------------------------------- */
-
-static ScanJob *job_new(Discovery *d, bool full) {
-        ScanJob *j = g_new0(ScanJob, 1);
-        j->d = d;
-        j->full = full;
-        j->include_ca = d->ctx.config->include_ca_certificates;
-        j->targets = g_ptr_array_new_with_free_func((GDestroyNotify) target_free);
-        j->waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
-        j->certs = g_array_new(FALSE, TRUE, sizeof(CertInfo));
-        g_array_set_clear_func(j->certs, cert_info_clear);
-        j->by_fingerprint = g_hash_table_new(g_str_hash, g_str_equal);
-        j->found = g_ptr_array_new_with_free_func((GDestroyNotify) found_path_free);
-        j->scopes = g_ptr_array_new_with_free_func((GDestroyNotify) scope_free);
-        j->visited = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-        j->cache = d->cache;
-        j->generation = full ? ++d->generation : d->generation;
-        return j;
-}
-
-static void job_free(ScanJob *j) {
-        if (!j)
-                return;
-        g_ptr_array_unref(j->targets);
-        g_array_unref(j->waiters);
-        g_hash_table_unref(j->by_fingerprint);
-        g_array_unref(j->certs);
-        g_ptr_array_unref(j->found);
-        g_ptr_array_unref(j->scopes);
-        g_hash_table_unref(j->visited);
-        free(j);
-}
 
 static void notify_listeners(Discovery *d, GArray *notes) {
         for (guint i = 0; i < notes->len; i++) {
@@ -901,7 +293,7 @@ static void start_next(Discovery *d);
 
 static void job_done(void *userdata) {
         ScanJob *j = userdata;
-        Discovery *d = j->d;
+        Discovery *d = j->owner;
         struct timespec a, b;
         unsigned n_new = 0;
 
@@ -951,16 +343,25 @@ static void job_done(void *userdata) {
 
         d->running = NULL;
         waiters_call(j->waiters, r < 0 ? r : 0);
-        job_free(j);
+        scan_job_free(j);
         start_next(d);
 }
 
 static void job_destroy(void *userdata) {
         ScanJob *j = userdata;
         /* The pool is going away before the job finished: tell the waiters. */
-        j->d->running = NULL;
+        ((Discovery *) j->owner)->running = NULL;
         waiters_call(j->waiters, -ECANCELED);
-        job_free(j);
+        scan_job_free(j);
+}
+
+static ScanJob *job_new(Discovery *d, bool full) {
+        if (full)
+                d->generation++;
+        ScanJob *j = scan_job_new(full, d->ctx.config->include_ca_certificates, d->cache, d->generation,
+                                  &d->watch_table);
+        j->owner = d;
+        return j;
 }
 
 static void start_next(Discovery *d) {
@@ -996,11 +397,11 @@ static void start_next(Discovery *d) {
         } else
                 return;
 
-        int r = job_pool_submit(d->ctx.pool, job_run, job_done, job_destroy, j);
+        int r = job_pool_submit(d->ctx.pool, scan_job_run, job_done, job_destroy, j);
         if (r < 0) {
                 log_error_errno(r, "Discovery: cannot queue a scan: %s", strerror(abs(r)));
                 waiters_call(j->waiters, r);
-                job_free(j);
+                scan_job_free(j);
                 return;
         }
         d->running = j;
@@ -1043,21 +444,20 @@ static void handle_event(Discovery *d, const struct inotify_event *e) {
                 return;
         }
 
-        pthread_mutex_lock(&d->watch_lock);
-        WatchEntry *w = g_hash_table_lookup(d->watches, GINT_TO_POINTER(e->wd));
-        g_autofree char *dir = w ? g_strdup(w->path) : NULL;
-        unsigned depth = w ? w->depth : 0;
-        bool root = w && w->root;
-        if (e->mask & IN_IGNORED)
-                g_hash_table_remove(d->watches, GINT_TO_POINTER(e->wd));
-        pthread_mutex_unlock(&d->watch_lock);
-        if (!dir)
+        g_autofree char *dir = NULL;
+        unsigned depth = 0;
+        bool root = false;
+        if (!watch_table_lookup(&d->watch_table, e->wd, &dir, &depth, &root))
                 return;
+        if (e->mask & IN_IGNORED) {
+                watch_table_forget(&d->watch_table, e->wd, false);
+                return;
+        }
 
         if (e->mask & IN_MOVE_SELF) {
                 /* Moved away or renamed: its old name is stale. The parent's event rescans both the old
                  * and (if still inside a root) the new place, which watches it again. */
-                (void) inotify_rm_watch(d->inotify_fd, e->wd);
+                watch_table_forget(&d->watch_table, e->wd, true);
                 mark_dirty(d, dir, depth, true, root);
                 return;
         }
@@ -1129,22 +529,19 @@ int discovery_new(const DiscoveryContext *ctx, Discovery **ret) {
         int r;
 
         d->ctx = *ctx;
-        d->inotify_fd = -EBADF;
         d->listeners = g_array_new(FALSE, TRUE, sizeof(DiscoveryListener));
-        pthread_mutex_init(&d->watch_lock, NULL);
-        d->watches = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) watch_entry_free);
         d->pending_waiters = g_array_new(FALSE, FALSE, sizeof(Waiter));
         d->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) target_free);
-        d->cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) cache_entry_free);
+        d->cache = scan_cache_new();
 
-        d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (d->inotify_fd < 0)
+        r = watch_table_init(&d->watch_table);
+        if (r < 0)
                 /* Without inotify (limits, seccomp) we still scan at start, periodically and on Rescan(). */
-                log_warning_errno(errno, "Discovery: cannot create an inotify instance: %s; changes are seen "
-                                         "on rescans only.",
-                                  strerror(errno));
+                log_warning_errno(r, "Discovery: cannot create an inotify instance: %s; changes are seen "
+                                     "on rescans only.",
+                                  strerror(abs(r)));
         else {
-                r = sd_event_add_io(d->ctx.event, &d->inotify_source, d->inotify_fd, EPOLLIN, on_inotify, d);
+                r = sd_event_add_io(d->ctx.event, &d->inotify_source, d->watch_table.fd, EPOLLIN, on_inotify, d);
                 if (r < 0) {
                         discovery_free(d);
                         return r;
@@ -1178,10 +575,7 @@ Discovery *discovery_free(Discovery *d) {
         sd_event_source_disable_unref(d->debounce_source);
         sd_event_source_disable_unref(d->interval_source);
         sd_event_source_disable_unref(d->retry_source);
-        if (d->inotify_fd >= 0)
-                close(d->inotify_fd);
-        g_hash_table_unref(d->watches);
-        pthread_mutex_destroy(&d->watch_lock);
+        watch_table_done(&d->watch_table);
         g_hash_table_unref(d->dirty);
         g_hash_table_unref(d->cache);
         g_array_unref(d->listeners);
@@ -1220,9 +614,7 @@ int discovery_rescan(Discovery *d, DiscoveryDoneFunc done, void *userdata) {
 
 void discovery_get_stats(Discovery *d, DiscoveryStats *ret) {
         *ret = d->stats;
-        pthread_mutex_lock(&d->watch_lock);
-        ret->watches = g_hash_table_size(d->watches);
-        pthread_mutex_unlock(&d->watch_lock);
+        ret->watches = watch_table_size(&d->watch_table);
 }
 
 bool discovery_idle(Discovery *d) {
