@@ -239,6 +239,15 @@ ck_check "... not propagated anywhere" \
         bash -c "busctl --system --json=short get-property org.certkeeper1 '$o1' org.certkeeper1.Certificate \
                 RevocationPropagation | jq -r .data | grep -q 'not propagated'"
 
+# ---- periodic rescans find a root that appears after start-up (inotify cannot watch it yet) ----
+ck_stop_daemon
+ck_write_config "[Discovery]\nPaths=$D $CK_RUN/later\nRescanIntervalSec=1"
+ck_start_daemon || ck_bail "certkeeperd did not restart"
+mkdir -p "$CK_RUN/later" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=later.test \
+        -days 30 -addext basicConstraints=critical,CA:FALSE -keyout /dev/null -out "$CK_RUN/later/c.pem" 2>/dev/null
+ck_wait_for "RescanIntervalSec=1: a root created later is scanned by the next periodic rescan" 5 \
+        known "$CK_RUN/later/c.pem"
+
 kill "$mon_pid" 2>/dev/null
 wait "$mon_pid" 2>/dev/null
 ck_done
