@@ -17,9 +17,9 @@
 #include "log.h"
 
 #define MAX_CERTS_PER_FILE 4096U
-#define INOTIFY_MASK                                                                                         \
-        (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | \
-         IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
+#define INOTIFY_MASK                                                                                        \
+        (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB |                 \
+         IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -83,7 +83,7 @@ static char **strv_copy(char *const *l) {
 }
 
 static void cert_info_copy(const CertInfo *from, CertInfo *to) {
-        *to = (CertInfo) {
+        *to = (CertInfo){
                 .common_name = strdup(from->common_name),
                 .sans = strv_copy(from->sans),
                 .subject = strdup(from->subject),
@@ -253,7 +253,8 @@ static void scan_fd(ScanJob *j, int fd, const char *path) {
         if (st.st_size == 0)
                 return;
 
-        g_autofree char *key = g_strdup_printf("%" PRIx64 ":%" PRIx64, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
+        g_autofree char *key =
+                g_strdup_printf("%" PRIx64 ":%" PRIx64, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
         int64_t mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
         int64_t ctime_ns = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
         CacheEntry *e = g_hash_table_lookup(j->cache, key);
@@ -273,7 +274,8 @@ static void scan_fd(ScanJob *j, int fd, const char *path) {
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0) {
-                        log_debug_errno(errno, "Discovery: cannot read %s: %s, skipping.", path, strerror(errno));
+                        log_debug_errno(errno, "Discovery: cannot read %s: %s, skipping.", path,
+                                        strerror(errno));
                         len = 0;
                         break;
                 }
@@ -326,8 +328,9 @@ static void watch_add(WatchTable *wt, const char *path, unsigned depth, bool roo
         pthread_mutex_lock(&wt->lock);
         if (g_hash_table_size(wt->watches) >= DISCOVERY_MAX_WATCHES) {
                 pthread_mutex_unlock(&wt->lock);
-                log_debug("Discovery: %u directories watched already, not watching %s (rescans still see it).",
-                          DISCOVERY_MAX_WATCHES, path);
+                log_debug(
+                        "Discovery: %u directories watched already, not watching %s (rescans still see it).",
+                        DISCOVERY_MAX_WATCHES, path);
                 return;
         }
         /* Roots may be symlinks (followed); below them we never follow. */
@@ -363,7 +366,8 @@ static void scan_dir(ScanJob *j, int dfd, const char *path, unsigned depth, bool
                 close(dfd);
                 return;
         }
-        g_autofree char *key = g_strdup_printf("%" PRIx64 ":%" PRIx64, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
+        g_autofree char *key =
+                g_strdup_printf("%" PRIx64 ":%" PRIx64, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
         if (g_hash_table_contains(j->visited, key)) {
                 log_debug("Discovery: %s was already scanned in this pass (a bind mount loop or overlapping "
                           "roots), skipping.",
@@ -390,7 +394,8 @@ static void scan_dir(ScanJob *j, int dfd, const char *path, unsigned depth, bool
                 g_autofree char *child = path_join(path, de->d_name);
                 if (strlen(child) >= PATH_MAX || !g_utf8_validate(child, -1, NULL)) {
                         /* D-Bus strings are UTF-8: a path we could not show is not recorded. */
-                        log_debug("Discovery: skipping a file name in %s that is not UTF-8 or too long.", path);
+                        log_debug("Discovery: skipping a file name in %s that is not UTF-8 or too long.",
+                                  path);
                         continue;
                 }
 
@@ -406,7 +411,8 @@ static void scan_dir(ScanJob *j, int dfd, const char *path, unsigned depth, bool
                                           DISCOVERY_MAX_DEPTH);
                                 continue;
                         }
-                        int cfd = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        int cfd = openat(dirfd(dir), de->d_name,
+                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (cfd < 0) {
                                 log_debug_errno(errno, "Discovery: cannot open %s: %s, skipping.", child,
                                                 strerror(errno));
@@ -439,7 +445,8 @@ static void scan_dir(ScanJob *j, int dfd, const char *path, unsigned depth, bool
 
                 _cleanup_close_ int fd = openat(dirfd(dir), de->d_name, flags);
                 if (fd < 0) {
-                        log_debug_errno(errno, "Discovery: cannot open %s: %s, skipping.", child, strerror(errno));
+                        log_debug_errno(errno, "Discovery: cannot open %s: %s, skipping.", child,
+                                        strerror(errno));
                         continue;
                 }
                 scan_fd(j, fd, child);
@@ -457,7 +464,8 @@ static void job_add_scope(ScanJob *j, const char *path, ScopeKind kind, bool com
 
 static void scan_target(ScanJob *j, const Target *t) {
         /* A configured root may be a symlink or a file; directories below are opened without following. */
-        int fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (t->root ? 0 : O_NOFOLLOW | O_DIRECTORY));
+        int fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY |
+                                       (t->root ? 0 : O_NOFOLLOW | O_DIRECTORY));
         if (fd < 0) {
                 int e = errno;
                 /* Gone (or replaced by a symlink, which we do not enter): whatever was below is gone too. */
@@ -505,9 +513,10 @@ void scan_job_run(void *userdata) {
         for (guint i = 0; i < j->targets->len; i++)
                 scan_target(j, j->targets->pdata[i]);
         if (j->truncated) {
-                log_warning("Discovery: more than %u directory entries in one scan; the rest is not looked at. "
-                            "Narrow [Discovery] Paths=.",
-                            DISCOVERY_MAX_FILES);
+                log_warning(
+                        "Discovery: more than %u directory entries in one scan; the rest is not looked at. "
+                        "Narrow [Discovery] Paths=.",
+                        DISCOVERY_MAX_FILES);
                 /* We did not see everything: remove nothing. */
                 for (guint i = 0; i < j->scopes->len; i++)
                         ((Scope *) j->scopes->pdata[i])->complete = false;
@@ -548,12 +557,12 @@ void scan_job_free(ScanJob *j) {
         free(j);
 }
 
-
 /* ---- the watch table ---------------------------------------------------------------------- */
 
 int watch_table_init(WatchTable *wt) {
         pthread_mutex_init(&wt->lock, NULL);
-        wt->watches = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) watch_entry_free);
+        wt->watches = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                            (GDestroyNotify) watch_entry_free);
         wt->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (wt->fd < 0) {
                 int r = -errno;

@@ -27,21 +27,21 @@ typedef struct Notification {
 
 struct Discovery {
         DiscoveryContext ctx;
-        GArray *listeners;                /* DiscoveryListener */
+        GArray *listeners; /* DiscoveryListener */
 
         WatchTable watch_table;
         sd_event_source *inotify_source;
 
         sd_event_source *debounce_source;
         sd_event_source *interval_source;
-        sd_event_source *retry_source;    /* after a scan whose results could not be recorded */
+        sd_event_source *retry_source; /* after a scan whose results could not be recorded */
 
         ScanJob *running;
         bool pending_full;
-        GArray *pending_waiters;          /* Waiter, for the next full scan */
-        GHashTable *dirty;                /* path → Target*, for the next partial scan */
+        GArray *pending_waiters; /* Waiter, for the next full scan */
+        GHashTable *dirty;       /* path → Target*, for the next partial scan */
 
-        GHashTable *cache;                /* "dev:ino" → CacheEntry*; the running job's, else the loop's */
+        GHashTable *cache; /* "dev:ino" → CacheEntry*; the running job's, else the loop's */
         unsigned generation;
 
         DiscoveryStats stats;
@@ -94,7 +94,8 @@ static int collect_rows(Store *s, const char *sql, const char *a, const char *b,
                 store_bind_text(st, 2, b);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                PathRow row = { .id = (uint64_t) sqlite3_column_int64(st, 0), .path = store_column_strdup(st, 1) };
+                PathRow row = {.id = (uint64_t) sqlite3_column_int64(st, 0),
+                               .path = store_column_strdup(st, 1)};
                 g_array_append_val(out, row);
         }
         return rc == SQLITE_DONE ? 0 : store_errno(rc);
@@ -103,24 +104,25 @@ static int collect_rows(Store *s, const char *sql, const char *a, const char *b,
 /* The rows currently recorded inside a scope. */
 static int scope_rows(Store *s, const Scope *sc, GArray *out) {
         if (sc->kind == SCOPE_EXACT)
-                return collect_rows(s, "SELECT certificate_id, path FROM certificate_paths WHERE path = ?1", sc->path,
-                                    NULL, out);
+                return collect_rows(s, "SELECT certificate_id, path FROM certificate_paths WHERE path = ?1",
+                                    sc->path, NULL, out);
         /* A range on the path index: "D/" <= path < "D0" ('0' follows '/'). */
         g_autofree char *lo = streq(sc->path, "/") ? g_strdup("/") : g_strconcat(sc->path, "/", NULL);
         g_autofree char *hi = g_strdup(lo);
         hi[strlen(hi) - 1] = '0';
         g_autoptr(GArray) all = g_array_new(FALSE, TRUE, sizeof(PathRow));
         g_array_set_clear_func(all, path_row_clear);
-        int r = collect_rows(s,
-                             "SELECT certificate_id, path FROM certificate_paths INDEXED BY certificate_paths_path"
-                             " WHERE path >= ?1 AND path < ?2",
-                             lo, hi, all);
+        int r = collect_rows(
+                s,
+                "SELECT certificate_id, path FROM certificate_paths INDEXED BY certificate_paths_path"
+                " WHERE path >= ?1 AND path < ?2",
+                lo, hi, all);
         if (r < 0)
                 return r;
         for (guint i = 0; i < all->len; i++) {
                 PathRow *row = &g_array_index(all, PathRow, i);
                 if (path_in_scope(row->path, sc)) {
-                        PathRow copy = { .id = row->id, .path = TAKE_PTR(row->path) };
+                        PathRow copy = {.id = row->id, .path = TAKE_PTR(row->path)};
                         g_array_append_val(out, copy);
                 }
         }
@@ -130,7 +132,7 @@ static int scope_rows(Store *s, const Scope *sc, GArray *out) {
 static bool under_any_root(const char *path, char *const *roots) {
         for (char *const *r = roots; r && *r; r++) {
                 g_autofree char *root = path_normalize(*r);
-                Scope sc = { .path = root, .kind = SCOPE_SUBTREE };
+                Scope sc = {.path = root, .kind = SCOPE_SUBTREE};
                 if (streq(path, root) || path_in_scope(path, &sc))
                         return true;
         }
@@ -151,7 +153,8 @@ static int path_delete(Store *s, uint64_t id, const char *path) {
 /* 1 if the row is new. */
 static int path_insert(Store *s, uint64_t id, const char *path) {
         sqlite3_stmt *st;
-        int r = store_prepare(s, "INSERT OR IGNORE INTO certificate_paths (certificate_id, path) VALUES (?, ?)", &st);
+        int r = store_prepare(
+                s, "INSERT OR IGNORE INTO certificate_paths (certificate_id, path) VALUES (?, ?)", &st);
         if (r < 0)
                 return r;
         _cleanup_stmt_ sqlite3_stmt *stmt = st;
@@ -202,8 +205,7 @@ static int job_apply(Discovery *d, ScanJob *j, GArray *notes, unsigned *ret_new)
 
         for (guint i = 0; i < j->certs->len; i++) {
                 CertInfo *c = &g_array_index(j->certs, CertInfo, i);
-                r = inventory_insert(s,
-                                     &(CertInsert) { .info = c, .provider = "", .source = "discovered" },
+                r = inventory_insert(s, &(CertInsert){.info = c, .provider = "", .source = "discovered"},
                                      &ids[i]);
                 if (r == -EEXIST)
                         continue;
@@ -235,16 +237,17 @@ static int job_apply(Discovery *d, ScanJob *j, GArray *notes, unsigned *ret_new)
                  * managed certificates outside the roots were recorded by someone else: kept. */
                 g_autoptr(GArray) all = g_array_new(FALSE, TRUE, sizeof(PathRow));
                 g_array_set_clear_func(all, path_row_clear);
-                r = collect_rows(s,
-                                 "SELECT p.certificate_id, p.path FROM certificate_paths p"
-                                 " JOIN certificates c ON c.id = p.certificate_id WHERE c.source = 'discovered'",
-                                 NULL, NULL, all);
+                r = collect_rows(
+                        s,
+                        "SELECT p.certificate_id, p.path FROM certificate_paths p"
+                        " JOIN certificates c ON c.id = p.certificate_id WHERE c.source = 'discovered'",
+                        NULL, NULL, all);
                 if (r < 0)
                         return r;
                 for (guint i = 0; i < all->len; i++) {
                         PathRow *row = &g_array_index(all, PathRow, i);
                         if (!under_any_root(row->path, d->ctx.config->discovery_paths)) {
-                                PathRow copy = { .id = row->id, .path = TAKE_PTR(row->path) };
+                                PathRow copy = {.id = row->id, .path = TAKE_PTR(row->path)};
                                 g_array_append_val(rows, copy);
                         }
                 }
@@ -277,12 +280,12 @@ static int job_apply(Discovery *d, ScanJob *j, GArray *notes, unsigned *ret_new)
                 r = update_present(s, *(uint64_t *) key);
                 if (r < 0)
                         return r;
-                Notification n = { .added = false, .id = *(uint64_t *) key };
+                Notification n = {.added = false, .id = *(uint64_t *) key};
                 g_array_append_val(notes, n);
         }
         for (guint i = 0; i < j->certs->len; i++)
                 if (g_hash_table_contains(added, &ids[i])) {
-                        Notification n = { .added = true, .id = ids[i] };
+                        Notification n = {.added = true, .id = ids[i]};
                         g_array_append_val(notes, n);
                 }
         *ret_new = g_hash_table_size(added);
@@ -318,15 +321,17 @@ static void job_done(void *userdata) {
         if (r < 0) {
                 log_error_errno(r, "Discovery: cannot record the scan results: %s; rescanning in %u s.",
                                 strerror(abs(r)), DISCOVERY_RETRY_SEC);
-                (void) sd_event_source_set_time_relative(d->retry_source, DISCOVERY_RETRY_SEC * USEC_PER_SEC);
+                (void) sd_event_source_set_time_relative(d->retry_source,
+                                                         DISCOVERY_RETRY_SEC * USEC_PER_SEC);
                 (void) sd_event_source_set_enabled(d->retry_source, SD_EVENT_ONESHOT);
         } else {
                 log_full(j->full ? LOG_INFO : LOG_DEBUG,
-                        "Discovery: %s scan looked at %u files (%u parsed) in %" PRIu64 " ms: %u certificates, "
-                        "%u new, %u changed; applied in %" PRIu64 " ms.",
-                        j->full ? "full" : "partial", j->files_read, j->files_parsed, j->usec / USEC_PER_MSEC,
-                        j->certs->len,
-                        n_new, notes->len - n_new, d->stats.last_apply_usec / USEC_PER_MSEC);
+                         "Discovery: %s scan looked at %u files (%u parsed) in %" PRIu64
+                         " ms: %u certificates, "
+                         "%u new, %u changed; applied in %" PRIu64 " ms.",
+                         j->full ? "full" : "partial", j->files_read, j->files_parsed,
+                         j->usec / USEC_PER_MSEC, j->certs->len, n_new, notes->len - n_new,
+                         d->stats.last_apply_usec / USEC_PER_MSEC);
                 notify_listeners(d, notes);
         }
 
@@ -373,7 +378,8 @@ static void start_next(Discovery *d) {
                 j = job_new(d, true);
                 for (char **p = d->ctx.config->discovery_paths; p && *p; p++) {
                         if (!g_path_is_absolute(*p)) {
-                                log_warning("Discovery: [Discovery] Paths=%s is not absolute, ignoring.", *p);
+                                log_warning("Discovery: [Discovery] Paths=%s is not absolute, ignoring.",
+                                            *p);
                                 continue;
                         }
                         g_autofree char *n = path_normalize(*p);
@@ -489,7 +495,8 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
                         if (errno == EINTR)
                                 continue;
                         if (errno != EAGAIN)
-                                log_warning_errno(errno, "Discovery: cannot read inotify events: %s, ignoring.",
+                                log_warning_errno(errno,
+                                                  "Discovery: cannot read inotify events: %s, ignoring.",
                                                   strerror(errno));
                         break;
                 }
@@ -517,7 +524,8 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_interval(sd_event_source *s, uint64_t usec, void *userdata) {
         Discovery *d = userdata;
         (void) discovery_rescan(d, NULL, NULL);
-        (void) sd_event_source_set_time_relative(s, (uint64_t) d->ctx.config->rescan_interval_sec * USEC_PER_SEC);
+        (void) sd_event_source_set_time_relative(s, (uint64_t) d->ctx.config->rescan_interval_sec *
+                                                            USEC_PER_SEC);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
 }
@@ -537,11 +545,13 @@ int discovery_new(const DiscoveryContext *ctx, Discovery **ret) {
         r = watch_table_init(&d->watch_table);
         if (r < 0)
                 /* Without inotify (limits, seccomp) we still scan at start, periodically and on Rescan(). */
-                log_warning_errno(r, "Discovery: cannot create an inotify instance: %s; changes are seen "
-                                     "on rescans only.",
+                log_warning_errno(r,
+                                  "Discovery: cannot create an inotify instance: %s; changes are seen "
+                                  "on rescans only.",
                                   strerror(abs(r)));
         else {
-                r = sd_event_add_io(d->ctx.event, &d->inotify_source, d->watch_table.fd, EPOLLIN, on_inotify, d);
+                r = sd_event_add_io(d->ctx.event, &d->inotify_source, d->watch_table.fd, EPOLLIN, on_inotify,
+                                    d);
                 if (r < 0) {
                         discovery_free(d);
                         return r;
@@ -549,10 +559,11 @@ int discovery_new(const DiscoveryContext *ctx, Discovery **ret) {
                 (void) sd_event_source_set_description(d->inotify_source, "discovery-inotify");
         }
 
-        r = sd_event_add_time(d->ctx.event, &d->debounce_source, CLOCK_MONOTONIC, UINT64_MAX, 0, on_debounce, d);
+        r = sd_event_add_time(d->ctx.event, &d->debounce_source, CLOCK_MONOTONIC, UINT64_MAX, 0, on_debounce,
+                              d);
         if (r >= 0)
-                r = sd_event_add_time(d->ctx.event, &d->retry_source, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC,
-                                      on_retry, d);
+                r = sd_event_add_time(d->ctx.event, &d->retry_source, CLOCK_MONOTONIC, UINT64_MAX,
+                                      USEC_PER_SEC, on_retry, d);
         if (r < 0) {
                 discovery_free(d);
                 return r;
@@ -591,7 +602,8 @@ int discovery_start(Discovery *d) {
         unsigned interval = d->ctx.config->rescan_interval_sec;
         if (interval > 0) {
                 int r = sd_event_add_time_relative(d->ctx.event, &d->interval_source, CLOCK_BOOTTIME,
-                                                   (uint64_t) interval * USEC_PER_SEC, USEC_PER_SEC, on_interval, d);
+                                                   (uint64_t) interval * USEC_PER_SEC, USEC_PER_SEC,
+                                                   on_interval, d);
                 if (r < 0)
                         return log_error_errno(r, "Discovery: cannot set up the rescan timer: %s",
                                                strerror(abs(r)));
@@ -604,7 +616,7 @@ int discovery_rescan(Discovery *d, DiscoveryDoneFunc done, void *userdata) {
         if (done && d->pending_waiters->len >= DISCOVERY_MAX_WAITERS)
                 return -EBUSY;
         if (done) {
-                Waiter w = { .done = done, .userdata = userdata };
+                Waiter w = {.done = done, .userdata = userdata};
                 g_array_append_val(d->pending_waiters, w);
         }
         d->pending_full = true;

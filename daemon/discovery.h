@@ -28,11 +28,11 @@
 
 #define DISCOVERY_MAX_DEPTH 8U
 #define DISCOVERY_MAX_FILE_SIZE (1024U * 1024U)
-#define DISCOVERY_MAX_FILES 100000U       /* per scan: a runaway tree is cut off, with a warning */
-#define DISCOVERY_MAX_WATCHES 8192U       /* directories under inotify */
+#define DISCOVERY_MAX_FILES 100000U /* per scan: a runaway tree is cut off, with a warning */
+#define DISCOVERY_MAX_WATCHES 8192U /* directories under inotify */
 #define DISCOVERY_DEBOUNCE_USEC (200U * USEC_PER_MSEC)
-#define DISCOVERY_RETRY_SEC 10U          /* after results that could not be recorded (disk full) */
-#define DISCOVERY_MAX_WAITERS 64U         /* callers waiting for the next full scan */
+#define DISCOVERY_RETRY_SEC 10U   /* after results that could not be recorded (disk full) */
+#define DISCOVERY_MAX_WAITERS 64U /* callers waiting for the next full scan */
 
 typedef struct Discovery Discovery;
 
@@ -48,7 +48,7 @@ typedef struct DiscoveryContext {
         sd_event *event;
         Store *store;
         const Config *config;
-        JobPool *pool;                    /* file reading and parsing; one scan job at a time */
+        JobPool *pool; /* file reading and parsing; one scan job at a time */
 } DiscoveryContext;
 
 int discovery_new(const DiscoveryContext *ctx, Discovery **ret);
@@ -68,16 +68,16 @@ int discovery_rescan(Discovery *d, DiscoveryDoneFunc done, void *userdata);
 
 /* Visible for tests. */
 typedef struct DiscoveryStats {
-        unsigned scans;                   /* scan jobs applied */
-        unsigned files_read;              /* in the last scan job */
-        unsigned files_parsed;            /* of those, not answered from the cache */
-        unsigned certificates_seen;       /* in the last scan job, after the CA filter */
-        uint64_t last_scan_usec;          /* worker time of the last scan job */
-        uint64_t last_apply_usec;         /* loop time applying it */
+        unsigned scans;             /* scan jobs applied */
+        unsigned files_read;        /* in the last scan job */
+        unsigned files_parsed;      /* of those, not answered from the cache */
+        unsigned certificates_seen; /* in the last scan job, after the CA filter */
+        uint64_t last_scan_usec;    /* worker time of the last scan job */
+        uint64_t last_apply_usec;   /* loop time applying it */
         unsigned watches;
 } DiscoveryStats;
 void discovery_get_stats(Discovery *d, DiscoveryStats *ret);
-bool discovery_idle(Discovery *d);        /* no scan queued or running */
+bool discovery_idle(Discovery *d); /* no scan queued or running */
 
 /* One file, as the scanner reads it: every certificate in a PEM file (any
  * text around the blocks is ignored) or the single DER certificate. CA

@@ -15,10 +15,10 @@ struct Expiry {
         Store *store;
         Audit *audit;
         const Config *config;
-        GArray *listeners;                /* ExpiryListener */
-        sd_event_source *timer;           /* CLOCK_REALTIME: certificates expire on the wall clock */
+        GArray *listeners;      /* ExpiryListener */
+        sd_event_source *timer; /* CLOCK_REALTIME: certificates expire on the wall clock */
         sd_event_source *defer;
-        uint64_t next;                    /* on now_usec()'s clock, 0 = none */
+        uint64_t next; /* on now_usec()'s clock, 0 = none */
 };
 
 typedef struct Candidate {
@@ -51,7 +51,8 @@ int expiry_threshold_for(uint64_t not_after, uint64_t now, const unsigned *thres
         uint64_t left = not_after - now;
         int best = -1;
         for (size_t i = 0; i < n; i++)
-                if (left <= (uint64_t) thresholds[i] * USEC_PER_DAY && (best < 0 || thresholds[i] < (unsigned) best))
+                if (left <= (uint64_t) thresholds[i] * USEC_PER_DAY &&
+                    (best < 0 || thresholds[i] < (unsigned) best))
                         best = (int) thresholds[i];
         return best;
 }
@@ -75,11 +76,12 @@ static char *alert_message(const Candidate *c, int threshold, uint64_t now) {
         format_date(c->not_after, date);
         const char *name = isempty(c->common_name) ? "(no common name)" : c->common_name;
         if (threshold == 0)
-                return g_strdup_printf("Certificate %s (%s, id %" PRIu64 ") expired on %s", name, c->source, c->id,
-                                       date);
+                return g_strdup_printf("Certificate %s (%s, id %" PRIu64 ") expired on %s", name, c->source,
+                                       c->id, date);
         int64_t days = days_until(c->not_after, now);
         if (days < 1)
-                return g_strdup_printf("Certificate %s (%s, id %" PRIu64 ") expires in less than a day, on %s "
+                return g_strdup_printf("Certificate %s (%s, id %" PRIu64
+                                       ") expires in less than a day, on %s "
                                        "(%d-day warning)",
                                        name, c->source, c->id, date, threshold);
         return g_strdup_printf("Certificate %s (%s, id %" PRIu64 ") expires in %" PRIi64 " day%s, on %s "
@@ -116,8 +118,9 @@ static int load_candidates(Expiry *x, uint64_t now, GArray *out) {
         if (r < 0)
                 return r;
         _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_int64(st, 1, (int64_t) MIN(now + (uint64_t) max_threshold(x->config) * USEC_PER_DAY,
-                                               (uint64_t) INT64_MAX));
+        store_bind_int64(st, 1,
+                         (int64_t) MIN(now + (uint64_t) max_threshold(x->config) * USEC_PER_DAY,
+                                       (uint64_t) INT64_MAX));
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 Candidate c = {
@@ -158,14 +161,18 @@ static int raise_all(Expiry *x, uint64_t now, GArray *raised) {
                         return r;
                 if (alert_id == 0)
                         continue;
-                g_autofree char *reason = t == 0 ? g_strdup("expired") : g_strdup_printf("%d-day threshold", t);
+                g_autofree char *reason =
+                        t == 0 ? g_strdup("expired") : g_strdup_printf("%d-day threshold", t);
                 r = audit_record(x->audit, AUDIT_EXPIRING,
-                                 &(AuditRecord) { .uid = (uint32_t) getuid(), .certificate_id = c->id,
-                                                  .fingerprint = c->fingerprint, .common_name = c->common_name,
-                                                  .reason = reason, .message = msg });
+                                 &(AuditRecord){.uid = (uint32_t) getuid(),
+                                                .certificate_id = c->id,
+                                                .fingerprint = c->fingerprint,
+                                                .common_name = c->common_name,
+                                                .reason = reason,
+                                                .message = msg});
                 if (r < 0)
                         return r;
-                Raised e = { .id = alert_id, .message = g_steal_pointer(&msg) };
+                Raised e = {.id = alert_id, .message = g_steal_pointer(&msg)};
                 g_array_append_val(raised, e);
         }
         return 0;

@@ -80,8 +80,10 @@ static void test_parse(void) {
         g_autofree char *p1 = cert_pem(l1), *p2 = cert_pem(l2), *pca = cert_pem(ca), *pk = key_pem(k1);
 
         /* Text around blocks, a key, a broken block in the middle: the good certificates count. */
-        g_autofree char *bundle = g_strconcat("# a comment\n", p1, pk, "-----BEGIN CERTIFICATE-----\nnot base64!\n"
-                                              "-----END CERTIFICATE-----\n", "more text\n", p2, NULL);
+        g_autofree char *bundle = g_strconcat("# a comment\n", p1, pk,
+                                              "-----BEGIN CERTIFICATE-----\nnot base64!\n"
+                                              "-----END CERTIFICATE-----\n",
+                                              "more text\n", p2, NULL);
         g_assert_cmpuint(parse(bundle, strlen(bundle), false), ==, 2);
 
         /* CAs only with include_ca. */
@@ -153,13 +155,15 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
         f->config->discovery_paths = g_strsplit(f->tree, " ", -1);
         g_assert_cmpint(sd_event_new(&f->event), >=, 0);
         g_assert_cmpint(job_pool_new(f->event, "io", 2, &f->pool), ==, 0);
-        g_assert_cmpint(discovery_new(&(DiscoveryContext) { .event = f->event, .store = f->store,
-                                                            .config = f->config, .pool = f->pool },
+        g_assert_cmpint(discovery_new(&(DiscoveryContext){.event = f->event,
+                                                          .store = f->store,
+                                                          .config = f->config,
+                                                          .pool = f->pool},
                                       &f->d),
                         ==, 0);
-        discovery_add_listener(f->d, &(DiscoveryListener) { .certificate_added = on_added,
-                                                            .certificate_changed = on_changed,
-                                                            .userdata = f });
+        discovery_add_listener(f->d, &(DiscoveryListener){.certificate_added = on_added,
+                                                          .certificate_changed = on_changed,
+                                                          .userdata = f});
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {

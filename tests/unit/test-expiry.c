@@ -13,7 +13,7 @@
 #define NOW ((uint64_t) 1900000000 * USEC_PER_SEC)
 
 static void test_threshold_for(void) {
-        const unsigned t[] = { 30, 14, 7, 1 };
+        const unsigned t[] = {30, 14, 7, 1};
         g_assert_cmpint(expiry_threshold_for(NOW + 40 * USEC_PER_DAY, NOW, t, 4), ==, -1);
         g_assert_cmpint(expiry_threshold_for(NOW + 30 * USEC_PER_DAY + 1, NOW, t, 4), ==, -1);
         g_assert_cmpint(expiry_threshold_for(NOW + 30 * USEC_PER_DAY, NOW, t, 4), ==, 30);
@@ -22,22 +22,31 @@ static void test_threshold_for(void) {
         g_assert_cmpint(expiry_threshold_for(NOW + USEC_PER_DAY / 2, NOW, t, 4), ==, 1);
         g_assert_cmpint(expiry_threshold_for(NOW, NOW, t, 4), ==, 0);
         g_assert_cmpint(expiry_threshold_for(NOW - 1, NOW, t, 4), ==, 0);
-        const unsigned unsorted[] = { 7, 30 };
+        const unsigned unsorted[] = {7, 30};
         g_assert_cmpint(expiry_threshold_for(NOW + 5 * USEC_PER_DAY, NOW, unsorted, 2), ==, 7);
 }
 
 static uint64_t add_cert(Store *s, const char *cn, uint64_t not_after) {
         char fp[65];
         sha256_hex(cn, strlen(cn), fp);
-        char *sans[] = { NULL };
-        CertInfo i = { .common_name = (char *) cn, .sans = sans, .subject = (char *) "CN=x", .issuer = (char *) "CN=x",
-                       .algorithm = (char *) "ec-256", .digest = (char *) "sha256", .not_before = NOW - USEC_PER_DAY,
-                       .not_after = not_after, .fingerprint_sha256 = fp, .serial = (char *) "1",
-                       .der = (uint8_t *) "x", .der_len = 1 };
+        char *sans[] = {NULL};
+        CertInfo i = {.common_name = (char *) cn,
+                      .sans = sans,
+                      .subject = (char *) "CN=x",
+                      .issuer = (char *) "CN=x",
+                      .algorithm = (char *) "ec-256",
+                      .digest = (char *) "sha256",
+                      .not_before = NOW - USEC_PER_DAY,
+                      .not_after = not_after,
+                      .fingerprint_sha256 = fp,
+                      .serial = (char *) "1",
+                      .der = (uint8_t *) "x",
+                      .der_len = 1};
         uint64_t id = 0;
         g_assert_cmpint(store_begin(s), ==, 0);
-        g_assert_cmpint(inventory_insert(s, &(CertInsert) { .info = &i, .provider = "", .source = "discovered" }, &id),
-                        ==, 0);
+        g_assert_cmpint(
+                inventory_insert(s, &(CertInsert){.info = &i, .provider = "", .source = "discovered"}, &id),
+                ==, 0);
         g_assert_cmpint(store_commit(s), ==, 0);
         return id;
 }
@@ -70,7 +79,7 @@ static void test_check(void) {
         g_assert_cmpint(config_new_default(&c), ==, 0);
         g_assert_cmpint(sd_event_new(&e), >=, 0);
         g_assert_cmpint(expiry_new(e, s, a, c, &x), ==, 0);
-        expiry_add_listener(x, &(ExpiryListener) { .alert_raised = on_alert });
+        expiry_add_listener(x, &(ExpiryListener){.alert_raised = on_alert});
 
         uint64_t far = add_cert(s, "far.test", NOW + 100 * USEC_PER_DAY);
         uint64_t soon = add_cert(s, "soon.test", NOW + 5 * USEC_PER_DAY);
@@ -86,7 +95,7 @@ static void test_check(void) {
 
         /* 70 days on: far has 30 days left, soon has expired. */
         clock_set_override(NOW + 70 * USEC_PER_DAY);
-        g_assert_cmpint(expiry_check(x), ==, 2); /* far: 30; soon: expired */
+        g_assert_cmpint(expiry_check(x), ==, 2);                             /* far: 30; soon: expired */
         g_assert_cmpuint(expiry_next_check(x), ==, NOW + 86 * USEC_PER_DAY); /* far's 14 */
 
         /* Acknowledged alerts are not raised again. */
