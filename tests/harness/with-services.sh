@@ -84,6 +84,7 @@ cleanup() {
                 wait "$cmd_pid" 2>/dev/null
         fi
         ck_svc_stop_all
+        ck_svc_kill_namespace
         if [ "$keep" = 1 ]; then
                 echo "with-services: kept $CK_RUN" >&2
         else
