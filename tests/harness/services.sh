@@ -247,6 +247,7 @@ ck_svc_start_polkit() {
         ck_svc_mount_bind "$dir/actions" /usr/share/polkit-1/actions || return 1
         ck_svc_mount_bind "$dir/rules.d" /etc/polkit-1/rules.d || return 1
         export CK_POLKIT_RULES_DIR=$dir/rules.d
+        export CK_POLKIT_LOG=$dir/log
         /usr/lib/polkit-1/polkitd >"$dir/log" 2>&1 &
         local pid=$!
         ck_svc_register polkit "$pid"

@@ -299,6 +299,33 @@ ck_as() {
         setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"
 }
 
+# ck_polkit_add_rule FILE [NAME] — put a polkit .rules file into effect and
+# wait (deadline 10 s) until polkitd has reloaded. The file appears in one
+# rename: polkitd reloads on every inotify event and would otherwise read a
+# half-written file (and polkitd 122 has been seen to stall on that).
+ck_polkit_add_rule() {
+        local src=$1 name=${2:-$(basename "$1")} before
+        before=$(grep -c 'Finished loading' "$CK_POLKIT_LOG")
+        cp "$src" "$CK_RUN/.rule.tmp" && chmod 0644 "$CK_RUN/.rule.tmp" || return 1
+        mv -f "$CK_RUN/.rule.tmp" "$CK_POLKIT_RULES_DIR/$name" || return 1
+        ck_poll 10 ck__polkit_reloaded "$before"
+}
+
+# ck_polkit_remove_rule NAME — the reverse, with the same wait.
+ck_polkit_remove_rule() {
+        local before
+        before=$(grep -c 'Finished loading' "$CK_POLKIT_LOG")
+        rm -f "$CK_POLKIT_RULES_DIR/$1" || return 1
+        ck_poll 10 ck__polkit_reloaded "$before"
+}
+
+ck__polkit_reloaded() {
+        local finished last
+        finished=$(grep -c 'Finished loading' "$CK_POLKIT_LOG")
+        last=$(grep -E 'Reloading rules|Finished loading' "$CK_POLKIT_LOG" | tail -n 1)
+        [ "$finished" -gt "$1" ] && [[ $last == *Finished* ]]
+}
+
 # ck_journal ARGS... — journalctl over the private journal of this test only
 # (after a sync, so everything sent so far is there).
 ck_journal() {

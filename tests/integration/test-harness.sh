@@ -58,10 +58,13 @@ PY
 ck_check "ck-user may read" check_auth ck-user org.certkeeper1.read
 ck_check_fails "ck-user may not request without a rule" check_auth ck-user org.certkeeper1.request
 ck_check_fails "ck-admin may not revoke without a rule" check_auth ck-admin org.certkeeper1.revoke
-ck_check "the example admin rule installs" \
-        install -m 0644 "$CK_SOURCE_ROOT/policy/50-certkeeper-admin.rules" "$CK_POLKIT_RULES_DIR/"
-ck_wait_for "with the rule, ck-admin may revoke" 10 check_auth ck-admin org.certkeeper1.revoke
+ck_check "the example admin rule is loaded by polkitd" \
+        ck_polkit_add_rule "$CK_SOURCE_ROOT/policy/50-certkeeper-admin.rules"
+ck_check "with the rule, ck-admin may revoke" check_auth ck-admin org.certkeeper1.revoke
+ck_check "with the rule, ck-admin may export keys" check_auth ck-admin org.certkeeper1.export-key
 ck_check_fails "with the rule, ck-user still may not request" check_auth ck-user org.certkeeper1.request
+ck_check "the rule is removed again" ck_polkit_remove_rule 50-certkeeper-admin.rules
+ck_check_fails "without the rule, ck-admin may not revoke" check_auth ck-admin org.certkeeper1.revoke
 
 # pebble over TLS, trusted through CK_PEBBLE_CA only.
 ck_check "pebble's directory answers over TLS with CK_PEBBLE_CA" \
@@ -72,6 +75,22 @@ ck_check "pebble's issuing root was fetched" openssl x509 -in "$CK_PEBBLE_ROOT" 
 ck_check "ck_pebble_fetch_root gives the same root" \
         ck_pebble_fetch_root "$CK_RUN/root-again.pem"
 ck_check "... and it is the same root" cmp "$CK_RUN/root-again.pem" "$CK_PEBBLE_ROOT"
+
+# Real http-01 validation (pebble -dnsserver challtestsrv): lego, the reference
+# client, answers on port 5002 and pebble looks the name up through challtestsrv.
+if [[ ,$CK_SERVICES, == *,challtestsrv,* ]]; then
+        ck_check "lego gets a certificate from pebble with real http-01 validation" \
+                env LEGO_CA_CERTIFICATES="$CK_PEBBLE_CA" timeout 60 lego --accept-tos \
+                --server "$CK_PEBBLE_DIR_URL" --email harness@example.com --domains acme.example.com \
+                --path "$CK_RUN/lego" --http --http.port 127.0.0.1:5002 run
+        ck_check "pebble resolved the name through challtestsrv" \
+                bash -c 'curl -sf -d "{\"host\":\"acme.example.com\"}" "$CK_CHALLTESTSRV_URL/dns-request-history" |
+                         jq -e "length > 0"'
+        ck_check "the certificate chains to pebble's root" \
+                bash -c 'openssl verify -CAfile "$CK_PEBBLE_ROOT" \
+                         -untrusted "$CK_RUN/lego/certificates/acme.example.com.issuer.crt" \
+                         "$CK_RUN/lego/certificates/acme.example.com.crt"'
+fi
 
 # cfssl signs a CSR and its CA verifies the result.
 csr_dir=$CK_RUN/harness-csr
