@@ -18,6 +18,10 @@ typedef struct Ca {
         EVP_PKEY *key;
         X509 *cert;
         const EVP_MD *md;           /* NULL for ed25519 */
+        /* Derived once by ca_create()/ca_load() so that signing never touches the
+         * shared certificate's lazily cached fields from several threads: */
+        ASN1_OCTET_STRING *key_id;  /* the CA's subjectKeyIdentifier: the keyid of AKIs we write */
+        uint64_t not_after;         /* usec; leaves are clamped to it */
 } Ca;
 
 Ca *ca_free(Ca *ca);

@@ -47,6 +47,8 @@ typedef struct Config {
         char *spool_directory;           /* default /var/spool/certkeeper */
         unsigned max_pending_orders_per_caller; /* MaxPendingOrdersPerCaller=, default 1000 */
         unsigned worker_threads;         /* WorkerThreads=, 0 = number of CPUs */
+        unsigned provider_retry_sec;     /* ProviderRetrySec=, default 5: first backoff for unreachable CAs */
+        unsigned provider_max_attempts;  /* ProviderMaxAttempts=, default 8: then the order fails */
 
         /* [LocalCA] */
         char *ca_subject;                /* default "CN=certkeeper Local CA" */
@@ -101,3 +103,17 @@ int sidecar_parse(const char *data, size_t len, char **ret_provider, unsigned *r
                   char **ret_error);
 
 const ExternalCaConfig *config_find_external_ca(const Config *c, const char *name);
+
+/* Split a [LocalCA] Subject= ("CN=certkeeper Local CA,O=Example") into a
+ * NULL-terminated list of alternating attribute and value ("CN", "certkeeper
+ * Local CA", "O", "Example"), in order. Attributes: CN O OU C L ST
+ * emailAddress serialNumber DC. Values run to the next unescaped ','; "\,"
+ * and "\\" stand for ',' and '\'; spaces around them are dropped. Returns
+ * -EINVAL and *ret_why (e.g. "unknown attribute 'X'") on a bad subject. The
+ * list is freed with g_strfreev(). */
+int subject_split(const char *subject, char ***ret_pairs, char **ret_why);
+
+/* The syntax of an AllowedDomains= glob: 1..253 characters from [a-z0-9.*-]
+ * (a trailing dot allowed), no empty label, labels <= 63. policy_glob_valid()
+ * is this; it lives here so that config.c (layer 1) need not include policy.h. */
+bool domain_glob_valid(const char *glob);

@@ -36,8 +36,13 @@
 #define USEC_PER_MSEC ((uint64_t) 1000ULL)
 #define USEC_PER_DAY ((uint64_t) 86400ULL * USEC_PER_SEC)
 
+/* GLib defines the same two; whoever comes first wins. */
+#ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 
 /* Take ownership (__extension__: statement expressions are GNU C, and we
  * build with -Wpedantic)  of a pointer out of a _cleanup_ variable. */

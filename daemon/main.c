@@ -1,8 +1,78 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <getopt.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "config-build.h"
+#include "daemon.h"
 #include "log.h"
 
+static void help(void) {
+        printf("certkeeperd [OPTIONS]\n\n"
+               "Certificate lifecycle manager daemon: org.certkeeper1 on the system bus.\n\n"
+               "  -h --help            Show this help\n"
+               "     --version         Show the version\n"
+               "     --config FILE     Read FILE and FILE.d/*.conf (default %s)\n"
+               "     --debug           Log debug messages\n\n"
+               "See certkeeperd(8) and certkeeper.conf(5).\n",
+               CERTKEEPER_CONFIG_FILE);
+}
+
 int main(int argc, char *argv[]) {
-        log_info("certkeeperd skeleton");
+        enum { ARG_VERSION = 0x100, ARG_CONFIG, ARG_DEBUG };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                { "debug", no_argument, NULL, ARG_DEBUG },
+                { 0 },
+        };
+        const char *config = CERTKEEPER_CONFIG_FILE;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("certkeeperd %s\n", PACKAGE_VERSION);
+                        return 0;
+                case ARG_CONFIG:
+                        config = optarg;
+                        break;
+                case ARG_DEBUG:
+                        log_set_max_level(LOG_DEBUG);
+                        break;
+                default:
+                        return 2;
+                }
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'. See certkeeperd --help.", argv[optind]);
+                return 2;
+        }
+
+        /* Everything we create is private unless we say otherwise. */
+        umask(0077);
+        setvbuf(stderr, NULL, _IOLBF, 0);
+
+        /* Block the stop signals before any worker thread exists, so every thread inherits the
+         * mask and they reach the loop's signalfd instead of killing the process. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        _cleanup_(daemon_freep) Daemon *d = NULL;
+        int r = daemon_new(config, &d);
+        if (r < 0)
+                return 1;
+        r = daemon_run(d);
+        if (r < 0) {
+                log_error_errno(r, "certkeeperd failed: %s", strerror(abs(r)));
+                return 1;
+        }
         return 0;
 }

@@ -31,6 +31,7 @@ typedef enum ProviderOutcome {
 typedef struct ProviderResult {
         ProviderOutcome outcome;
         char *certificate_pem;  /* the leaf */
+        X509 *certificate;      /* alternatively the leaf itself (saves a PEM round trip) */
         char *chain_pem;        /* issuing chain, leaf excluded, root included when known */
         char *cookie;
         uint64_t retry_after_usec;
@@ -41,6 +42,10 @@ void provider_result_done(ProviderResult *r);
 
 typedef struct Provider Provider;
 
+/* The built-in Local PKI: signs with ca (borrowed; must outlive the provider). */
+struct Ca;
+int provider_local_new(const struct Ca *ca, unsigned default_validity_days, Provider **ret);
+
 typedef struct ProviderOps {
         const char *order_type;           /* "local-pki", "acme", "external-ca" */
         bool needs_csr;                   /* automated orders must build a CSR for it */
@@ -50,7 +55,7 @@ typedef struct ProviderOps {
         int (*revoke)(Provider *p, X509 *cert, int reason, char **ret_error);
         /* Text for "certkeeperctl status", e.g. the helper's IDENTIFY answer. May be NULL. */
         char *(*identify)(Provider *p);
-        void (*free)(Provider *p);
+        void (*free)(Provider *p);        /* frees everything: p->name and p itself too */
 } ProviderOps;
 
 struct Provider {

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Layer 2: alerts (order_failed, expiring) in the store. Loop thread only. */
+
+#include "macro.h"
+#include "store.h"
+
+typedef struct AlertEntry {
+        uint64_t id;
+        const char *kind;
+        const char *message;
+        uint64_t order_id;
+        uint64_t certificate_id;
+        uint64_t created_at;
+        bool acknowledged;
+} AlertEntry;
+
+/* Inside a transaction. For kind "expiring", (certificate, threshold) is
+ * unique: returns 0 with *ret_id = 0 when that alert already exists. */
+int alerts_raise(Store *s, const char *kind, const char *message, uint64_t order_id, uint64_t certificate_id,
+                 unsigned threshold_days, uint64_t *ret_id);
+
+typedef int (*AlertListFunc)(void *userdata, const AlertEntry *e);
+int alerts_list(Store *s, bool include_acknowledged, AlertListFunc cb, void *userdata);
+/* -ENOENT if there is no such alert; 0 if it was already acknowledged. */
+int alerts_acknowledge(Store *s, uint64_t id);
+int alerts_count_open(Store *s, uint64_t *ret);

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <inttypes.h>
+#include <pwd.h>
+
+#include <glib.h>
+
+#include "authz.h"
+#include "log.h"
+
+#define CALLER_CACHE_MAX 4096U
+
+typedef struct Query {
+        Authz *authz;
+        sd_bus_message *request;   /* the method call waiting for the answer */
+        sd_bus_slot *slot;
+        char *action;
+        bool done;
+        bool authorized;
+        bool challenge;
+        char *error_message;
+} Query;
+
+struct Authz {
+        sd_bus *bus;
+        GHashTable *queries;       /* sd_bus_message* → Query* */
+        GHashTable *callers;       /* unique name → Caller* */
+};
+
+static void query_free(gpointer p) {
+        Query *q = p;
+        sd_bus_slot_unref(q->slot);
+        sd_bus_message_unref(q->request);
+        g_free(q->action);
+        g_free(q->error_message);
+        g_free(q);
+}
+
+int authz_new(sd_bus *bus, Authz **ret) {
+        Authz *a = g_new0(Authz, 1);
+        a->bus = sd_bus_ref(bus);
+        a->queries = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, query_free);
+        a->callers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        *ret = a;
+        return 0;
+}
+
+Authz *authz_free(Authz *a) {
+        if (!a)
+                return NULL;
+        g_hash_table_destroy(a->queries);
+        g_hash_table_destroy(a->callers);
+        sd_bus_unref(a->bus);
+        g_free(a);
+        return NULL;
+}
+
+unsigned authz_pending(Authz *a) {
+        return g_hash_table_size(a->queries);
+}
+
+int authz_caller(Authz *a, sd_bus_message *m, Caller *ret, sd_bus_error *error) {
+        const char *sender = sd_bus_message_get_sender(m);
+
+        /* A unique name's credentials never change: ask the bus once per connection. */
+        Caller *cached = sender ? g_hash_table_lookup(a->callers, sender) : NULL;
+        if (cached) {
+                *ret = *cached;
+                return 0;
+        }
+
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        int r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID | SD_BUS_CREDS_AUGMENT,
+                                          &creds);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's credentials: %s", strerror(abs(r)));
+
+        Caller c = { 0 };
+        uid_t uid;
+        pid_t pid;
+        r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's uid: %s", strerror(abs(r)));
+        c.uid = uid;
+        if (sd_bus_creds_get_pid(creds, &pid) >= 0)
+                c.pid = (uint32_t) pid;
+
+        struct passwd pw, *pwr = NULL;
+        char buf[1024];
+        if (getpwuid_r(uid, &pw, buf, sizeof buf, &pwr) == 0 && pwr && strlen(pwr->pw_name) < sizeof c.name)
+                snprintf(c.name, sizeof c.name, "%s", pwr->pw_name);
+        else
+                snprintf(c.name, sizeof c.name, "uid %" PRIu32, c.uid);
+
+        if (sender && sender[0] == ':') {
+                if (g_hash_table_size(a->callers) >= CALLER_CACHE_MAX)
+                        g_hash_table_remove_all(a->callers);
+                g_hash_table_insert(a->callers, g_strdup(sender), g_memdup2(&c, sizeof c));
+        }
+        *ret = c;
+        return 0;
+}
+
+static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Query *q = userdata;
+        int r;
+
+        q->slot = sd_bus_slot_unref(q->slot);
+        q->done = true;
+
+        if (sd_bus_message_is_method_error(reply, NULL)) {
+                const sd_bus_error *e = sd_bus_message_get_error(reply);
+                log_warning("polkit check of %s failed: %s", q->action, e && e->message ? e->message : "?");
+                q->error_message = g_strdup_printf("authorization check for %s failed: %s", q->action,
+                                                   e && e->message ? e->message : "polkit did not answer");
+        } else {
+                int authorized = 0, challenge = 0;
+                r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
+                if (r >= 0)
+                        r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
+                if (r < 0)
+                        q->error_message = g_strdup_printf("cannot parse polkit's answer for %s", q->action);
+                q->authorized = authorized;
+                q->challenge = challenge;
+        }
+
+        /* Dispatch the original call again: its handler finds the answer now. */
+        r = sd_bus_message_rewind(q->request, true);
+        if (r >= 0)
+                r = sd_bus_enqueue_for_read(q->authz->bus, q->request);
+        if (r < 0) {
+                log_error_errno(r, "Cannot re-dispatch an authorized call: %s", strerror(abs(r)));
+                (void) sd_bus_reply_method_errorf(q->request, SD_BUS_ERROR_FAILED,
+                                                  "Internal error while authorizing");
+                g_hash_table_remove(q->authz->queries, q->request);
+        }
+        return 1;
+}
+
+int authz_check(Authz *a, sd_bus_message *m, const char *action, sd_bus_error *error) {
+        Caller c;
+        int r = authz_caller(a, m, &c, error);
+        if (r < 0)
+                return r;
+
+        /* Root owns the machine anyway; reading is allowed to everyone by design. */
+        if (c.uid == 0 || streq(action, ACTION_READ))
+                return 1;
+
+        Query *q = g_hash_table_lookup(a->queries, m);
+        if (q) {
+                if (!q->done)
+                        return 0; /* a re-dispatch before the answer: keep waiting */
+                bool authorized = q->authorized, challenge = q->challenge;
+                g_autofree char *msg = g_steal_pointer(&q->error_message);
+                g_autofree char *act = g_strdup(q->action);
+                g_hash_table_remove(a->queries, m);
+                if (authorized)
+                        return 1;
+                if (msg)
+                        return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, msg);
+                if (challenge)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+                                                 "Action %s needs interactive authorization: call again "
+                                                 "with interactive authorization allowed, with a polkit "
+                                                 "agent running",
+                                                 act);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "uid %" PRIu32 " is not authorized for %s", c.uid, act);
+        }
+
+        const char *sender = sd_bus_message_get_sender(m);
+        if (!sender)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Cannot authorize a caller without a bus name for %s", action);
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        r = sd_bus_message_new_method_call(a->bus, &call, "org.freedesktop.PolicyKit1",
+                                           "/org/freedesktop/PolicyKit1/Authority",
+                                           "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
+        if (r >= 0)
+                r = sd_bus_message_append(call, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s", sender,
+                                          action, 0,
+                                          (uint32_t) (sd_bus_message_get_allow_interactive_authorization(m)
+                                                              ? 1
+                                                              : 0),
+                                          "");
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot build the polkit query: %s", strerror(abs(r)));
+
+        q = g_new0(Query, 1);
+        q->authz = a;
+        q->request = sd_bus_message_ref(m);
+        q->action = g_strdup(action);
+        /* Interactive authentication can take as long as a human needs. */
+        r = sd_bus_call_async(a->bus, &q->slot, call, on_polkit_reply, q, 25 * 60 * USEC_PER_SEC);
+        if (r < 0) {
+                query_free(q);
+                return sd_bus_error_set_errnof(error, r, "Cannot ask polkit: %s", strerror(abs(r)));
+        }
+        g_hash_table_insert(a->queries, m, q);
+        return 0;
+}

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* org.certkeeper1.Certificate at /org/certkeeper1/certificate/<id>: served
+ * lazily by a fallback vtable and a node enumerator, so nothing is registered
+ * per certificate and start-up does not grow with the inventory. */
+
+#include <inttypes.h>
+
+#include <glib.h>
+
+#include "bus-errors.h"
+#include "bus-manager.h"
+#include "export.h"
+#include "log.h"
+
+static int cert_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                     sd_bus_error *error) {
+        BusContext *c = userdata;
+        uint64_t id;
+
+        if (bus_path_id(path, CK_CERT_PREFIX, &id) < 0)
+                return 0;
+
+        CertRow *row = NULL;
+        int r = inventory_get(c->store, id, &row);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        cert_row_free(c->cert_obj.row);
+        c->cert_obj.row = row;
+        c->cert_obj.ctx = c;
+        *found = &c->cert_obj;
+        return 1;
+}
+
+static int cert_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***ret_nodes,
+                          sd_bus_error *error) {
+        BusContext *c = userdata;
+        _cleanup_free_ uint64_t *ids = NULL;
+        size_t n = 0;
+        int r = inventory_list_ids(c->store, &ids, &n);
+        if (r < 0)
+                return r;
+        char **l = g_new0(char *, n + 1);
+        for (size_t i = 0; i < n; i++)
+                l[i] = bus_object_path(CK_CERT_PREFIX, ids[i]);
+        *ret_nodes = l;
+        return 0;
+}
+
+static int append_strv(sd_bus_message *reply, char *const *l) {
+        return sd_bus_message_append_strv(reply, (char **) (l ? l : (char *const[]) { NULL }));
+}
+
+/* One getter for every property: the row is loaded once per call by cert_find. */
+static int cert_append_property(sd_bus_message *reply, const char *property, const CertRow *r) {
+        uint64_t now = now_usec();
+
+        if (streq(property, "Id"))
+                return sd_bus_message_append(reply, "t", r->id);
+        if (streq(property, "CommonName"))
+                return sd_bus_message_append(reply, "s", r->common_name);
+        if (streq(property, "SubjectAlternativeNames"))
+                return append_strv(reply, r->sans);
+        if (streq(property, "Subject"))
+                return sd_bus_message_append(reply, "s", r->subject);
+        if (streq(property, "Issuer"))
+                return sd_bus_message_append(reply, "s", r->issuer);
+        if (streq(property, "Provider"))
+                return sd_bus_message_append(reply, "s", r->provider);
+        if (streq(property, "Algorithm"))
+                return sd_bus_message_append(reply, "s", r->algorithm);
+        if (streq(property, "Digest"))
+                return sd_bus_message_append(reply, "s", r->digest);
+        if (streq(property, "NotBefore"))
+                return sd_bus_message_append(reply, "t", r->not_before);
+        if (streq(property, "NotAfter"))
+                return sd_bus_message_append(reply, "t", r->not_after);
+        if (streq(property, "DaysUntilExpiry"))
+                return sd_bus_message_append(reply, "x", days_until(r->not_after, now));
+        if (streq(property, "Status"))
+                return sd_bus_message_append(reply, "s", cert_status(r->revoked_at, r->not_after, now));
+        if (streq(property, "Source"))
+                return sd_bus_message_append(reply, "s", r->source);
+        if (streq(property, "FingerprintSHA256"))
+                return sd_bus_message_append(reply, "s", r->fingerprint);
+        if (streq(property, "SerialNumber"))
+                return sd_bus_message_append(reply, "s", r->serial);
+        if (streq(property, "HasPrivateKey"))
+                return sd_bus_message_append(reply, "b", (int) (r->key_id != 0));
+        if (streq(property, "RevokedAt"))
+                return sd_bus_message_append(reply, "t", r->revoked_at);
+        if (streq(property, "RevocationReason"))
+                return sd_bus_message_append(reply, "s", r->revocation_reason);
+        if (streq(property, "RevocationPropagation"))
+                return sd_bus_message_append(reply, "s", r->revocation_propagation);
+        if (streq(property, "Order")) {
+                g_autofree char *p = r->order_id ? bus_object_path(CK_ORDER_PREFIX, r->order_id) : g_strdup("/");
+                return sd_bus_message_append(reply, "o", p);
+        }
+        if (streq(property, "Paths"))
+                return append_strv(reply, r->paths);
+        if (streq(property, "Present"))
+                return sd_bus_message_append(reply, "b", (int) r->present);
+        return -ENOENT;
+}
+
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        CertObject *o = userdata;
+        return cert_append_property(reply, property, o->row);
+}
+
+static const struct {
+        const char *name, *signature;
+} describe_properties[] = {
+        { "Id", "t" },          { "CommonName", "s" },        { "SubjectAlternativeNames", "as" },
+        { "Subject", "s" },     { "Issuer", "s" },            { "Provider", "s" },
+        { "Algorithm", "s" },   { "Digest", "s" },            { "NotBefore", "t" },
+        { "NotAfter", "t" },    { "DaysUntilExpiry", "x" },   { "Status", "s" },
+        { "Source", "s" },      { "FingerprintSHA256", "s" }, { "SerialNumber", "s" },
+        { "HasPrivateKey", "b" }, { "RevokedAt", "t" },       { "RevocationReason", "s" },
+        { "RevocationPropagation", "s" }, { "Order", "o" },   { "Paths", "as" },
+        { "Present", "b" },
+};
+
+static int audit_cert(BusContext *c, sd_bus_message *m, AuditEvent ev, const CertRow *row, const char *reason,
+                      sd_bus_error *error) {
+        Caller caller;
+        int r = authz_caller(c->authz, m, &caller, error);
+        if (r < 0)
+                return r;
+        r = store_begin(c->store);
+        if (r >= 0)
+                r = audit_record(c->audit, ev,
+                                 &(AuditRecord) { .uid = caller.uid, .pid = caller.pid, .certificate_id = row->id,
+                                                  .fingerprint = row->fingerprint,
+                                                  .common_name = row->common_name, .reason = reason });
+        if (r >= 0)
+                r = store_commit(c->store);
+        else
+                store_rollback(c->store);
+        if (r < 0)
+                /* An access we cannot record is an access we do not grant. */
+                return bus_error_internal(error, r, "cannot record the audit event");
+        return 0;
+}
+
+static int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        CertObject *o = userdata;
+        BusContext *c = o->ctx;
+        int r = authz_check(c->authz, m, ACTION_READ, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(describe_properties); i++) {
+                r = sd_bus_message_open_container(reply, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(reply, 's', describe_properties[i].name);
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'v', describe_properties[i].signature);
+                if (r >= 0)
+                        r = cert_append_property(reply, describe_properties[i].name, o->row);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+
+        r = audit_cert(c, m, AUDIT_VIEW_ACCESSED, o->row, NULL, error);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_download_pem(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        CertObject *o = userdata;
+        BusContext *c = o->ctx;
+        int chain = 0;
+        const BusOption opts[] = { { "chain", "b", &chain, NULL } };
+        int r = bus_read_options(m, opts, ELEMENTSOF(opts), NULL, error);
+        if (r < 0)
+                return r;
+        r = authz_check(c->authz, m, ACTION_READ, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        g_autofree char *pem = NULL;
+        r = export_pem(c->store, o->row->id, chain, &pem);
+        if (r < 0)
+                return bus_error_internal(error, r, "cannot read the certificate");
+        r = audit_cert(c, m, AUDIT_DOWNLOAD_SUCCESS, o->row, NULL, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(m, "s", pem);
+}
+
+static int method_export_pfx(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        CertObject *o = userdata;
+        BusContext *c = o->ctx;
+        int legacy = 0;
+        const BusOption opts[] = { { "legacy", "b", &legacy, NULL } };
+        int r = bus_read_options(m, opts, ELEMENTSOF(opts), NULL, error);
+        if (r < 0)
+                return r;
+        if (!o->row->key_id)
+                return bus_error_setf(error, CK_ERROR_NO_PRIVATE_KEY,
+                                      "certificate %" PRIu64 " (%s): certkeeperd does not hold its private key "
+                                      "(it was issued from a CSR or discovered on disk)",
+                                      o->row->id, o->row->common_name);
+        r = authz_check(c->authz, m, ACTION_EXPORT_KEY, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        _cleanup_free_ uint8_t *pfx = NULL;
+        size_t len = 0;
+        _cleanup_erase_free_ char *password = NULL;
+        r = export_pfx(c->store, c->master_key, o->row->id, legacy, &pfx, &len, &password);
+        if (r == -ENOKEY)
+                return bus_error_setf(error, CK_ERROR_NO_PRIVATE_KEY, "the private key of certificate %" PRIu64
+                                      " is not available", o->row->id);
+        if (r < 0)
+                return bus_error_internal(error, r, "cannot build the PKCS#12 file");
+
+        r = audit_cert(c, m, AUDIT_DOWNLOAD_PFX_SUCCESS, o->row, legacy ? "legacy" : NULL, error);
+        if (r < 0) {
+                OPENSSL_cleanse(pfx, len);
+                return r;
+        }
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append_array(reply, 'y', pfx, len);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", password);
+        /* The message buffer holds the password until sent; sd-bus frees it then. */
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        OPENSSL_cleanse(pfx, len);
+        return r;
+}
+
+static int method_request_revocation(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        CertObject *o = userdata;
+        BusContext *c = o->ctx;
+        int r;
+
+        if (o->row->revoked_at)
+                return bus_error_setf(error, CK_ERROR_ALREADY_REVOKED, "certificate %" PRIu64 " (%s) is already revoked",
+                                      o->row->id, o->row->common_name);
+        r = authz_check(c->authz, m, ACTION_REVOKE, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        Caller caller;
+        r = authz_caller(c->authz, m, &caller, error);
+        if (r < 0)
+                return r;
+        char code[7];
+        r = revocation_request(c->revocation, o->row->id, sd_bus_message_get_sender(m), caller.uid, caller.pid,
+                               code);
+        if (r == -EALREADY)
+                return bus_error_setf(error, CK_ERROR_ALREADY_REVOKED, "certificate %" PRIu64 " is already revoked",
+                                      o->row->id);
+        if (r == -EUSERS)
+                return bus_error_setf(error, CK_ERROR_LIMIT_EXCEEDED,
+                                      "too many live revocation codes for this caller (at most %u)",
+                                      REVOCATION_CODES_PER_CALLER);
+        if (r < 0)
+                return bus_error_internal(error, r, "cannot issue a revocation code");
+        r = sd_bus_reply_method_return(m, "s", code);
+        OPENSSL_cleanse(code, sizeof code);
+        return r;
+}
+
+static int method_revoke(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        CertObject *o = userdata;
+        BusContext *c = o->ctx;
+        const char *code, *reason;
+        int r;
+
+        r = sd_bus_message_read(m, "ss", &code, &reason);
+        if (r < 0)
+                return r;
+        r = authz_check(c->authz, m, ACTION_REVOKE, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        Caller caller;
+        r = authz_caller(c->authz, m, &caller, error);
+        if (r < 0)
+                return r;
+        g_autofree char *err = NULL;
+        r = revocation_revoke(c->revocation, o->row->id, sd_bus_message_get_sender(m), caller.uid, caller.pid, code,
+                              reason, &err);
+        switch (r) {
+        case 0:
+                return sd_bus_reply_method_return(m, NULL);
+        case -EALREADY:
+                return sd_bus_error_set(error, CK_ERROR_ALREADY_REVOKED, err);
+        case -EPERM:
+                return sd_bus_error_set(error, CK_ERROR_CONFIRMATION_REQUIRED, err);
+        case -ETIME:
+                return sd_bus_error_set(error, CK_ERROR_CONFIRMATION_EXPIRED, err);
+        case -EBADE:
+                return sd_bus_error_set(error, CK_ERROR_CONFIRMATION_MISMATCH, err);
+        case -EDOM:
+                return sd_bus_error_set(error, CK_ERROR_INVALID_REASON, err);
+        default:
+                return bus_error_internal(error, r, err ? err : "cannot revoke");
+        }
+}
+
+#define CERT_PROPERTY(name, sig) SD_BUS_PROPERTY(name, sig, property_get, 0, 0)
+
+const sd_bus_vtable bus_certificate_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Id", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("CommonName", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("SubjectAlternativeNames", "as", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Subject", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Issuer", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Provider", "s", property_get, 0, 0),
+        SD_BUS_PROPERTY("Algorithm", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Digest", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("NotBefore", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("NotAfter", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        CERT_PROPERTY("DaysUntilExpiry", "x"),
+        SD_BUS_PROPERTY("Status", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Source", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("FingerprintSHA256", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("SerialNumber", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        CERT_PROPERTY("HasPrivateKey", "b"),
+        SD_BUS_PROPERTY("RevokedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("RevocationReason", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("RevocationPropagation", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        CERT_PROPERTY("Order", "o"),
+        SD_BUS_PROPERTY("Paths", "as", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Present", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", details), method_describe,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DownloadPEM", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("s", pem),
+                                method_download_pem, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ExportPFX", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("ay", pfx, "s", password),
+                                method_export_pfx, SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
+        SD_BUS_METHOD_WITH_ARGS("RequestRevocation", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", code),
+                                method_request_revocation, SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
+        SD_BUS_METHOD_WITH_ARGS("Revoke", SD_BUS_ARGS("s", code, "s", reason), SD_BUS_NO_RESULT, method_revoke,
+                                SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
+        SD_BUS_VTABLE_END,
+};
+
+int bus_cert_setup(BusContext *c) {
+        int r = sd_bus_add_fallback_vtable(c->bus, NULL, CK_CERT_PREFIX, CK_CERT_IFACE, bus_certificate_vtable,
+                                           cert_find, c);
+        if (r < 0)
+                return log_error_errno(r, "Cannot register the Certificate interface: %s", strerror(abs(r)));
+        r = sd_bus_add_node_enumerator(c->bus, NULL, CK_CERT_PREFIX, cert_enumerate, c);
+        if (r < 0)
+                return log_error_errno(r, "Cannot register the certificate enumerator: %s", strerror(abs(r)));
+        return 0;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <stdarg.h>
+
+#include <glib.h>
+
+#include "bus-errors.h"
+#include "log.h"
+
+const sd_bus_error_map certkeeper_error_map[] = {
+        SD_BUS_ERROR_MAP(CK_ERROR_NOT_FOUND, ENOENT),
+        SD_BUS_ERROR_MAP(CK_ERROR_INVALID_ARGUMENT, EINVAL),
+        SD_BUS_ERROR_MAP(CK_ERROR_INVALID_CSR, EBADMSG),
+        SD_BUS_ERROR_MAP(CK_ERROR_NO_PRIVATE_KEY, ENOKEY),
+        SD_BUS_ERROR_MAP(CK_ERROR_ALREADY_REVOKED, EALREADY),
+        SD_BUS_ERROR_MAP(CK_ERROR_CONFIRMATION_REQUIRED, EPERM),
+        SD_BUS_ERROR_MAP(CK_ERROR_CONFIRMATION_MISMATCH, EBADE),
+        SD_BUS_ERROR_MAP(CK_ERROR_CONFIRMATION_EXPIRED, ETIME),
+        SD_BUS_ERROR_MAP(CK_ERROR_INVALID_REASON, EDOM),
+        SD_BUS_ERROR_MAP(CK_ERROR_PROVIDER_UNAVAILABLE, EHOSTUNREACH),
+        SD_BUS_ERROR_MAP(CK_ERROR_LIMIT_EXCEEDED, EUSERS),
+        SD_BUS_ERROR_MAP(CK_ERROR_NOT_FAILED, EBUSY),
+        SD_BUS_ERROR_MAP(CK_ERROR_STORAGE, EIO),
+        SD_BUS_ERROR_MAP_END,
+};
+
+int bus_error_setf(sd_bus_error *error, const char *name, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        return sd_bus_error_set(error, name, msg);
+}
+
+int bus_error_internal(sd_bus_error *error, int r, const char *what) {
+        if (r == -ENOSPC)
+                return bus_error_setf(error, CK_ERROR_STORAGE, "%s: the state directory is full", what);
+        if (r == -EROFS)
+                return bus_error_setf(error, CK_ERROR_STORAGE, "%s: the state directory is read-only", what);
+        if (r == -ENOMEM)
+                return sd_bus_error_set_errno(error, r);
+        return bus_error_setf(error, CK_ERROR_STORAGE, "%s: %s", what, strerror(-r));
+}

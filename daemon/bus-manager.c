@@ -1,0 +1,753 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* org.certkeeper1.Manager at /org/certkeeper1. Every handler has the same
+ * shape: read args → validate (named error quoting the bad value) →
+ * authorize (polkit pending: return 1, the call comes back) → change state →
+ * reply. */
+
+#include <inttypes.h>
+
+#include <glib.h>
+
+#include "alerts.h"
+#include "bus-errors.h"
+#include "bus-manager.h"
+#include "config-build.h"
+#include "log.h"
+#include "policy.h"
+
+#define LIST_LIMIT_MAX 1000000U
+
+static int map_order_error(sd_bus_error *error, int r, const char *msg) {
+        switch (r) {
+        case -EINVAL:
+        case -ENOENT:
+                return sd_bus_error_set(error, CK_ERROR_INVALID_ARGUMENT, msg);
+        case -EHOSTUNREACH:
+                return sd_bus_error_set(error, CK_ERROR_PROVIDER_UNAVAILABLE, msg);
+        case -EUSERS:
+                return sd_bus_error_set(error, CK_ERROR_LIMIT_EXCEEDED, msg);
+        default:
+                return bus_error_internal(error, r, msg ? msg : "cannot record the order");
+        }
+}
+
+static int reply_order(sd_bus_message *m, uint64_t id) {
+        g_autofree char *path = bus_object_path(CK_ORDER_PREFIX, id);
+        return sd_bus_reply_method_return(m, "o", path);
+}
+
+static int submit(BusContext *c, sd_bus_message *m, OrderRequest *req, sd_bus_error *error) {
+        Caller caller;
+        int r = authz_caller(c->authz, m, &caller, error);
+        if (r < 0)
+                return r;
+        req->uid = caller.uid;
+        req->pid = caller.pid;
+        req->requested_by = caller.name;
+        req->channel = "dbus";
+
+        g_autofree char *err = NULL;
+        uint64_t id = 0;
+        r = orders_submit(c->orders, req, &id, &err);
+        if (r < 0)
+                return map_order_error(error, r, err);
+        return reply_order(m, id);
+}
+
+static int method_request_certificate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        const char *cn;
+        g_auto(GStrv) sans = NULL;
+        g_autofree char *provider = NULL, *key_alg = NULL;
+        uint32_t validity = 0;
+        bool validity_set = false;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 's', &cn);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_strv(m, &sans);
+        if (r < 0)
+                return r;
+        if (!sans) /* sd-bus gives NULL for an empty array */
+                sans = g_new0(char *, 1);
+        if (g_strv_length(sans) > SANS_MAX)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "%u subject alternative names given, at most %u are accepted",
+                                      g_strv_length(sans), SANS_MAX);
+
+        g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(record, "{sv}", "common_name", g_variant_new_string(cn));
+        g_variant_builder_add(record, "{sv}", "subject_alt_names",
+                              g_variant_new_strv((const char *const *) sans, -1));
+        const BusOption opts[] = {
+                { "provider", "s", &provider, NULL },
+                { "key_algorithm", "s", &key_alg, NULL },
+                { "validity_days", "u", &validity, &validity_set },
+        };
+        r = bus_read_options(m, opts, ELEMENTSOF(opts), record, error);
+        if (r < 0)
+                return r;
+
+        KeyAlgorithm alg = KEY_ALGORITHM_EC_256;
+        if (key_alg) {
+                alg = key_algorithm_from_string(key_alg);
+                if (alg < 0)
+                        return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                              "unknown key_algorithm '%s': expected one of rsa-2048 rsa-3072 "
+                                              "rsa-4096 ec-256 ec-384 ed25519",
+                                              key_alg);
+        }
+        if (validity_set && validity == 0)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "validity_days=0 is invalid: expected 1..36500");
+
+        g_autoptr(GVariant) params = g_variant_ref_sink(g_variant_builder_end(record));
+        OrderRequest req = {
+                .kind = "automated",
+                .provider = provider,
+                .common_name = cn,
+                .dns_names = sans,
+                .key_algorithm = alg,
+                .validity_days = validity,
+                .parameters = params,
+        };
+        g_autofree char *err = NULL;
+        r = orders_prepare(c->orders, &req, &err);
+        if (r < 0)
+                return map_order_error(error, r, err);
+
+        r = authz_check(c->authz, m, ACTION_REQUEST, error);
+        if (r <= 0) {
+                order_request_done(&req);
+                return r < 0 ? r : 1;
+        }
+        r = submit(c, m, &req, error);
+        order_request_done(&req);
+        return r;
+}
+
+static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        const char *pem;
+        g_autofree char *provider = NULL;
+        uint32_t validity = 0;
+        bool validity_set = false;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 's', &pem);
+        if (r < 0)
+                return r;
+
+        g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(record, "{sv}", "csr", g_variant_new_string(pem));
+        const BusOption opts[] = {
+                { "provider", "s", &provider, NULL },
+                { "validity_days", "u", &validity, &validity_set },
+        };
+        r = bus_read_options(m, opts, ELEMENTSOF(opts), record, error);
+        if (r < 0)
+                return r;
+        if (validity_set && validity == 0)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "validity_days=0 is invalid: expected 1..36500");
+
+        _cleanup_(csr_freep) Csr *csr = NULL;
+        g_autofree char *err = NULL;
+        r = csr_parse(pem, strlen(pem), &csr, &err);
+        if (r < 0)
+                return bus_error_setf(error, CK_ERROR_INVALID_CSR, "%s", err ? err : "not a valid CSR");
+
+        g_autoptr(GVariant) params = g_variant_ref_sink(g_variant_builder_end(record));
+        OrderRequest req = {
+                .kind = "csr",
+                .provider = provider,
+                .common_name = csr->common_name,
+                .dns_names = csr->dns_names,
+                .csr = csr,
+                .validity_days = validity,
+                .parameters = params,
+        };
+        r = orders_prepare(c->orders, &req, &err);
+        if (r < 0) {
+                /* Names inside a CSR that we cannot issue for make the CSR itself unusable. */
+                if (r == -EINVAL)
+                        return sd_bus_error_set(error, CK_ERROR_INVALID_CSR, err);
+                return map_order_error(error, r, err);
+        }
+
+        r = authz_check(c->authz, m, ACTION_REQUEST, error);
+        if (r <= 0) {
+                order_request_done(&req);
+                return r < 0 ? r : 1;
+        }
+        r = submit(c, m, &req, error);
+        order_request_done(&req);
+        return r;
+}
+
+typedef struct ListState {
+        sd_bus_message *reply;
+        const char *prefix;
+} ListState;
+
+static int list_cert_cb(void *userdata, const CertListEntry *e) {
+        ListState *s = userdata;
+        char path[64];
+        snprintf(path, sizeof path, CK_CERT_PREFIX "/%" PRIu64, e->id);
+        return sd_bus_message_append(s->reply, "(osssstx)", path, strempty(e->common_name), e->status,
+                                     strempty(e->source), strempty(e->issuer), e->not_after,
+                                     e->days_until_expiry);
+}
+
+static int check_choice(sd_bus_error *error, const char *key, const char *value, const char *const *choices) {
+        if (!value)
+                return 0;
+        for (size_t i = 0; choices[i]; i++)
+                if (streq(value, choices[i]))
+                        return 0;
+        g_autofree char *all = g_strjoinv(" ", (char **) choices);
+        return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT, "%s='%s' is invalid: expected one of %s", key, value,
+                              all);
+}
+
+static int method_list_certificates(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        g_autofree char *source = NULL, *status = NULL, *cn = NULL;
+        uint32_t expiring = 0, offset = 0, limit = 0;
+        bool expiring_set = false;
+        int r;
+
+        const BusOption opts[] = {
+                { "source", "s", &source, NULL },
+                { "status", "s", &status, NULL },
+                { "expiring_within_days", "u", &expiring, &expiring_set },
+                { "common_name", "s", &cn, NULL },
+                { "offset", "u", &offset, NULL },
+                { "limit", "u", &limit, NULL },
+        };
+        r = bus_read_options(m, opts, ELEMENTSOF(opts), NULL, error);
+        if (r < 0)
+                return r;
+        r = check_choice(error, "source", source, (const char *const[]) { "managed", "discovered", NULL });
+        if (r < 0)
+                return r;
+        r = check_choice(error, "status", status, (const char *const[]) { "active", "expired", "revoked", NULL });
+        if (r < 0)
+                return r;
+        if (expiring > 36500)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "expiring_within_days=%u is out of range: expected 0..36500", expiring);
+        if (cn && strlen(cn) > 1024)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT, "common_name glob longer than 1024");
+
+        r = authz_check(c->authz, m, ACTION_READ, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(osssstx)");
+        if (r < 0)
+                return r;
+        CertFilter f = {
+                .source = source,
+                .status = status,
+                .cn_glob = cn,
+                .expiring = expiring_set,
+                .expiring_within_days = expiring,
+                .offset = offset,
+                .limit = limit,
+        };
+        ListState s = { .reply = reply };
+        r = inventory_list(c->store, &f, now_usec(), list_cert_cb, &s);
+        if (r < 0)
+                return bus_error_internal(error, r, "cannot list certificates");
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int list_order_cb(void *userdata, const OrderListEntry *e) {
+        ListState *s = userdata;
+        char path[64];
+        snprintf(path, sizeof path, CK_ORDER_PREFIX "/%" PRIu64, e->id);
+        return sd_bus_message_append(s->reply, "(osssstt)", path, e->common_name, e->order_type, e->status,
+                                     e->requested_by, e->submitted_at, e->duration);
+}
+
+static int method_list_orders(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        g_autofree char *status = NULL;
+        uint32_t offset = 0, limit = 0;
+        int r;
+
+        const BusOption opts[] = {
+                { "status", "s", &status, NULL },
+                { "offset", "u", &offset, NULL },
+                { "limit", "u", &limit, NULL },
+        };
+        r = bus_read_options(m, opts, ELEMENTSOF(opts), NULL, error);
+        if (r < 0)
+                return r;
+        r = check_choice(error, "status", status,
+                         (const char *const[]) { "pending", "processing", "complete", "failed", NULL });
+        if (r < 0)
+                return r;
+        r = authz_check(c->authz, m, ACTION_READ, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(osssstt)");
+        if (r < 0)
+                return r;
+        ListState s = { .reply = reply };
+        r = orders_list(c->store, status, offset, limit, list_order_cb, &s);
+        if (r < 0)
+                return bus_error_internal(error, r, "cannot list orders");
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int list_alert_cb(void *userdata, const AlertEntry *e) {
+        ListState *s = userdata;
+        char path[64];
+        if (e->certificate_id && streq(e->kind, "expiring"))
+                snprintf(path, sizeof path, CK_CERT_PREFIX "/%" PRIu64, e->certificate_id);
+        else if (e->order_id)
+                snprintf(path, sizeof path, CK_ORDER_PREFIX "/%" PRIu64, e->order_id);
+        else if (e->certificate_id)
+                snprintf(path, sizeof path, CK_CERT_PREFIX "/%" PRIu64, e->certificate_id);
+        else
+                snprintf(path, sizeof path, "/");
+        return sd_bus_message_append(s->reply, "(tssotb)", e->id, e->kind, e->message, path, e->created_at,
+                                     (int) e->acknowledged);
+}
+
+static int method_list_alerts(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        int include_ack = 0;
+        int r;
+
+        const BusOption opts[] = {
+                { "include_acknowledged", "b", &include_ack, NULL },
+        };
+        r = bus_read_options(m, opts, ELEMENTSOF(opts), NULL, error);
+        if (r < 0)
+                return r;
+        r = authz_check(c->authz, m, ACTION_READ, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(tssotb)");
+        if (r < 0)
+                return r;
+        ListState s = { .reply = reply };
+        r = alerts_list(c->store, include_ack, list_alert_cb, &s);
+        if (r < 0)
+                return bus_error_internal(error, r, "cannot list alerts");
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_acknowledge_alert(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        uint64_t id;
+        int r;
+
+        r = sd_bus_message_read(m, "t", &id);
+        if (r < 0)
+                return r;
+        r = authz_check(c->authz, m, ACTION_MANAGE, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = store_begin(c->store);
+        if (r >= 0)
+                r = alerts_acknowledge(c->store, id);
+        if (r < 0) {
+                store_rollback(c->store);
+                if (r == -ENOENT)
+                        return bus_error_setf(error, CK_ERROR_NOT_FOUND, "no alert %" PRIu64, id);
+                return bus_error_internal(error, r, "cannot acknowledge the alert");
+        }
+        r = store_commit(c->store);
+        if (r < 0)
+                return bus_error_internal(error, r, "cannot acknowledge the alert");
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_get_certificate_by_fingerprint(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        const char *fp;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &fp);
+        if (r < 0)
+                return r;
+
+        /* Accept what openssl prints too: upper case, colon separated. */
+        char norm[65];
+        size_t n = 0;
+        for (const char *p = fp; *p && n <= 64; p++) {
+                if (*p == ':')
+                        continue;
+                if (!g_ascii_isxdigit(*p)) {
+                        n = 65;
+                        break;
+                }
+                norm[n++] = g_ascii_tolower(*p);
+        }
+        if (n != 64)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "'%.80s' is not a SHA-256 fingerprint: expected 64 hex digits", fp);
+        norm[64] = 0;
+
+        r = authz_check(c->authz, m, ACTION_READ, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        uint64_t id;
+        r = inventory_find_fingerprint(c->store, norm, &id);
+        if (r == -ENOENT)
+                return bus_error_setf(error, CK_ERROR_NOT_FOUND, "no certificate with fingerprint %s", norm);
+        if (r < 0)
+                return bus_error_internal(error, r, "cannot look up the fingerprint");
+        g_autofree char *path = bus_object_path(CK_CERT_PREFIX, id);
+        return sd_bus_reply_method_return(m, "o", path);
+}
+
+static int method_get_ca_certificate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        int r = authz_check(c->authz, m, ACTION_READ, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        return sd_bus_reply_method_return(m, "s", c->local_ca->pem);
+}
+
+static int method_get_crl(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        int r = authz_check(c->authz, m, ACTION_READ, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        const char *pem;
+        r = revocation_get_crl(c->revocation, &pem);
+        if (r < 0)
+                return bus_error_internal(error, r, "cannot produce the CRL");
+        return sd_bus_reply_method_return(m, "s", pem);
+}
+
+static int method_list_audit_events(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        g_autofree char *event = NULL;
+        uint64_t since = 0;
+        uint32_t limit = 0;
+        int r;
+
+        const BusOption opts[] = {
+                { "event", "s", &event, NULL },
+                { "since", "t", &since, NULL },
+                { "limit", "u", &limit, NULL },
+        };
+        r = bus_read_options(m, opts, ELEMENTSOF(opts), NULL, error);
+        if (r < 0)
+                return r;
+        if (event && (int) audit_event_from_name(event) < 0)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "unknown event '%.100s': see org.certkeeper1(5) for the event names", event);
+
+        /* The trail says who did what: for administrators. */
+        r = authz_check(c->authz, m, ACTION_MANAGE, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        sqlite3_stmt *st;
+        r = store_prepare(c->store,
+                          "SELECT time, event, uid, fields FROM audit WHERE (?1 IS NULL OR event = ?1)"
+                          " AND time >= ?2 ORDER BY id DESC LIMIT ?3",
+                          &st);
+        if (r < 0)
+                return bus_error_internal(error, r, "cannot read the audit trail");
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_text(st, 1, event);
+        store_bind_int64(st, 2, (int64_t) since);
+        store_bind_int64(st, 3, limit ? (int64_t) limit : 10000);
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(tsua{ss})");
+        if (r < 0)
+                return r;
+
+        /* Newest first from the index, oldest first in the reply. */
+        g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify) g_variant_unref);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                g_autoptr(GVariant) fields = g_variant_parse(G_VARIANT_TYPE("a{ss}"),
+                                                             (const char *) sqlite3_column_text(st, 3), NULL,
+                                                             NULL, NULL);
+                GVariant *row = g_variant_new("(tsu@a{ss})", (guint64) sqlite3_column_int64(st, 0),
+                                              (const char *) sqlite3_column_text(st, 1),
+                                              (guint32) sqlite3_column_int64(st, 2),
+                                              fields ? fields : g_variant_new("a{ss}", NULL));
+                g_ptr_array_add(rows, g_variant_ref_sink(row));
+        }
+        if (rc != SQLITE_DONE)
+                return bus_error_internal(error, store_errno(rc), "cannot read the audit trail");
+        for (guint i = rows->len; i > 0; i--) {
+                r = bus_append_gvariant(reply, rows->pdata[i - 1]);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static GVariant *policy_to_variant(const PolicyConfig *p) {
+        GVariantBuilder b;
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+
+        const char *const empty[] = { NULL };
+        g_variant_builder_add(&b, "{sv}", "AllowedDomains",
+                              g_variant_new_strv(p->allowed_domains_set && p->allowed_domains
+                                                         ? (const char *const *) p->allowed_domains
+                                                         : empty,
+                                                 -1));
+        g_variant_builder_add(&b, "{sv}", "AllowedDomainsConfigured", g_variant_new_boolean(p->allowed_domains_set));
+        g_variant_builder_add(&b, "{sv}", "AllowedDomainsEnforcement",
+                              g_variant_new_string(enforcement_to_string(p->allowed_domains_enforcement)));
+        g_variant_builder_add(&b, "{sv}", "AllowWildcards", g_variant_new_boolean(p->allow_wildcards));
+        g_variant_builder_add(&b, "{sv}", "AllowWildcardsEnforcement",
+                              g_variant_new_string(enforcement_to_string(p->allow_wildcards_enforcement)));
+        GVariantBuilder algs;
+        g_variant_builder_init(&algs, G_VARIANT_TYPE("as"));
+        for (int i = 0; i < _KEY_ALGORITHM_MAX; i++)
+                if (p->allowed_key_algorithms[i])
+                        g_variant_builder_add(&algs, "s", key_algorithm_to_string((KeyAlgorithm) i));
+        g_variant_builder_add(&b, "{sv}", "AllowedKeyAlgorithms", g_variant_builder_end(&algs));
+        g_variant_builder_add(&b, "{sv}", "AllowedKeyAlgorithmsEnforcement",
+                              g_variant_new_string(enforcement_to_string(p->allowed_key_algorithms_enforcement)));
+        g_variant_builder_add(&b, "{sv}", "MinRSABits", g_variant_new_uint32(p->min_rsa_bits));
+        g_variant_builder_add(&b, "{sv}", "MinRSABitsEnforcement",
+                              g_variant_new_string(enforcement_to_string(p->min_rsa_bits_enforcement)));
+        g_variant_builder_add(&b, "{sv}", "MaxValidityDays", g_variant_new_uint32(p->max_validity_days));
+        g_variant_builder_add(&b, "{sv}", "MaxValidityDaysEnforcement",
+                              g_variant_new_string(enforcement_to_string(p->max_validity_days_enforcement)));
+        g_variant_builder_add(&b, "{sv}", "MaxSANs", g_variant_new_uint32(p->max_sans));
+        g_variant_builder_add(&b, "{sv}", "MaxSANsEnforcement",
+                              g_variant_new_string(enforcement_to_string(p->max_sans_enforcement)));
+        return g_variant_ref_sink(g_variant_builder_end(&b));
+}
+
+static int method_get_policy(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        int r = authz_check(c->authz, m, ACTION_READ, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        g_autoptr(GVariant) v = policy_to_variant(&c->config->policy);
+        r = bus_append_gvariant(reply, v);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        int r = authz_check(c->authz, m, ACTION_MANAGE, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        if (!c->rescan)
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "certificate discovery is not available in this build");
+        r = c->rescan(c->rescan_userdata);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Rescan failed: %s", strerror(abs(r)));
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+}
+
+static int property_get_certificate_count(sd_bus *bus, const char *path, const char *interface,
+                                          const char *property, sd_bus_message *reply, void *userdata,
+                                          sd_bus_error *error) {
+        BusContext *c = userdata;
+        uint64_t n = 0;
+        int r = inventory_count(c->store, &n);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append(reply, "u", (uint32_t) MIN(n, UINT32_MAX));
+}
+
+static int property_get_order_count(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        uint64_t n = 0;
+        int r = orders_count(c->store, &n);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append(reply, "u", (uint32_t) MIN(n, UINT32_MAX));
+}
+
+const sd_bus_vtable bus_manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("CertificateCount", "u", property_get_certificate_count, 0, 0),
+        SD_BUS_PROPERTY("OrderCount", "u", property_get_order_count, 0, 0),
+        SD_BUS_METHOD_WITH_ARGS("RequestCertificate",
+                                SD_BUS_ARGS("s", common_name, "as", subject_alt_names, "a{sv}", options),
+                                SD_BUS_RESULT("o", order), method_request_certificate,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SubmitCSR", SD_BUS_ARGS("s", csr_pem, "a{sv}", options),
+                                SD_BUS_RESULT("o", order), method_submit_csr, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListCertificates", SD_BUS_ARGS("a{sv}", filter),
+                                SD_BUS_RESULT("a(osssstx)", certificates), method_list_certificates,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListOrders", SD_BUS_ARGS("a{sv}", filter), SD_BUS_RESULT("a(osssstt)", orders),
+                                method_list_orders, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListAlerts", SD_BUS_ARGS("a{sv}", filter), SD_BUS_RESULT("a(tssotb)", alerts),
+                                method_list_alerts, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("AcknowledgeAlert", SD_BUS_ARGS("t", id), SD_BUS_NO_RESULT,
+                                method_acknowledge_alert, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetCertificateByFingerprint", SD_BUS_ARGS("s", sha256),
+                                SD_BUS_RESULT("o", certificate), method_get_certificate_by_fingerprint,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetCACertificate", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", pem),
+                                method_get_ca_certificate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetCRL", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", pem), method_get_crl,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListAuditEvents", SD_BUS_ARGS("a{sv}", filter),
+                                SD_BUS_RESULT("a(tsua{ss})", events), method_list_audit_events,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetPolicy", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", policy), method_get_policy,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Rescan", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_rescan,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("OrderChanged", SD_BUS_ARGS("o", order, "s", status), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("CertificateAdded", SD_BUS_ARGS("o", certificate), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("CertificateRevoked", SD_BUS_ARGS("o", certificate, "s", reason), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("AlertRaised", SD_BUS_ARGS("t", id, "s", kind, "s", message), 0),
+        SD_BUS_VTABLE_END,
+};
+
+/* ---- notifications from the domain --------------------------------------------------------- */
+
+static void on_order_changed(void *userdata, uint64_t id, const char *status) {
+        BusContext *c = userdata;
+        g_autofree char *path = bus_object_path(CK_ORDER_PREFIX, id);
+        int r = sd_bus_emit_signal(c->bus, CK_ROOT_PATH, CK_MANAGER_IFACE, "OrderChanged", "os", path, status);
+        if (r >= 0 && streq(status, "pending"))
+                r = sd_bus_emit_object_added(c->bus, path);
+        else if (r >= 0)
+                r = sd_bus_emit_properties_changed(c->bus, path, CK_ORDER_IFACE, "Status", NULL);
+        if (r < 0)
+                log_debug_errno(r, "Cannot emit OrderChanged: %s, ignoring.", strerror(abs(r)));
+}
+
+static void on_certificate_added(void *userdata, uint64_t id) {
+        BusContext *c = userdata;
+        g_autofree char *path = bus_object_path(CK_CERT_PREFIX, id);
+        int r = sd_bus_emit_signal(c->bus, CK_ROOT_PATH, CK_MANAGER_IFACE, "CertificateAdded", "o", path);
+        if (r >= 0)
+                r = sd_bus_emit_object_added(c->bus, path);
+        if (r < 0)
+                log_debug_errno(r, "Cannot emit CertificateAdded: %s, ignoring.", strerror(abs(r)));
+}
+
+static void on_alert_raised(void *userdata, uint64_t id, const char *kind, const char *message) {
+        BusContext *c = userdata;
+        int r = sd_bus_emit_signal(c->bus, CK_ROOT_PATH, CK_MANAGER_IFACE, "AlertRaised", "tss", id, kind,
+                                   message);
+        if (r < 0)
+                log_debug_errno(r, "Cannot emit AlertRaised: %s, ignoring.", strerror(abs(r)));
+}
+
+static void on_certificate_revoked(void *userdata, uint64_t id, const char *reason) {
+        BusContext *c = userdata;
+        g_autofree char *path = bus_object_path(CK_CERT_PREFIX, id);
+        int r = sd_bus_emit_signal(c->bus, CK_ROOT_PATH, CK_MANAGER_IFACE, "CertificateRevoked", "os", path,
+                                   reason);
+        if (r >= 0)
+                r = sd_bus_emit_properties_changed(c->bus, path, CK_CERT_IFACE, "Status", "RevokedAt",
+                                                   "RevocationReason", NULL);
+        if (r < 0)
+                log_debug_errno(r, "Cannot emit CertificateRevoked: %s, ignoring.", strerror(abs(r)));
+}
+
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        const char *name, *old_owner, *new_owner;
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        /* A client that left takes its confirmation codes with it. */
+        if (name[0] == ':' && isempty(new_owner))
+                revocation_forget_caller(c->revocation, name);
+        return 0;
+}
+
+int bus_setup(BusContext *c) {
+        int r;
+
+        r = sd_bus_add_object_vtable(c->bus, NULL, CK_ROOT_PATH, CK_MANAGER_IFACE, bus_manager_vtable, c);
+        if (r < 0)
+                return log_error_errno(r, "Cannot register the Manager interface: %s", strerror(abs(r)));
+        r = sd_bus_add_object_manager(c->bus, NULL, CK_ROOT_PATH);
+        if (r < 0)
+                return log_error_errno(r, "Cannot register the object manager: %s", strerror(abs(r)));
+        r = bus_cert_setup(c);
+        if (r < 0)
+                return r;
+        r = bus_order_setup(c);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_match_signal_async(c->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                      "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, c);
+        if (r < 0)
+                log_warning_errno(r, "Cannot watch for departing clients: %s, ignoring.", strerror(abs(r)));
+
+        orders_add_listener(c->orders, &(OrdersListener) {
+                                               .order_changed = on_order_changed,
+                                               .certificate_added = on_certificate_added,
+                                               .alert_raised = on_alert_raised,
+                                               .userdata = c,
+                                       });
+        revocation_set_listener(c->revocation, &(RevocationListener) {
+                                                       .certificate_revoked = on_certificate_revoked,
+                                                       .userdata = c,
+                                               });
+        return 0;
+}
+
+void bus_context_done(BusContext *c) {
+        c->cert_obj.row = cert_row_free(c->cert_obj.row);
+        c->order_obj.row = order_row_free(c->order_obj.row);
+        c->authz = authz_free(c->authz);
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Layer 3: the D-Bus face of certkeeperd. The Daemon (layer 4) fills a
+ * BusContext with the domain objects and calls bus_setup(). */
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "audit.h"
+#include "authz.h"
+#include "config.h"
+#include "inventory.h"
+#include "localca.h"
+#include "orders.h"
+#include "revocation.h"
+#include "store.h"
+
+#define CK_BUS_NAME "org.certkeeper1"
+#define CK_ROOT_PATH "/org/certkeeper1"
+#define CK_CERT_PREFIX "/org/certkeeper1/certificate"
+#define CK_ORDER_PREFIX "/org/certkeeper1/order"
+#define CK_MANAGER_IFACE "org.certkeeper1.Manager"
+#define CK_ORDER_IFACE "org.certkeeper1.Order"
+#define CK_CERT_IFACE "org.certkeeper1.Certificate"
+
+typedef struct BusContext BusContext;
+
+typedef struct CertObject {
+        BusContext *ctx;
+        CertRow *row;
+} CertObject;
+
+typedef struct OrderObject {
+        BusContext *ctx;
+        OrderRow *row;
+} OrderObject;
+
+struct BusContext {
+        sd_bus *bus;
+        sd_event *event;
+        Store *store;
+        Audit *audit;
+        Orders *orders;
+        Revocation *revocation;
+        const Config *config;
+        const LocalCa *local_ca;
+        const MasterKey *master_key;
+        GHashTable *providers;
+        Authz *authz;
+        /* Discovery (layer 2) registers its rescan here; NULL without discovery. */
+        int (*rescan)(void *userdata);
+        void *rescan_userdata;
+
+        /* The object the current property/method call is about, loaded by the fallback find. */
+        CertObject cert_obj;
+        OrderObject order_obj;
+};
+
+int bus_setup(BusContext *c);
+void bus_context_done(BusContext *c);
+
+/* Shared by the bus-*.c files. */
+char *bus_object_path(const char *prefix, uint64_t id);
+int bus_path_id(const char *path, const char *prefix, uint64_t *ret);
+int bus_cert_setup(BusContext *c);
+int bus_order_setup(BusContext *c);
+extern const sd_bus_vtable bus_manager_vtable[];
+extern const sd_bus_vtable bus_certificate_vtable[];
+extern const sd_bus_vtable bus_order_vtable[];
+
+/* Options a{sv}: each key known, each value of the expected type. */
+typedef struct BusOption {
+        const char *key;
+        const char *signature;        /* "s", "u", "b", "t", "as" */
+        void *target;                 /* char **, uint32_t *, int *, uint64_t *, char *** */
+        bool *seen;                   /* may be NULL */
+} BusOption;
+int bus_read_options(sd_bus_message *m, const BusOption *opts, size_t n, GVariantBuilder *record,
+                     sd_bus_error *error);
+int bus_append_gvariant(sd_bus_message *m, GVariant *v);

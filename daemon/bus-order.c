@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* org.certkeeper1.Order at /org/certkeeper1/order/<id>, served lazily like
+ * certificates. */
+
+#include <inttypes.h>
+
+#include <glib.h>
+
+#include "bus-errors.h"
+#include "bus-manager.h"
+#include "log.h"
+
+static int order_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                      sd_bus_error *error) {
+        BusContext *c = userdata;
+        uint64_t id;
+
+        if (bus_path_id(path, CK_ORDER_PREFIX, &id) < 0)
+                return 0;
+        OrderRow *row = NULL;
+        int r = orders_get(c->store, id, &row);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        order_row_free(c->order_obj.row);
+        c->order_obj.row = row;
+        c->order_obj.ctx = c;
+        *found = &c->order_obj;
+        return 1;
+}
+
+static int order_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***ret_nodes,
+                           sd_bus_error *error) {
+        BusContext *c = userdata;
+        _cleanup_free_ uint64_t *ids = NULL;
+        size_t n = 0;
+        int r = orders_list_ids(c->store, &ids, &n);
+        if (r < 0)
+                return r;
+        char **l = g_new0(char *, n + 1);
+        for (size_t i = 0; i < n; i++)
+                l[i] = bus_object_path(CK_ORDER_PREFIX, ids[i]);
+        *ret_nodes = l;
+        return 0;
+}
+
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        OrderObject *o = userdata;
+        const OrderRow *r = o->row;
+
+        if (streq(property, "Id"))
+                return sd_bus_message_append(reply, "t", r->id);
+        if (streq(property, "CommonName"))
+                return sd_bus_message_append(reply, "s", r->common_name);
+        if (streq(property, "Kind"))
+                return sd_bus_message_append(reply, "s", r->kind);
+        if (streq(property, "OrderType"))
+                return sd_bus_message_append(reply, "s", r->order_type);
+        if (streq(property, "Provider"))
+                return sd_bus_message_append(reply, "s", r->provider);
+        if (streq(property, "Status"))
+                return sd_bus_message_append(reply, "s", r->status);
+        if (streq(property, "RequestedBy"))
+                return sd_bus_message_append(reply, "s", r->requested_by);
+        if (streq(property, "RequestedByUID"))
+                return sd_bus_message_append(reply, "u", r->requested_by_uid);
+        if (streq(property, "Channel"))
+                return sd_bus_message_append(reply, "s", r->channel);
+        if (streq(property, "SubmittedAt"))
+                return sd_bus_message_append(reply, "t", r->submitted_at);
+        if (streq(property, "FinishedAt"))
+                return sd_bus_message_append(reply, "t", r->finished_at);
+        if (streq(property, "Duration"))
+                return sd_bus_message_append(reply, "t",
+                                             r->finished_at >= r->submitted_at && r->finished_at
+                                                     ? r->finished_at - r->submitted_at
+                                                     : (uint64_t) 0);
+        if (streq(property, "Certificate")) {
+                g_autofree char *p = r->certificate_id ? bus_object_path(CK_CERT_PREFIX, r->certificate_id)
+                                                       : g_strdup("/");
+                return sd_bus_message_append(reply, "o", p);
+        }
+        if (streq(property, "Error"))
+                return sd_bus_message_append(reply, "s", r->error);
+        if (streq(property, "Parameters")) {
+                g_autoptr(GVariant) v = g_variant_parse(G_VARIANT_TYPE("a{sv}"), r->parameters, NULL, NULL, NULL);
+                if (!v)
+                        return sd_bus_message_append(reply, "a{sv}", 0);
+                return bus_append_gvariant(reply, v);
+        }
+        if (streq(property, "PolicyWarnings"))
+                return sd_bus_message_append_strv(reply, r->policy_warnings);
+        if (streq(property, "SubjectAlternativeNames"))
+                return sd_bus_message_append_strv(reply, r->dns_names);
+        if (streq(property, "SpoolName"))
+                return sd_bus_message_append(reply, "s", strempty(r->spool_name));
+        return -ENOENT;
+}
+
+static int method_resubmit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        OrderObject *o = userdata;
+        BusContext *c = o->ctx;
+        int r;
+
+        if (!streq(o->row->status, "failed"))
+                return bus_error_setf(error, CK_ERROR_NOT_FAILED,
+                                      "order %" PRIu64 " is %s: only failed orders can be resubmitted", o->row->id,
+                                      o->row->status);
+        r = authz_check(c->authz, m, ACTION_REQUEST, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        Caller caller;
+        r = authz_caller(c->authz, m, &caller, error);
+        if (r < 0)
+                return r;
+        g_autofree char *err = NULL;
+        uint64_t id = 0;
+        r = orders_resubmit(c->orders, o->row->id, caller.uid, caller.pid, caller.name, &id, &err);
+        if (r == -EBUSY)
+                return sd_bus_error_set(error, CK_ERROR_NOT_FAILED, err);
+        if (r == -EINVAL || r == -ENOENT)
+                return sd_bus_error_set(error, CK_ERROR_INVALID_ARGUMENT, err);
+        if (r == -EHOSTUNREACH)
+                return sd_bus_error_set(error, CK_ERROR_PROVIDER_UNAVAILABLE, err);
+        if (r == -EUSERS)
+                return sd_bus_error_set(error, CK_ERROR_LIMIT_EXCEEDED, err);
+        if (r < 0)
+                return bus_error_internal(error, r, err ? err : "cannot resubmit");
+        g_autofree char *path = bus_object_path(CK_ORDER_PREFIX, id);
+        return sd_bus_reply_method_return(m, "o", path);
+}
+
+#define P(name, sig, flags) SD_BUS_PROPERTY(name, sig, property_get, 0, flags)
+
+const sd_bus_vtable bus_order_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        P("Id", "t", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("CommonName", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("Kind", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("OrderType", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("Provider", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("Status", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        P("RequestedBy", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("RequestedByUID", "u", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("Channel", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("SubmittedAt", "t", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("FinishedAt", "t", 0),
+        P("Duration", "t", 0),
+        P("Certificate", "o", 0),
+        P("Error", "s", 0),
+        P("Parameters", "a{sv}", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("PolicyWarnings", "as", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("SubjectAlternativeNames", "as", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("SpoolName", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("Resubmit", SD_BUS_NO_ARGS, SD_BUS_RESULT("o", order), method_resubmit,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+int bus_order_setup(BusContext *c) {
+        int r = sd_bus_add_fallback_vtable(c->bus, NULL, CK_ORDER_PREFIX, CK_ORDER_IFACE, bus_order_vtable,
+                                           order_find, c);
+        if (r < 0)
+                return log_error_errno(r, "Cannot register the Order interface: %s", strerror(abs(r)));
+        r = sd_bus_add_node_enumerator(c->bus, NULL, CK_ORDER_PREFIX, order_enumerate, c);
+        if (r < 0)
+                return log_error_errno(r, "Cannot register the order enumerator: %s", strerror(abs(r)));
+        return 0;
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <glib.h>
+#include <systemd/sd-daemon.h>
+
+#include "bus-errors.h"
+#include "config-build.h"
+#include "daemon.h"
+#include "jobs.h"
+#include "keys.h"
+#include "localca.h"
+#include "log.h"
+#include "orders.h"
+#include "provider.h"
+#include "revocation.h"
+#include "store.h"
+
+#define IO_THREADS 8U
+
+struct Daemon {
+        Config *config;
+        sd_event *event;
+        sd_bus *bus;
+        MasterKey master_key;
+        Store *store;
+        Audit *audit;
+        LocalCa *local_ca;
+        JobPool *cpu_pool, *io_pool;
+        GHashTable *providers;
+        Orders *orders;
+        Revocation *revocation;
+        BusContext bus_ctx;
+};
+
+static int ensure_private_dir(const char *path) {
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create the state directory %s: %s", path, strerror(abs(errno)));
+
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot open the state directory %s: %s", path, strerror(abs(errno)));
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(errno, "Cannot stat %s: %s", path, strerror(abs(errno)));
+        if (st.st_uid != geteuid())
+                return log_error_errno(EPERM, "State directory %s is owned by uid %u, not by us (uid %u): refusing",
+                                       path, (unsigned) st.st_uid, (unsigned) geteuid());
+        /* It holds the master key and the store: nobody else may even look inside. */
+        if ((st.st_mode & 07777) != 0700) {
+                log_notice("State directory %s had mode %04o, tightening to 0700.", path,
+                           (unsigned) (st.st_mode & 07777));
+                if (fchmod(fd, 0700) < 0)
+                        return log_error_errno(errno, "Cannot chmod %s: %s", path, strerror(abs(errno)));
+        }
+        return 0;
+}
+
+static void provider_free_void(gpointer p) {
+        provider_free(p);
+}
+
+static int setup_providers(Daemon *d) {
+        Provider *p = NULL;
+        int r;
+
+        d->providers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, provider_free_void);
+
+        r = provider_local_new(d->local_ca->ca, d->config->leaf_validity_days, &p);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the Local PKI provider: %s", strerror(abs(r)));
+        g_hash_table_insert(d->providers, p->name, p);
+        return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+        log_info("Received %s, stopping.", strsignal((int) si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping.");
+        return sd_event_exit(d->event, 0);
+}
+
+int daemon_new(const char *config_path, Daemon **ret) {
+        _cleanup_(daemon_freep) Daemon *d = g_new0(Daemon, 1);
+        g_autofree char *err = NULL;
+        int r;
+
+        r = config_load(config_path, &d->config, &err);
+        if (r < 0) {
+                log_error("Bad configuration: %s", err ? err : strerror(-r));
+                return r;
+        }
+
+        const char *state = d->config->state_directory;
+        r = ensure_private_dir(state);
+        if (r < 0)
+                return r;
+
+        g_autofree char *key_source = NULL;
+        r = master_key_load(state, &d->master_key, &key_source, &err);
+        if (r < 0) {
+                log_error("Cannot load the master key: %s", err ? err : strerror(-r));
+                return r;
+        }
+        log_info("Master key from %s.", key_source);
+
+        g_autofree char *db = g_build_filename(state, "certkeeper.db", NULL);
+        r = store_open(db, &d->store, &err);
+        if (r < 0) {
+                log_error("%s", err ? err : strerror(-r));
+                return r;
+        }
+        r = audit_new(d->store, &d->audit);
+        if (r < 0)
+                return r;
+
+        r = local_ca_open(d->store, &d->master_key, d->config, state, &d->local_ca, &err);
+        if (r < 0) {
+                log_error("Local PKI CA: %s", err ? err : strerror(-r));
+                return r;
+        }
+        if (d->local_ca->created)
+                log_info("Created the Local PKI CA (%s).", d->config->ca_subject);
+
+        r = sd_event_default(&d->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop: %s", strerror(abs(r)));
+
+        r = job_pool_new(d->event, "cpu", d->config->worker_threads, &d->cpu_pool);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start worker threads: %s", strerror(abs(r)));
+        r = job_pool_new(d->event, "io", IO_THREADS, &d->io_pool);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start worker threads: %s", strerror(abs(r)));
+
+        r = setup_providers(d);
+        if (r < 0)
+                return r;
+
+        r = orders_new(&(OrdersContext) { .event = d->event,
+                                          .store = d->store,
+                                          .audit = d->audit,
+                                          .config = d->config,
+                                          .master_key = &d->master_key,
+                                          .cpu_pool = d->cpu_pool,
+                                          .io_pool = d->io_pool,
+                                          .providers = d->providers,
+                                          .local_ca_id = d->local_ca->id },
+                       &d->orders);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up orders: %s", strerror(abs(r)));
+
+        r = revocation_new(d->event, d->store, d->audit, d->local_ca, d->config, state, d->providers, d->io_pool,
+                           &d->revocation);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up revocation and the CRL: %s", strerror(abs(r)));
+
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+Daemon *daemon_free(Daemon *d) {
+        if (!d)
+                return NULL;
+        /* Workers first: nothing may finish into modules that are gone. */
+        d->cpu_pool = job_pool_free(d->cpu_pool);
+        d->io_pool = job_pool_free(d->io_pool);
+        bus_context_done(&d->bus_ctx);
+        if (d->bus) {
+                sd_bus_flush(d->bus);
+                d->bus = sd_bus_flush_close_unref(d->bus);
+        }
+        revocation_free(d->revocation);
+        orders_free(d->orders);
+        if (d->providers)
+                g_hash_table_destroy(d->providers);
+        local_ca_free(d->local_ca);
+        audit_free(d->audit);
+        store_free(d->store);
+        master_key_wipe(&d->master_key);
+        sd_event_unref(d->event);
+        config_free(d->config);
+        g_free(d);
+        return NULL;
+}
+
+int daemon_run(Daemon *d) {
+        int r;
+
+        /* main() blocked SIGTERM and SIGINT before any thread was started. */
+        r = sd_event_add_signal(d->event, NULL, SIGTERM, on_signal, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGINT, on_signal, d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch for signals: %s", strerror(abs(r)));
+        (void) sd_event_set_watchdog(d->event, true);
+
+        r = sd_bus_open_system(&d->bus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot connect to the system bus: %s", strerror(abs(r)));
+        r = sd_bus_attach_event(d->bus, d->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot attach the bus to the loop: %s", strerror(abs(r)));
+        (void) sd_bus_error_add_map(certkeeper_error_map);
+
+        d->bus_ctx = (BusContext) {
+                .bus = d->bus,
+                .event = d->event,
+                .store = d->store,
+                .audit = d->audit,
+                .orders = d->orders,
+                .revocation = d->revocation,
+                .config = d->config,
+                .local_ca = d->local_ca,
+                .master_key = &d->master_key,
+                .providers = d->providers,
+        };
+        r = authz_new(d->bus, &d->bus_ctx.authz);
+        if (r < 0)
+                return r;
+        r = bus_setup(&d->bus_ctx);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_request_name(d->bus, CK_BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "Cannot own the bus name %s: %s (is another certkeeperd running, or "
+                                          "does the bus policy not allow this user to own it?)",
+                                       CK_BUS_NAME, strerror(abs(r)));
+
+        r = orders_start(d->orders);
+        if (r < 0)
+                return log_error_errno(r, "Cannot resume orders: %s", strerror(abs(r)));
+
+        uint64_t certs = 0, orders = 0;
+        (void) inventory_count(d->store, &certs);
+        (void) orders_count(d->store, &orders);
+        log_info("certkeeperd %s ready: %" G_GUINT64_FORMAT " certificates, %" G_GUINT64_FORMAT " orders.",
+                 PACKAGE_VERSION, certs, orders);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving %" G_GUINT64_FORMAT " certificates.", certs);
+
+        return sd_event_loop(d->event);
+}

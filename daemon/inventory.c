@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <glib.h>
+
+#include "inventory.h"
+#include "log.h"
+
+CertRow *cert_row_free(CertRow *r) {
+        if (!r)
+                return NULL;
+        free(r->fingerprint);
+        free(r->common_name);
+        g_strfreev(r->sans);
+        free(r->subject);
+        free(r->issuer);
+        free(r->provider);
+        free(r->algorithm);
+        free(r->digest);
+        free(r->serial);
+        free(r->source);
+        free(r->revocation_reason);
+        free(r->revocation_propagation);
+        g_strfreev(r->paths);
+        free(r);
+        return NULL;
+}
+
+const char *cert_status(uint64_t revoked_at, uint64_t not_after, uint64_t now) {
+        if (revoked_at != 0)
+                return "revoked";
+        if (not_after < now)
+                return "expired";
+        return "active";
+}
+
+int64_t days_until(uint64_t not_after, uint64_t now) {
+        int64_t delta = (int64_t) not_after - (int64_t) now;
+        int64_t day = (int64_t) USEC_PER_DAY;
+        /* Round towards minus infinity: a certificate that expired an hour ago is at -1 days. */
+        return delta >= 0 ? delta / day : -((-delta + day - 1) / day);
+}
+
+char *strv_join_lines(char *const *l) {
+        return g_strjoinv("\n", (char **) (l ? l : (char *const[]) { NULL }));
+}
+
+char **strv_split_lines(const char *s) {
+        if (isempty(s))
+                return g_new0(char *, 1);
+        return g_strsplit(s, "\n", -1);
+}
+
+static uint64_t col_u64(sqlite3_stmt *st, int i) {
+        return (uint64_t) sqlite3_column_int64(st, i);
+}
+
+int inventory_get(Store *s, uint64_t id, CertRow **ret) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s,
+                              "SELECT fingerprint, common_name, sans, subject, issuer, provider, algorithm, digest,"
+                              " not_before, not_after, serial, source, IFNULL(key_id, 0), IFNULL(order_id, 0),"
+                              " IFNULL(ca_id, 0), revoked_at, revocation_reason, revocation_propagation, present"
+                              " FROM certificates WHERE id = ?",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return store_errno(rc);
+
+        _cleanup_(cert_row_freep) CertRow *c = g_new0(CertRow, 1);
+        c->id = id;
+        c->fingerprint = store_column_strdup(st, 0);
+        c->common_name = store_column_strdup(st, 1);
+        c->sans = strv_split_lines((const char *) sqlite3_column_text(st, 2));
+        c->subject = store_column_strdup(st, 3);
+        c->issuer = store_column_strdup(st, 4);
+        c->provider = store_column_strdup(st, 5);
+        c->algorithm = store_column_strdup(st, 6);
+        c->digest = store_column_strdup(st, 7);
+        c->not_before = col_u64(st, 8);
+        c->not_after = col_u64(st, 9);
+        c->serial = store_column_strdup(st, 10);
+        c->source = store_column_strdup(st, 11);
+        c->key_id = col_u64(st, 12);
+        c->order_id = col_u64(st, 13);
+        c->ca_id = col_u64(st, 14);
+        c->revoked_at = col_u64(st, 15);
+        c->revocation_reason = store_column_strdup(st, 16);
+        c->revocation_propagation = store_column_strdup(st, 17);
+        c->present = sqlite3_column_int(st, 18) != 0;
+
+        sqlite3_stmt *pst;
+        r = store_prepare(s, "SELECT path FROM certificate_paths WHERE certificate_id = ? ORDER BY path", &pst);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *pstmt = pst;
+        store_bind_int64(pst, 1, (int64_t) id);
+        g_autoptr(GPtrArray) paths = g_ptr_array_new();
+        while ((rc = sqlite3_step(pst)) == SQLITE_ROW)
+                g_ptr_array_add(paths, store_column_strdup(pst, 0));
+        g_ptr_array_add(paths, NULL);
+        c->paths = (char **) g_ptr_array_steal(paths, NULL);
+        if (rc != SQLITE_DONE)
+                return store_errno(rc);
+
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+bool inventory_exists(Store *s, uint64_t id) {
+        sqlite3_stmt *st;
+        if (store_prepare(s, "SELECT 1 FROM certificates WHERE id = ?", &st) < 0)
+                return false;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) id);
+        return sqlite3_step(st) == SQLITE_ROW;
+}
+
+int inventory_get_der(Store *s, uint64_t id, uint8_t **ret_der, size_t *ret_len, char **ret_chain_pem) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "SELECT der, chain_pem FROM certificates WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return store_errno(rc);
+        size_t n = (size_t) sqlite3_column_bytes(st, 0);
+        const void *p = sqlite3_column_blob(st, 0);
+        *ret_der = g_memdup2(p, n);
+        *ret_len = n;
+        if (ret_chain_pem)
+                *ret_chain_pem = store_column_strdup(st, 1);
+        return 0;
+}
+
+int inventory_find_fingerprint(Store *s, const char *fp, uint64_t *ret_id) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "SELECT id FROM certificates WHERE fingerprint = ?", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_text(st, 1, fp);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return store_errno(rc);
+        *ret_id = col_u64(st, 0);
+        return 0;
+}
+
+int inventory_count(Store *s, uint64_t *ret) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "SELECT count(*) FROM certificates", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return store_errno(rc);
+        *ret = col_u64(st, 0);
+        return 0;
+}
+
+int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata) {
+        /* One statement for every filter combination: a NULL parameter disables its condition.
+         * It walks the covering index certificates_list in (not_after, id) order: soonest expiry
+         * first, stable for paging, and the DER blobs are never read. */
+        sqlite3_stmt *st;
+        int r = store_prepare(
+                s,
+                "SELECT id, common_name, source, issuer, not_after, revoked_at FROM certificates"
+                " INDEXED BY certificates_list"
+                " WHERE (?1 IS NULL OR source = ?1)"
+                "   AND (?2 IS NULL"
+                "        OR (?2 = 'revoked' AND revoked_at != 0)"
+                "        OR (?2 = 'expired' AND revoked_at = 0 AND not_after < ?3)"
+                "        OR (?2 = 'active' AND revoked_at = 0 AND not_after >= ?3))"
+                "   AND (?4 IS NULL OR lower(common_name) GLOB lower(?4))"
+                "   AND (?5 IS NULL OR (revoked_at = 0 AND not_after >= ?3 AND not_after < ?5))"
+                " ORDER BY not_after, id LIMIT ?6 OFFSET ?7",
+                &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+
+        store_bind_text(st, 1, f->source);
+        store_bind_text(st, 2, f->status);
+        store_bind_int64(st, 3, (int64_t) now);
+        store_bind_text(st, 4, f->cn_glob);
+        if (f->expiring)
+                store_bind_int64(st, 5, (int64_t) (now + (uint64_t) f->expiring_within_days * USEC_PER_DAY));
+        store_bind_int64(st, 6, f->limit ? (int64_t) f->limit : -1);
+        store_bind_int64(st, 7, f->offset);
+
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                uint64_t not_after = col_u64(st, 4);
+                CertListEntry e = {
+                        .id = col_u64(st, 0),
+                        .common_name = (const char *) sqlite3_column_text(st, 1),
+                        .source = (const char *) sqlite3_column_text(st, 2),
+                        .issuer = (const char *) sqlite3_column_text(st, 3),
+                        .not_after = not_after,
+                        .status = cert_status(col_u64(st, 5), not_after, now),
+                        .days_until_expiry = days_until(not_after, now),
+                };
+                r = cb(userdata, &e);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+int inventory_list_ids(Store *s, uint64_t **ret, size_t *ret_n) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "SELECT id FROM certificates ORDER BY id", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        g_autoptr(GArray) a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                uint64_t id = col_u64(st, 0);
+                g_array_append_val(a, id);
+        }
+        if (rc != SQLITE_DONE)
+                return store_errno(rc);
+        *ret_n = a->len;
+        *ret = (uint64_t *) (void *) g_array_free(g_steal_pointer(&a), FALSE);
+        return 0;
+}
+
+int inventory_insert(Store *s, const CertInsert *c, uint64_t *ret_id) {
+        const CertInfo *i = c->info;
+        int r;
+
+        r = inventory_find_fingerprint(s, i->fingerprint_sha256, ret_id);
+        if (r == 0)
+                return -EEXIST;
+        if (r != -ENOENT)
+                return r;
+
+        sqlite3_stmt *st;
+        r = store_prepare(s,
+                          "INSERT INTO certificates (fingerprint, common_name, sans, subject, issuer, provider,"
+                          " algorithm, digest, not_before, not_after, serial, source, key_id, order_id, ca_id,"
+                          " created_at, der, chain_pem)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        g_autofree char *sans = strv_join_lines(i->sans);
+
+        store_bind_text(st, 1, i->fingerprint_sha256);
+        store_bind_text(st, 2, strempty(i->common_name));
+        store_bind_text(st, 3, sans);
+        store_bind_text(st, 4, i->subject);
+        store_bind_text(st, 5, i->issuer);
+        store_bind_text(st, 6, c->provider);
+        store_bind_text(st, 7, i->algorithm);
+        store_bind_text(st, 8, i->digest);
+        store_bind_int64(st, 9, (int64_t) i->not_before);
+        store_bind_int64(st, 10, (int64_t) i->not_after);
+        store_bind_text(st, 11, i->serial);
+        store_bind_text(st, 12, c->source);
+        if (c->key_id)
+                store_bind_int64(st, 13, (int64_t) c->key_id);
+        if (c->order_id)
+                store_bind_int64(st, 14, (int64_t) c->order_id);
+        if (c->ca_id)
+                store_bind_int64(st, 15, (int64_t) c->ca_id);
+        store_bind_int64(st, 16, (int64_t) now_usec());
+        store_bind_blob(st, 17, i->der, i->der_len);
+        store_bind_text(st, 18, strempty(c->chain_pem));
+        r = store_step_done(st);
+        if (r < 0)
+                return r;
+        *ret_id = (uint64_t) sqlite3_last_insert_rowid(store_db(s));
+        return 0;
+}
+
+int keys_store_insert(Store *s, const char *algorithm, const uint8_t *sealed, size_t len, uint64_t *ret_id) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "INSERT INTO keys (algorithm, sealed, created_at) VALUES (?, ?, ?)", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_text(st, 1, algorithm);
+        store_bind_blob(st, 2, sealed, len);
+        store_bind_int64(st, 3, (int64_t) now_usec());
+        r = store_step_done(st);
+        if (r < 0)
+                return r;
+        *ret_id = (uint64_t) sqlite3_last_insert_rowid(store_db(s));
+        return 0;
+}
+
+int keys_store_get(Store *s, uint64_t id, uint8_t **ret_sealed, size_t *ret_len) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "SELECT sealed FROM keys WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return store_errno(rc);
+        size_t n = (size_t) sqlite3_column_bytes(st, 0);
+        *ret_sealed = g_memdup2(sqlite3_column_blob(st, 0), n);
+        *ret_len = n;
+        return 0;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Layer 2: the certificate inventory in the store. Lists are answered from
+ * the covering index and never parse certificates; Status and DaysUntilExpiry
+ * are computed from the time of the read. Loop thread only. */
+
+#include "macro.h"
+#include "store.h"
+#include "x509.h"
+
+typedef struct CertRow {
+        uint64_t id;
+        char *fingerprint;
+        char *common_name;
+        char **sans;
+        char *subject;
+        char *issuer;
+        char *provider;
+        char *algorithm;
+        char *digest;
+        uint64_t not_before;
+        uint64_t not_after;
+        char *serial;
+        char *source;
+        uint64_t key_id;
+        uint64_t order_id;
+        uint64_t ca_id;
+        uint64_t revoked_at;
+        char *revocation_reason;
+        char *revocation_propagation;
+        bool present;
+        char **paths;
+} CertRow;
+
+CertRow *cert_row_free(CertRow *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(CertRow *, cert_row_free)
+
+const char *cert_status(uint64_t revoked_at, uint64_t not_after, uint64_t now);
+/* Whole days from now until not_after, rounded down; negative once expired. */
+int64_t days_until(uint64_t not_after, uint64_t now);
+
+int inventory_get(Store *s, uint64_t id, CertRow **ret);                  /* -ENOENT */
+int inventory_get_der(Store *s, uint64_t id, uint8_t **ret_der, size_t *ret_len, char **ret_chain_pem);
+int inventory_find_fingerprint(Store *s, const char *fp, uint64_t *ret_id); /* -ENOENT */
+int inventory_count(Store *s, uint64_t *ret);
+bool inventory_exists(Store *s, uint64_t id);
+
+typedef struct CertFilter {
+        const char *source;             /* NULL = any */
+        const char *status;             /* NULL = any; active|expired|revoked */
+        const char *cn_glob;            /* NULL = any; shell glob, case-insensitive */
+        bool expiring;                  /* expiring_within_days given */
+        uint32_t expiring_within_days;
+        uint32_t offset;
+        uint32_t limit;                 /* 0 = no limit */
+} CertFilter;
+
+typedef struct CertListEntry {
+        uint64_t id;
+        const char *common_name;
+        const char *status;
+        const char *source;
+        const char *issuer;
+        uint64_t not_after;
+        int64_t days_until_expiry;
+} CertListEntry;
+
+typedef int (*CertListFunc)(void *userdata, const CertListEntry *e);
+int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata);
+/* All ids, ascending, for the bus node enumerator. */
+int inventory_list_ids(Store *s, uint64_t **ret, size_t *ret_n);
+
+typedef struct CertInsert {
+        const CertInfo *info;
+        const char *provider;
+        const char *source;             /* managed|discovered */
+        uint64_t key_id;                /* 0 = none */
+        uint64_t order_id;
+        uint64_t ca_id;
+        const char *chain_pem;          /* may be NULL */
+} CertInsert;
+
+/* Inside a transaction. -EEXIST if the fingerprint is already there (*ret_id is
+ * then the existing row). */
+int inventory_insert(Store *s, const CertInsert *c, uint64_t *ret_id);
+
+/* Seal-stored private keys. */
+int keys_store_insert(Store *s, const char *algorithm, const uint8_t *sealed, size_t len, uint64_t *ret_id);
+int keys_store_get(Store *s, uint64_t id, uint8_t **ret_sealed, size_t *ret_len);
+
+char *strv_join_lines(char *const *l);
+char **strv_split_lines(const char *s);

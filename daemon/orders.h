@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Layer 2: orders. pending (durable before the reply) → processing (a job
+ * runs) → complete | failed. Validation, the issuance policy, dispatch onto
+ * the worker pools, application of results (certificate, key, audit, alert
+ * in one transaction), retries for waiting or unreachable providers, and
+ * resumption after a restart. Loop thread only. */
+
+#include <glib.h>
+#include <systemd/sd-event.h>
+
+#include "audit.h"
+#include "config.h"
+#include "jobs.h"
+#include "keys.h"
+#include "provider.h"
+#include "store.h"
+#include "x509.h"
+
+typedef struct Orders Orders;
+
+typedef struct OrdersListener {
+        void (*order_changed)(void *userdata, uint64_t order_id, const char *status);
+        void (*certificate_added)(void *userdata, uint64_t certificate_id);
+        void (*alert_raised)(void *userdata, uint64_t alert_id, const char *kind, const char *message);
+        void *userdata;
+} OrdersListener;
+
+typedef struct OrdersContext {
+        sd_event *event;
+        Store *store;
+        Audit *audit;
+        const Config *config;
+        const MasterKey *master_key;
+        JobPool *cpu_pool;                /* local signing and key generation */
+        JobPool *io_pool;                 /* providers that wait on network or helpers */
+        GHashTable *providers;            /* name → Provider*, borrowed */
+        uint64_t local_ca_id;
+} OrdersContext;
+
+typedef struct OrderRequest {
+        const char *kind;                 /* "automated" | "csr" */
+        const char *provider;             /* NULL = "local" */
+        const char *common_name;          /* automated: as given; csr: from the CSR */
+        char *const *dns_names;           /* as given */
+        KeyAlgorithm key_algorithm;       /* automated */
+        Csr *csr;                         /* csr orders (borrowed) */
+        unsigned validity_days;           /* 0 = the provider's default */
+        GVariant *parameters;             /* the original a{sv}, recorded for Resubmit */
+        uint32_t uid, pid;
+        const char *requested_by;
+        const char *channel;              /* "dbus" | "spool" */
+        const char *spool_name;           /* spool orders */
+        const char *spool_sha256;
+        uint64_t resubmit_of;
+
+        /* Filled by orders_prepare(), freed by order_request_done(). */
+        char *norm_common_name;
+        char **norm_dns_names;            /* without the CN unless it was also given as a SAN */
+} OrderRequest;
+
+void order_request_done(OrderRequest *req);
+
+typedef struct OrderRow {
+        uint64_t id;
+        char *common_name;
+        char *kind;
+        char *order_type;
+        char *provider;
+        char *status;
+        char *requested_by;
+        uint32_t requested_by_uid;
+        uint32_t requested_by_pid;
+        char *channel;
+        uint64_t submitted_at;
+        uint64_t finished_at;
+        uint64_t certificate_id;
+        char *error;
+        char *parameters;                 /* GVariant text */
+        char **policy_warnings;
+        char **dns_names;
+        char *spool_name;
+} OrderRow;
+
+OrderRow *order_row_free(OrderRow *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(OrderRow *, order_row_free)
+
+int orders_new(const OrdersContext *ctx, Orders **ret);
+Orders *orders_free(Orders *o);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Orders *, orders_free)
+
+void orders_add_listener(Orders *o, const OrdersListener *l);
+/* Resume what a previous run left open and start dispatching. */
+int orders_start(Orders *o);
+
+/* Validate and normalise a request before any order exists: names, SAN count,
+ * provider, key algorithm, validity. Errors: -EINVAL (bad argument),
+ * -ENOENT (unknown provider), -EHOSTUNREACH (provider configured but not
+ * available), with *ret_error quoting the bad value. */
+int orders_prepare(Orders *o, OrderRequest *req, char **ret_error);
+
+/* Record a prepared request (one transaction with its audit record), apply
+ * the policy, and queue it. -EUSERS when the caller has too many open orders. */
+int orders_submit(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **ret_error);
+
+/* A failed order again, same parameters, as a new order by the given caller.
+ * -ENOENT, or -EBUSY if the order has not failed. */
+int orders_resubmit(Orders *o, uint64_t id, uint32_t uid, uint32_t pid, const char *requested_by,
+                    uint64_t *ret_id, char **ret_error);
+
+int orders_get(Store *s, uint64_t id, OrderRow **ret);
+bool orders_exists(Store *s, uint64_t id);
+int orders_count(Store *s, uint64_t *ret);
+int orders_list_ids(Store *s, uint64_t **ret, size_t *ret_n);
+
+typedef struct OrderListEntry {
+        uint64_t id;
+        const char *common_name;
+        const char *order_type;
+        const char *status;
+        const char *requested_by;
+        uint64_t submitted_at;
+        uint64_t duration;
+} OrderListEntry;
+typedef int (*OrderListFunc)(void *userdata, const OrderListEntry *e);
+int orders_list(Store *s, const char *status, uint32_t offset, uint32_t limit, OrderListFunc cb, void *userdata);
+
+/* Spool support: the newest order for a spool file name with this content. */
+int orders_find_spool(Store *s, const char *name, const char *sha256, uint64_t *ret_id);
+
+const char *order_type_for_provider(const Provider *p);
+
+/* Visible for tests: how many orders are queued or running on workers. */
+unsigned orders_in_flight(Orders *o);

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* Schema migrations: one function per step, each run in its own transaction
+ * together with the user_version bump, so a crash leaves the old or the new
+ * schema, never half of one. */
+
+#include <glib.h>
+
+#include "log.h"
+#include "store.h"
+
+static const char schema_v1[] =
+        /* Private keys, always sealed (keys.c): never a clear key in the store. */
+        "CREATE TABLE keys ("
+        "  id INTEGER PRIMARY KEY,"
+        "  algorithm TEXT NOT NULL,"
+        "  sealed BLOB NOT NULL,"
+        "  created_at INTEGER NOT NULL);"
+
+        /* The Local PKI CA; a new row if it is ever re-keyed, the newest active row signs. */
+        "CREATE TABLE ca ("
+        "  id INTEGER PRIMARY KEY,"
+        "  key_id INTEGER NOT NULL REFERENCES keys(id),"
+        "  cert_der BLOB NOT NULL,"
+        "  digest TEXT NOT NULL,"
+        "  crl_number INTEGER NOT NULL DEFAULT 0,"
+        "  created_at INTEGER NOT NULL);"
+
+        "CREATE TABLE orders ("
+        "  id INTEGER PRIMARY KEY,"
+        "  common_name TEXT NOT NULL,"
+        "  kind TEXT NOT NULL CHECK (kind IN ('automated','csr')),"
+        "  order_type TEXT NOT NULL,"
+        "  provider TEXT NOT NULL,"
+        "  status TEXT NOT NULL CHECK (status IN ('pending','processing','complete','failed')),"
+        "  requested_by TEXT NOT NULL,"
+        "  requested_by_uid INTEGER NOT NULL,"
+        "  requested_by_pid INTEGER NOT NULL DEFAULT 0,"
+        "  channel TEXT NOT NULL CHECK (channel IN ('dbus','spool')),"
+        "  submitted_at INTEGER NOT NULL,"
+        "  finished_at INTEGER NOT NULL DEFAULT 0,"
+        "  certificate_id INTEGER REFERENCES certificates(id),"
+        "  error TEXT NOT NULL DEFAULT '',"
+        "  parameters TEXT NOT NULL,"             /* GVariant text of the a{sv} request */
+        "  dns_names TEXT NOT NULL DEFAULT '',"   /* normalised SANs, one per line */
+        "  key_algorithm TEXT NOT NULL DEFAULT '',"
+        "  validity_days INTEGER NOT NULL DEFAULT 0,"
+        "  csr_der BLOB,"
+        "  policy_warnings TEXT NOT NULL DEFAULT '',"
+        "  spool_name TEXT,"
+        "  spool_sha256 TEXT,"
+        "  spool_owner INTEGER,"
+        "  cookie TEXT,"
+        "  attempts INTEGER NOT NULL DEFAULT 0,"
+        "  next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+        "  resubmit_of INTEGER);"
+        "CREATE INDEX orders_status ON orders(status, id);"
+        "CREATE INDEX orders_spool ON orders(spool_name, spool_sha256) WHERE spool_name IS NOT NULL;"
+        "CREATE INDEX orders_uid_open ON orders(requested_by_uid) WHERE status IN ('pending','processing');"
+
+        "CREATE TABLE certificates ("
+        "  id INTEGER PRIMARY KEY,"
+        "  fingerprint TEXT NOT NULL UNIQUE,"
+        "  common_name TEXT NOT NULL,"
+        "  sans TEXT NOT NULL,"                   /* one per line */
+        "  subject TEXT NOT NULL,"
+        "  issuer TEXT NOT NULL,"
+        "  provider TEXT NOT NULL,"
+        "  algorithm TEXT NOT NULL,"
+        "  digest TEXT NOT NULL,"
+        "  not_before INTEGER NOT NULL,"
+        "  not_after INTEGER NOT NULL,"
+        "  serial TEXT NOT NULL,"
+        "  source TEXT NOT NULL CHECK (source IN ('managed','discovered')),"
+        "  key_id INTEGER REFERENCES keys(id),"
+        "  order_id INTEGER REFERENCES orders(id),"
+        "  ca_id INTEGER REFERENCES ca(id),"      /* issued by our Local PKI: on its CRL when revoked */
+        "  revoked_at INTEGER NOT NULL DEFAULT 0,"
+        "  revocation_reason TEXT NOT NULL DEFAULT '',"
+        "  revocation_propagation TEXT NOT NULL DEFAULT '',"
+        "  present INTEGER NOT NULL DEFAULT 1,"
+        "  created_at INTEGER NOT NULL,"
+        "  der BLOB NOT NULL,"
+        "  chain_pem TEXT NOT NULL DEFAULT '');"
+        /* Covering index: a list reads the index only, never the rows holding the DER. */
+        "CREATE INDEX certificates_list ON certificates"
+        "  (not_after, id, source, common_name, revoked_at, issuer);"
+        "CREATE INDEX certificates_cn ON certificates(common_name);"
+        "CREATE INDEX certificates_revoked ON certificates(ca_id, revoked_at) WHERE revoked_at != 0;"
+
+        "CREATE TABLE certificate_paths ("
+        "  certificate_id INTEGER NOT NULL REFERENCES certificates(id) ON DELETE CASCADE,"
+        "  path TEXT NOT NULL,"
+        "  PRIMARY KEY (certificate_id, path)) WITHOUT ROWID;"
+        "CREATE INDEX certificate_paths_path ON certificate_paths(path);"
+
+        "CREATE TABLE alerts ("
+        "  id INTEGER PRIMARY KEY,"
+        "  kind TEXT NOT NULL CHECK (kind IN ('order_failed','expiring','provider_unreachable')),"
+        "  message TEXT NOT NULL,"
+        "  order_id INTEGER REFERENCES orders(id),"
+        "  certificate_id INTEGER REFERENCES certificates(id),"
+        "  threshold_days INTEGER NOT NULL DEFAULT 0,"
+        "  created_at INTEGER NOT NULL,"
+        "  acknowledged INTEGER NOT NULL DEFAULT 0);"
+        "CREATE UNIQUE INDEX alerts_expiring ON alerts(certificate_id, threshold_days) WHERE kind = 'expiring';"
+        "CREATE INDEX alerts_open ON alerts(acknowledged, id);"
+
+        "CREATE TABLE audit ("
+        "  id INTEGER PRIMARY KEY,"
+        "  time INTEGER NOT NULL,"
+        "  event TEXT NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  pid INTEGER NOT NULL DEFAULT 0,"
+        "  fields TEXT NOT NULL);"                /* GVariant text of a{ss} */
+        "CREATE INDEX audit_event ON audit(event, time);"
+        "CREATE INDEX audit_time ON audit(time);";
+
+typedef struct Migration {
+        int version;
+        const char *sql;
+} Migration;
+
+static const Migration migrations[] = {
+        { 1, schema_v1 },
+};
+
+int store_migrate(Store *s, char **ret_error) {
+        int current = store_schema_version(s);
+        if (current < 0) {
+                *ret_error = g_strdup_printf("cannot read schema version: %s", store_errmsg(s));
+                return -EIO;
+        }
+        if (current > STORE_SCHEMA_VERSION) {
+                *ret_error = g_strdup_printf("store has schema version %i, newer than this certkeeperd "
+                                             "understands (%i): refusing to touch it",
+                                             current, STORE_SCHEMA_VERSION);
+                return -EPROTO;
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(migrations); i++) {
+                const Migration *m = &migrations[i];
+                if (m->version <= current)
+                        continue;
+
+                int r = store_begin(s);
+                if (r < 0) {
+                        *ret_error = g_strdup_printf("cannot begin migration: %s", store_errmsg(s));
+                        return r;
+                }
+                char *err = NULL;
+                int rc = sqlite3_exec(store_db(s), m->sql, NULL, NULL, &err);
+                if (rc == SQLITE_OK) {
+                        g_autofree char *bump = g_strdup_printf("PRAGMA user_version=%i", m->version);
+                        rc = sqlite3_exec(store_db(s), bump, NULL, NULL, &err);
+                }
+                if (rc != SQLITE_OK) {
+                        *ret_error = g_strdup_printf("migration to schema %i failed: %s", m->version,
+                                                     err ? err : sqlite3_errstr(rc));
+                        sqlite3_free(err);
+                        store_rollback(s);
+                        return store_errno(rc);
+                }
+                r = store_commit(s);
+                if (r < 0) {
+                        *ret_error = g_strdup_printf("migration to schema %i failed to commit", m->version);
+                        return r;
+                }
+                log_info("Store migrated to schema version %i.", m->version);
+        }
+        return 0;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Layer 1: the SQLite store. WAL, foreign keys on, PRAGMA user_version
+ * migrations (store-migrate.c), bound prepared statements only (cached here).
+ * Used from the loop thread only. */
+
+#include "macro.h"
+
+typedef struct Store Store;
+
+/* Called after a transaction ends: committed=true after COMMIT succeeded,
+ * false after ROLLBACK. Used by audit.c to send journal entries only for
+ * changes that really happened. */
+typedef void (*StoreTxnHook)(void *userdata, bool committed);
+
+int store_open(const char *path, Store **ret, char **ret_error);
+Store *store_free(Store *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free)
+
+sqlite3 *store_db(Store *s);
+void store_add_txn_hook(Store *s, StoreTxnHook hook, void *userdata);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Nested begin is an error (-EBUSY). */
+int store_begin(Store *s);
+int store_commit(Store *s);
+void store_rollback(Store *s);
+bool store_in_txn(Store *s);
+
+/* A cached prepared statement, reset and with bindings cleared. Owned by the
+ * store: do not finalize; declare with _cleanup_(store_stmt_donep) so it is
+ * reset after use. */
+int store_prepare(Store *s, const char *sql, sqlite3_stmt **ret);
+static inline void store_stmt_donep(sqlite3_stmt **st) {
+        if (*st) {
+                sqlite3_reset(*st);
+                sqlite3_clear_bindings(*st);
+        }
+}
+#define _cleanup_stmt_ _cleanup_(store_stmt_donep)
+
+/* Map an SQLite result code to a negative errno (SQLITE_FULL → -ENOSPC,
+ * SQLITE_READONLY → -EROFS, SQLITE_BUSY/LOCKED → -EBUSY, SQLITE_CONSTRAINT →
+ * -EEXIST, others -EIO). */
+int store_errno(int sqlite_rc);
+/* The last error message of the connection, for logs and replies. */
+const char *store_errmsg(Store *s);
+
+/* Run one statement without results (for simple updates); logs failures. */
+int store_exec(Store *s, const char *sql);
+
+int store_schema_version(Store *s);
+
+/* store-migrate.c: bring the schema to the newest version. */
+int store_migrate(Store *s, char **ret_error);
+#define STORE_SCHEMA_VERSION 1
+
+/* Convenience binders returning negative errno. */
+int store_bind_text(sqlite3_stmt *st, int idx, const char *s);   /* NULL binds NULL */
+int store_bind_int64(sqlite3_stmt *st, int idx, int64_t v);
+int store_bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t n); /* NULL binds NULL */
+/* sqlite3_step expecting SQLITE_DONE. */
+int store_step_done(sqlite3_stmt *st);
+/* Copy a text column (NULL → ""), never NULL on success. */
+char *store_column_strdup(sqlite3_stmt *st, int col);
