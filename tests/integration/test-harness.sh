@@ -18,19 +18,32 @@ import dbus, sys
 bus = dbus.SystemBus()
 bus.request_name("org.certkeeper1")'
 
-# journald: a message sent through syslog and one through the native protocol.
+# journald: one message through each transport certkeeperd or a helper may use.
 tag=ck-harness-$$-$RANDOM
 # /dev/log may not exist here (systemd is not PID 1): name journald's syslog socket.
-ck_check "logger reaches journald" \
+ck_check "logger reaches journald (syslog)" \
         logger --socket-errors=on -u /run/systemd/journal/dev-log -t "$tag" "hello via syslog"
-ck_check "systemd-cat reaches journald" bash -c "echo 'hello via native' | systemd-cat -t '$tag'"
+ck_check "systemd-cat reaches journald (stdout stream)" \
+        bash -c "echo 'hello via stdout' | systemd-cat -t '$tag'"
+ck_check "logger --journald reaches journald (native protocol, as sd_journal_send)" \
+        bash -c "printf 'MESSAGE=hello via native\nSYSLOG_IDENTIFIER=%s\nCERTKEEPER_EVENT=harness.probe\n' '$tag' |
+                 logger --journald"
 journal_has() {
         ck_journal -o json SYSLOG_IDENTIFIER="$tag" | jq -s -e --arg m "$1" 'any(.[]; .MESSAGE == $m)' >/dev/null
 }
 ck_wait_for "journalctl -o json reads the syslog message back" 10 journal_has "hello via syslog"
+ck_wait_for "journalctl -o json reads the stdout message back" 10 journal_has "hello via stdout"
 ck_wait_for "journalctl -o json reads the native message back" 10 journal_has "hello via native"
-ck_check "the journal records the sender's _UID" \
-        bash -c "journalctl --directory=/run/log/journal -o json SYSLOG_IDENTIFIER='$tag' | jq -s -e 'all(.[]; ._UID == \"0\") and length == 2'"
+ck_check "a custom field can be matched" ck_journal_has CERTKEEPER_EVENT=harness.probe SYSLOG_IDENTIFIER="$tag"
+journal_uid_ok() {
+        local entries
+        entries=$(ck_journal -o json SYSLOG_IDENTIFIER="$tag" MESSAGE="hello via native")
+        jq -s -e 'length == 1 and all(.[]; ._UID == "0" and (._PID | length > 0))' <<<"$entries" >/dev/null &&
+                return 0
+        jq -c '{MESSAGE, _UID, _PID, _TRANSPORT}' <<<"$entries"
+        return 1
+}
+ck_check "the journal records the sender's _UID and _PID" journal_uid_ok
 
 # polkitd with the project's actions.
 ck_check "polkitd owns org.freedesktop.PolicyKit1" ck_svc_name_has_owner org.freedesktop.PolicyKit1
