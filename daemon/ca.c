@@ -638,6 +638,11 @@ static int serial_from_hex(const char *hex, ASN1_INTEGER **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+static void reason_extensions_free(X509_EXTENSION *(*exts)[REVOCATION_REASON_CESSATION_OF_OPERATION + 1]) {
+        for (size_t i = 0; i < ELEMENTSOF(*exts); i++)
+                X509_EXTENSION_free((*exts)[i]);
+}
+
 int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_number, uint64_t now,
                 uint64_t next_update_usec, char **ret_pem) {
         _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
@@ -645,6 +650,7 @@ int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_nu
         _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *number = NULL;
         _cleanup_(AUTHORITY_KEYID_freep) AUTHORITY_KEYID *akid = NULL;
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
+        _cleanup_(reason_extensions_free) X509_EXTENSION *reason_ext[REVOCATION_REASON_CESSATION_OF_OPERATION + 1] = { NULL };
         int r;
 
         if (!ca || !ca->key || !ca->cert || (!entries && n > 0) || !ret_pem)
@@ -677,6 +683,18 @@ int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_nu
         if (X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) != 1)
                 return -EIO;
 
+        /* The reasonCode extensions are encoded once, and copied into each entry. */
+        for (RevocationReason reason = REVOCATION_REASON_KEY_COMPROMISE; reason < (RevocationReason) ELEMENTSOF(reason_ext);
+             reason++) {
+                _cleanup_(ASN1_ENUMERATED_freep) ASN1_ENUMERATED *code = ASN1_ENUMERATED_new();
+
+                if (!code || ASN1_ENUMERATED_set(code, reason) != 1)
+                        return -ENOMEM;
+                reason_ext[reason] = X509V3_EXT_i2d(NID_crl_reason, 0, code);
+                if (!reason_ext[reason])
+                        return -ENOMEM;
+        }
+
         /* Entries are appended without keeping the list sorted, and sorted once at
          * the end: O(n log n) for the whole CRL. */
         for (size_t i = 0; i < n; i++) {
@@ -695,12 +713,9 @@ int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_nu
                         return -ENOMEM;
 
                 if (entries[i].reason != REVOCATION_REASON_UNSPECIFIED) {
-                        _cleanup_(ASN1_ENUMERATED_freep) ASN1_ENUMERATED *code = ASN1_ENUMERATED_new();
-
                         if (!revocation_reason_to_string(entries[i].reason))
                                 return -EINVAL;
-                        if (!code || ASN1_ENUMERATED_set(code, entries[i].reason) != 1 ||
-                            X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, code, 0, X509V3_ADD_DEFAULT) != 1)
+                        if (X509_REVOKED_add_ext(rev, reason_ext[entries[i].reason], -1) != 1)
                                 return -ENOMEM;
                 }
 
