@@ -8,6 +8,7 @@
 #include "keys.h"
 #include "log.h"
 #include "pkcs12.h"
+#include "x509.h"
 
 #define PASSWORD_LENGTH_MAX 1024U
 
@@ -51,6 +52,23 @@ int pkcs12_export(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain, const char *
 
         if (!key || !leaf || !password || !ret || !ret_len)
                 return -EINVAL;
+
+        /* A leaf fresh from ca_sign_leaf() with a CSR carries its key undecoded, and
+         * PKCS12_create_ex() checks that the key matches the certificate: decode it. */
+        _cleanup_(X509_freep) X509 *decoded = NULL;
+        if (!X509_get0_pubkey(leaf)) {
+                unsigned char *leaf_der = NULL;
+                int l = i2d_X509(leaf, &leaf_der);
+
+                ERR_clear_error();
+                if (l <= 0)
+                        return -EINVAL;
+                decoded = x509_from_der(leaf_der, (size_t) l);
+                OPENSSL_free(leaf_der);
+                if (!decoded)
+                        return -EINVAL;
+                leaf = decoded;
+        }
 
         if (legacy) {
                 libctx = get_legacy_libctx();
