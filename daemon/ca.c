@@ -566,10 +566,22 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
         }
 
         r = general_names_add(gens, cn_normalized ? cn_normalized : req->common_name);
-        for (char *const *i = req->dns_names; r >= 0 && i && *i; i++)
-                r = general_names_add(gens, *i);
         if (r < 0)
                 return r;
+        for (char *const *i = req->dns_names; i && *i; i++) {
+                _cleanup_free_ char *normalized = NULL;
+
+                /* Callers pass normalised names; check anyway, since nothing that is not
+                 * a DNS name or an IP address may end up in a certificate we sign. */
+                if (inet_pton(AF_INET, *i, addr) != 1 && inet_pton(AF_INET6, *i, addr) != 1) {
+                        r = dns_name_normalize(*i, &normalized, ret_error);
+                        if (r < 0)
+                                return r;
+                }
+                r = general_names_add(gens, normalized ? normalized : *i);
+                if (r < 0)
+                        return r;
+        }
 
         if (!sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_server_auth)) ||
             !sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_client_auth)))

@@ -434,6 +434,11 @@ static void test_sign_leaf_details(void) {
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, &error), ==, -EINVAL);
         g_assert_nonnull(strstr(error, "not a name"));
         g_clear_pointer(&error, free);
+        char *bad_names[] = { (char *) "ok.example.com", (char *) "bad name.example.com", NULL };
+        req = (LeafRequest) { .common_name = "a.example.com", .dns_names = bad_names, .pkey = k, .validity_days = 1 };
+        g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, &error), ==, -EINVAL);
+        g_assert_nonnull(strstr(error, "bad name.example.com"));
+        g_clear_pointer(&error, free);
         req = (LeafRequest) { .common_name = "", .pkey = k, .validity_days = 1 };
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, &error), ==, -EINVAL);
         g_clear_pointer(&error, free);
