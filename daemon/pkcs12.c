@@ -42,7 +42,7 @@ static OSSL_LIB_CTX *get_legacy_libctx(void) {
         return legacy_libctx;
 }
 
-int pkcs12_export(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain, const char *friendly_name,
+int pkcs12_export(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) * chain, const char *friendly_name,
                   const char *password, bool legacy, uint8_t **ret, size_t *ret_len) {
         _cleanup_(PKCS12_freep) PKCS12 *p12 = NULL;
         OSSL_LIB_CTX *libctx = NULL;
@@ -84,8 +84,8 @@ int pkcs12_export(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain, const char *
 
         /* mac_iter -1: no MAC from PKCS12_create_ex(), we add our own below with the
          * digest we want (it would pick SHA-1). */
-        p12 = PKCS12_create_ex(password, friendly_name, key, leaf, chain, nid, nid, PKCS12_DEFAULT_ITER, -1, 0,
-                               libctx, NULL);
+        p12 = PKCS12_create_ex(password, friendly_name, key, leaf, chain, nid, nid, PKCS12_DEFAULT_ITER, -1,
+                               0, libctx, NULL);
         if (!p12)
                 return log_debug_errno(EIO, "Cannot create PKCS#12: %s", openssl_last_error());
         if (PKCS12_set_mac(p12, password, -1, NULL, 0, PKCS12_DEFAULT_ITER, mac_md) != 1)

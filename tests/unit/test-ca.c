@@ -24,8 +24,10 @@ static EVP_PKEY *get_leaf_key(KeyAlgorithm a) {
 
 static Ca *get_ca(KeyAlgorithm a) {
         if (!cas[a]) {
-                CaSettings s = { .subject = "CN=certkeeper Test CA,O=Example", .key_algorithm = a,
-                                 .validity_days = 3650, .digest = "sha256" };
+                CaSettings s = {.subject = "CN=certkeeper Test CA,O=Example",
+                                .key_algorithm = a,
+                                .validity_days = 3650,
+                                .digest = "sha256"};
                 char *error = NULL;
                 if (ca_create(&s, &cas[a], &error) < 0)
                         g_error("ca_create(%s): %s", key_algorithm_to_string(a), error);
@@ -52,28 +54,28 @@ typedef struct NameCase {
 } NameCase;
 
 static const NameCase name_cases[] = {
-        { "CN=a", "CN=a", NULL },
-        { "CN=a,O=b,OU=c", "CN=a,O=b,OU=c", NULL },
-        { "CN=certkeeper Local CA,O=Example", "CN=certkeeper Local CA,O=Example", NULL },
-        { "CN=a, O=b ,  OU = c", "CN=a,O=b,OU=c", NULL },
-        { "cn=a,o=b", "CN=a,O=b", NULL },
-        { "CN=Example\\, Inc.,O=x", "CN=Example\\, Inc.,O=x", NULL },
-        { "CN=back\\\\slash", "CN=back\\\\slash", NULL },
-        { "CN=eq\\=ual", "CN=eq=ual", NULL },
-        { "CN=\\41BC", "CN=ABC", NULL },
-        { "CN=Bücher", "CN=B\\C3\\BCcher", NULL },
-        { "C=DE,ST=Bayern,L=München,O=x,DC=example", "C=DE,ST=Bayern,L=M\\C3\\BCnchen,O=x,DC=example", NULL },
-        { "", NULL, "Empty subject" },
-        { "=a", NULL, "empty attribute type" },
-        { "CN=a,=b", NULL, "empty attribute type" },
-        { "CN=", NULL, "empty value for CN" },
-        { "CN=a,O=", NULL, "empty value for O" },
-        { "CN=a,", NULL, "empty attribute type" },
-        { "XX=a", NULL, "unknown attribute type 'XX'" },
-        { "CN=a,FOO=b", NULL, "unknown attribute type 'FOO'" },
-        { "CN", NULL, "no '='" },
-        { "C=Germany", NULL, "bad value" },
-        { "CN=abc\\", NULL, "dangling" },
+        {"CN=a", "CN=a", NULL},
+        {"CN=a,O=b,OU=c", "CN=a,O=b,OU=c", NULL},
+        {"CN=certkeeper Local CA,O=Example", "CN=certkeeper Local CA,O=Example", NULL},
+        {"CN=a, O=b ,  OU = c", "CN=a,O=b,OU=c", NULL},
+        {"cn=a,o=b", "CN=a,O=b", NULL},
+        {"CN=Example\\, Inc.,O=x", "CN=Example\\, Inc.,O=x", NULL},
+        {"CN=back\\\\slash", "CN=back\\\\slash", NULL},
+        {"CN=eq\\=ual", "CN=eq=ual", NULL},
+        {"CN=\\41BC", "CN=ABC", NULL},
+        {"CN=Bücher", "CN=B\\C3\\BCcher", NULL},
+        {"C=DE,ST=Bayern,L=München,O=x,DC=example", "C=DE,ST=Bayern,L=M\\C3\\BCnchen,O=x,DC=example", NULL},
+        {"", NULL, "Empty subject"},
+        {"=a", NULL, "empty attribute type"},
+        {"CN=a,=b", NULL, "empty attribute type"},
+        {"CN=", NULL, "empty value for CN"},
+        {"CN=a,O=", NULL, "empty value for O"},
+        {"CN=a,", NULL, "empty attribute type"},
+        {"XX=a", NULL, "unknown attribute type 'XX'"},
+        {"CN=a,FOO=b", NULL, "unknown attribute type 'FOO'"},
+        {"CN", NULL, "no '='"},
+        {"C=Germany", NULL, "bad value"},
+        {"CN=abc\\", NULL, "dangling"},
 };
 
 static void test_name_from_string(void) {
@@ -107,7 +109,8 @@ static void test_name_from_string(void) {
         g_assert_cmpint(X509_NAME_entry_count(n), ==, 2);
         g_assert_cmpint(OBJ_obj2nid(X509_NAME_ENTRY_get_object(X509_NAME_get_entry(n, 0))), ==,
                         NID_organizationName);
-        g_assert_cmpint(OBJ_obj2nid(X509_NAME_ENTRY_get_object(X509_NAME_get_entry(n, 1))), ==, NID_commonName);
+        g_assert_cmpint(OBJ_obj2nid(X509_NAME_ENTRY_get_object(X509_NAME_get_entry(n, 1))), ==,
+                        NID_commonName);
         X509_NAME_free(n);
 }
 
@@ -154,7 +157,8 @@ static void test_ca_create(void) {
                 g_assert_cmpuint(X509_get_key_usage(x), ==, KU_KEY_CERT_SIGN | KU_CRL_SIGN);
                 g_assert_true(ext_critical(x, NID_key_usage));
                 g_assert_false(ext_critical(x, NID_subject_key_identifier));
-                const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(x), *akid = X509_get0_authority_key_id(x);
+                const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(x),
+                                        *akid = X509_get0_authority_key_id(x);
                 g_assert_nonnull(ski);
                 g_assert_nonnull(akid);
                 g_assert_cmpint(ASN1_OCTET_STRING_cmp(ski, akid), ==, 0);
@@ -192,7 +196,10 @@ static void test_ca_create(void) {
 static void test_ca_create_settings(void) {
         Ca *ca = NULL;
         char *error = NULL;
-        CaSettings s = { .subject = "CN=x", .key_algorithm = KEY_ALGORITHM_EC_384, .validity_days = 10, .digest = "sha512" };
+        CaSettings s = {.subject = "CN=x",
+                        .key_algorithm = KEY_ALGORITHM_EC_384,
+                        .validity_days = 10,
+                        .digest = "sha512"};
 
         g_assert_cmpint(ca_create(&s, &ca, &error), ==, 0);
         int mdnid, pknid;
@@ -252,7 +259,8 @@ static GPtrArray *san_strings(X509 *x, int *ret_crit) {
                 int type;
                 ASN1_STRING *s = GENERAL_NAME_get0_value(sk_GENERAL_NAME_value(gens, i), &type);
                 if (type == GEN_DNS)
-                        g_ptr_array_add(a, g_strndup((const char *) ASN1_STRING_get0_data(s), (gsize) ASN1_STRING_length(s)));
+                        g_ptr_array_add(a, g_strndup((const char *) ASN1_STRING_get0_data(s),
+                                                     (gsize) ASN1_STRING_length(s)));
                 else if (type == GEN_IPADD)
                         g_ptr_array_add(a, g_strdup_printf("IP:%i", ASN1_STRING_length(s)));
                 else
@@ -275,8 +283,9 @@ static void check_leaf(Ca *ca, X509 *leaf, KeyAlgorithm leaf_alg, uint64_t now, 
         g_assert_cmpuint(X509_get_extended_key_usage(leaf), ==, XKU_SSL_SERVER | XKU_SSL_CLIENT);
         g_assert_false(ext_critical(leaf, NID_ext_key_usage));
         g_assert_nonnull(X509_get0_subject_key_id(leaf));
-        g_assert_cmpint(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(leaf), X509_get0_subject_key_id(ca->cert)),
-                        ==, 0);
+        g_assert_cmpint(
+                ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(leaf), X509_get0_subject_key_id(ca->cert)),
+                ==, 0);
         AUTHORITY_KEYID *akid = X509_get_ext_d2i(leaf, NID_authority_key_identifier, NULL, NULL);
         g_assert_nonnull(akid);
         g_assert_null(akid->issuer);
@@ -291,7 +300,8 @@ static void check_leaf(Ca *ca, X509 *leaf, KeyAlgorithm leaf_alg, uint64_t now, 
 
         uint64_t nb = asn1_sec(X509_get0_notBefore(leaf)), na = asn1_sec(X509_get0_notAfter(leaf));
         g_assert_cmpuint(nb, ==, now / USEC_PER_SEC - 300);
-        g_assert_cmpuint(na, ==, MIN(now / USEC_PER_SEC + (uint64_t) days * 86400, ca->not_after / USEC_PER_SEC));
+        g_assert_cmpuint(na, ==,
+                         MIN(now / USEC_PER_SEC + (uint64_t) days * 86400, ca->not_after / USEC_PER_SEC));
 
         int mdnid, pknid;
         g_assert_cmpint(X509_get_signature_info(leaf, &mdnid, &pknid, NULL, NULL), ==, 1);
@@ -301,8 +311,8 @@ static void check_leaf(Ca *ca, X509 *leaf, KeyAlgorithm leaf_alg, uint64_t now, 
 }
 
 static void test_sign_leaf_all_algorithms(void) {
-        char *names[] = { (char *) "www.example.com", (char *) "api.example.com", (char *) "www.example.com",
-                          (char *) "api.example.com", NULL };
+        char *names[] = {(char *) "www.example.com", (char *) "api.example.com", (char *) "www.example.com",
+                         (char *) "api.example.com", NULL};
 
         for (KeyAlgorithm ca_alg = 0; ca_alg < _KEY_ALGORITHM_MAX; ca_alg++)
                 for (KeyAlgorithm leaf_alg = 0; leaf_alg < _KEY_ALGORITHM_MAX; leaf_alg++) {
@@ -311,12 +321,16 @@ static void test_sign_leaf_all_algorithms(void) {
                         uint64_t now = now_usec();
 
                         /* With the key. */
-                        LeafRequest req = { .common_name = "www.example.com", .dns_names = names, .pkey = k,
-                                            .validity_days = 90, .now = now };
+                        LeafRequest req = {.common_name = "www.example.com",
+                                           .dns_names = names,
+                                           .pkey = k,
+                                           .validity_days = 90,
+                                           .now = now};
                         X509 *leaf = NULL;
                         char *error = NULL;
                         if (ca_sign_leaf(ca, &req, &leaf, &error) < 0)
-                                g_error("%s/%s: %s", key_algorithm_to_string(ca_alg), key_algorithm_to_string(leaf_alg), error);
+                                g_error("%s/%s: %s", key_algorithm_to_string(ca_alg),
+                                        key_algorithm_to_string(leaf_alg), error);
                         check_leaf(ca, leaf, leaf_alg, now, 90);
                         g_assert_cmpint(EVP_PKEY_eq(X509_get0_pubkey(leaf), k), ==, 1);
                         X509_free(leaf);
@@ -328,15 +342,20 @@ static void test_sign_leaf_all_algorithms(void) {
                         g_assert_cmpint(csr_build(k, "www.example.com", names, &der, &len), ==, 0);
                         g_assert_cmpint(csr_parse(der, len, &csr, NULL), ==, 0);
                         free(der);
-                        req = (LeafRequest) { .common_name = "www.example.com", .dns_names = names, .csr = csr->req,
-                                              .validity_days = 90, .now = now };
+                        req = (LeafRequest){.common_name = "www.example.com",
+                                            .dns_names = names,
+                                            .csr = csr->req,
+                                            .validity_days = 90,
+                                            .now = now};
                         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
 
                         /* The key is copied without decoding: work on the encoded certificate, as
                          * everything downstream of the store does. */
                         X509 *stored = der_round_trip(leaf);
                         check_leaf(ca, stored, leaf_alg, now, 90);
-                        g_assert_cmpint(EVP_PKEY_eq(X509_get0_pubkey(stored), X509_REQ_get0_pubkey(csr->req)), ==, 1);
+                        g_assert_cmpint(
+                                EVP_PKEY_eq(X509_get0_pubkey(stored), X509_REQ_get0_pubkey(csr->req)), ==,
+                                1);
                         g_assert_cmpint(EVP_PKEY_eq(X509_get0_pubkey(stored), k), ==, 1);
                         unsigned char *a = NULL, *b = NULL;
                         int la = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(stored), &a);
@@ -355,10 +374,11 @@ static void test_sign_leaf_all_algorithms(void) {
                         g_ptr_array_unref(sans);
 
                         /* CertInfo works on the in-memory certificate too. */
-                        CertInfo info = { 0 };
+                        CertInfo info = {0};
                         g_assert_cmpint(cert_info_from_x509(leaf, &info), ==, 0);
                         g_assert_cmpstr(info.algorithm, ==, key_algorithm_to_string(leaf_alg));
-                        g_assert_cmpstr(info.digest, ==, ca_alg == KEY_ALGORITHM_ED25519 ? "none" : "sha256");
+                        g_assert_cmpstr(info.digest, ==,
+                                        ca_alg == KEY_ALGORITHM_ED25519 ? "none" : "sha256");
                         cert_info_done(&info);
 
                         X509_free(stored);
@@ -375,7 +395,7 @@ static void test_sign_leaf_details(void) {
         int crit;
 
         /* The CN is added to the SAN when missing, and no SAN list at all is fine. */
-        LeafRequest req = { .common_name = "only.example.com", .pkey = k, .validity_days = 1, .now = now };
+        LeafRequest req = {.common_name = "only.example.com", .pkey = k, .validity_days = 1, .now = now};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
         GPtrArray *sans = san_strings(leaf, &crit);
         g_assert_cmpuint(sans->len, ==, 1);
@@ -385,8 +405,12 @@ static void test_sign_leaf_details(void) {
         g_clear_pointer(&leaf, X509_free);
 
         /* A CN in another case is not a second SAN. */
-        char *names[] = { (char *) "mixed.example.com", NULL };
-        req = (LeafRequest) { .common_name = "Mixed.Example.com", .dns_names = names, .pkey = k, .validity_days = 1, .now = now };
+        char *names[] = {(char *) "mixed.example.com", NULL};
+        req = (LeafRequest){.common_name = "Mixed.Example.com",
+                            .dns_names = names,
+                            .pkey = k,
+                            .validity_days = 1,
+                            .now = now};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
         sans = san_strings(leaf, &crit);
         g_assert_cmpuint(sans->len, ==, 1);
@@ -394,7 +418,7 @@ static void test_sign_leaf_details(void) {
         g_clear_pointer(&leaf, X509_free);
 
         /* An IP address as CN becomes an iPAddress SAN. */
-        req = (LeafRequest) { .common_name = "192.0.2.1", .pkey = k, .validity_days = 1, .now = now };
+        req = (LeafRequest){.common_name = "192.0.2.1", .pkey = k, .validity_days = 1, .now = now};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
         sans = san_strings(leaf, &crit);
         g_assert_cmpuint(sans->len, ==, 1);
@@ -404,8 +428,9 @@ static void test_sign_leaf_details(void) {
         g_clear_pointer(&leaf, X509_free);
 
         /* A CN longer than 64: empty subject, critical SAN. */
-        const char *longname = "a-very-long-host-name-that-does-not-fit.in-the-64-character-cn-field.example.com";
-        req = (LeafRequest) { .common_name = longname, .pkey = k, .validity_days = 1, .now = now };
+        const char *longname =
+                "a-very-long-host-name-that-does-not-fit.in-the-64-character-cn-field.example.com";
+        req = (LeafRequest){.common_name = longname, .pkey = k, .validity_days = 1, .now = now};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
         g_assert_cmpint(X509_NAME_entry_count(X509_get_subject_name(leaf)), ==, 0);
         sans = san_strings(leaf, &crit);
@@ -416,42 +441,46 @@ static void test_sign_leaf_details(void) {
         g_clear_pointer(&leaf, X509_free);
 
         /* notAfter is clamped to the CA's. */
-        req = (LeafRequest) { .common_name = "long.example.com", .pkey = k, .validity_days = 20000, .now = now };
+        req = (LeafRequest){
+                .common_name = "long.example.com", .pkey = k, .validity_days = 20000, .now = now};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
         g_assert_cmpint(ASN1_TIME_compare(X509_get0_notAfter(leaf), X509_get0_notAfter(ca->cert)), ==, 0);
         check_leaf(ca, leaf, KEY_ALGORITHM_EC_256, now, 20000);
         g_clear_pointer(&leaf, X509_free);
 
         /* A CA past its notAfter signs nothing. */
-        req = (LeafRequest) { .common_name = "late.example.com", .pkey = k, .validity_days = 1,
-                              .now = ca->not_after + USEC_PER_SEC };
+        req = (LeafRequest){.common_name = "late.example.com",
+                            .pkey = k,
+                            .validity_days = 1,
+                            .now = ca->not_after + USEC_PER_SEC};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, &error), ==, -EINVAL);
         g_assert_nonnull(strstr(error, "expired"));
         g_clear_pointer(&error, free);
 
         /* Bad requests. */
-        req = (LeafRequest) { .common_name = "not a name", .pkey = k, .validity_days = 1 };
+        req = (LeafRequest){.common_name = "not a name", .pkey = k, .validity_days = 1};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, &error), ==, -EINVAL);
         g_assert_nonnull(strstr(error, "not a name"));
         g_clear_pointer(&error, free);
-        char *bad_names[] = { (char *) "ok.example.com", (char *) "bad name.example.com", NULL };
-        req = (LeafRequest) { .common_name = "a.example.com", .dns_names = bad_names, .pkey = k, .validity_days = 1 };
+        char *bad_names[] = {(char *) "ok.example.com", (char *) "bad name.example.com", NULL};
+        req = (LeafRequest){
+                .common_name = "a.example.com", .dns_names = bad_names, .pkey = k, .validity_days = 1};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, &error), ==, -EINVAL);
         g_assert_nonnull(strstr(error, "bad name.example.com"));
         g_clear_pointer(&error, free);
-        req = (LeafRequest) { .common_name = "", .pkey = k, .validity_days = 1 };
+        req = (LeafRequest){.common_name = "", .pkey = k, .validity_days = 1};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, &error), ==, -EINVAL);
         g_clear_pointer(&error, free);
-        req = (LeafRequest) { .common_name = "a.example.com", .validity_days = 1 };
+        req = (LeafRequest){.common_name = "a.example.com", .validity_days = 1};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, &error), ==, -EINVAL);
         g_clear_pointer(&error, free);
-        req = (LeafRequest) { .common_name = "a.example.com", .pkey = k, .validity_days = 0 };
+        req = (LeafRequest){.common_name = "a.example.com", .pkey = k, .validity_days = 0};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, &error), ==, -EINVAL);
         g_clear_pointer(&error, free);
         g_assert_null(leaf);
 
         /* now == 0 means the current time. */
-        req = (LeafRequest) { .common_name = "now.example.com", .pkey = k, .validity_days = 1 };
+        req = (LeafRequest){.common_name = "now.example.com", .pkey = k, .validity_days = 1};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
         verify_leaf(ca, leaf);
         g_clear_pointer(&leaf, X509_free);
@@ -459,7 +488,7 @@ static void test_sign_leaf_details(void) {
         /* Serials are unique. */
         GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         for (int i = 0; i < 200; i++) {
-                req = (LeafRequest) { .common_name = "s.example.com", .pkey = k, .validity_days = 1 };
+                req = (LeafRequest){.common_name = "s.example.com", .pkey = k, .validity_days = 1};
                 g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
                 BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
                 char *hex = BN_bn2hex(bn);
@@ -479,7 +508,9 @@ static void test_ca_load(void) {
         g_assert_true(ca->md == EVP_sha384());
         g_assert_cmpint(ASN1_OCTET_STRING_cmp(ca->key_id, orig->key_id), ==, 0);
         g_assert_cmpuint(ca->not_after, ==, orig->not_after);
-        LeafRequest req = { .common_name = "l.example.com", .pkey = get_leaf_key(KEY_ALGORITHM_EC_256), .validity_days = 5 };
+        LeafRequest req = {.common_name = "l.example.com",
+                           .pkey = get_leaf_key(KEY_ALGORITHM_EC_256),
+                           .validity_days = 5};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
         verify_leaf(orig, leaf);
         int mdnid, pknid;
@@ -491,7 +522,8 @@ static void test_ca_load(void) {
 
         /* A key that does not belong to the certificate. */
         ca = NULL;
-        g_assert_cmpint(ca_load(get_leaf_key(KEY_ALGORITHM_RSA_2048), orig->cert, "sha256", &ca), ==, -EINVAL);
+        g_assert_cmpint(ca_load(get_leaf_key(KEY_ALGORITHM_RSA_2048), orig->cert, "sha256", &ca), ==,
+                        -EINVAL);
         g_assert_null(ca);
         g_assert_cmpint(ca_load(orig->key, orig->cert, "md5", &ca), ==, -EINVAL);
 
@@ -507,12 +539,12 @@ static void test_revocation_reason_strings(void) {
                 RevocationReason r;
                 const char *s;
         } table[] = {
-                { REVOCATION_REASON_UNSPECIFIED, "unspecified" },
-                { REVOCATION_REASON_KEY_COMPROMISE, "keyCompromise" },
-                { REVOCATION_REASON_CA_COMPROMISE, "cACompromise" },
-                { REVOCATION_REASON_AFFILIATION_CHANGED, "affiliationChanged" },
-                { REVOCATION_REASON_SUPERSEDED, "superseded" },
-                { REVOCATION_REASON_CESSATION_OF_OPERATION, "cessationOfOperation" },
+                {REVOCATION_REASON_UNSPECIFIED, "unspecified"},
+                {REVOCATION_REASON_KEY_COMPROMISE, "keyCompromise"},
+                {REVOCATION_REASON_CA_COMPROMISE, "cACompromise"},
+                {REVOCATION_REASON_AFFILIATION_CHANGED, "affiliationChanged"},
+                {REVOCATION_REASON_SUPERSEDED, "superseded"},
+                {REVOCATION_REASON_CESSATION_OF_OPERATION, "cessationOfOperation"},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
@@ -539,31 +571,37 @@ static void test_crl(void) {
                 Ca *ca = get_ca(a);
                 uint64_t now = now_usec();
                 CrlEntry entries[] = {
-                        { "0a", now - 10 * USEC_PER_SEC, REVOCATION_REASON_UNSPECIFIED },
-                        { "7fffffffffffffffffffffffffffffff", now - 9 * USEC_PER_SEC, REVOCATION_REASON_KEY_COMPROMISE },
-                        { "03", now - 8 * USEC_PER_SEC, REVOCATION_REASON_CA_COMPROMISE },
-                        { "04", now - 7 * USEC_PER_SEC, REVOCATION_REASON_AFFILIATION_CHANGED },
-                        { "05", now - 6 * USEC_PER_SEC, REVOCATION_REASON_SUPERSEDED },
-                        { "06", now - 5 * USEC_PER_SEC, REVOCATION_REASON_CESSATION_OF_OPERATION },
+                        {"0a", now - 10 * USEC_PER_SEC, REVOCATION_REASON_UNSPECIFIED},
+                        {"7fffffffffffffffffffffffffffffff", now - 9 * USEC_PER_SEC,
+                         REVOCATION_REASON_KEY_COMPROMISE},
+                        {"03", now - 8 * USEC_PER_SEC, REVOCATION_REASON_CA_COMPROMISE},
+                        {"04", now - 7 * USEC_PER_SEC, REVOCATION_REASON_AFFILIATION_CHANGED},
+                        {"05", now - 6 * USEC_PER_SEC, REVOCATION_REASON_SUPERSEDED},
+                        {"06", now - 5 * USEC_PER_SEC, REVOCATION_REASON_CESSATION_OF_OPERATION},
                 };
                 char *pem = NULL;
 
-                g_assert_cmpint(ca_make_crl(ca, entries, ELEMENTSOF(entries), 42, now, 7 * USEC_PER_DAY, &pem), ==, 0);
+                g_assert_cmpint(
+                        ca_make_crl(ca, entries, ELEMENTSOF(entries), 42, now, 7 * USEC_PER_DAY, &pem), ==,
+                        0);
                 g_assert_true(g_str_has_prefix(pem, "-----BEGIN X509 CRL-----\n"));
                 X509_CRL *crl = crl_from_pem(pem);
 
                 g_assert_cmpint(X509_CRL_verify(crl, X509_get0_pubkey(ca->cert)), ==, 1);
                 g_assert_cmpint(X509_CRL_get_version(crl), ==, X509_CRL_VERSION_2);
-                g_assert_cmpint(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca->cert)), ==, 0);
+                g_assert_cmpint(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca->cert)), ==,
+                                0);
                 g_assert_cmpuint(asn1_sec(X509_CRL_get0_lastUpdate(crl)), ==, now / USEC_PER_SEC);
-                g_assert_cmpuint(asn1_sec(X509_CRL_get0_nextUpdate(crl)), ==, now / USEC_PER_SEC + 7 * 86400);
+                g_assert_cmpuint(asn1_sec(X509_CRL_get0_nextUpdate(crl)), ==,
+                                 now / USEC_PER_SEC + 7 * 86400);
 
                 ASN1_INTEGER *number = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
                 g_assert_cmpint(ASN1_INTEGER_get(number), ==, 42);
                 ASN1_INTEGER_free(number);
                 AUTHORITY_KEYID *akid = X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, NULL, NULL);
                 g_assert_nonnull(akid);
-                g_assert_cmpint(ASN1_OCTET_STRING_cmp(akid->keyid, X509_get0_subject_key_id(ca->cert)), ==, 0);
+                g_assert_cmpint(ASN1_OCTET_STRING_cmp(akid->keyid, X509_get0_subject_key_id(ca->cert)), ==,
+                                0);
                 AUTHORITY_KEYID_free(akid);
 
                 STACK_OF(X509_REVOKED) *revoked = X509_CRL_get_REVOKED(crl);
@@ -600,9 +638,10 @@ static void test_crl(void) {
 static void test_crl_errors_and_empty(void) {
         Ca *ca = get_ca(KEY_ALGORITHM_EC_256);
         char *pem = NULL;
-        CrlEntry bad[] = { { "xyz", 0, REVOCATION_REASON_UNSPECIFIED } };
-        CrlEntry bad_reason[] = { { "01", 0, 17 } };
-        CrlEntry too_long[] = { { "0123456789012345678901234567890123456789a", 0, REVOCATION_REASON_UNSPECIFIED } };
+        CrlEntry bad[] = {{"xyz", 0, REVOCATION_REASON_UNSPECIFIED}};
+        CrlEntry bad_reason[] = {{"01", 0, 17}};
+        CrlEntry too_long[] = {
+                {"0123456789012345678901234567890123456789a", 0, REVOCATION_REASON_UNSPECIFIED}};
 
         g_assert_cmpint(ca_make_crl(ca, bad, 1, 1, 0, USEC_PER_DAY, &pem), ==, -EINVAL);
         g_assert_cmpint(ca_make_crl(ca, bad_reason, 1, 1, 0, USEC_PER_DAY, &pem), ==, -EINVAL);
@@ -620,18 +659,20 @@ static void test_crl_errors_and_empty(void) {
 /* Revocation as a verifier sees it: X509_verify_cert() with CRL checking. */
 static void test_crl_verify_revoked_leaf(void) {
         Ca *ca = get_ca(KEY_ALGORITHM_EC_256);
-        LeafRequest req = { .common_name = "r.example.com", .pkey = get_leaf_key(KEY_ALGORITHM_EC_256), .validity_days = 5 };
+        LeafRequest req = {.common_name = "r.example.com",
+                           .pkey = get_leaf_key(KEY_ALGORITHM_EC_256),
+                           .validity_days = 5};
         X509 *revoked = NULL, *good = NULL;
         char *pem = NULL, hex[80];
 
         g_assert_cmpint(ca_sign_leaf(ca, &req, &revoked, NULL), ==, 0);
         g_assert_cmpint(ca_sign_leaf(ca, &req, &good, NULL), ==, 0);
-        CertInfo info = { 0 };
+        CertInfo info = {0};
         g_assert_cmpint(cert_info_from_x509(revoked, &info), ==, 0);
         g_strlcpy(hex, info.serial, sizeof hex);
         cert_info_done(&info);
 
-        CrlEntry e = { hex, now_usec() - USEC_PER_SEC, REVOCATION_REASON_KEY_COMPROMISE };
+        CrlEntry e = {hex, now_usec() - USEC_PER_SEC, REVOCATION_REASON_KEY_COMPROMISE};
         g_assert_cmpint(ca_make_crl(ca, &e, 1, 2, 0, USEC_PER_DAY, &pem), ==, 0);
         X509_CRL *crl = crl_from_pem(pem);
 
@@ -672,7 +713,7 @@ static void test_crl_100k(void) {
                 serials[i] = g_malloc(33);
                 for (size_t j = 0; j < 16; j++)
                         sprintf(serials[i] + 2 * j, "%02x", b[j]);
-                entries[i] = (CrlEntry) { serials[i], now - i * USEC_PER_SEC, (RevocationReason) (i % 6) };
+                entries[i] = (CrlEntry){serials[i], now - i * USEC_PER_SEC, (RevocationReason) (i % 6)};
         }
 
         gint64 t0 = g_get_monotonic_time();
@@ -691,9 +732,11 @@ static void test_crl_100k(void) {
         /* Sorted by serial, and lookups find entries. */
         STACK_OF(X509_REVOKED) *revoked = X509_CRL_get_REVOKED(crl);
         for (int i = 1; i < (int) n; i++)
-                g_assert_cmpint(ASN1_INTEGER_cmp(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i - 1)),
-                                                 X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i))),
-                                <, 0);
+                g_assert_cmpint(
+                        ASN1_INTEGER_cmp(
+                                X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i - 1)),
+                                X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i))),
+                        <, 0);
         size_t with_reason = 0;
         for (size_t i = 0; i < n; i += 997) {
                 BIGNUM *bn = NULL;
@@ -732,7 +775,7 @@ static gpointer sign_thread(gpointer data) {
         SignThread *t = data;
 
         for (int i = 0; i < 100; i++) {
-                LeafRequest req = { .common_name = "t.example.com", .csr = t->csr->req, .validity_days = 1 };
+                LeafRequest req = {.common_name = "t.example.com", .csr = t->csr->req, .validity_days = 1};
                 X509 *leaf = NULL;
                 if (ca_sign_leaf(t->ca, &req, &leaf, NULL) < 0 || X509_verify(leaf, t->ca->key) != 1)
                         t->failures++;
@@ -749,11 +792,12 @@ static void test_sign_threads(void) {
         size_t len;
         _cleanup_(csr_freep) Csr *csr = NULL;
 
-        g_assert_cmpint(csr_build(get_leaf_key(KEY_ALGORITHM_EC_256), "t.example.com", NULL, &der, &len), ==, 0);
+        g_assert_cmpint(csr_build(get_leaf_key(KEY_ALGORITHM_EC_256), "t.example.com", NULL, &der, &len), ==,
+                        0);
         g_assert_cmpint(csr_parse(der, len, &csr, NULL), ==, 0);
         free(der);
         for (size_t i = 0; i < 4; i++) {
-                data[i] = (SignThread) { .ca = get_ca(KEY_ALGORITHM_EC_256), .csr = csr };
+                data[i] = (SignThread){.ca = get_ca(KEY_ALGORITHM_EC_256), .csr = csr};
                 threads[i] = g_thread_new("sign", sign_thread, &data[i]);
         }
         for (size_t i = 0; i < 4; i++) {
@@ -770,27 +814,31 @@ static void test_sign_speed(void) {
         _cleanup_(csr_freep) Csr *csr = NULL;
         const int rounds = 300;
 
-        g_assert_cmpint(csr_build(get_leaf_key(KEY_ALGORITHM_RSA_2048), "speed.example.com", NULL, &der, &len), ==, 0);
+        g_assert_cmpint(
+                csr_build(get_leaf_key(KEY_ALGORITHM_RSA_2048), "speed.example.com", NULL, &der, &len), ==,
+                0);
         g_assert_cmpint(csr_parse(der, len, &csr, NULL), ==, 0);
         free(der);
 
         gint64 t0 = g_get_monotonic_time();
         for (int i = 0; i < rounds; i++) {
-                LeafRequest req = { .common_name = "speed.example.com", .csr = csr->req, .validity_days = 1 };
+                LeafRequest req = {.common_name = "speed.example.com", .csr = csr->req, .validity_days = 1};
                 X509 *leaf = NULL;
                 g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
                 X509_free(leaf);
         }
         gint64 t1 = g_get_monotonic_time();
         for (int i = 0; i < rounds; i++) {
-                LeafRequest req = { .common_name = "speed.example.com", .pkey = X509_REQ_get0_pubkey(csr->req),
-                                    .validity_days = 1 };
+                LeafRequest req = {.common_name = "speed.example.com",
+                                   .pkey = X509_REQ_get0_pubkey(csr->req),
+                                   .validity_days = 1};
                 X509 *leaf = NULL;
                 g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
                 X509_free(leaf);
         }
         gint64 t2 = g_get_monotonic_time();
-        g_test_message("ca_sign_leaf (EC-256 CA, RSA-2048 leaf): CSR key copy %.1f us, X509_set_pubkey %.1f us per leaf",
+        g_test_message("ca_sign_leaf (EC-256 CA, RSA-2048 leaf): CSR key copy %.1f us, X509_set_pubkey %.1f "
+                       "us per leaf",
                        (double) (t1 - t0) / rounds, (double) (t2 - t1) / rounds);
 }
 

@@ -22,16 +22,17 @@ typedef struct Fixture {
         Ca *ca;
         EVP_PKEY *key;
         X509 *leaf;
-        STACK_OF(X509) *chain;
+        STACK_OF(X509) * chain;
 } Fixture;
 
 static void fixture_setup(Fixture *f, KeyAlgorithm ca_alg, KeyAlgorithm leaf_alg) {
-        CaSettings s = { .subject = "CN=PFX Test CA,O=Example", .key_algorithm = ca_alg, .validity_days = 30 };
-        char *names[] = { (char *) "pfx.example.com", NULL };
+        CaSettings s = {.subject = "CN=PFX Test CA,O=Example", .key_algorithm = ca_alg, .validity_days = 30};
+        char *names[] = {(char *) "pfx.example.com", NULL};
 
         g_assert_cmpint(ca_create(&s, &f->ca, NULL), ==, 0);
         g_assert_cmpint(key_generate(leaf_alg, &f->key), ==, 0);
-        LeafRequest req = { .common_name = "pfx.example.com", .dns_names = names, .pkey = f->key, .validity_days = 10 };
+        LeafRequest req = {
+                .common_name = "pfx.example.com", .dns_names = names, .pkey = f->key, .validity_days = 10};
         g_assert_cmpint(ca_sign_leaf(f->ca, &req, &f->leaf, NULL), ==, 0);
         f->chain = sk_X509_new_null();
         X509_up_ref(f->ca->cert);
@@ -47,7 +48,7 @@ static void fixture_teardown(Fixture *f) {
 
 static void test_password_generate(void) {
         char *p = NULL;
-        unsigned counts[128] = { 0 };
+        unsigned counts[128] = {0};
 
         g_assert_cmpint(password_generate(19, &p), ==, -EINVAL);
         g_assert_null(p);
@@ -97,7 +98,8 @@ static int pbe_nid_of(const X509_ALGOR *alg, int *ret_cipher, int *ret_prf) {
                 g_assert_nonnull(pbe2);
                 *ret_cipher = OBJ_obj2nid(pbe2->encryption->algorithm);
                 g_assert_cmpint(OBJ_obj2nid(pbe2->keyfunc->algorithm), ==, NID_id_pbkdf2);
-                PBKDF2PARAM *kdf = ASN1_item_unpack(pbe2->keyfunc->parameter->value.sequence, ASN1_ITEM_rptr(PBKDF2PARAM));
+                PBKDF2PARAM *kdf = ASN1_item_unpack(pbe2->keyfunc->parameter->value.sequence,
+                                                    ASN1_ITEM_rptr(PBKDF2PARAM));
                 g_assert_nonnull(kdf);
                 *ret_prf = kdf->prf ? OBJ_obj2nid(kdf->prf->algorithm) : NID_hmacWithSHA1;
                 PBKDF2PARAM_free(kdf);
@@ -122,7 +124,7 @@ static void check_algorithms(PKCS12 *p12, const char *password, bool legacy, con
         g_assert_nonnull(safes);
         for (int i = 0; i < sk_PKCS7_num(safes); i++) {
                 PKCS7 *p7 = sk_PKCS7_value(safes, i);
-                STACK_OF(PKCS12_SAFEBAG) *bags;
+                STACK_OF(PKCS12_SAFEBAG) * bags;
 
                 if (OBJ_obj2nid(p7->type) == NID_pkcs7_encrypted) {
                         /* certificates */
@@ -172,7 +174,9 @@ static void check_round_trip(Fixture *f, bool legacy) {
         char *password = NULL;
 
         g_assert_cmpint(password_generate(24, &password), ==, 0);
-        g_assert_cmpint(pkcs12_export(f->key, f->leaf, f->chain, "pfx.example.com", password, legacy, &der, &len), ==, 0);
+        g_assert_cmpint(
+                pkcs12_export(f->key, f->leaf, f->chain, "pfx.example.com", password, legacy, &der, &len),
+                ==, 0);
 
         PKCS12 *p12 = pkcs12_from_der(der, len);
         g_assert_cmpint(PKCS12_verify_mac(p12, password, -1), ==, 1);
@@ -213,7 +217,7 @@ static void test_export_default(void) {
         for (KeyAlgorithm a = 0; a < _KEY_ALGORITHM_MAX; a++) {
                 if (a == KEY_ALGORITHM_RSA_4096)
                         continue; /* generation is slow, and nothing differs from 3072 */
-                Fixture f = { 0 };
+                Fixture f = {0};
                 fixture_setup(&f, KEY_ALGORITHM_EC_256, a);
                 check_round_trip(&f, false);
                 fixture_teardown(&f);
@@ -222,7 +226,7 @@ static void test_export_default(void) {
 
 static void test_export_legacy(void) {
         for (KeyAlgorithm a = KEY_ALGORITHM_RSA_2048; a <= KEY_ALGORITHM_EC_256; a += 3) {
-                Fixture f = { 0 };
+                Fixture f = {0};
                 fixture_setup(&f, KEY_ALGORITHM_RSA_2048, a);
                 check_round_trip(&f, true);
                 fixture_teardown(&f);
@@ -230,12 +234,13 @@ static void test_export_legacy(void) {
 }
 
 static void test_export_no_chain_and_errors(void) {
-        Fixture f = { 0 };
+        Fixture f = {0};
         uint8_t *der = NULL;
         size_t len;
 
         fixture_setup(&f, KEY_ALGORITHM_ED25519, KEY_ALGORITHM_ED25519);
-        g_assert_cmpint(pkcs12_export(f.key, f.leaf, NULL, "x", "password-password-1", false, &der, &len), ==, 0);
+        g_assert_cmpint(pkcs12_export(f.key, f.leaf, NULL, "x", "password-password-1", false, &der, &len),
+                        ==, 0);
         PKCS12 *p12 = pkcs12_from_der(der, len);
         EVP_PKEY *key = NULL;
         X509 *cert = NULL;
@@ -252,7 +257,8 @@ static void test_export_no_chain_and_errors(void) {
         /* A key that does not belong to the certificate is refused. */
         EVP_PKEY *other = NULL;
         g_assert_cmpint(key_generate(KEY_ALGORITHM_ED25519, &other), ==, 0);
-        g_assert_cmpint(pkcs12_export(other, f.leaf, NULL, "x", "password-password-1", false, &der, &len), <, 0);
+        g_assert_cmpint(pkcs12_export(other, f.leaf, NULL, "x", "password-password-1", false, &der, &len), <,
+                        0);
         g_assert_null(der);
         g_assert_cmpint(pkcs12_export(f.key, f.leaf, NULL, "x", NULL, false, &der, &len), ==, -EINVAL);
         EVP_PKEY_free(other);
@@ -262,7 +268,7 @@ static void test_export_no_chain_and_errors(void) {
 
 /* A leaf signed from a CSR (key not decoded in memory) exports too. */
 static void test_export_csr_leaf(void) {
-        Fixture f = { 0 };
+        Fixture f = {0};
         uint8_t *csr_der = NULL, *der = NULL;
         size_t csr_len, len;
         _cleanup_(csr_freep) Csr *csr = NULL;
@@ -271,9 +277,10 @@ static void test_export_csr_leaf(void) {
         fixture_setup(&f, KEY_ALGORITHM_EC_256, KEY_ALGORITHM_EC_256);
         g_assert_cmpint(csr_build(f.key, "csr.example.com", NULL, &csr_der, &csr_len), ==, 0);
         g_assert_cmpint(csr_parse(csr_der, csr_len, &csr, NULL), ==, 0);
-        LeafRequest req = { .common_name = "csr.example.com", .csr = csr->req, .validity_days = 1 };
+        LeafRequest req = {.common_name = "csr.example.com", .csr = csr->req, .validity_days = 1};
         g_assert_cmpint(ca_sign_leaf(f.ca, &req, &leaf, NULL), ==, 0);
-        g_assert_cmpint(pkcs12_export(f.key, leaf, f.chain, "csr", "password-password-1", false, &der, &len), ==, 0);
+        g_assert_cmpint(pkcs12_export(f.key, leaf, f.chain, "csr", "password-password-1", false, &der, &len),
+                        ==, 0);
         free(der);
         free(csr_der);
         X509_free(leaf);
@@ -293,11 +300,13 @@ static int run(const char *const *argv, char **ret_output) {
         char *out = NULL, *err = NULL;
         int status;
 
-        if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error))
+        if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
+                          &error))
                 g_error("%s: %s", argv[0], error->message);
         if (ret_output)
                 *ret_output = g_strconcat(out, err, NULL);
-        g_test_message("%s %s: exit %i\n%s%s", argv[0], argv[1], WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err);
+        g_test_message("%s %s: exit %i\n%s%s", argv[0], argv[1],
+                       WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err);
         g_free(out);
         g_free(err);
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -306,7 +315,7 @@ static int run(const char *const *argv, char **ret_output) {
 /* Interoperability: what we write, the openssl command line reads. */
 static void test_openssl_cli(void) {
         g_autofree char *dir = g_dir_make_tmp("certkeeper-pfx-XXXXXX", NULL);
-        Fixture f = { 0 };
+        Fixture f = {0};
         char *output;
 
         fixture_setup(&f, KEY_ALGORITHM_EC_256, KEY_ALGORITHM_RSA_2048);
@@ -316,23 +325,25 @@ static void test_openssl_cli(void) {
         g_autofree char *leaf_path = write_tmp(dir, "leaf.pem", leaf_pem, strlen(leaf_pem));
 
         /* openssl verify: the leaf chains to the CA, for TLS server use. */
-        const char *verify[] = { "openssl", "verify", "-CAfile", ca_path, "-purpose", "sslserver", leaf_path, NULL };
+        const char *verify[] = {"openssl",  "verify",    "-CAfile", ca_path,
+                                "-purpose", "sslserver", leaf_path, NULL};
         g_assert_cmpint(run(verify, &output), ==, 0);
         g_assert_nonnull(strstr(output, ": OK"));
         g_free(output);
 
         /* ... and with our CRL revoking it, no longer. */
-        CertInfo info = { 0 };
+        CertInfo info = {0};
         g_assert_cmpint(cert_info_from_x509(f.leaf, &info), ==, 0);
-        CrlEntry e = { info.serial, now_usec(), REVOCATION_REASON_SUPERSEDED };
+        CrlEntry e = {info.serial, now_usec(), REVOCATION_REASON_SUPERSEDED};
         char *crl_pem = NULL;
         g_assert_cmpint(ca_make_crl(f.ca, &e, 1, 1, 0, USEC_PER_DAY, &crl_pem), ==, 0);
         g_autofree char *crl_path = write_tmp(dir, "crl.pem", crl_pem, strlen(crl_pem));
-        const char *verify_crl[] = { "openssl", "verify", "-crl_check", "-CAfile", ca_path, "-CRLfile", crl_path, leaf_path, NULL };
+        const char *verify_crl[] = {"openssl",  "verify", "-crl_check", "-CAfile", ca_path,
+                                    "-CRLfile", crl_path, leaf_path,    NULL};
         g_assert_cmpint(run(verify_crl, &output), !=, 0);
         g_assert_nonnull(strstr(output, "revoked"));
         g_free(output);
-        const char *crl_text[] = { "openssl", "crl", "-in", crl_path, "-noout", "-text", NULL };
+        const char *crl_text[] = {"openssl", "crl", "-in", crl_path, "-noout", "-text", NULL};
         g_assert_cmpint(run(crl_text, &output), ==, 0);
         g_assert_nonnull(strstr(output, "Superseded"));
         g_free(output);
@@ -344,11 +355,14 @@ static void test_openssl_cli(void) {
                 char *password = NULL;
 
                 g_assert_cmpint(password_generate(20, &password), ==, 0);
-                g_assert_cmpint(pkcs12_export(f.key, f.leaf, f.chain, "pfx.example.com", password, legacy, &der, &len), ==, 0);
+                g_assert_cmpint(pkcs12_export(f.key, f.leaf, f.chain, "pfx.example.com", password, legacy,
+                                              &der, &len),
+                                ==, 0);
                 g_autofree char *pfx_path = write_tmp(dir, legacy ? "legacy.pfx" : "default.pfx", der, len);
                 g_autofree char *pass = g_strconcat("pass:", password, NULL);
 
-                const char *info_argv[] = { "openssl", "pkcs12", "-info", "-noout", "-passin", pass, "-in", pfx_path, NULL };
+                const char *info_argv[] = {"openssl", "pkcs12", "-info",  "-noout", "-passin",
+                                           pass,      "-in",    pfx_path, NULL};
                 g_assert_cmpint(run(info_argv, &output), ==, 0);
                 if (legacy) {
                         g_assert_nonnull(strstr(output, "MAC: sha1"));
@@ -362,9 +376,11 @@ static void test_openssl_cli(void) {
 
                 /* The key comes out with the password, matching the certificate. */
                 g_autofree char *key_path = g_build_filename(dir, "key.pem", NULL);
-                const char *extract[] = { "openssl", "pkcs12", "-in", pfx_path, "-passin", pass, "-nocerts", "-nodes", "-out", key_path, NULL };
+                const char *extract[] = {"openssl",  "pkcs12", "-in",  pfx_path, "-passin", pass,
+                                         "-nocerts", "-nodes", "-out", key_path, NULL};
                 g_assert_cmpint(run(extract, NULL), ==, 0);
-                const char *check[] = { "openssl", "x509", "-in", leaf_path, "-noout", "-checkend", "0", NULL };
+                const char *check[] = {"openssl", "x509",      "-in", leaf_path,
+                                       "-noout",  "-checkend", "0",   NULL};
                 g_assert_cmpint(run(check, NULL), ==, 0);
                 gchar *key_pem;
                 g_assert_true(g_file_get_contents(key_path, &key_pem, NULL, NULL));
@@ -379,7 +395,8 @@ static void test_openssl_cli(void) {
                 g_unlink(key_path);
 
                 /* A wrong password fails. */
-                const char *wrong[] = { "openssl", "pkcs12", "-info", "-noout", "-passin", "pass:wrong", "-in", pfx_path, NULL };
+                const char *wrong[] = {"openssl",    "pkcs12", "-info",  "-noout", "-passin",
+                                       "pass:wrong", "-in",    pfx_path, NULL};
                 g_assert_cmpint(run(wrong, NULL), !=, 0);
 
                 g_unlink(pfx_path);
