@@ -261,6 +261,7 @@ static int add_key_usage(X509 *x, const int *bits, size_t n) {
         return 0;
 }
 
+/* SKI of x, and an AKI naming issuer_key_id, or x's own SKI when self-signed (NULL). */
 static int add_key_ids(X509 *x, const ASN1_OCTET_STRING *issuer_key_id) {
         _cleanup_(ASN1_OCTET_STRING_freep) ASN1_OCTET_STRING *ski =
                 key_id_from_bitstr(X509_get0_pubkey_bitstr(x));
@@ -290,6 +291,11 @@ static int ca_finish(Ca *ca) {
                 return -ENOMEM;
         ca->not_after = asn1_time_to_sec(X509_get0_notAfter(ca->cert)) * USEC_PER_SEC;
         return 0;
+}
+
+/* The CA's key identifier; a Ca not made by ca_create()/ca_load() lacks the cached one. */
+static const ASN1_OCTET_STRING *ca_key_id(const Ca *ca) {
+        return ca->key_id ? ca->key_id : X509_get0_subject_key_id(ca->cert);
 }
 
 int ca_create(const CaSettings *s, Ca **ret, char **ret_error) {
@@ -616,7 +622,7 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
         if (r >= 0 && X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT) != 1)
                 r = -EIO;
         if (r >= 0)
-                r = add_key_ids(x, ca->key_id);
+                r = ca_key_id(ca) ? add_key_ids(x, ca_key_id(ca)) : -EINVAL;
         if (r >= 0 &&
             X509_add1_ext_i2d(x, NID_subject_alt_name, gens, !cn_in_subject, X509V3_ADD_DEFAULT) != 1)
                 r = -EIO;
@@ -713,7 +719,9 @@ int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_nu
         if (ASN1_INTEGER_set_uint64(number, crl_number) != 1 ||
             X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, X509V3_ADD_DEFAULT) != 1)
                 return -EIO;
-        akid->keyid = ASN1_OCTET_STRING_dup(ca->key_id);
+        if (!ca_key_id(ca))
+                return -EINVAL;
+        akid->keyid = ASN1_OCTET_STRING_dup(ca_key_id(ca));
         if (!akid->keyid)
                 return -ENOMEM;
         if (X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) != 1)

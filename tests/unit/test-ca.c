@@ -529,6 +529,16 @@ static void test_ca_load(void) {
         ca_free(ca); /* drops references only */
         g_assert_cmpint(X509_check_private_key(orig->cert, orig->key), ==, 1);
 
+        /* A Ca filled in by hand (no cached key id or notAfter) signs correctly too. */
+        Ca manual = {.key = orig->key, .cert = orig->cert, .md = EVP_sha256()};
+        g_assert_cmpint(ca_sign_leaf(&manual, &req, &leaf, NULL), ==, 0);
+        verify_leaf(orig, leaf);
+        g_assert_cmpint(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(leaf), orig->key_id), ==, 0);
+        X509_free(leaf);
+        char *crl = NULL;
+        g_assert_cmpint(ca_make_crl(&manual, NULL, 0, 1, 0, USEC_PER_DAY, &crl), ==, 0);
+        free(crl);
+
         /* A key that does not belong to the certificate. */
         ca = NULL;
         g_assert_cmpint(ca_load(get_leaf_key(KEY_ALGORITHM_RSA_2048), orig->cert, "sha256", &ca), ==,
