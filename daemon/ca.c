@@ -54,6 +54,7 @@ static const struct {
         const char *name;
         int nid;
 } name_attributes[] = {
+        /* clang-format off */
         { "CN", NID_commonName },
         { "C", NID_countryName },
         { "L", NID_localityName },
@@ -63,6 +64,7 @@ static const struct {
         { "DC", NID_domainComponent },
         { "STREET", NID_streetAddress },
         { "SERIALNUMBER", NID_serialNumber },
+        /* clang-format on */
 };
 
 static int hexval(char c) {
@@ -111,13 +113,15 @@ int x509_name_from_string(const char *s, X509_NAME **ret, char **ret_error) {
 
                 for (size_t i = 0; i < ELEMENTSOF(name_attributes); i++)
                         if (strlen(name_attributes[i].name) == (size_t) (type_end - type_start) &&
-                            strncasecmp(name_attributes[i].name, type_start, (size_t) (type_end - type_start)) == 0)
+                            strncasecmp(name_attributes[i].name, type_start,
+                                        (size_t) (type_end - type_start)) == 0)
                                 nid = name_attributes[i].nid;
                 if (nid == NID_undef)
-                        return set_error(ret_error, -EINVAL,
-                                         "Subject '%s': unknown attribute type '%.*s' (known: CN, C, L, ST, O, OU, "
-                                         "DC, STREET, serialNumber)",
-                                         s, (int) (type_end - type_start), type_start);
+                        return set_error(
+                                ret_error, -EINVAL,
+                                "Subject '%s': unknown attribute type '%.*s' (known: CN, C, L, ST, O, OU, "
+                                "DC, STREET, serialNumber)",
+                                s, (int) (type_end - type_start), type_start);
 
                 p++; /* '=' */
                 while (*p == ' ')
@@ -125,8 +129,8 @@ int x509_name_from_string(const char *s, X509_NAME **ret, char **ret_error) {
                 while (*p && *p != ',') {
                         if (*p == '\\') {
                                 if (p[1] == 0)
-                                        return set_error(ret_error, -EINVAL, "Subject '%s': dangling '\\' at the end",
-                                                         s);
+                                        return set_error(ret_error, -EINVAL,
+                                                         "Subject '%s': dangling '\\' at the end", s);
                                 if (hexval(p[1]) >= 0 && p[2] && hexval(p[2]) >= 0) {
                                         value[vlen++] = (char) (hexval(p[1]) << 4 | hexval(p[2]));
                                         p += 3;
@@ -148,10 +152,10 @@ int x509_name_from_string(const char *s, X509_NAME **ret, char **ret_error) {
                 if (memchr(value, 0, vlen))
                         return set_error(ret_error, -EINVAL, "Subject '%s': value contains a NUL byte", s);
 
-                if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const unsigned char *) value, (int) vlen,
-                                               0, 0) != 1)
-                        return set_error(ret_error, -EINVAL, "Subject '%s': bad value '%.*s' for %.*s: %s", s,
-                                         (int) vlen, value, (int) (type_end - type_start), type_start,
+                if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const unsigned char *) value,
+                                               (int) vlen, 0, 0) != 1)
+                        return set_error(ret_error, -EINVAL, "Subject '%s': bad value '%.*s' for %.*s: %s",
+                                         s, (int) vlen, value, (int) (type_end - type_start), type_start,
                                          openssl_last_error());
 
                 if (*p == 0)
@@ -212,8 +216,8 @@ static ASN1_OCTET_STRING *key_id_from_bitstr(const ASN1_BIT_STRING *bits) {
 
         if (!bits)
                 return NULL;
-        if (EVP_Digest(ASN1_STRING_get0_data(bits), (size_t) ASN1_STRING_length(bits), md, &mdlen, EVP_sha1(),
-                       NULL) != 1)
+        if (EVP_Digest(ASN1_STRING_get0_data(bits), (size_t) ASN1_STRING_length(bits), md, &mdlen,
+                       EVP_sha1(), NULL) != 1)
                 return NULL;
         o = ASN1_OCTET_STRING_new();
         if (!o || ASN1_OCTET_STRING_set(o, md, (int) mdlen) != 1) {
@@ -224,7 +228,7 @@ static ASN1_OCTET_STRING *key_id_from_bitstr(const ASN1_BIT_STRING *bits) {
 }
 
 static uint64_t asn1_time_to_sec(const ASN1_TIME *t) {
-        struct tm tm = { 0 };
+        struct tm tm = {0};
         time_t s;
 
         if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
@@ -239,7 +243,9 @@ static int add_basic_constraints(X509 *x, bool ca) {
         if (!bc)
                 return -ENOMEM;
         bc->ca = ca ? 0xff : 0;
-        return X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) == 1 ? 0 : -EIO;
+        if (X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) != 1)
+                return -EIO;
+        return 0;
 }
 
 static int add_key_usage(X509 *x, const int *bits, size_t n) {
@@ -250,11 +256,15 @@ static int add_key_usage(X509 *x, const int *bits, size_t n) {
         for (size_t i = 0; i < n; i++)
                 if (ASN1_BIT_STRING_set_bit(ku, bits[i], 1) != 1)
                         return -ENOMEM;
-        return X509_add1_ext_i2d(x, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) == 1 ? 0 : -EIO;
+        if (X509_add1_ext_i2d(x, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) != 1)
+                return -EIO;
+        return 0;
 }
 
+/* SKI of x, and an AKI naming issuer_key_id, or x's own SKI when self-signed (NULL). */
 static int add_key_ids(X509 *x, const ASN1_OCTET_STRING *issuer_key_id) {
-        _cleanup_(ASN1_OCTET_STRING_freep) ASN1_OCTET_STRING *ski = key_id_from_bitstr(X509_get0_pubkey_bitstr(x));
+        _cleanup_(ASN1_OCTET_STRING_freep) ASN1_OCTET_STRING *ski =
+                key_id_from_bitstr(X509_get0_pubkey_bitstr(x));
         _cleanup_(AUTHORITY_KEYID_freep) AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
 
         if (!ski || !akid)
@@ -264,7 +274,9 @@ static int add_key_ids(X509 *x, const ASN1_OCTET_STRING *issuer_key_id) {
         akid->keyid = ASN1_OCTET_STRING_dup(issuer_key_id ? issuer_key_id : ski);
         if (!akid->keyid)
                 return -ENOMEM;
-        return X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) == 1 ? 0 : -EIO;
+        if (X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) != 1)
+                return -EIO;
+        return 0;
 }
 
 static int ca_finish(Ca *ca) {
@@ -273,11 +285,17 @@ static int ca_finish(Ca *ca) {
         /* Prefer the SKI the certificate carries (an imported CA may use another
          * method); fall back to computing it. */
         ski = X509_get0_subject_key_id(ca->cert);
-        ca->key_id = ski ? ASN1_OCTET_STRING_dup(ski) : key_id_from_bitstr(X509_get0_pubkey_bitstr(ca->cert));
+        ca->key_id =
+                ski ? ASN1_OCTET_STRING_dup(ski) : key_id_from_bitstr(X509_get0_pubkey_bitstr(ca->cert));
         if (!ca->key_id)
                 return -ENOMEM;
         ca->not_after = asn1_time_to_sec(X509_get0_notAfter(ca->cert)) * USEC_PER_SEC;
         return 0;
+}
+
+/* The CA's key identifier; a Ca not made by ca_create()/ca_load() lacks the cached one. */
+static const ASN1_OCTET_STRING *ca_key_id(const Ca *ca) {
+        return ca->key_id ? ca->key_id : X509_get0_subject_key_id(ca->cert);
 }
 
 int ca_create(const CaSettings *s, Ca **ret, char **ret_error) {
@@ -301,8 +319,8 @@ int ca_create(const CaSettings *s, Ca **ret, char **ret_error) {
                                  s->validity_days, VALIDITY_DAYS_MAX);
         md = digest_from_string(s->digest);
         if (!md)
-                return set_error(ret_error, -EINVAL, "Unknown digest '%s' (expected sha256, sha384 or sha512)",
-                                 s->digest);
+                return set_error(ret_error, -EINVAL,
+                                 "Unknown digest '%s' (expected sha256, sha384 or sha512)", s->digest);
         if (s->key_algorithm == KEY_ALGORITHM_ED25519)
                 md = NULL;
 
@@ -324,15 +342,16 @@ int ca_create(const CaSettings *s, Ca **ret, char **ret_error) {
                 return r;
 
         now = now_usec() / USEC_PER_SEC;
-        if (X509_set_version(ca->cert, X509_VERSION_3) != 1 || X509_set_serialNumber(ca->cert, serial) != 1 ||
-            X509_set_subject_name(ca->cert, name) != 1 || X509_set_issuer_name(ca->cert, name) != 1 ||
-            X509_set_pubkey(ca->cert, ca->key) != 1)
-                return set_error(ret_error, -EIO, "Cannot build the CA certificate: %s", openssl_last_error());
+        if (X509_set_version(ca->cert, X509_VERSION_3) != 1 ||
+            X509_set_serialNumber(ca->cert, serial) != 1 || X509_set_subject_name(ca->cert, name) != 1 ||
+            X509_set_issuer_name(ca->cert, name) != 1 || X509_set_pubkey(ca->cert, ca->key) != 1)
+                return set_error(ret_error, -EIO, "Cannot build the CA certificate: %s",
+                                 openssl_last_error());
         if (time_set(X509_getm_notBefore(ca->cert), now - CLOCK_SKEW_SEC) < 0 ||
             time_set(X509_getm_notAfter(ca->cert), now + (uint64_t) s->validity_days * 86400) < 0)
                 return -ENOMEM;
 
-        static const int ku[] = { 5 /* keyCertSign */, 6 /* cRLSign */ };
+        static const int ku[] = {5 /* keyCertSign */, 6 /* cRLSign */};
         r = add_basic_constraints(ca->cert, true);
         if (r >= 0)
                 r = add_key_usage(ca->cert, ku, ELEMENTSOF(ku));
@@ -342,7 +361,8 @@ int ca_create(const CaSettings *s, Ca **ret, char **ret_error) {
                 return set_error(ret_error, r, "Cannot add CA extensions: %s", openssl_last_error());
 
         if (X509_sign(ca->cert, ca->key, ca->md) <= 0)
-                return set_error(ret_error, -EIO, "Cannot sign the CA certificate: %s", openssl_last_error());
+                return set_error(ret_error, -EIO, "Cannot sign the CA certificate: %s",
+                                 openssl_last_error());
 
         r = ca_finish(ca);
         if (r < 0)
@@ -443,8 +463,11 @@ static int general_names_add(GENERAL_NAMES *gens, const char *name) {
                     strncasecmp((const char *) ASN1_STRING_get0_data(v), name, strlen(name)) == 0)
                         return 0;
                 if (t == GEN_IPADD) {
-                        int l = inet_pton(AF_INET, name, addr) == 1 ? 4 : inet_pton(AF_INET6, name, addr) == 1 ? 16 : 0;
-                        if (l > 0 && ASN1_STRING_length(v) == l && memcmp(ASN1_STRING_get0_data(v), addr, (size_t) l) == 0)
+                        int l = inet_pton(AF_INET, name, addr) == 1    ? 4
+                                : inet_pton(AF_INET6, name, addr) == 1 ? 16
+                                                                       : 0;
+                        if (l > 0 && ASN1_STRING_length(v) == l &&
+                            memcmp(ASN1_STRING_get0_data(v), addr, (size_t) l) == 0)
                                 return 0;
                 }
         }
@@ -501,7 +524,8 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
         for (char *const *i = req->dns_names; i && *i; i++)
                 n_names++;
         if (n_names > SANS_MAX)
-                return set_error(ret_error, -E2BIG, "%zu names, more than the limit of %u", n_names, SANS_MAX);
+                return set_error(ret_error, -E2BIG, "%zu names, more than the limit of %u", n_names,
+                                 SANS_MAX);
 
         /* The CN goes into the SAN too, so it must be a DNS name or an IP address. */
         unsigned char addr[16];
@@ -544,8 +568,9 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
                 return set_error(ret_error, -EINVAL, "The CA certificate has expired");
 
         if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_serialNumber(x, serial) != 1 ||
-            X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1 || X509_set_subject_name(x, subject) != 1 ||
-            time_set(X509_getm_notBefore(x), not_before) < 0 || time_set(X509_getm_notAfter(x), not_after) < 0)
+            X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1 ||
+            X509_set_subject_name(x, subject) != 1 || time_set(X509_getm_notBefore(x), not_before) < 0 ||
+            time_set(X509_getm_notAfter(x), not_after) < 0)
                 return set_error(ret_error, -EIO, "Cannot build the certificate: %s", openssl_last_error());
 
         if (req->csr) {
@@ -561,30 +586,45 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
                 rsa = OBJ_obj2nid(alg) == NID_rsaEncryption || OBJ_obj2nid(alg) == NID_rsassaPss;
         } else {
                 if (X509_set_pubkey(x, req->pkey) != 1)
-                        return set_error(ret_error, -EINVAL, "Cannot set the public key: %s", openssl_last_error());
+                        return set_error(ret_error, -EINVAL, "Cannot set the public key: %s",
+                                         openssl_last_error());
                 rsa = EVP_PKEY_is_a(req->pkey, "RSA") || EVP_PKEY_is_a(req->pkey, "RSA-PSS");
         }
 
         r = general_names_add(gens, cn_normalized ? cn_normalized : req->common_name);
-        for (char *const *i = req->dns_names; r >= 0 && i && *i; i++)
-                r = general_names_add(gens, *i);
         if (r < 0)
                 return r;
+        for (char *const *i = req->dns_names; i && *i; i++) {
+                _cleanup_free_ char *normalized = NULL;
+
+                /* Callers pass normalised names; check anyway, since nothing that is not
+                 * a DNS name or an IP address may end up in a certificate we sign. */
+                if (inet_pton(AF_INET, *i, addr) != 1 && inet_pton(AF_INET6, *i, addr) != 1) {
+                        r = dns_name_normalize(*i, &normalized, ret_error);
+                        if (r < 0)
+                                return r;
+                }
+                r = general_names_add(gens, normalized ? normalized : *i);
+                if (r < 0)
+                        return r;
+        }
 
         if (!sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_server_auth)) ||
             !sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_client_auth)))
                 return -ENOMEM;
 
-        static const int ku_rsa[] = { 0 /* digitalSignature */, 2 /* keyEncipherment */ };
-        static const int ku_other[] = { 0 /* digitalSignature */ };
+        static const int ku_rsa[] = {0 /* digitalSignature */, 2 /* keyEncipherment */};
+        static const int ku_other[] = {0 /* digitalSignature */};
         r = add_basic_constraints(x, false);
         if (r >= 0)
-                r = rsa ? add_key_usage(x, ku_rsa, ELEMENTSOF(ku_rsa)) : add_key_usage(x, ku_other, ELEMENTSOF(ku_other));
+                r = rsa ? add_key_usage(x, ku_rsa, ELEMENTSOF(ku_rsa))
+                        : add_key_usage(x, ku_other, ELEMENTSOF(ku_other));
         if (r >= 0 && X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT) != 1)
                 r = -EIO;
         if (r >= 0)
-                r = add_key_ids(x, ca->key_id);
-        if (r >= 0 && X509_add1_ext_i2d(x, NID_subject_alt_name, gens, !cn_in_subject, X509V3_ADD_DEFAULT) != 1)
+                r = ca_key_id(ca) ? add_key_ids(x, ca_key_id(ca)) : -EINVAL;
+        if (r >= 0 &&
+            X509_add1_ext_i2d(x, NID_subject_alt_name, gens, !cn_in_subject, X509V3_ADD_DEFAULT) != 1)
                 r = -EIO;
         if (r < 0)
                 return set_error(ret_error, r, "Cannot add extensions: %s", openssl_last_error());
@@ -638,6 +678,11 @@ static int serial_from_hex(const char *hex, ASN1_INTEGER **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+static void reason_extensions_free(X509_EXTENSION *(*exts)[REVOCATION_REASON_CESSATION_OF_OPERATION + 1]) {
+        for (size_t i = 0; i < ELEMENTSOF(*exts); i++)
+                X509_EXTENSION_free((*exts)[i]);
+}
+
 int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_number, uint64_t now,
                 uint64_t next_update_usec, char **ret_pem) {
         _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
@@ -645,6 +690,8 @@ int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_nu
         _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *number = NULL;
         _cleanup_(AUTHORITY_KEYID_freep) AUTHORITY_KEYID *akid = NULL;
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
+        _cleanup_(reason_extensions_free)
+                X509_EXTENSION *reason_ext[REVOCATION_REASON_CESSATION_OF_OPERATION + 1] = {NULL};
         int r;
 
         if (!ca || !ca->key || !ca->cert || (!entries && n > 0) || !ret_pem)
@@ -665,17 +712,32 @@ int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_nu
                 return -ENOMEM;
         if (X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
             X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) != 1 ||
-            X509_CRL_set1_lastUpdate(crl, this_update) != 1 || X509_CRL_set1_nextUpdate(crl, next_update) != 1)
+            X509_CRL_set1_lastUpdate(crl, this_update) != 1 ||
+            X509_CRL_set1_nextUpdate(crl, next_update) != 1)
                 return log_debug_errno(EIO, "Cannot build CRL: %s", openssl_last_error());
 
         if (ASN1_INTEGER_set_uint64(number, crl_number) != 1 ||
             X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, X509V3_ADD_DEFAULT) != 1)
                 return -EIO;
-        akid->keyid = ASN1_OCTET_STRING_dup(ca->key_id);
+        if (!ca_key_id(ca))
+                return -EINVAL;
+        akid->keyid = ASN1_OCTET_STRING_dup(ca_key_id(ca));
         if (!akid->keyid)
                 return -ENOMEM;
         if (X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) != 1)
                 return -EIO;
+
+        /* The reasonCode extensions are encoded once, and copied into each entry. */
+        for (RevocationReason reason = REVOCATION_REASON_KEY_COMPROMISE;
+             reason < (RevocationReason) ELEMENTSOF(reason_ext); reason++) {
+                _cleanup_(ASN1_ENUMERATED_freep) ASN1_ENUMERATED *code = ASN1_ENUMERATED_new();
+
+                if (!code || ASN1_ENUMERATED_set(code, reason) != 1)
+                        return -ENOMEM;
+                reason_ext[reason] = X509V3_EXT_i2d(NID_crl_reason, 0, code);
+                if (!reason_ext[reason])
+                        return -ENOMEM;
+        }
 
         /* Entries are appended without keeping the list sorted, and sorted once at
          * the end: O(n log n) for the whole CRL. */
@@ -688,19 +750,18 @@ int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_nu
                         return -ENOMEM;
                 r = serial_from_hex(entries[i].serial_hex, &serial);
                 if (r < 0)
-                        return log_debug_errno(r, "Bad serial '%s' in CRL entry.", strempty(entries[i].serial_hex));
+                        return log_debug_errno(r, "Bad serial '%s' in CRL entry.",
+                                               strempty(entries[i].serial_hex));
                 if (time_set(when, entries[i].revoked_at / USEC_PER_SEC) < 0)
                         return -ENOMEM;
-                if (X509_REVOKED_set_serialNumber(rev, serial) != 1 || X509_REVOKED_set_revocationDate(rev, when) != 1)
+                if (X509_REVOKED_set_serialNumber(rev, serial) != 1 ||
+                    X509_REVOKED_set_revocationDate(rev, when) != 1)
                         return -ENOMEM;
 
                 if (entries[i].reason != REVOCATION_REASON_UNSPECIFIED) {
-                        _cleanup_(ASN1_ENUMERATED_freep) ASN1_ENUMERATED *code = ASN1_ENUMERATED_new();
-
                         if (!revocation_reason_to_string(entries[i].reason))
                                 return -EINVAL;
-                        if (!code || ASN1_ENUMERATED_set(code, entries[i].reason) != 1 ||
-                            X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, code, 0, X509V3_ADD_DEFAULT) != 1)
+                        if (X509_REVOKED_add_ext(rev, reason_ext[entries[i].reason], -1) != 1)
                                 return -ENOMEM;
                 }
 

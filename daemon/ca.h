@@ -44,14 +44,23 @@ typedef struct LeafRequest {
         X509_REQ *csr;              /* the key is copied from the CSR's X509_PUBKEY (fast path) */
         EVP_PKEY *pkey;
         unsigned validity_days;
-        uint64_t now;               /* usec; notBefore = now - 5 min for clock skew */
+        uint64_t now;               /* usec; notBefore = now - 5 min for clock skew; 0: the current time */
 } LeafRequest;
 
 /* Sign a leaf: subject CN only (we never copy CSR extensions), v3,
  * basicConstraints CA:FALSE critical, keyUsage fitting the key (RSA:
  * digitalSignature+keyEncipherment, EC/Ed25519: digitalSignature), EKU
  * serverAuth+clientAuth, SKI, AKI, subjectAltName, random positive 128-bit
- * serial, notAfter clamped to the CA's notAfter. Thread-safe. */
+ * serial, notAfter clamped to the CA's notAfter. Thread-safe.
+ * The CN must be a DNS name (it is validated with dns_name_normalize()) or an IP
+ * address (then an iPAddress SAN); entries of dns_names that are IP addresses
+ * become iPAddress SANs. A CN longer than 64 characters stays out of the subject
+ * (ub-common-name) and the SAN is then critical.
+ * With req->csr the key is copied as encoded, never decoded, so the returned X509
+ * has no in-memory EVP_PKEY: X509_get0_pubkey() returns NULL and
+ * X509_verify_cert()/X509_check_private_key() on it fail. Serialise it (i2d_X509)
+ * and use x509_from_der() when you need that; cert_info_from_x509() and
+ * pkcs12_export() cope with it as it is. */
 int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_error);
 
 /* RFC 5280 reasons by their contract names. */

@@ -123,16 +123,18 @@ static int load_credential(const char *path, MasterKey *ret, char **ret_error) {
                         int hi = unhex_char((char) buf[2 * i]), lo = unhex_char((char) buf[2 * i + 1]);
                         if (hi < 0 || lo < 0) {
                                 r = set_error(ret_error, -EINVAL,
-                                              "Master key credential '%s' is 64 bytes long but not hex", path);
+                                              "Master key credential '%s' is 64 bytes long but not hex",
+                                              path);
                                 break;
                         }
                         ret->key[i] = (uint8_t) (hi << 4 | lo);
                 }
         } else
-                r = set_error(ret_error, -EINVAL,
-                              "Master key credential '%s' must hold 32 raw bytes or 64 hex characters, not %zi "
-                              "bytes",
-                              path, n);
+                r = set_error(
+                        ret_error, -EINVAL,
+                        "Master key credential '%s' must hold 32 raw bytes or 64 hex characters, not %zi "
+                        "bytes",
+                        path, n);
 
         OPENSSL_cleanse(buf, sizeof buf);
         if (r < 0)
@@ -149,17 +151,19 @@ static int load_key_file(const char *path, int fd, MasterKey *ret, char **ret_er
         if (!S_ISREG(st.st_mode))
                 return set_error(ret_error, -EINVAL, "Master key '%s' is not a regular file", path);
         if ((st.st_mode & 07777 & ~(mode_t) 0600) != 0)
-                return set_error(ret_error, -EPERM,
-                                 "Master key '%s' has mode %04o, wider than 0600; refusing to use it (fix with "
-                                 "chmod 0600)",
-                                 path, (unsigned) (st.st_mode & 07777));
+                return set_error(
+                        ret_error, -EPERM,
+                        "Master key '%s' has mode %04o, wider than 0600; refusing to use it (fix with "
+                        "chmod 0600)",
+                        path, (unsigned) (st.st_mode & 07777));
         if (st.st_size != MASTER_KEY_SIZE)
                 return set_error(ret_error, -EINVAL, "Master key '%s' is %jd bytes long, expected %u", path,
                                  (intmax_t) st.st_size, MASTER_KEY_SIZE);
 
         n = read_full(fd, ret->key, MASTER_KEY_SIZE);
         if (n < 0)
-                return set_error(ret_error, (int) n, "Cannot read master key '%s': %s", path, strerror((int) -n));
+                return set_error(ret_error, (int) n, "Cannot read master key '%s': %s", path,
+                                 strerror((int) -n));
         if (n != MASTER_KEY_SIZE) {
                 master_key_wipe(ret);
                 return set_error(ret_error, -EINVAL, "Master key '%s' is truncated", path);
@@ -173,19 +177,21 @@ static int load_key_file(const char *path, int fd, MasterKey *ret, char **ret_er
 static int create_key_file(const char *state_dir, const char *path, MasterKey *ret, char **ret_error) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
-        MasterKey k = { 0 };
+        MasterKey k = {0};
         int r;
 
         dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
-                return set_error(ret_error, -errno, "Cannot open state directory '%s': %s", state_dir, strerror(errno));
+                return set_error(ret_error, -errno, "Cannot open state directory '%s': %s", state_dir,
+                                 strerror(errno));
 
         if (asprintf(&tmp, "%s/.#" MASTER_KEY_FILE "XXXXXX", state_dir) < 0)
                 return -ENOMEM;
         /* mkostemp() creates the file 0600 with O_EXCL, so it never follows a symlink. */
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
-                return set_error(ret_error, -errno, "Cannot create a temporary file in '%s': %s", state_dir, strerror(errno));
+                return set_error(ret_error, -errno, "Cannot create a temporary file in '%s': %s", state_dir,
+                                 strerror(errno));
 
         r = random_bytes(k.key, sizeof k.key);
         if (r < 0) {
@@ -236,7 +242,8 @@ rename_failed:
         master_key_wipe(&k);
         if (r == -EEXIST)
                 return r; /* somebody else won the race: the caller loads theirs */
-        return set_error(ret_error, r, "Cannot move the new master key into place at '%s': %s", path, strerror(-r));
+        return set_error(ret_error, r, "Cannot move the new master key into place at '%s': %s", path,
+                         strerror(-r));
 
 fail:
         (void) unlink(tmp);
@@ -271,8 +278,8 @@ int master_key_load(const char *state_dir, MasterKey *ret, char **ret_source, ch
                 }
                 if (r != -ENOENT) {
                         if (ret_error && !*ret_error)
-                                (void) set_error(ret_error, r, "Cannot open master key credential '%s': %s", cpath,
-                                                 strerror(-r));
+                                (void) set_error(ret_error, r, "Cannot open master key credential '%s': %s",
+                                                 cpath, strerror(-r));
                         return r;
                 }
         }
@@ -292,10 +299,11 @@ int master_key_load(const char *state_dir, MasterKey *ret, char **ret_source, ch
                         if (r == -EEXIST && attempt == 0)
                                 continue;
                 } else if (errno == ELOOP)
-                        r = set_error(ret_error, -ELOOP, "Master key '%s' is a symlink; refusing to follow it",
-                                      path);
+                        r = set_error(ret_error, -ELOOP,
+                                      "Master key '%s' is a symlink; refusing to follow it", path);
                 else
-                        r = set_error(ret_error, -errno, "Cannot open master key '%s': %s", path, strerror(errno));
+                        r = set_error(ret_error, -errno, "Cannot open master key '%s': %s", path,
+                                      strerror(errno));
                 break;
         }
         if (r < 0)
@@ -330,8 +338,8 @@ int key_generate(KeyAlgorithm a, EVP_PKEY **ret) {
         case KEY_ALGORITHM_EC_256:
         case KEY_ALGORITHM_EC_384:
                 ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-                params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-                                                             a == KEY_ALGORITHM_EC_256 ? "P-256" : "P-384", 0);
+                params[0] = OSSL_PARAM_construct_utf8_string(
+                        OSSL_PKEY_PARAM_GROUP_NAME, a == KEY_ALGORITHM_EC_256 ? "P-256" : "P-384", 0);
                 /* Named curves only: explicit parameters are refused by most peers. */
                 params[1] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING,
                                                              OSSL_PKEY_EC_ENCODING_GROUP, 0);
@@ -349,7 +357,8 @@ int key_generate(KeyAlgorithm a, EVP_PKEY **ret) {
                 return -ENOMEM;
         if (EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_CTX_set_params(ctx, params) <= 0 ||
             EVP_PKEY_generate(ctx, &pkey) <= 0) {
-                log_debug("Key generation (%s) failed: %s", key_algorithm_to_string(a), openssl_last_error());
+                log_debug("Key generation (%s) failed: %s", key_algorithm_to_string(a),
+                          openssl_last_error());
                 return -EIO;
         }
 
@@ -458,8 +467,7 @@ int key_unseal(const MasterKey *mk, const uint8_t *sealed, size_t len, EVP_PKEY 
         return 0;
 }
 
-
-static void x509_extension_stack_freep(STACK_OF(X509_EXTENSION) **p) {
+static void x509_extension_stack_freep(STACK_OF(X509_EXTENSION) * *p) {
         if (*p)
                 sk_X509_EXTENSION_pop_free(*p, X509_EXTENSION_free);
 }
@@ -492,8 +500,8 @@ int csr_build(EVP_PKEY *pkey, const char *cn, char *const *dns_names, uint8_t **
          * name is carried by the SAN alone, as ACME CAs expect. */
         if (!isempty(cn) && strlen(cn) <= 64) {
                 X509_NAME *name = X509_REQ_get_subject_name(req);
-                if (X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8, (const unsigned char *) cn,
-                                               -1, -1, 0) != 1)
+                if (X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                               (const unsigned char *) cn, -1, -1, 0) != 1)
                         return log_debug_errno(EINVAL, "Bad common name: %s", openssl_last_error());
         }
 

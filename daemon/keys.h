@@ -20,7 +20,9 @@ typedef struct MasterKey {
  * that file exists (systemd LoadCredential[Encrypted]=; 32 raw bytes or 64 hex
  * chars), else from state_dir/master.key, generating it there (0600, written
  * atomically, O_CLOEXEC) on first use. ret_source says where it came from
- * ("credential" or the path). Returns negative errno with a readable *ret_error. */
+ * ("credential" or the path). Returns negative errno with a readable *ret_error:
+ * -EPERM when master.key's mode is wider than 0600, -EINVAL for a wrong size or
+ * bad credential contents, -ELOOP when master.key is a symlink. */
 int master_key_load(const char *state_dir, MasterKey *ret, char **ret_source, char **ret_error);
 void master_key_wipe(MasterKey *k);
 
@@ -28,12 +30,15 @@ void master_key_wipe(MasterKey *k);
 int key_generate(KeyAlgorithm a, EVP_PKEY **ret);
 
 /* Seal a private key as encrypted PKCS#8 DER under the master key; unseal it
- * again. Thread-safe. */
+ * again. Thread-safe. key_unseal() returns -EKEYREJECTED when the blob does not
+ * decrypt (another master key) and -EBADMSG when it is not a sealed key. */
 int key_seal(const MasterKey *mk, EVP_PKEY *pkey, uint8_t **ret_sealed, size_t *ret_len);
 int key_unseal(const MasterKey *mk, const uint8_t *sealed, size_t len, EVP_PKEY **ret);
 
 /* Build a CSR (signed with pkey) for cn and dns_names, for providers that take
- * CSRs (ACME, external CAs). Returns DER. */
+ * CSRs (ACME, external CAs). Returns DER. A cn longer than 64 characters (the
+ * limit of the CN attribute) is left out of the subject; put it in dns_names.
+ * At most SANS_MAX names (-E2BIG). */
 int csr_build(EVP_PKEY *pkey, const char *cn, char *const *dns_names, uint8_t **ret_der, size_t *ret_len);
 
 /* Fill buf with n bytes from the CSPRNG (RAND_priv_bytes). */

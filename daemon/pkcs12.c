@@ -8,6 +8,7 @@
 #include "keys.h"
 #include "log.h"
 #include "pkcs12.h"
+#include "x509.h"
 
 #define PASSWORD_LENGTH_MAX 1024U
 
@@ -41,7 +42,7 @@ static OSSL_LIB_CTX *get_legacy_libctx(void) {
         return legacy_libctx;
 }
 
-int pkcs12_export(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain, const char *friendly_name,
+int pkcs12_export(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) * chain, const char *friendly_name,
                   const char *password, bool legacy, uint8_t **ret, size_t *ret_len) {
         _cleanup_(PKCS12_freep) PKCS12 *p12 = NULL;
         OSSL_LIB_CTX *libctx = NULL;
@@ -51,6 +52,23 @@ int pkcs12_export(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain, const char *
 
         if (!key || !leaf || !password || !ret || !ret_len)
                 return -EINVAL;
+
+        /* A leaf fresh from ca_sign_leaf() with a CSR carries its key undecoded, and
+         * PKCS12_create_ex() checks that the key matches the certificate: decode it. */
+        _cleanup_(X509_freep) X509 *decoded = NULL;
+        if (!X509_get0_pubkey(leaf)) {
+                unsigned char *leaf_der = NULL;
+                int l = i2d_X509(leaf, &leaf_der);
+
+                ERR_clear_error();
+                if (l <= 0)
+                        return -EINVAL;
+                decoded = x509_from_der(leaf_der, (size_t) l);
+                OPENSSL_free(leaf_der);
+                if (!decoded)
+                        return -EINVAL;
+                leaf = decoded;
+        }
 
         if (legacy) {
                 libctx = get_legacy_libctx();
@@ -66,8 +84,8 @@ int pkcs12_export(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain, const char *
 
         /* mac_iter -1: no MAC from PKCS12_create_ex(), we add our own below with the
          * digest we want (it would pick SHA-1). */
-        p12 = PKCS12_create_ex(password, friendly_name, key, leaf, chain, nid, nid, PKCS12_DEFAULT_ITER, -1, 0,
-                               libctx, NULL);
+        p12 = PKCS12_create_ex(password, friendly_name, key, leaf, chain, nid, nid, PKCS12_DEFAULT_ITER, -1,
+                               0, libctx, NULL);
         if (!p12)
                 return log_debug_errno(EIO, "Cannot create PKCS#12: %s", openssl_last_error());
         if (PKCS12_set_mac(p12, password, -1, NULL, 0, PKCS12_DEFAULT_ITER, mac_md) != 1)

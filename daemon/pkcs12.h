@@ -8,7 +8,8 @@
 /* Build a PFX with key, leaf and chain, friendly name = friendly_name.
  * Default: AES-256-CBC with PBKDF2-HMAC-SHA256 for key and certificates,
  * SHA-256 MAC. legacy: 3DES (pbeWithSHAAnd3-KeyTripleDES-CBC) and a SHA-1 MAC.
- * The password is NUL-terminated. Returns DER. */
+ * The password is NUL-terminated. Returns DER. Thread-safe; the legacy variant
+ * runs in a library context of its own with the "legacy" provider loaded. */
 int pkcs12_export(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain, const char *friendly_name,
                   const char *password, bool legacy, uint8_t **ret, size_t *ret_len);
 

@@ -197,8 +197,8 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
         if (len == 0)
                 return set_error(ret_error, -EINVAL, "'%s': empty DNS name", q);
         if (len > DNS_NAME_MAX)
-                return set_error(ret_error, -EINVAL, "'%s': name is %zu characters long, more than %u", q, len,
-                                 DNS_NAME_MAX);
+                return set_error(ret_error, -EINVAL, "'%s': name is %zu characters long, more than %u", q,
+                                 len, DNS_NAME_MAX);
 
         copy = strndup(name, len);
         if (!copy)
@@ -216,19 +216,21 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
                 if (l == 0)
                         return set_error(ret_error, -EINVAL, "'%s': empty label", q);
                 if (l > DNS_LABEL_MAX)
-                        return set_error(ret_error, -EINVAL, "'%s': label '%s' is %zu characters long, more than %u",
-                                         q, ql, l, DNS_LABEL_MAX);
+                        return set_error(ret_error, -EINVAL,
+                                         "'%s': label '%s' is %zu characters long, more than %u", q, ql, l,
+                                         DNS_LABEL_MAX);
 
                 if (memchr(label, '*', l)) {
                         if (l != 1)
-                                return set_error(ret_error, -EINVAL,
-                                                 "'%s': label '%s' contains '*'; a wildcard must be the whole "
-                                                 "leftmost label",
-                                                 q, ql);
+                                return set_error(
+                                        ret_error, -EINVAL,
+                                        "'%s': label '%s' contains '*'; a wildcard must be the whole "
+                                        "leftmost label",
+                                        q, ql);
                         if (index != 0)
-                                return set_error(ret_error, -EINVAL,
-                                                 "'%s': wildcard '*' is only allowed as the whole leftmost label",
-                                                 q);
+                                return set_error(
+                                        ret_error, -EINVAL,
+                                        "'%s': wildcard '*' is only allowed as the whole leftmost label", q);
                 } else {
                         all_numeric = true;
                         for (size_t i = 0; i < l; i++) {
@@ -239,20 +241,23 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
                                 if (isalpha((unsigned char) c) || c == '-')
                                         continue;
                                 if (c >= 0x20 && c < 0x7f)
-                                        return set_error(ret_error, -EINVAL, "'%s': label '%s' contains '%c'", q,
-                                                         ql, c);
+                                        return set_error(ret_error, -EINVAL,
+                                                         "'%s': label '%s' contains '%c'", q, ql, c);
                                 return set_error(ret_error, -EINVAL,
-                                                 "'%s': label '%s' contains the control character \\x%02x", q, ql,
-                                                 (unsigned char) c);
+                                                 "'%s': label '%s' contains the control character \\x%02x",
+                                                 q, ql, (unsigned char) c);
                         }
                         if (label[0] == '-')
-                                return set_error(ret_error, -EINVAL, "'%s': label '%s' starts with a hyphen", q,
-                                                 ql);
+                                return set_error(ret_error, -EINVAL, "'%s': label '%s' starts with a hyphen",
+                                                 q, ql);
                         if (label[l - 1] == '-')
-                                return set_error(ret_error, -EINVAL, "'%s': label '%s' ends with a hyphen", q, ql);
-                        if (l >= 4 && strncasecmp(label, "xn--", 4) == 0 && !punycode_valid(label + 4, l - 4))
+                                return set_error(ret_error, -EINVAL, "'%s': label '%s' ends with a hyphen",
+                                                 q, ql);
+                        if (l >= 4 && strncasecmp(label, "xn--", 4) == 0 &&
+                            !punycode_valid(label + 4, l - 4))
                                 return set_error(ret_error, -EINVAL,
-                                                 "'%s': label '%s' is not a valid A-label (bad punycode)", q, ql);
+                                                 "'%s': label '%s' is not a valid A-label (bad punycode)", q,
+                                                 ql);
                 }
 
                 n_labels++;
@@ -262,7 +267,8 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
         }
 
         if (n_labels < 2)
-                return set_error(ret_error, -EINVAL, "'%s': a certificate name needs at least two labels", q);
+                return set_error(ret_error, -EINVAL, "'%s': a certificate name needs at least two labels",
+                                 q);
         /* RFC 3696 §2: a top-level label is never all-numeric; such a "name" is an IP address. */
         if (all_numeric)
                 return set_error(ret_error, -EINVAL,
@@ -325,7 +331,8 @@ static bool looks_like_pem(const void *data, size_t size) {
 
         while (p < end && isspace((unsigned char) *p))
                 p++;
-        return (size_t) (end - p) >= STRLEN("-----BEGIN") && memcmp(p, "-----BEGIN", STRLEN("-----BEGIN")) == 0;
+        return (size_t) (end - p) >= STRLEN("-----BEGIN") &&
+               memcmp(p, "-----BEGIN", STRLEN("-----BEGIN")) == 0;
 }
 
 static void general_names_freep(GENERAL_NAMES **p) {
@@ -333,7 +340,7 @@ static void general_names_freep(GENERAL_NAMES **p) {
                 GENERAL_NAMES_free(*p);
 }
 
-static void x509_extensions_freep(STACK_OF(X509_EXTENSION) **p) {
+static void x509_extensions_freep(STACK_OF(X509_EXTENSION) * *p) {
         if (*p)
                 sk_X509_EXTENSION_pop_free(*p, X509_EXTENSION_free);
 }
@@ -346,8 +353,8 @@ int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error) {
         if (!data && size > 0)
                 return -EINVAL;
         if (size > CSR_MAX_SIZE)
-                return set_error(ret_error, -EMSGSIZE, "CSR is %zu bytes, more than the limit of %u bytes", size,
-                                 CSR_MAX_SIZE);
+                return set_error(ret_error, -EMSGSIZE, "CSR is %zu bytes, more than the limit of %u bytes",
+                                 size, CSR_MAX_SIZE);
         if (size == 0)
                 return set_error(ret_error, -EBADMSG, "CSR is empty");
 
@@ -364,9 +371,11 @@ int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error) {
                 req = d2i_X509_REQ(NULL, &p, (long) size);
                 if (!req)
                         return set_error(ret_error, -EBADMSG,
-                                         "neither a PEM nor a DER certificate request: %s", openssl_last_error());
+                                         "neither a PEM nor a DER certificate request: %s",
+                                         openssl_last_error());
                 if (p != (const unsigned char *) data + size)
-                        return set_error(ret_error, -EBADMSG, "%zu bytes of trailing data after the DER request",
+                        return set_error(ret_error, -EBADMSG,
+                                         "%zu bytes of trailing data after the DER request",
                                          size - (size_t) (p - (const unsigned char *) data));
         }
 
@@ -396,17 +405,19 @@ int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error) {
                 int crit = -1;
                 gens = X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL);
                 if (!gens && crit == -2)
-                        return set_error(ret_error, -EBADMSG, "the request has more than one subjectAltName");
+                        return set_error(ret_error, -EBADMSG,
+                                         "the request has more than one subjectAltName");
                 if (!gens && crit >= 0)
-                        return set_error(ret_error, -EBADMSG, "the request's subjectAltName cannot be parsed");
+                        return set_error(ret_error, -EBADMSG,
+                                         "the request's subjectAltName cannot be parsed");
         }
         ERR_clear_error();
 
         int n_gens = gens ? sk_GENERAL_NAME_num(gens) : 0;
         if ((size_t) n_gens > SANS_MAX)
                 return set_error(ret_error, -EMSGSIZE,
-                                 "the request has %i subject alternative names, more than the limit of %u", n_gens,
-                                 SANS_MAX);
+                                 "the request has %i subject alternative names, more than the limit of %u",
+                                 n_gens, SANS_MAX);
 
         c->dns_names = calloc((size_t) n_gens + 1, sizeof(char *));
         if (!c->dns_names)
@@ -421,7 +432,8 @@ int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error) {
                 const unsigned char *bytes = ASN1_STRING_get0_data(s);
                 int l = ASN1_STRING_length(s);
                 if (l < 0 || memchr(bytes, 0, (size_t) l))
-                        return set_error(ret_error, -EBADMSG, "a dNSName in the request contains a NUL byte");
+                        return set_error(ret_error, -EBADMSG,
+                                         "a dNSName in the request contains a NUL byte");
                 c->dns_names[c->n_dns_names] = strndup((const char *) bytes, (size_t) l);
                 if (!c->dns_names[c->n_dns_names])
                         return -ENOMEM;
@@ -462,7 +474,7 @@ void cert_info_done(CertInfo *i) {
         free(i->fingerprint_sha256);
         free(i->serial);
         free(i->der);
-        *i = (CertInfo) { 0 };
+        *i = (CertInfo){0};
 }
 
 static char *bio_to_string(BIO *bio) {
@@ -487,7 +499,7 @@ static char *name_to_rfc2253(const X509_NAME *name) {
 }
 
 static uint64_t asn1_time_to_usec(const ASN1_TIME *t) {
-        struct tm tm = { 0 };
+        struct tm tm = {0};
         time_t s;
 
         if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
@@ -499,7 +511,8 @@ static uint64_t asn1_time_to_usec(const ASN1_TIME *t) {
 }
 
 static int sans_from_x509(X509 *x, char ***ret) {
-        _cleanup_(general_names_freep) GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+        _cleanup_(general_names_freep) GENERAL_NAMES *gens =
+                X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
         int n = gens ? sk_GENERAL_NAME_num(gens) : 0;
         char **l = calloc((size_t) MAX(n, 0) + 1, sizeof(char *));
         size_t k = 0;
@@ -602,7 +615,7 @@ static EVP_PKEY *x509_decode_pubkey(X509 *x) {
 }
 
 int cert_info_from_x509(X509 *x, CertInfo *ret) {
-        CertInfo i = { 0 };
+        CertInfo i = {0};
         unsigned char *der = NULL;
         int der_len, r;
 
@@ -736,7 +749,7 @@ X509 *x509_from_pem(const char *pem) {
         return x;
 }
 
-STACK_OF(X509) *x509_stack_from_data(const void *data, size_t len) {
+STACK_OF(X509) * x509_stack_from_data(const void *data, size_t len) {
         _cleanup_x509_stack_ STACK_OF(X509) *sk = NULL;
 
         if (!data || len == 0 || len > INT32_MAX)

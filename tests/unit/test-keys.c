@@ -163,7 +163,8 @@ static void test_seal_format(void) {
         g_assert_nonnull(pbe2);
         g_assert_cmpint(OBJ_obj2nid(pbe2->encryption->algorithm), ==, NID_aes_256_cbc);
         g_assert_cmpint(OBJ_obj2nid(pbe2->keyfunc->algorithm), ==, NID_id_pbkdf2);
-        PBKDF2PARAM *kdf = ASN1_item_unpack(pbe2->keyfunc->parameter->value.sequence, ASN1_ITEM_rptr(PBKDF2PARAM));
+        PBKDF2PARAM *kdf =
+                ASN1_item_unpack(pbe2->keyfunc->parameter->value.sequence, ASN1_ITEM_rptr(PBKDF2PARAM));
         g_assert_nonnull(kdf);
         g_assert_cmpint(ASN1_INTEGER_get(kdf->iter), ==, 1);
         g_assert_nonnull(kdf->prf);
@@ -329,7 +330,7 @@ static void test_master_key_credential(void) {
 }
 
 static void test_random_uniform(void) {
-        uint32_t v, counts[6] = { 0 };
+        uint32_t v, counts[6] = {0};
 
         g_assert_cmpint(random_uniform(0, &v), ==, -EINVAL);
         for (int i = 0; i < 100; i++) {
@@ -364,7 +365,7 @@ static void test_random_uniform(void) {
 }
 
 static void test_random_bytes(void) {
-        uint8_t a[64] = { 0 }, b[64] = { 0 };
+        uint8_t a[64] = {0}, b[64] = {0};
 
         g_assert_cmpint(random_bytes(a, sizeof a), ==, 0);
         g_assert_cmpint(random_bytes(b, sizeof b), ==, 0);
@@ -373,7 +374,7 @@ static void test_random_bytes(void) {
 }
 
 static void test_csr_build(void) {
-        char *names[] = { (char *) "www.example.com", (char *) "example.com", NULL };
+        char *names[] = {(char *) "www.example.com", (char *) "example.com", NULL};
 
         for (KeyAlgorithm a = 0; a < _KEY_ALGORITHM_MAX; a++) {
                 EVP_PKEY *k = get_key(a);
@@ -393,14 +394,16 @@ static void test_csr_build(void) {
                 g_assert_cmpstr(c->key_algorithm, ==, key_algorithm_to_string(a));
 
                 int mdnid = -1, pknid;
-                g_assert_cmpint(OBJ_find_sigid_algs(X509_REQ_get_signature_nid(c->req), &mdnid, &pknid), ==, 1);
+                g_assert_cmpint(OBJ_find_sigid_algs(X509_REQ_get_signature_nid(c->req), &mdnid, &pknid), ==,
+                                1);
                 g_assert_cmpint(mdnid, ==, a == KEY_ALGORITHM_ED25519 ? NID_undef : NID_sha256);
                 free(der);
         }
 
         /* A CN too long for the CN field goes in the SAN only. */
-        const char *longname = "a-very-long-host-name-that-does-not-fit.in-the-64-character-cn-field.example.com";
-        char *names2[] = { (char *) longname, NULL };
+        const char *longname =
+                "a-very-long-host-name-that-does-not-fit.in-the-64-character-cn-field.example.com";
+        char *names2[] = {(char *) longname, NULL};
         uint8_t *der = NULL;
         size_t len;
         _cleanup_(csr_freep) Csr *c = NULL;
@@ -443,7 +446,7 @@ static void test_threads(void) {
 
         random_master_key(&mk);
         for (size_t i = 0; i < 4; i++) {
-                data[i] = (ThreadData) { .mk = &mk };
+                data[i] = (ThreadData){.mk = &mk};
                 threads[i] = g_thread_new("seal", seal_thread, &data[i]);
         }
         for (size_t i = 0; i < 4; i++) {

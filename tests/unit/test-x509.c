@@ -60,7 +60,9 @@ static void test_pkey_describe(void) {
                         continue; /* slow; covered by test-keys */
                 g_assert_cmpint(key_generate(a, &k), ==, 0);
                 check_describe(k, key_algorithm_to_string(a),
-                               a == KEY_ALGORITHM_RSA_2048 ? 2048 : a == KEY_ALGORITHM_RSA_3072 ? 3072 : 0);
+                               a == KEY_ALGORITHM_RSA_2048   ? 2048
+                               : a == KEY_ALGORITHM_RSA_3072 ? 3072
+                                                             : 0);
                 EVP_PKEY_free(k);
         }
 }
@@ -72,53 +74,53 @@ typedef struct DnsCase {
 } DnsCase;
 
 static const DnsCase dns_cases[] = {
-        { "example.com", "example.com", NULL },
-        { "www.example.com", "www.example.com", NULL },
-        { "WWW.Example.COM", "www.example.com", NULL },
-        { "example.com.", "example.com", NULL },
-        { "*.example.com", "*.example.com", NULL },
-        { "*.Example.com.", "*.example.com", NULL },
-        { "a-b.example.com", "a-b.example.com", NULL },
-        { "1.example.com", "1.example.com", NULL },
-        { "123.example.com", "123.example.com", NULL },
-        { "xn--bcher-kva.example", "xn--bcher-kva.example", NULL },
-        { "XN--BCHER-KVA.example", "xn--bcher-kva.example", NULL },
-        { "xn--mnchen-3ya.de", "xn--mnchen-3ya.de", NULL },
-        { "xn--fiqs8s.xn--fiqz9s", "xn--fiqs8s.xn--fiqz9s", NULL },
-        { "a.b", "a.b", NULL },
-        { "a23456789012345678901234567890123456789012345678901234567890123.com",
-          "a23456789012345678901234567890123456789012345678901234567890123.com", NULL },
-        { "", NULL, "empty" },
-        { ".", NULL, "empty" },
-        { "localhost", NULL, "at least two labels" },
-        { "com.", NULL, "at least two labels" },
-        { "example..com", NULL, "empty label" },
-        { ".example.com", NULL, "empty label" },
-        { "example.com..", NULL, "empty label" },
-        { "ex ample.com", NULL, "label 'ex ample' contains ' '" },
-        { "exa_mple.com", NULL, "contains '_'" },
-        { "exa!mple.com", NULL, "contains '!'" },
-        { "exa\tmple.com", NULL, "control character" },
-        { "-example.com", NULL, "starts with a hyphen" },
-        { "example-.com", NULL, "ends with a hyphen" },
-        { "www.example.com-", NULL, "ends with a hyphen" },
-        { "a*.example.com", NULL, "a wildcard must be the whole leftmost label" },
-        { "*a.example.com", NULL, "a wildcard must be the whole leftmost label" },
-        { "*.*.example.com", NULL, "only allowed as the whole leftmost label" },
-        { "foo.*.com", NULL, "only allowed as the whole leftmost label" },
-        { "www.example.*", NULL, "only allowed as the whole leftmost label" },
-        { "**.example.com", NULL, "wildcard" },
-        { "*", NULL, "at least two labels" },
-        { "bücher.example", NULL, "non-ASCII" },
-        { "xn--.example.com", NULL, "hyphen" },
-        { "xn--bcher-9.example", NULL, "not a valid A-label" },
-        { "xn--abc-.example.com", NULL, "ends with a hyphen" },
-        { "xn--99999999999.example.com", NULL, "not a valid A-label" },
-        { "1.2.3.4", NULL, "all-numeric" },
-        { "a234567890123456789012345678901234567890123456789012345678901234.com", NULL,
-          "64 characters long, more than 63" },
-        { "example.com/path", NULL, "contains '/'" },
-        { "user@example.com", NULL, "contains '@'" },
+        {"example.com", "example.com", NULL},
+        {"www.example.com", "www.example.com", NULL},
+        {"WWW.Example.COM", "www.example.com", NULL},
+        {"example.com.", "example.com", NULL},
+        {"*.example.com", "*.example.com", NULL},
+        {"*.Example.com.", "*.example.com", NULL},
+        {"a-b.example.com", "a-b.example.com", NULL},
+        {"1.example.com", "1.example.com", NULL},
+        {"123.example.com", "123.example.com", NULL},
+        {"xn--bcher-kva.example", "xn--bcher-kva.example", NULL},
+        {"XN--BCHER-KVA.example", "xn--bcher-kva.example", NULL},
+        {"xn--mnchen-3ya.de", "xn--mnchen-3ya.de", NULL},
+        {"xn--fiqs8s.xn--fiqz9s", "xn--fiqs8s.xn--fiqz9s", NULL},
+        {"a.b", "a.b", NULL},
+        {"a23456789012345678901234567890123456789012345678901234567890123.com",
+         "a23456789012345678901234567890123456789012345678901234567890123.com", NULL},
+        {"", NULL, "empty"},
+        {".", NULL, "empty"},
+        {"localhost", NULL, "at least two labels"},
+        {"com.", NULL, "at least two labels"},
+        {"example..com", NULL, "empty label"},
+        {".example.com", NULL, "empty label"},
+        {"example.com..", NULL, "empty label"},
+        {"ex ample.com", NULL, "label 'ex ample' contains ' '"},
+        {"exa_mple.com", NULL, "contains '_'"},
+        {"exa!mple.com", NULL, "contains '!'"},
+        {"exa\tmple.com", NULL, "control character"},
+        {"-example.com", NULL, "starts with a hyphen"},
+        {"example-.com", NULL, "ends with a hyphen"},
+        {"www.example.com-", NULL, "ends with a hyphen"},
+        {"a*.example.com", NULL, "a wildcard must be the whole leftmost label"},
+        {"*a.example.com", NULL, "a wildcard must be the whole leftmost label"},
+        {"*.*.example.com", NULL, "only allowed as the whole leftmost label"},
+        {"foo.*.com", NULL, "only allowed as the whole leftmost label"},
+        {"www.example.*", NULL, "only allowed as the whole leftmost label"},
+        {"**.example.com", NULL, "wildcard"},
+        {"*", NULL, "at least two labels"},
+        {"bücher.example", NULL, "non-ASCII"},
+        {"xn--.example.com", NULL, "hyphen"},
+        {"xn--bcher-9.example", NULL, "not a valid A-label"},
+        {"xn--abc-.example.com", NULL, "ends with a hyphen"},
+        {"xn--99999999999.example.com", NULL, "not a valid A-label"},
+        {"1.2.3.4", NULL, "all-numeric"},
+        {"a234567890123456789012345678901234567890123456789012345678901234.com", NULL,
+         "64 characters long, more than 63"},
+        {"example.com/path", NULL, "contains '/'"},
+        {"user@example.com", NULL, "contains '@'"},
 };
 
 static void test_dns_name_normalize(void) {
@@ -217,7 +219,7 @@ static char *der_csr_to_pem(const uint8_t *der, size_t len, bool new_header) {
 }
 
 static void test_csr_parse_ok(void) {
-        char *names[] = { (char *) "www.example.com", (char *) "api.example.com", NULL };
+        char *names[] = {(char *) "www.example.com", (char *) "api.example.com", NULL};
 
         for (KeyAlgorithm a = 0; a < _KEY_ALGORITHM_MAX; a++) {
                 if (a == KEY_ALGORITHM_RSA_4096)
@@ -234,7 +236,8 @@ static void test_csr_parse_ok(void) {
                                 r = csr_parse(der, len, &c, &error);
                         else {
                                 pem = der_csr_to_pem(der, len, form == 2);
-                                g_assert_nonnull(strstr(pem, form == 2 ? "NEW CERTIFICATE REQUEST" : "BEGIN CERTIFICATE REQUEST"));
+                                g_assert_nonnull(strstr(pem, form == 2 ? "NEW CERTIFICATE REQUEST"
+                                                                       : "BEGIN CERTIFICATE REQUEST"));
                                 r = csr_parse(pem, strlen(pem), &c, &error);
                         }
                         if (r < 0)
@@ -246,7 +249,9 @@ static void test_csr_parse_ok(void) {
                         g_assert_null(c->dns_names[2]);
                         g_assert_cmpstr(c->key_algorithm, ==, key_algorithm_to_string(a));
                         g_assert_cmpuint(c->rsa_bits, ==,
-                                         a == KEY_ALGORITHM_RSA_2048 ? 2048 : a == KEY_ALGORITHM_RSA_3072 ? 3072 : 0);
+                                         a == KEY_ALGORITHM_RSA_2048   ? 2048
+                                         : a == KEY_ALGORITHM_RSA_3072 ? 3072
+                                                                       : 0);
                         g_assert_nonnull(c->req);
                         g_assert_cmpmem(c->der, c->der_len, der, len);
                         g_free(pem);
@@ -289,7 +294,7 @@ static void test_csr_parse_utf8_cn(void) {
 }
 
 static void test_csr_parse_errors(void) {
-        char *names[] = { (char *) "www.example.com", NULL };
+        char *names[] = {(char *) "www.example.com", NULL};
         size_t len;
         uint8_t *der = make_csr(KEY_ALGORITHM_EC_256, "www.example.com", names, &len);
         Csr *c = NULL;
@@ -306,13 +311,15 @@ static void test_csr_parse_errors(void) {
         g_clear_pointer(&error, free);
 
         /* PEM armour around garbage */
-        static const char bad_pem[] = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
+        static const char bad_pem[] =
+                "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
         g_assert_cmpint(csr_parse(bad_pem, strlen(bad_pem), &c, &error), ==, -EBADMSG);
         g_clear_pointer(&error, free);
 
         /* a certificate is not a CSR */
         {
-                CaSettings s = { .subject = "CN=Test CA", .key_algorithm = KEY_ALGORITHM_EC_256, .validity_days = 10 };
+                CaSettings s = {
+                        .subject = "CN=Test CA", .key_algorithm = KEY_ALGORITHM_EC_256, .validity_days = 10};
                 _cleanup_(ca_freep) Ca *ca = NULL;
                 g_assert_cmpint(ca_create(&s, &ca, NULL), ==, 0);
                 char *pem = x509_to_pem(ca->cert);
@@ -426,18 +433,24 @@ static uint64_t tm_usec(const ASN1_TIME *t) {
 }
 
 static void test_cert_info(void) {
-        CaSettings s = { .subject = "CN=Info CA,O=Example Org", .key_algorithm = KEY_ALGORITHM_EC_256,
-                         .validity_days = 100, .digest = "sha384" };
+        CaSettings s = {.subject = "CN=Info CA,O=Example Org",
+                        .key_algorithm = KEY_ALGORITHM_EC_256,
+                        .validity_days = 100,
+                        .digest = "sha384"};
         _cleanup_(ca_freep) Ca *ca = NULL;
-        char *names[] = { (char *) "a.example.com", (char *) "192.0.2.7", (char *) "2001:db8::1", NULL };
+        char *names[] = {(char *) "a.example.com", (char *) "192.0.2.7", (char *) "2001:db8::1", NULL};
         EVP_PKEY *k = NULL;
         X509 *leaf = NULL;
-        CertInfo i = { 0 }, ci = { 0 };
+        CertInfo i = {0}, ci = {0};
         uint64_t now = now_usec();
 
         g_assert_cmpint(ca_create(&s, &ca, NULL), ==, 0);
         g_assert_cmpint(key_generate(KEY_ALGORITHM_RSA_2048, &k), ==, 0);
-        LeafRequest req = { .common_name = "www.example.com", .dns_names = names, .pkey = k, .validity_days = 30, .now = now };
+        LeafRequest req = {.common_name = "www.example.com",
+                           .dns_names = names,
+                           .pkey = k,
+                           .validity_days = 30,
+                           .now = now};
         g_assert_cmpint(ca_sign_leaf(ca, &req, &leaf, NULL), ==, 0);
 
         g_assert_cmpint(cert_info_from_x509(leaf, &i), ==, 0);
@@ -498,9 +511,9 @@ static void test_cert_info(void) {
 }
 
 static void test_cert_info_ed25519_and_zero_serial(void) {
-        CaSettings s = { .subject = "CN=Ed CA", .key_algorithm = KEY_ALGORITHM_ED25519, .validity_days = 10 };
+        CaSettings s = {.subject = "CN=Ed CA", .key_algorithm = KEY_ALGORITHM_ED25519, .validity_days = 10};
         _cleanup_(ca_freep) Ca *ca = NULL;
-        CertInfo i = { 0 };
+        CertInfo i = {0};
 
         g_assert_cmpint(ca_create(&s, &ca, NULL), ==, 0);
         g_assert_cmpint(cert_info_from_x509(ca->cert, &i), ==, 0);
@@ -532,12 +545,12 @@ static void test_cert_info_ed25519_and_zero_serial(void) {
 }
 
 static void test_pem_helpers(void) {
-        CaSettings s = { .subject = "CN=PEM CA", .key_algorithm = KEY_ALGORITHM_EC_256, .validity_days = 10 };
+        CaSettings s = {.subject = "CN=PEM CA", .key_algorithm = KEY_ALGORITHM_EC_256, .validity_days = 10};
         _cleanup_(ca_freep) Ca *ca1 = NULL, *ca2 = NULL;
         EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
         char *pem1, *pem2, *keypem, *all;
         BIO *bio = BIO_new(BIO_s_mem());
-        STACK_OF(X509) *sk;
+        STACK_OF(X509) * sk;
 
         g_assert_cmpint(ca_create(&s, &ca1, NULL), ==, 0);
         g_assert_cmpint(ca_create(&s, &ca2, NULL), ==, 0);
