@@ -295,6 +295,8 @@ static void propagate_done(void *userdata) {
                                     w->certificate_id);
         }
         log_info("Revocation of certificate %" PRIu64 ": %s.", w->certificate_id, state);
+        if (r->listener.propagation_changed)
+                r->listener.propagation_changed(r->listener.userdata, w->certificate_id);
         propagate_destroy(w);
 }
 
