@@ -392,20 +392,22 @@ static uint64_t crl_number(X509_CRL *crl) {
         return v;
 }
 
-/* The entry for a serial (lowercase hex), or NULL. */
+/* The entry for a serial (hex, any case, leading zeros allowed), or NULL. */
 static X509_REVOKED *crl_find(X509_CRL *crl, const char *serial_hex) {
         STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
-        for (int i = 0; i < sk_X509_REVOKED_num(revs); i++) {
+        BIGNUM *want = NULL;
+        X509_REVOKED *found = NULL;
+
+        g_assert_cmpint(BN_hex2bn(&want, serial_hex), ==, (int) strlen(serial_hex));
+        for (int i = 0; !found && i < sk_X509_REVOKED_num(revs); i++) {
                 X509_REVOKED *r = sk_X509_REVOKED_value(revs, i);
                 BIGNUM *bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(r), NULL);
-                char *hex = BN_bn2hex(bn);
-                bool match = g_ascii_strcasecmp(hex, serial_hex) == 0;
-                OPENSSL_free(hex);
+                if (BN_cmp(bn, want) == 0)
+                        found = r;
                 BN_free(bn);
-                if (match)
-                        return r;
         }
-        return NULL;
+        BN_free(want);
+        return found;
 }
 
 static int entry_reason(X509_REVOKED *r) {
@@ -499,6 +501,85 @@ static void test_crl(Fixture *f, gconstpointer data) {
         g_assert_cmpint(crl_count(again), ==, 2);
 }
 
+/* ca_make_crl() encodes the entries itself: check, for every CA key type, that
+ * OpenSSL parses the result, the signature verifies, every entry reads back
+ * as given, and the encoding is exactly the DER OpenSSL's own encoder makes of
+ * the parsed CRL (so it is canonical: sorted lengths, minimal integers, the
+ * right Time type on each side of 2050). */
+static void test_make_crl_encoding(gconstpointer data) {
+        KeyAlgorithm alg = (KeyAlgorithm) GPOINTER_TO_INT(data);
+        _cleanup_(ca_freep) Ca *ca = NULL;
+        g_autofree char *err = NULL;
+
+        if (ca_create(&(CaSettings) { .subject = "CN=Test CRL CA,O=certkeeper tests", .key_algorithm = alg,
+                                      .validity_days = 30, .digest = "sha256" },
+                      &ca, &err) < 0)
+                g_error("ca_create: %s", err);
+
+        const CrlEntry entries[] = {
+                { "ff", 1700000000000000, REVOCATION_REASON_KEY_COMPROMISE },          /* top bit: 00 ff */
+                { "7f", 1700000001000000, REVOCATION_REASON_UNSPECIFIED },
+                { "000000abc", 1700000002000000, REVOCATION_REASON_CA_COMPROMISE },   /* leading zeros, odd */
+                { "0", 1700000003000000, REVOCATION_REASON_AFFILIATION_CHANGED },
+                { "4fd3a0c1b2e3f405a6b7c8d9e0f1a2b3", 2556057600000000, REVOCATION_REASON_SUPERSEDED }, /* 2051 */
+                { "FFEEDDCCBBAA99887766554433221100ffeeddcc", 2524607999000000, /* 20 octets; 2049-12-31 */
+                  REVOCATION_REASON_CESSATION_OF_OPERATION },
+                { "1", 1700000004000000, REVOCATION_REASON_UNSPECIFIED },
+        };
+        const size_t n = ELEMENTSOF(entries);
+        uint64_t now = 1800000000000000;
+        char *pem = NULL;
+        g_assert_cmpint(ca_make_crl(ca, entries, n, 4242, now, 3 * USEC_PER_DAY, &pem), ==, 0);
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = crl_parse(pem);
+        g_autofree char *pem_copy = g_strdup(pem);
+        free(pem);
+
+        g_assert_cmpint(X509_CRL_verify(crl, ca->key), ==, 1);
+        g_assert_cmpuint(crl_number(crl), ==, 4242);
+        g_assert_cmpint(crl_count(crl), ==, (int) n);
+        g_assert_cmpint(ASN1_TIME_cmp_time_t(X509_CRL_get0_lastUpdate(crl), (time_t) (now / USEC_PER_SEC)), ==, 0);
+        g_assert_cmpint(ASN1_TIME_cmp_time_t(X509_CRL_get0_nextUpdate(crl), (time_t) (now / USEC_PER_SEC + 3 * 86400)),
+                        ==, 0);
+        for (size_t i = 0; i < n; i++) {
+                X509_REVOKED *r = crl_find(crl, entries[i].serial_hex);
+                if (!r)
+                        g_error("serial %s is not on the CRL", entries[i].serial_hex);
+                g_assert_cmpint(ASN1_TIME_cmp_time_t(X509_REVOKED_get0_revocationDate(r),
+                                                     (time_t) (entries[i].revoked_at / USEC_PER_SEC)),
+                                ==, 0);
+                bool generalized = entries[i].revoked_at / USEC_PER_SEC >= 2524608000ULL;
+                g_assert_cmpint(ASN1_STRING_type(X509_REVOKED_get0_revocationDate(r)), ==,
+                                generalized ? V_ASN1_GENERALIZEDTIME : V_ASN1_UTCTIME);
+                g_assert_cmpint(entry_reason(r), ==,
+                                entries[i].reason == REVOCATION_REASON_UNSPECIFIED ? -1 : (int) entries[i].reason);
+        }
+
+        /* Our bytes equal OpenSSL's encoding of what it parsed. */
+        {
+                _cleanup_(BIO_free_allp) BIO *b = BIO_new_mem_buf(pem_copy, -1);
+                char *name = NULL, *header = NULL;
+                unsigned char *raw = NULL, *reenc = NULL, *tbs = NULL;
+                long raw_len = 0;
+                g_assert_cmpint(PEM_read_bio(b, &name, &header, &raw, &raw_len), ==, 1);
+                g_assert_cmpstr(name, ==, "X509 CRL");
+                g_assert_cmpint(i2d_re_X509_CRL_tbs(crl, &tbs), >, 0); /* drops the cached encoding */
+                int reenc_len = i2d_X509_CRL(crl, &reenc);
+                g_assert_cmpmem(raw, raw_len, reenc, reenc_len);
+                OPENSSL_free(name);
+                OPENSSL_free(header);
+                OPENSSL_free(raw);
+                OPENSSL_free(reenc);
+                OPENSSL_free(tbs);
+        }
+
+        /* A bad serial is refused, not half-encoded. */
+        const CrlEntry bad[] = { { "12xz", 1700000000000000, REVOCATION_REASON_UNSPECIFIED } };
+        g_assert_cmpint(ca_make_crl(ca, bad, 1, 1, now, USEC_PER_DAY, &pem), ==, -EINVAL);
+        const CrlEntry too_long[] = { { "112233445566778899aabbccddeeff0011223344ff", 1700000000000000,
+                                        REVOCATION_REASON_UNSPECIFIED } };
+        g_assert_cmpint(ca_make_crl(ca, too_long, 1, 1, now, USEC_PER_DAY, &pem), ==, -EINVAL);
+}
+
 /* n revoked rows of the Local CA straight into the store, as years of revocations would leave them. */
 static void insert_revoked(Fixture *f, unsigned n) {
         g_autofree char *sql = g_strdup_printf(
@@ -551,5 +632,13 @@ int main(int argc, char *argv[]) {
         ADD("/revocation/audit", test_audit, NULL);
         ADD("/revocation/crl", test_crl, NULL);
         ADD("/revocation/crl-10000", test_crl_many, GUINT_TO_POINTER(10000));
+        g_test_add_data_func("/revocation/make-crl/ec-256", GINT_TO_POINTER(KEY_ALGORITHM_EC_256),
+                             test_make_crl_encoding);
+        g_test_add_data_func("/revocation/make-crl/ec-384", GINT_TO_POINTER(KEY_ALGORITHM_EC_384),
+                             test_make_crl_encoding);
+        g_test_add_data_func("/revocation/make-crl/rsa-2048", GINT_TO_POINTER(KEY_ALGORITHM_RSA_2048),
+                             test_make_crl_encoding);
+        g_test_add_data_func("/revocation/make-crl/ed25519", GINT_TO_POINTER(KEY_ALGORITHM_ED25519),
+                             test_make_crl_encoding);
         return g_test_run();
 }
