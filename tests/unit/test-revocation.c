@@ -594,6 +594,39 @@ static void insert_revoked(Fixture *f, unsigned n) {
         g_assert_cmpint(store_exec(f->store, sql), ==, 0);
 }
 
+/* A CRL that cannot be built (here: a corrupt serial in the store) does not
+ * hold up the revocation, and GetCRL catches up as soon as it can be built,
+ * not at the next scheduled re-issue days later. */
+static void test_crl_retry(Fixture *f, gconstpointer data) {
+        g_autofree char *serial = NULL;
+        uint64_t id = issue(f, "retry.example.com", &serial);
+        const char *pem;
+        char code[7];
+
+        g_assert_cmpint(revocation_get_crl(f->rev, &pem), ==, 0);
+        g_autofree char *before = g_strdup(pem);
+        insert_revoked(f, 1);
+        g_assert_cmpint(store_exec(f->store, "UPDATE certificates SET serial = 'not-hex' WHERE serial != '' AND"
+                                             " common_name = 'bulk1.example.com'"),
+                        ==, 0);
+
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(do_revoke(f, id, CALLER_A, code, "keyCompromise"), ==, 0);
+        g_assert_cmpuint(f->n_revoked_events, ==, 1);
+        /* The last good CRL is still served. */
+        g_assert_cmpint(revocation_get_crl(f->rev, &pem), ==, 0);
+        g_assert_cmpstr(pem, ==, before);
+
+        g_assert_cmpint(store_exec(f->store, "DELETE FROM certificates WHERE serial = 'not-hex'"), ==, 0);
+        g_assert_cmpint(revocation_get_crl(f->rev, &pem), ==, 0);
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = crl_parse(pem);
+        g_assert_nonnull(crl_find(crl, serial));
+        g_autofree char *path = g_build_filename(f->dir, "ca", "crl.pem", NULL);
+        g_autofree char *disk = NULL;
+        g_assert_true(g_file_get_contents(path, &disk, NULL, NULL));
+        g_assert_cmpstr(disk, ==, pem);
+}
+
 static void test_crl_many(Fixture *f, gconstpointer data) {
         unsigned n = GPOINTER_TO_UINT(data);
         insert_revoked(f, n);
@@ -631,6 +664,7 @@ int main(int argc, char *argv[]) {
         ADD("/revocation/callers", test_callers, NULL);
         ADD("/revocation/audit", test_audit, NULL);
         ADD("/revocation/crl", test_crl, NULL);
+        ADD("/revocation/crl-retry", test_crl_retry, NULL);
         ADD("/revocation/crl-10000", test_crl_many, GUINT_TO_POINTER(10000));
         g_test_add_data_func("/revocation/make-crl/ec-256", GINT_TO_POINTER(KEY_ALGORITHM_EC_256),
                              test_make_crl_encoding);
