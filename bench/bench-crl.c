@@ -39,7 +39,7 @@ static double cpu_now(void) {
 }
 
 static Stopwatch start(void) {
-        return (Stopwatch) { .wall = g_get_monotonic_time(), .cpu = cpu_now() };
+        return (Stopwatch){.wall = g_get_monotonic_time(), .cpu = cpu_now()};
 }
 
 typedef struct Lap {
@@ -47,7 +47,7 @@ typedef struct Lap {
 } Lap;
 
 static Lap stop(Stopwatch w) {
-        return (Lap) { .wall = (double) (g_get_monotonic_time() - w.wall) / 1e6, .cpu = cpu_now() - w.cpu };
+        return (Lap){.wall = (double) (g_get_monotonic_time() - w.wall) / 1e6, .cpu = cpu_now() - w.cpu};
 }
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -63,25 +63,28 @@ static uint64_t issue(Store *s, const LocalCa *ca) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = NULL;
         _cleanup_(X509_freep) X509 *x = NULL;
         g_autofree char *err = NULL;
-        char *names[] = { (char *) "bench.example.com", NULL };
-        CertInfo info = { 0 };
+        char *names[] = {(char *) "bench.example.com", NULL};
+        CertInfo info = {0};
         uint64_t id = 0;
         int r;
 
         if ((r = key_generate(KEY_ALGORITHM_EC_256, &k)) < 0)
                 die("key_generate", r, NULL);
         if ((r = ca_sign_leaf(ca->ca,
-                              &(LeafRequest) { .common_name = names[0], .dns_names = names, .pkey = k,
-                                               .validity_days = 30, .now = now_usec() },
+                              &(LeafRequest){.common_name = names[0],
+                                             .dns_names = names,
+                                             .pkey = k,
+                                             .validity_days = 30,
+                                             .now = now_usec()},
                               &x, &err)) < 0)
                 die("ca_sign_leaf", r, err);
         if ((r = cert_info_from_x509(x, &info)) < 0)
                 die("cert_info_from_x509", r, NULL);
         if ((r = store_begin(s)) < 0 ||
-            (r = inventory_insert(s,
-                                  &(CertInsert) { .info = &info, .provider = "local", .source = "managed",
-                                                  .ca_id = ca->id },
-                                  &id)) < 0 ||
+            (r = inventory_insert(
+                     s,
+                     &(CertInsert){.info = &info, .provider = "local", .source = "managed", .ca_id = ca->id},
+                     &id)) < 0 ||
             (r = store_commit(s)) < 0)
                 die("inventory_insert", r, NULL);
         cert_info_done(&info);
@@ -103,9 +106,11 @@ static Lap time_make_crl(Store *s, const LocalCa *ca, size_t *ret_pem_len) {
         while (sqlite3_step(st) == SQLITE_ROW) {
                 char *serial = g_strdup((const char *) sqlite3_column_text(st, 0));
                 g_ptr_array_add(serials, serial);
-                RevocationReason rr = revocation_reason_from_string((const char *) sqlite3_column_text(st, 2));
-                CrlEntry e = { .serial_hex = serial, .revoked_at = (uint64_t) sqlite3_column_int64(st, 1),
-                               .reason = rr < 0 ? REVOCATION_REASON_UNSPECIFIED : rr };
+                RevocationReason rr =
+                        revocation_reason_from_string((const char *) sqlite3_column_text(st, 2));
+                CrlEntry e = {.serial_hex = serial,
+                              .revoked_at = (uint64_t) sqlite3_column_int64(st, 1),
+                              .reason = rr < 0 ? REVOCATION_REASON_UNSPECIFIED : rr};
                 g_array_append_val(entries, e);
         }
         sqlite3_finalize(st);
@@ -155,12 +160,17 @@ static Lap run(unsigned n) {
         Stopwatch w = start();
         g_autofree char *sql = g_strdup_printf(
                 "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < %u)"
-                " INSERT INTO certificates (fingerprint, common_name, sans, subject, issuer, provider, algorithm,"
-                "  digest, not_before, not_after, serial, source, ca_id, revoked_at, revocation_reason, created_at, der)"
-                " SELECT lower(hex(randomblob(32))), 'bulk' || i || '.example.com', 'bulk' || i || '.example.com',"
-                "  'CN=bulk' || i || '.example.com', 'CN=certkeeper Local CA', 'local', 'ec-256', 'sha256', 0, 0,"
+                " INSERT INTO certificates (fingerprint, common_name, sans, subject, issuer, provider, "
+                "algorithm,"
+                "  digest, not_before, not_after, serial, source, ca_id, revoked_at, revocation_reason, "
+                "created_at, der)"
+                " SELECT lower(hex(randomblob(32))), 'bulk' || i || '.example.com', 'bulk' || i || "
+                "'.example.com',"
+                "  'CN=bulk' || i || '.example.com', 'CN=certkeeper Local CA', 'local', 'ec-256', 'sha256', "
+                "0, 0,"
                 "  ltrim(lower(hex(randomblob(16))), '0'), 'managed', %" G_GUINT64_FORMAT ","
-                "  1700000000000000 + i * 1000000, CASE i %% 3 WHEN 0 THEN 'unspecified' WHEN 1 THEN 'keyCompromise'"
+                "  1700000000000000 + i * 1000000, CASE i %% 3 WHEN 0 THEN 'unspecified' WHEN 1 THEN "
+                "'keyCompromise'"
                 "  ELSE 'superseded' END, 0, randomblob(600) FROM seq",
                 n, ca->id);
         if ((r = store_exec(s, sql)) < 0)
@@ -184,7 +194,8 @@ static Lap run(unsigned n) {
         size_t pem_len = 0;
         Lap make = time_make_crl(s, ca, &pem_len);
 
-        printf("%7u revoked (wall/CPU s): revoke + CRL regeneration %.3f/%.3f, start-up regeneration %.3f/%.3f, "
+        printf("%7u revoked (wall/CPU s): revoke + CRL regeneration %.3f/%.3f, start-up regeneration "
+               "%.3f/%.3f, "
                "ca_make_crl alone %.3f/%.3f; CRL %zu bytes PEM (rows inserted in %.1f s)\n",
                n + 1, revoke.wall, revoke.cpu, startup.wall, startup.cpu, make.wall, make.cpu, pem_len,
                insert.wall);
@@ -220,7 +231,7 @@ int main(int argc, char *argv[]) {
                 }
         }
         if (counts->len == 0) {
-                unsigned d[] = { 10000, 100000 };
+                unsigned d[] = {10000, 100000};
                 g_array_append_vals(counts, d, 2);
         }
 
@@ -229,8 +240,8 @@ int main(int argc, char *argv[]) {
                 unsigned n = g_array_index(counts, unsigned, i);
                 Lap worst = run(n);
                 if (max_sec > 0 && worst.wall > max_sec) {
-                        printf("FAIL: %u entries took %.3f s (%.3f s CPU), more than %.3f s\n", n + 1, worst.wall,
-                               worst.cpu, max_sec);
+                        printf("FAIL: %u entries took %.3f s (%.3f s CPU), more than %.3f s\n", n + 1,
+                               worst.wall, worst.cpu, max_sec);
                         ret = 1;
                 }
         }

@@ -16,7 +16,7 @@ static const char alphabet[] = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopq
 
 static void test_password(void) {
         g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, free, NULL);
-        unsigned used[256] = { 0 };
+        unsigned used[256] = {0};
 
         for (unsigned i = 0; i < 200; i++) {
                 char *p = NULL;
@@ -65,19 +65,24 @@ static void check_export(KeyAlgorithm alg, bool legacy) {
         _cleanup_(X509_freep) X509 *leaf = NULL;
         g_autofree char *err = NULL;
         const char *cn = "pfx.example.com";
-        char *names[] = { (char *) cn, NULL };
+        char *names[] = {(char *) cn, NULL};
         char *password = NULL;
         uint8_t *der = NULL;
         size_t len = 0;
 
-        if (ca_create(&(CaSettings) { .subject = "CN=PKCS12 Test CA", .key_algorithm = KEY_ALGORITHM_EC_256,
-                                      .validity_days = 10, .digest = "sha256" },
+        if (ca_create(&(CaSettings){.subject = "CN=PKCS12 Test CA",
+                                    .key_algorithm = KEY_ALGORITHM_EC_256,
+                                    .validity_days = 10,
+                                    .digest = "sha256"},
                       &ca, &err) < 0)
                 g_error("ca_create: %s", err);
         g_assert_cmpint(key_generate(alg, &key), ==, 0);
         if (ca_sign_leaf(ca,
-                         &(LeafRequest) { .common_name = cn, .dns_names = names, .pkey = key, .validity_days = 5,
-                                          .now = now_usec() },
+                         &(LeafRequest){.common_name = cn,
+                                        .dns_names = names,
+                                        .pkey = key,
+                                        .validity_days = 5,
+                                        .now = now_usec()},
                          &leaf, &err) < 0)
                 g_error("ca_sign_leaf: %s", err);
         STACK_OF(X509) *chain = sk_X509_new_null();
@@ -116,7 +121,8 @@ static void check_export(KeyAlgorithm alg, bool legacy) {
                 STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
                 int prf;
                 if (OBJ_obj2nid(p7->type) == NID_pkcs7_encrypted) {
-                        g_assert_cmpint(pbe_cipher_nid(p7->d.encrypted->enc_data->algorithm, &prf), ==, want);
+                        g_assert_cmpint(pbe_cipher_nid(p7->d.encrypted->enc_data->algorithm, &prf), ==,
+                                        want);
                         g_assert_cmpint(prf, ==, want_prf);
                         n_encrypted++;
                         bags = PKCS12_unpack_p7encdata(p7, password, -1);
@@ -176,8 +182,10 @@ static void test_export_bad_args(void) {
         size_t len = 0;
 
         g_assert_cmpint(key_generate(KEY_ALGORITHM_EC_256, &key), ==, 0);
-        g_assert_cmpint(pkcs12_export(key, NULL, NULL, "x", "password-password-1", false, &der, &len), ==, -EINVAL);
-        g_assert_cmpint(pkcs12_export(NULL, NULL, NULL, "x", "password-password-1", true, &der, &len), ==, -EINVAL);
+        g_assert_cmpint(pkcs12_export(key, NULL, NULL, "x", "password-password-1", false, &der, &len), ==,
+                        -EINVAL);
+        g_assert_cmpint(pkcs12_export(NULL, NULL, NULL, "x", "password-password-1", true, &der, &len), ==,
+                        -EINVAL);
         g_assert_null(der);
 }
 
@@ -187,13 +195,15 @@ int main(int argc, char *argv[]) {
         static const struct {
                 const char *name;
                 KeyAlgorithm alg;
-        } algs[] = { { "ec-256", KEY_ALGORITHM_EC_256 }, { "rsa-2048", KEY_ALGORITHM_RSA_2048 },
-                     { "ed25519", KEY_ALGORITHM_ED25519 } };
+        } algs[] = {{"ec-256", KEY_ALGORITHM_EC_256},
+                    {"rsa-2048", KEY_ALGORITHM_RSA_2048},
+                    {"ed25519", KEY_ALGORITHM_ED25519}};
         for (size_t i = 0; i < G_N_ELEMENTS(algs); i++)
                 for (int legacy = 0; legacy <= 1; legacy++) {
-                        g_autofree char *path =
-                                g_strdup_printf("/pkcs12/export/%s/%s", algs[i].name, legacy ? "legacy" : "default");
-                        g_test_add_data_func(path, GINT_TO_POINTER((int) algs[i].alg << 1 | legacy), test_export);
+                        g_autofree char *path = g_strdup_printf("/pkcs12/export/%s/%s", algs[i].name,
+                                                                legacy ? "legacy" : "default");
+                        g_test_add_data_func(path, GINT_TO_POINTER((int) algs[i].alg << 1 | legacy),
+                                             test_export);
                 }
         g_test_add_func("/pkcs12/export-bad-args", test_export_bad_args);
         return g_test_run();

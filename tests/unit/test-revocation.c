@@ -68,10 +68,11 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
         g_assert_cmpint(sd_event_new(&f->event), >=, 0);
         g_assert_cmpint(job_pool_new(f->event, "io", 1, &f->io), ==, 0);
         f->providers = g_hash_table_new(g_str_hash, g_str_equal);
-        g_assert_cmpint(revocation_new(f->event, f->store, f->audit, f->ca, f->config, f->dir, f->providers, f->io,
-                                       &f->rev),
+        g_assert_cmpint(revocation_new(f->event, f->store, f->audit, f->ca, f->config, f->dir, f->providers,
+                                       f->io, &f->rev),
                         ==, 0);
-        revocation_set_listener(f->rev, &(RevocationListener) { .certificate_revoked = on_revoked, .userdata = f });
+        revocation_set_listener(f->rev,
+                                &(RevocationListener){.certificate_revoked = on_revoked, .userdata = f});
 }
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -99,21 +100,26 @@ static uint64_t issue(Fixture *f, const char *cn, char **ret_serial) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = NULL;
         _cleanup_(X509_freep) X509 *x = NULL;
         g_autofree char *err = NULL;
-        char *names[] = { (char *) cn, NULL };
-        CertInfo info = { 0 };
+        char *names[] = {(char *) cn, NULL};
+        CertInfo info = {0};
         uint64_t id = 0;
 
         g_assert_cmpint(key_generate(KEY_ALGORITHM_EC_256, &k), ==, 0);
         if (ca_sign_leaf(f->ca->ca,
-                         &(LeafRequest) { .common_name = cn, .dns_names = names, .pkey = k, .validity_days = 30,
-                                          .now = now_usec() },
+                         &(LeafRequest){.common_name = cn,
+                                        .dns_names = names,
+                                        .pkey = k,
+                                        .validity_days = 30,
+                                        .now = now_usec()},
                          &x, &err) < 0)
                 g_error("ca_sign_leaf: %s", err);
         g_assert_cmpint(cert_info_from_x509(x, &info), ==, 0);
         g_assert_cmpint(store_begin(f->store), ==, 0);
         g_assert_cmpint(inventory_insert(f->store,
-                                         &(CertInsert) { .info = &info, .provider = "local", .source = "managed",
-                                                         .ca_id = f->ca->id },
+                                         &(CertInsert){.info = &info,
+                                                       .provider = "local",
+                                                       .source = "managed",
+                                                       .ca_id = f->ca->id},
                                          &id),
                         ==, 0);
         g_assert_cmpint(store_commit(f->store), ==, 0);
@@ -142,7 +148,7 @@ static void wrong_code(const char *code, char ret[static 7]) {
 
 static void test_code_format(Fixture *f, gconstpointer data) {
         uint64_t id = issue(f, "format.example.com", NULL);
-        unsigned seen[6][10] = { { 0 } };
+        unsigned seen[6][10] = {{0}};
         char code[7];
 
         /* 1,000 codes: six decimal digits, every digit value at every position
@@ -313,22 +319,25 @@ static void test_callers(Fixture *f, gconstpointer data) {
         char code[7];
         for (unsigned i = 0; i < REVOCATION_CODES_PER_CALLER; i++)
                 g_assert_cmpint(revocation_request(f->rev, ids[i], CALLER_A, 0, 1, code), ==, 0);
-        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_A, 0, 1, code), ==,
-                        -EUSERS);
+        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_A, 0, 1, code),
+                        ==, -EUSERS);
         /* A new code for a certificate it already holds one for replaces it: allowed. */
         g_assert_cmpint(revocation_request(f->rev, ids[0], CALLER_A, 0, 1, code), ==, 0);
         /* Another caller is not limited by A. */
-        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_B, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_B, 0, 1, code),
+                        ==, 0);
         clock_set_override(t0 + REVOCATION_CODE_TTL_USEC);
-        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_A, 0, 1, code),
+                        ==, 0);
 }
 
 /* Every audit row of an event, as GVariant text of its fields. */
 static GPtrArray *audit_fields(Fixture *f, const char *event) {
         GPtrArray *l = g_ptr_array_new_with_free_func(g_free);
         sqlite3_stmt *st = NULL;
-        g_assert_cmpint(sqlite3_prepare_v2(store_db(f->store), "SELECT fields FROM audit WHERE event = ? ORDER BY id",
-                                           -1, &st, NULL),
+        g_assert_cmpint(sqlite3_prepare_v2(store_db(f->store),
+                                           "SELECT fields FROM audit WHERE event = ? ORDER BY id", -1, &st,
+                                           NULL),
                         ==, SQLITE_OK);
         sqlite3_bind_text(st, 1, event, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW)
@@ -441,7 +450,8 @@ static void test_crl(Fixture *f, gconstpointer data) {
         _cleanup_(X509_CRL_freep) X509_CRL *crl = crl_parse(pem);
         g_assert_cmpint(X509_CRL_get_version(crl), ==, X509_CRL_VERSION_2);
         g_assert_cmpint(X509_CRL_verify(crl, f->ca->ca->key), ==, 1);
-        g_assert_cmpint(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(f->ca->ca->cert)), ==, 0);
+        g_assert_cmpint(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(f->ca->ca->cert)), ==,
+                        0);
         g_assert_cmpuint(crl_number(crl), ==, n0 + 2);
         g_assert_cmpint(crl_count(crl), ==, 2);
         X509_REVOKED *e = crl_find(crl, serial_kc);
@@ -455,13 +465,15 @@ static void test_crl(Fixture *f, gconstpointer data) {
         /* AKI = the CA's key id. */
         AUTHORITY_KEYID *akid = X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, NULL, NULL);
         g_assert_nonnull(akid);
-        g_assert_cmpint(ASN1_OCTET_STRING_cmp(akid->keyid, X509_get0_subject_key_id(f->ca->ca->cert)), ==, 0);
+        g_assert_cmpint(ASN1_OCTET_STRING_cmp(akid->keyid, X509_get0_subject_key_id(f->ca->ca->cert)), ==,
+                        0);
         AUTHORITY_KEYID_free(akid);
 
         /* nextUpdate = thisUpdate + CRLValidityDays. */
         int days = 0, secs = 0;
-        g_assert_cmpint(ASN1_TIME_diff(&days, &secs, X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl)),
-                        ==, 1);
+        g_assert_cmpint(
+                ASN1_TIME_diff(&days, &secs, X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl)),
+                ==, 1);
         g_assert_cmpint(days, ==, (int) f->config->crl_validity_days);
         g_assert_cmpint(secs, ==, 0);
 
@@ -482,18 +494,20 @@ static void test_crl(Fixture *f, gconstpointer data) {
         g_autofree char *before = g_strdup(pem);
         g_assert_cmpint(revocation_get_crl(f->rev, &pem), ==, 0);
         g_assert_cmpstr(pem, ==, before);
-        clock_set_override(now_usec() + (uint64_t) f->config->crl_validity_days * USEC_PER_DAY / 2 + USEC_PER_SEC);
+        clock_set_override(now_usec() + (uint64_t) f->config->crl_validity_days * USEC_PER_DAY / 2 +
+                           USEC_PER_SEC);
         g_assert_cmpint(revocation_get_crl(f->rev, &pem), ==, 0);
         _cleanup_(X509_CRL_freep) X509_CRL *later = crl_parse(pem);
         g_assert_cmpuint(crl_number(later), ==, n0 + 3);
         g_assert_cmpint(crl_count(later), ==, 2);
-        g_assert_cmpint(ASN1_TIME_compare(X509_CRL_get0_lastUpdate(later), X509_CRL_get0_nextUpdate(crl)), <, 0);
+        g_assert_cmpint(ASN1_TIME_compare(X509_CRL_get0_lastUpdate(later), X509_CRL_get0_nextUpdate(crl)), <,
+                        0);
 
         /* A restart (a new Revocation on the same store) keeps the entries and never reuses a number. */
         clock_set_override(0);
         f->rev = revocation_free(f->rev);
-        g_assert_cmpint(revocation_new(f->event, f->store, f->audit, f->ca, f->config, f->dir, f->providers, f->io,
-                                       &f->rev),
+        g_assert_cmpint(revocation_new(f->event, f->store, f->audit, f->ca, f->config, f->dir, f->providers,
+                                       f->io, &f->rev),
                         ==, 0);
         g_assert_cmpint(revocation_get_crl(f->rev, &pem), ==, 0);
         _cleanup_(X509_CRL_freep) X509_CRL *again = crl_parse(pem);
@@ -511,20 +525,23 @@ static void test_make_crl_encoding(gconstpointer data) {
         _cleanup_(ca_freep) Ca *ca = NULL;
         g_autofree char *err = NULL;
 
-        if (ca_create(&(CaSettings) { .subject = "CN=Test CRL CA,O=certkeeper tests", .key_algorithm = alg,
-                                      .validity_days = 30, .digest = "sha256" },
+        if (ca_create(&(CaSettings){.subject = "CN=Test CRL CA,O=certkeeper tests",
+                                    .key_algorithm = alg,
+                                    .validity_days = 30,
+                                    .digest = "sha256"},
                       &ca, &err) < 0)
                 g_error("ca_create: %s", err);
 
         const CrlEntry entries[] = {
-                { "ff", 1700000000000000, REVOCATION_REASON_KEY_COMPROMISE },          /* top bit: 00 ff */
-                { "7f", 1700000001000000, REVOCATION_REASON_UNSPECIFIED },
-                { "000000abc", 1700000002000000, REVOCATION_REASON_CA_COMPROMISE },   /* leading zeros, odd */
-                { "0", 1700000003000000, REVOCATION_REASON_AFFILIATION_CHANGED },
-                { "4fd3a0c1b2e3f405a6b7c8d9e0f1a2b3", 2556057600000000, REVOCATION_REASON_SUPERSEDED }, /* 2051 */
-                { "FFEEDDCCBBAA99887766554433221100ffeeddcc", 2524607999000000, /* 20 octets; 2049-12-31 */
-                  REVOCATION_REASON_CESSATION_OF_OPERATION },
-                { "1", 1700000004000000, REVOCATION_REASON_UNSPECIFIED },
+                {"ff", 1700000000000000, REVOCATION_REASON_KEY_COMPROMISE}, /* top bit: 00 ff */
+                {"7f", 1700000001000000, REVOCATION_REASON_UNSPECIFIED},
+                {"000000abc", 1700000002000000, REVOCATION_REASON_CA_COMPROMISE}, /* leading zeros, odd */
+                {"0", 1700000003000000, REVOCATION_REASON_AFFILIATION_CHANGED},
+                {"4fd3a0c1b2e3f405a6b7c8d9e0f1a2b3", 2556057600000000,
+                 REVOCATION_REASON_SUPERSEDED},                                /* 2051 */
+                {"FFEEDDCCBBAA99887766554433221100ffeeddcc", 2524607999000000, /* 20 octets; 2049-12-31 */
+                 REVOCATION_REASON_CESSATION_OF_OPERATION},
+                {"1", 1700000004000000, REVOCATION_REASON_UNSPECIFIED},
         };
         const size_t n = ELEMENTSOF(entries);
         uint64_t now = 1800000000000000;
@@ -537,8 +554,10 @@ static void test_make_crl_encoding(gconstpointer data) {
         g_assert_cmpint(X509_CRL_verify(crl, ca->key), ==, 1);
         g_assert_cmpuint(crl_number(crl), ==, 4242);
         g_assert_cmpint(crl_count(crl), ==, (int) n);
-        g_assert_cmpint(ASN1_TIME_cmp_time_t(X509_CRL_get0_lastUpdate(crl), (time_t) (now / USEC_PER_SEC)), ==, 0);
-        g_assert_cmpint(ASN1_TIME_cmp_time_t(X509_CRL_get0_nextUpdate(crl), (time_t) (now / USEC_PER_SEC + 3 * 86400)),
+        g_assert_cmpint(ASN1_TIME_cmp_time_t(X509_CRL_get0_lastUpdate(crl), (time_t) (now / USEC_PER_SEC)),
+                        ==, 0);
+        g_assert_cmpint(ASN1_TIME_cmp_time_t(X509_CRL_get0_nextUpdate(crl),
+                                             (time_t) (now / USEC_PER_SEC + 3 * 86400)),
                         ==, 0);
         for (size_t i = 0; i < n; i++) {
                 X509_REVOKED *r = crl_find(crl, entries[i].serial_hex);
@@ -550,8 +569,9 @@ static void test_make_crl_encoding(gconstpointer data) {
                 bool generalized = entries[i].revoked_at / USEC_PER_SEC >= 2524608000ULL;
                 g_assert_cmpint(ASN1_STRING_type(X509_REVOKED_get0_revocationDate(r)), ==,
                                 generalized ? V_ASN1_GENERALIZEDTIME : V_ASN1_UTCTIME);
-                g_assert_cmpint(entry_reason(r), ==,
-                                entries[i].reason == REVOCATION_REASON_UNSPECIFIED ? -1 : (int) entries[i].reason);
+                g_assert_cmpint(
+                        entry_reason(r), ==,
+                        entries[i].reason == REVOCATION_REASON_UNSPECIFIED ? -1 : (int) entries[i].reason);
         }
 
         /* Our bytes equal OpenSSL's encoding of what it parsed. */
@@ -573,10 +593,10 @@ static void test_make_crl_encoding(gconstpointer data) {
         }
 
         /* A bad serial is refused, not half-encoded. */
-        const CrlEntry bad[] = { { "12xz", 1700000000000000, REVOCATION_REASON_UNSPECIFIED } };
+        const CrlEntry bad[] = {{"12xz", 1700000000000000, REVOCATION_REASON_UNSPECIFIED}};
         g_assert_cmpint(ca_make_crl(ca, bad, 1, 1, now, USEC_PER_DAY, &pem), ==, -EINVAL);
-        const CrlEntry too_long[] = { { "112233445566778899aabbccddeeff0011223344ff", 1700000000000000,
-                                        REVOCATION_REASON_UNSPECIFIED } };
+        const CrlEntry too_long[] = {{"112233445566778899aabbccddeeff0011223344ff", 1700000000000000,
+                                      REVOCATION_REASON_UNSPECIFIED}};
         g_assert_cmpint(ca_make_crl(ca, too_long, 1, 1, now, USEC_PER_DAY, &pem), ==, -EINVAL);
 }
 
@@ -584,11 +604,15 @@ static void test_make_crl_encoding(gconstpointer data) {
 static void insert_revoked(Fixture *f, unsigned n) {
         g_autofree char *sql = g_strdup_printf(
                 "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < %u)"
-                " INSERT INTO certificates (fingerprint, common_name, sans, subject, issuer, provider, algorithm,"
-                "  digest, not_before, not_after, serial, source, ca_id, revoked_at, revocation_reason, created_at, der)"
-                " SELECT lower(hex(randomblob(32))), 'bulk' || i || '.example.com', '', '', '', 'local', 'ec-256',"
+                " INSERT INTO certificates (fingerprint, common_name, sans, subject, issuer, provider, "
+                "algorithm,"
+                "  digest, not_before, not_after, serial, source, ca_id, revoked_at, revocation_reason, "
+                "created_at, der)"
+                " SELECT lower(hex(randomblob(32))), 'bulk' || i || '.example.com', '', '', '', 'local', "
+                "'ec-256',"
                 "  'sha256', 0, 0, ltrim(lower(hex(randomblob(16))), '0'), 'managed', %" G_GUINT64_FORMAT ","
-                "  1700000000000000 + i * 1000000, CASE i %% 3 WHEN 0 THEN 'unspecified' WHEN 1 THEN 'keyCompromise'"
+                "  1700000000000000 + i * 1000000, CASE i %% 3 WHEN 0 THEN 'unspecified' WHEN 1 THEN "
+                "'keyCompromise'"
                 "  ELSE 'superseded' END, 0, x'00' FROM seq",
                 n, f->ca->id);
         g_assert_cmpint(store_exec(f->store, sql), ==, 0);
@@ -606,8 +630,9 @@ static void test_crl_retry(Fixture *f, gconstpointer data) {
         g_assert_cmpint(revocation_get_crl(f->rev, &pem), ==, 0);
         g_autofree char *before = g_strdup(pem);
         insert_revoked(f, 1);
-        g_assert_cmpint(store_exec(f->store, "UPDATE certificates SET serial = 'not-hex' WHERE serial != '' AND"
-                                             " common_name = 'bulk1.example.com'"),
+        g_assert_cmpint(store_exec(f->store,
+                                   "UPDATE certificates SET serial = 'not-hex' WHERE serial != '' AND"
+                                   " common_name = 'bulk1.example.com'"),
                         ==, 0);
 
         g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code), ==, 0);
