@@ -318,14 +318,15 @@ expect "after a restart: still AlreadyRevoked" "$out" 2 '^error org.certkeeper1.
 
 mapfile -t CODES <"$CK_RUN/codes"
 ck_check "codes were handed out (${#CODES[@]})" test "${#CODES[@]}" -ge 6
-# has_code FILE — a code as a whole number in FILE (timestamps are longer digit runs; PIDs are shorter
-# here: pid_max is $(cat /proc/sys/kernel/pid_max)).
+# no_code_in FILE — no code as a whole word in FILE. Not inside a longer run of hex digits: timestamps
+# are longer decimal runs, and a six-digit piece of a fingerprint, cursor or boot id would match by
+# chance (1 in 16^6 per position). PIDs have at most five digits with the default pid_max (32768).
 no_code_in() {
         local file=$1 code
         for code in "${CODES[@]}"; do
-                if grep -aqP -- "(?<![0-9])$code(?![0-9])" "$file"; then
+                if grep -aqP -- "(?<![0-9A-Fa-f])$code(?![0-9A-Fa-f])" "$file"; then
                         echo "code $code found in $file:"
-                        grep -aoP -- ".{0,60}(?<![0-9])$code(?![0-9]).{0,60}" "$file" | head -3
+                        grep -aoP -- ".{0,60}(?<![0-9A-Fa-f])$code(?![0-9A-Fa-f]).{0,60}" "$file" | head -3
                         return 1
                 fi
         done
