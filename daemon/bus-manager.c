@@ -725,9 +725,18 @@ static void on_certificate_revoked(void *userdata, uint64_t id, const char *reas
                                    reason);
         if (r >= 0)
                 r = sd_bus_emit_properties_changed(c->bus, path, CK_CERT_IFACE, "Status", "RevokedAt",
-                                                   "RevocationReason", NULL);
+                                                   "RevocationReason", "RevocationPropagation", NULL);
         if (r < 0)
                 log_debug_errno(r, "Cannot emit CertificateRevoked: %s, ignoring.", strerror(abs(r)));
+}
+
+static void on_revocation_propagated(void *userdata, uint64_t id) {
+        BusContext *c = userdata;
+        g_autofree char *path = bus_object_path(CK_CERT_PREFIX, id);
+        int r = sd_bus_emit_properties_changed(c->bus, path, CK_CERT_IFACE, "RevocationPropagation", NULL);
+        if (r < 0)
+                log_debug_errno(r, "Cannot emit PropertiesChanged for RevocationPropagation: %s, ignoring.",
+                                strerror(abs(r)));
 }
 
 int bus_setup(BusContext *c) {
@@ -754,6 +763,7 @@ int bus_setup(BusContext *c) {
                                        });
         revocation_set_listener(c->revocation, &(RevocationListener) {
                                                        .certificate_revoked = on_certificate_revoked,
+                                                       .propagation_changed = on_revocation_propagated,
                                                        .userdata = c,
                                                });
         if (c->discovery)

@@ -511,7 +511,18 @@ static int work_execute(Work *w) {
                 if (w->provider->ops->needs_csr) {
                         _cleanup_free_ uint8_t *der = NULL;
                         size_t len = 0;
-                        r = csr_build(pkey, w->common_name, w->dns_names, &der, &len);
+                        /* The SAN names every host, the CN too: ACME CAs compare the CSR's SAN
+                         * with the order's identifiers, which include the CN. */
+                        g_autoptr(GPtrArray) sans = g_ptr_array_new();
+                        bool has_cn = isempty(w->common_name);
+                        for (char **i = w->dns_names; i && *i; i++) {
+                                has_cn = has_cn || g_ascii_strcasecmp(*i, w->common_name) == 0;
+                                g_ptr_array_add(sans, *i);
+                        }
+                        if (!has_cn)
+                                g_ptr_array_insert(sans, 0, w->common_name);
+                        g_ptr_array_add(sans, NULL);
+                        r = csr_build(pkey, w->common_name, (char *const *) sans->pdata, &der, &len);
                         if (r < 0)
                                 return work_fail(w, r, "cannot build a CSR for the new key: %s", strerror(-r));
                         const unsigned char *p = der;

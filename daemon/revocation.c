@@ -29,8 +29,11 @@ struct Revocation {
         char *crl_pem;
         uint64_t crl_this_update;
         uint64_t crl_next_update;
+        bool crl_stale;                /* a revocation is not in crl_pem yet: the last build failed */
         sd_event_source *crl_timer;
 };
+
+#define CRL_RETRY_USEC (60 * USEC_PER_SEC)
 
 static void code_free(gpointer p) {
         Code *c = p;
@@ -45,16 +48,16 @@ static char *code_key(uint64_t cert_id, const char *caller) {
 
 static int crl_regenerate(Revocation *r);
 
+static void crl_arm(Revocation *r, uint64_t when) {
+        (void) sd_event_source_set_time(r->crl_timer, when);
+        (void) sd_event_source_set_enabled(r->crl_timer, SD_EVENT_ONESHOT);
+}
+
 static int on_crl_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Revocation *r = userdata;
         int k = crl_regenerate(r);
         if (k < 0)
                 log_warning_errno(k, "Cannot regenerate the CRL: %s, retrying in a minute.", strerror(abs(k)));
-        /* crl_regenerate re-arms on success; after a failure, try again soon. */
-        if (k < 0) {
-                (void) sd_event_source_set_time(s, now_usec() + 60 * USEC_PER_SEC);
-                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-        }
         return 0;
 }
 
@@ -100,7 +103,7 @@ void revocation_set_listener(Revocation *r, const RevocationListener *l) {
         r->listener = *l;
 }
 
-static int crl_regenerate(Revocation *r) {
+static int crl_build(Revocation *r) {
         uint64_t now = now_usec();
         uint64_t validity = (uint64_t) (r->config->crl_validity_days ? r->config->crl_validity_days : 7) *
                             USEC_PER_DAY;
@@ -174,18 +177,34 @@ static int crl_regenerate(Revocation *r) {
         r->crl_this_update = now;
         r->crl_next_update = now + validity;
 
+        r->crl_stale = false;
+
         k = write_file_atomic(r->crl_path, pem, strlen(pem), 0644);
-        if (k < 0)
-                log_warning_errno(k, "Cannot write %s: %s, ignoring.", r->crl_path, strerror(abs(k)));
+        if (k < 0) {
+                /* GetCRL has it; the published file must catch up soon, not in days. */
+                log_warning_errno(k, "Cannot write %s: %s, retrying in a minute.", r->crl_path, strerror(abs(k)));
+                crl_arm(r, now + CRL_RETRY_USEC);
+                return 0;
+        }
 
         /* Re-issue halfway to nextUpdate, so relying parties never hold a stale CRL. */
-        (void) sd_event_source_set_time(r->crl_timer, now + validity / 2);
-        (void) sd_event_source_set_enabled(r->crl_timer, SD_EVENT_ONESHOT);
+        crl_arm(r, now + validity / 2);
         return 0;
 }
 
+/* On failure the CRL lacks something: retry in a minute (GetCRL tries at once). */
+static int crl_regenerate(Revocation *r) {
+        int k = crl_build(r);
+        if (k < 0) {
+                r->crl_stale = true;
+                crl_arm(r, now_usec() + CRL_RETRY_USEC);
+        }
+        return k;
+}
+
 int revocation_get_crl(Revocation *r, const char **ret_pem) {
-        if (!r->crl_pem || now_usec() >= r->crl_this_update + (r->crl_next_update - r->crl_this_update) / 2) {
+        if (!r->crl_pem || r->crl_stale ||
+            now_usec() >= r->crl_this_update + (r->crl_next_update - r->crl_this_update) / 2) {
                 int k = crl_regenerate(r);
                 if (k < 0 && !r->crl_pem)
                         return k;
@@ -295,6 +314,8 @@ static void propagate_done(void *userdata) {
                                     w->certificate_id);
         }
         log_info("Revocation of certificate %" PRIu64 ": %s.", w->certificate_id, state);
+        if (r->listener.propagation_changed)
+                r->listener.propagation_changed(r->listener.userdata, w->certificate_id);
         propagate_destroy(w);
 }
 
@@ -388,7 +409,7 @@ int revocation_revoke(Revocation *r, uint64_t certificate_id, const char *caller
                 k = crl_regenerate(r);
                 if (k < 0)
                         log_error_errno(k, "Certificate %" PRIu64 " is revoked but the CRL could not be "
-                                           "regenerated: %s; retrying.",
+                                           "regenerated: %s; retrying in a minute.",
                                         certificate_id, strerror(abs(k)));
         } else if (p && p->ops->revoke && streq(propagation, "pending")) {
                 PropagateWork *w = g_new0(PropagateWork, 1);

@@ -21,6 +21,8 @@ typedef struct Revocation Revocation;
 
 typedef struct RevocationListener {
         void (*certificate_revoked)(void *userdata, uint64_t certificate_id, const char *reason);
+        /* The provider answered a propagation: RevocationPropagation changed. May be NULL. */
+        void (*propagation_changed)(void *userdata, uint64_t certificate_id);
         void *userdata;
 } RevocationListener;
 
