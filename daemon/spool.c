@@ -35,6 +35,8 @@ struct Spool {
         sd_event_source *inotify_source;
         sd_event_source *intake_source;
         sd_event_source *retry_source;
+        sd_event_source *finish_source;
+        GArray *finishing;         /* order ids (uint64_t) whose results are to be written */
         GQueue queue;              /* names (char*), arrival order */
         GHashTable *queued;        /* name → NULL: what is in queue */
         GQueue deferred;           /* names whose owner has too many open orders: retried as orders finish */
@@ -286,7 +288,7 @@ static int move_entry(Spool *s, const char *name, int dst_fd) {
 static void fail_without_order(Spool *s, const char *name, uid_t owner, const char *why) {
         g_autofree char *shown = one_line(name);
         g_autofree char *reason = one_line(why);
-        g_autofree char *text = g_strdup_printf("%s: %s; no order was created\n", shown, reason);
+        g_autofree char *text = g_strdup_printf("%s %s; no order was created\n", shown, reason);
         g_autofree char *error_name = name_with_suffix(name, ".error");
 
         log_notice("Spool: incoming/%s %s; no order was created.", shown, reason);
@@ -435,21 +437,57 @@ static int write_failed(Spool *s, const OrderRow *row, const char *name) {
         return 0;
 }
 
-static void finish(Spool *s, const OrderRow *row) {
-        const char *name = row->spool_name;
-        bool ok = streq(row->status, "complete");
-        int dst = ok ? s->issued_fd : s->failed_fd;
-        g_autofree char *shown = one_line(name);
+/* Finished orders are answered in batches: every result written and fsync'd, one fsync per
+ * directory, then every CSR moved, one fsync per directory again. */
+static void order_row_free_void(gpointer p) {
+        order_row_free(p);
+}
 
-        int r = ok ? write_issued(s, row, name) : write_failed(s, row, name);
-        if (r >= 0) {
-                /* The results are durable before the CSR leaves incoming/. */
-                fsync_dir(dst);
+static void finish_batch(Spool *s) {
+        guint n = MIN(s->finishing->len, SPOOL_FINISH_CHUNK);
+        g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(order_row_free_void);
+        g_autoptr(GArray) written = g_array_sized_new(FALSE, TRUE, sizeof(bool), n);
+
+        for (guint i = 0; i < n; i++) {
+                OrderRow *row = NULL;
+                if (orders_get(s->ctx.store, g_array_index(s->finishing, uint64_t, i), &row) < 0)
+                        continue;
+                if (!row->spool_name) {
+                        order_row_free(row);
+                        continue;
+                }
+                g_ptr_array_add(rows, row);
+        }
+        g_array_remove_range(s->finishing, 0, n);
+
+        /* The results are durable before any CSR leaves incoming/. */
+        for (guint i = 0; i < rows->len; i++) {
+                OrderRow *row = rows->pdata[i];
+                bool ok = streq(row->status, "complete");
+                bool w = (ok ? write_issued(s, row, row->spool_name) : write_failed(s, row, row->spool_name)) >= 0;
+                g_array_append_val(written, w);
+        }
+        fsync_dir(s->issued_fd);
+        fsync_dir(s->failed_fd);
+
+        for (guint i = 0; i < rows->len; i++) {
+                OrderRow *row = rows->pdata[i];
+                const char *name = row->spool_name;
+                bool ok = streq(row->status, "complete");
+                int dst = ok ? s->issued_fd : s->failed_fd;
+                g_autofree char *shown = one_line(name);
+
+                Entry *e = g_hash_table_lookup(s->in_flight, name);
+                if (e && (e->order_id == row->id || e->order_id == 0))
+                        g_hash_table_remove(s->in_flight, name);
+
+                if (!g_array_index(written, bool, i))
+                        continue;   /* the CSR stays in incoming/ and is finished at the next start */
 
                 struct stat st;
                 int belongs = entry_belongs_to(s, name, row, &st);
                 if (belongs > 0) {
-                        r = move_entry(s, name, dst);
+                        int r = move_entry(s, name, dst);
                         if (r < 0)
                                 log_error_errno(r, "Spool: cannot move incoming/%s to %s/: %s", shown,
                                                 ok ? "issued" : "failed", strerror(-r));
@@ -465,8 +503,6 @@ static void finish(Spool *s, const OrderRow *row) {
                                         belongs = 0;
                                 }
                         }
-                        fsync_dir(dst);
-                        fsync_dir(s->incoming_fd);
                 }
                 if (ok) {
                         g_autofree char *error_name = name_with_suffix(name, ".error");
@@ -474,31 +510,39 @@ static void finish(Spool *s, const OrderRow *row) {
                         unlink_quiet(s->failed_fd, error_name);
                         unlink_quiet(s->failed_fd, name);
                         unlink_quiet(s->failed_fd, conf);
-                }
+                        log_debug("Spool: %s issued (order %" PRIu64 ").", shown, row->id);
+                } else
+                        log_notice("Spool: %s failed (order %" PRIu64 "): %s", shown, row->id,
+                                   strempty(row->error));
                 if (belongs == 0)
                         /* Another drop under the same name: its turn now that this order is out of the way
                          * (or when the order it belongs to finishes). */
                         enqueue(s, name);
         }
-        if (ok)
-                log_debug("Spool: %s issued (order %" PRIu64 ").", shown, row->id);
-        else
-                log_notice("Spool: %s failed (order %" PRIu64 "): %s", shown, row->id, strempty(row->error));
+        fsync_dir(s->issued_fd);
+        fsync_dir(s->failed_fd);
+        fsync_dir(s->incoming_fd);
 }
 
-static void on_order_finished(void *userdata, uint64_t id, const char *status) {
+static void finish_later(Spool *s, uint64_t id) {
+        g_array_append_val(s->finishing, id);
+        (void) sd_event_source_set_enabled(s->finish_source, SD_EVENT_ONESHOT);
+}
+
+static int on_finish(sd_event_source *es, void *userdata) {
         Spool *s = userdata;
-        _cleanup_(order_row_freep) OrderRow *row = NULL;
-
-        if (orders_get(s->ctx.store, id, &row) < 0 || !row->spool_name)
-                return;
-
-        Entry *e = g_hash_table_lookup(s->in_flight, row->spool_name);
-        if (e && (e->order_id == id || e->order_id == 0))
-                g_hash_table_remove(s->in_flight, row->spool_name);
-        finish(s, row);
+        finish_batch(s);
+        if (s->finishing->len > 0)
+                (void) sd_event_source_set_enabled(s->finish_source, SD_EVENT_ONESHOT);
         release_deferred(s);
         schedule(s);
+        return 0;
+}
+
+/* Called after the commit, also from inside orders_submit() for an order refused by policy: the
+ * name stays in flight until its results are written, so it is not taken again meanwhile. */
+static void on_order_finished(void *userdata, uint64_t id, const char *status) {
+        finish_later(userdata, id);
 }
 
 /* ---- taking a file ------------------------------------------------------------------------------- */
@@ -523,11 +567,11 @@ static int read_sidecar(Spool *s, const char *name, uid_t owner, char **ret_prov
         if (r == -ENOENT)
                 return 0;
         if (r < 0) {
-                *ret_why = g_strdup_printf("its sidecar %s %s", shown, why);
+                *ret_why = g_strdup_printf("has a sidecar %s that %s", shown, why);
                 return r;
         }
         if (f.st.st_uid != owner && f.st.st_uid != 0) {
-                *ret_why = g_strdup_printf("its sidecar %s belongs to uid %" PRIu32 ", the CSR to uid %" PRIu32
+                *ret_why = g_strdup_printf("has a sidecar %s that belongs to uid %" PRIu32 ", the CSR to uid %" PRIu32
                                            ": a sidecar applies only to its owner's CSR",
                                            shown, (uint32_t) f.st.st_uid, (uint32_t) owner);
                 spool_file_done(&f);
@@ -536,7 +580,7 @@ static int read_sidecar(Spool *s, const char *name, uid_t owner, char **ret_prov
         r = sidecar_parse((const char *) f.data, f.size, ret_provider, ret_validity, &why);
         spool_file_done(&f);
         if (r < 0) {
-                *ret_why = g_strdup_printf("its sidecar %s is invalid: %s", shown, why ? why : strerror(-r));
+                *ret_why = g_strdup_printf("has a sidecar %s that is invalid: %s", shown, why ? why : strerror(-r));
                 return r;
         }
         return 0;
@@ -586,14 +630,13 @@ static int take(Spool *s, const char *name) {
                 r = orders_get(s->ctx.store, id, &row);
                 if (r >= 0 && ctime_usec(&f.st) <= row->submitted_at) {
                         spool_file_done(&f);
+                        Entry *e = g_new0(Entry, 1);
+                        e->order_id = id;
+                        g_hash_table_insert(s->in_flight, g_strdup(name), e);
                         if (streq(row->status, "complete") || streq(row->status, "failed")) {
                                 log_info("Spool: incoming/%s belongs to order %" PRIu64 " (%s): finishing it.",
                                          shown, id, row->status);
-                                finish(s, row);
-                        } else {
-                                Entry *e = g_new0(Entry, 1);
-                                e->order_id = id;
-                                g_hash_table_insert(s->in_flight, g_strdup(name), e);
+                                finish_later(s, id);
                         }
                         return 0;
                 }
@@ -835,6 +878,7 @@ int spool_new(const SpoolContext *ctx, Spool **ret) {
         g_queue_init(&s->deferred);
         s->queued = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         s->in_flight = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, entry_free);
+        s->finishing = g_array_new(FALSE, FALSE, sizeof(uint64_t));
 
         r = setup_layout(s);
         if (r < 0)
@@ -854,6 +898,12 @@ int spool_new(const SpoolContext *ctx, Spool **ret) {
         if (r >= 0)
                 /* Bus calls and finished jobs first; the spool takes what is left of each iteration. */
                 r = sd_event_source_set_priority(s->intake_source, SD_EVENT_PRIORITY_IDLE);
+        if (r >= 0)
+                r = sd_event_add_defer(ctx->event, &s->finish_source, on_finish, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->finish_source, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_source_set_priority(s->finish_source, SD_EVENT_PRIORITY_IDLE);
         if (r >= 0)
                 r = sd_event_add_time_relative(ctx->event, &s->retry_source, CLOCK_MONOTONIC, RETRY_USEC,
                                                USEC_PER_MSEC * 100, on_retry, s);
@@ -882,6 +932,9 @@ Spool *spool_free(Spool *s) {
         sd_event_source_disable_unref(s->inotify_source);
         sd_event_source_disable_unref(s->intake_source);
         sd_event_source_disable_unref(s->retry_source);
+        sd_event_source_disable_unref(s->finish_source);
+        if (s->finishing)
+                g_array_unref(s->finishing);
         g_queue_clear_full(&s->queue, g_free);
         g_queue_clear_full(&s->deferred, g_free);
         if (s->queued)

@@ -23,7 +23,7 @@
  *
  * Order of writes. Outputs are written to a temp file, fsync'd, renamed and
  * the directory fsync'd before the CSR (sidecar first, then the CSR) leaves
- * incoming/, so a crash at any point leaves either the CSR in incoming/ (and it
+ * incoming/ (in batches of up to SPOOL_FINISH_CHUNK finished orders), so a crash at any point leaves either the CSR in incoming/ (and it
  * is finished at the next start) or complete results.
  *
  * Latest result per name. A success removes an older failed/NAME.error (and
@@ -45,6 +45,7 @@
 #define SPOOL_SUBMIT_GROUP "certkeeper-submit"
 #define SPOOL_MAX_IN_FLIGHT 256U
 #define SPOOL_INTAKE_CHUNK 16U
+#define SPOOL_FINISH_CHUNK 64U
 /* The longest NAME in NAME.csr: NAME.chain.pem must still fit in NAME_MAX. */
 #define SPOOL_NAME_MAX 240U
 
