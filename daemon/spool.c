@@ -43,6 +43,7 @@ struct Spool {
         GHashTable *in_flight;     /* name → Entry*: an open order for the file in incoming/ */
         bool paused;               /* the store refused a write: retry on a timer */
         bool chown_warned;
+        dev_t issued_dev, failed_dev;
 };
 
 /* ---- names ----------------------------------------------------------------------------------- */
@@ -204,15 +205,42 @@ static int read_entry(int dirfd, const char *name, size_t max, SpoolFile *f, cha
 
 /* ---- writing results ----------------------------------------------------------------------------- */
 
-/* dirfd/name atomically: temp file, fsync, rename. Owned by uid (and its group) when we can hand it
- * over (CAP_CHOWN); the directory is fsync'd by the caller. */
-static int write_output(Spool *s, int dirfd, const char *name, const void *data, size_t len, uid_t uid) {
+/* A result on its way: written to a temp file in its directory, renamed to its name by
+ * output_commit(). */
+typedef struct Output {
+        int dirfd;
         char tmp[64];
-        snprintf(tmp, sizeof tmp, ".#certkeeper.%08" PRIx32 "%08" PRIx32 ".tmp", g_random_int(), g_random_int());
+        char *name;
+} Output;
 
-        _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+static void output_discard(Output *o) {
+        if (o->name) {
+                (void) unlinkat(o->dirfd, o->tmp, 0);
+                g_clear_pointer(&o->name, g_free);
+        }
+}
+
+static int output_commit(Output *o) {
+        int r = renameat(o->dirfd, o->tmp, o->dirfd, o->name) < 0 ? -errno : 0;
+        if (r < 0)
+                output_discard(o);
+        g_clear_pointer(&o->name, g_free);
+        return r;
+}
+
+/* The temp file for dirfd/name, mode 0644, owned by uid (and its group) when we can hand it over
+ * (CAP_CHOWN); fsync'd if sync, else the caller makes it durable (syncfs) before the commit. */
+static int output_write(Spool *s, int dirfd, const char *name, const void *data, size_t len, uid_t uid, bool sync,
+                        Output *ret) {
+        *ret = (Output) { .dirfd = dirfd };
+        snprintf(ret->tmp, sizeof ret->tmp, ".#certkeeper.%08" PRIx32 "%08" PRIx32 ".tmp", g_random_int(),
+                 g_random_int());
+
+        _cleanup_close_ int fd = openat(dirfd, ret->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                        0600);
         if (fd < 0)
                 return -errno;
+        ret->name = g_strdup(name);
         int r = 0;
 
         if (fchmod(fd, OUTPUT_MODE) < 0)
@@ -241,13 +269,18 @@ static int write_output(Spool *s, int dirfd, const char *name, const void *data,
                 p += n;
                 left -= (size_t) n;
         }
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+        if (r == 0 && sync && fsync(fd) < 0)
                 r = -errno;
         if (r < 0)
-                (void) unlinkat(dirfd, tmp, 0);
+                output_discard(ret);
         return r;
+}
+
+/* dirfd/name atomically: temp file, fsync, rename. The directory is fsync'd by the caller. */
+static int write_output(Spool *s, int dirfd, const char *name, const void *data, size_t len, uid_t uid) {
+        Output o;
+        int r = output_write(s, dirfd, name, data, len, uid, true, &o);
+        return r < 0 ? r : output_commit(&o);
 }
 
 static void fsync_dir(int dirfd) {
@@ -406,7 +439,8 @@ static int entry_belongs_to(Spool *s, const char *name, const OrderRow *row, str
         return ours;
 }
 
-static int write_issued(Spool *s, const OrderRow *row, const char *name) {
+/* The results of a finished order as temp files, appended to outputs (Output). */
+static int prepare_issued(Spool *s, const OrderRow *row, GArray *outputs) {
         g_autofree char *leaf = NULL, *chain = NULL;
         int r = export_pem(s->ctx.store, row->certificate_id, false, &leaf);
         if (r >= 0)
@@ -415,30 +449,43 @@ static int write_issued(Spool *s, const OrderRow *row, const char *name) {
                 return log_error_errno(r, "Spool: cannot read the certificate of order %" PRIu64 ": %s", row->id,
                                        strerror(-r));
 
-        g_autofree char *crt = name_with_suffix(name, ".crt");
-        g_autofree char *chain_name = name_with_suffix(name, ".chain.pem");
-        r = write_output(s, s->issued_fd, crt, leaf, strlen(leaf), row->spool_owner);
-        if (r >= 0)
-                r = write_output(s, s->issued_fd, chain_name, chain, strlen(chain), row->spool_owner);
+        g_autofree char *crt = name_with_suffix(row->spool_name, ".crt");
+        g_autofree char *chain_name = name_with_suffix(row->spool_name, ".chain.pem");
+        Output a, b;
+        r = output_write(s, s->issued_fd, crt, leaf, strlen(leaf), row->spool_owner, false, &a);
         if (r < 0)
                 return log_error_errno(r, "Spool: cannot write issued/%s: %s", crt, strerror(-r));
+        r = output_write(s, s->issued_fd, chain_name, chain, strlen(chain), row->spool_owner, false, &b);
+        if (r < 0) {
+                output_discard(&a);
+                return log_error_errno(r, "Spool: cannot write issued/%s: %s", chain_name, strerror(-r));
+        }
+        g_array_append_val(outputs, a);
+        g_array_append_val(outputs, b);
         return 0;
 }
 
-static int write_failed(Spool *s, const OrderRow *row, const char *name) {
-        g_autofree char *shown = one_line(name);
+static int prepare_failed(Spool *s, const OrderRow *row, GArray *outputs) {
+        g_autofree char *shown = one_line(row->spool_name);
         g_autofree char *reason = one_line(isempty(row->error) ? "the order failed" : row->error);
         g_autofree char *text = g_strdup_printf("%s: %s (order " ORDER_PATH_PREFIX "%" PRIu64 ")\n", shown, reason,
                                                 row->id);
-        g_autofree char *error_name = name_with_suffix(name, ".error");
-        int r = write_output(s, s->failed_fd, error_name, text, strlen(text), row->spool_owner);
+        g_autofree char *error_name = name_with_suffix(row->spool_name, ".error");
+        Output o;
+        int r = output_write(s, s->failed_fd, error_name, text, strlen(text), row->spool_owner, false, &o);
         if (r < 0)
                 return log_error_errno(r, "Spool: cannot write failed/%s: %s", error_name, strerror(-r));
+        g_array_append_val(outputs, o);
         return 0;
 }
 
-/* Finished orders are answered in batches: every result written and fsync'd, one fsync per
- * directory, then every CSR moved, one fsync per directory again. */
+static void sync_fs(int fd) {
+        if (syncfs(fd) < 0)
+                log_warning_errno(errno, "Cannot sync the spool's file system: %s, ignoring.", strerror(errno));
+}
+
+/* Finished orders are answered in batches: every result written, synced and renamed into place,
+ * one fsync per directory, then every CSR moved, one fsync per directory again. */
 static void order_row_free_void(gpointer p) {
         order_row_free(p);
 }
@@ -460,12 +507,25 @@ static void finish_batch(Spool *s) {
         }
         g_array_remove_range(s->finishing, 0, n);
 
-        /* The results are durable before any CSR leaves incoming/. */
+        /* The results are durable before any CSR leaves incoming/: all written, one syncfs() (rather
+         * than an fsync per file, each a journal commit of its own), renamed into place, and the
+         * directories fsync'd. */
+        g_autoptr(GArray) outputs = g_array_new(FALSE, FALSE, sizeof(Output));
         for (guint i = 0; i < rows->len; i++) {
                 OrderRow *row = rows->pdata[i];
-                bool ok = streq(row->status, "complete");
-                bool w = (ok ? write_issued(s, row, row->spool_name) : write_failed(s, row, row->spool_name)) >= 0;
+                bool w = (streq(row->status, "complete") ? prepare_issued(s, row, outputs)
+                                                         : prepare_failed(s, row, outputs)) >= 0;
                 g_array_append_val(written, w);
+        }
+        sync_fs(s->issued_fd);
+        if (s->issued_dev != s->failed_dev)
+                sync_fs(s->failed_fd);
+        for (guint i = 0; i < outputs->len; i++) {
+                Output *o = &g_array_index(outputs, Output, i);
+                g_autofree char *shown = one_line(o->name);
+                int r = output_commit(o);
+                if (r < 0)
+                        log_error_errno(r, "Spool: cannot rename a result to %s: %s", shown, strerror(-r));
         }
         fsync_dir(s->issued_fd);
         fsync_dir(s->failed_fd);
@@ -862,7 +922,15 @@ static int setup_layout(Spool *s) {
                 r = open_dir(s->root_fd, path, "issued", RESULTS_MODE, (gid_t) -1, &s->issued_fd);
         if (r >= 0)
                 r = open_dir(s->root_fd, path, "failed", RESULTS_MODE, (gid_t) -1, &s->failed_fd);
-        return r;
+        if (r < 0)
+                return r;
+
+        struct stat a, b;
+        if (fstat(s->issued_fd, &a) < 0 || fstat(s->failed_fd, &b) < 0)
+                return log_error_errno(errno, "Cannot stat %s/issued or failed: %s", path, strerror(errno));
+        s->issued_dev = a.st_dev;
+        s->failed_dev = b.st_dev;
+        return 0;
 }
 
 /* ---- lifetime ------------------------------------------------------------------------------------- */

@@ -122,8 +122,10 @@ echo "temp" >"$IN/.hidden.csr"
 # check_refused NAME PATTERN — failed/NAME and failed/BASE.error explaining (PATTERN), no order.
 check_refused() {
         local name=$1 pattern=$2 base=${1%.csr}
-        ck_check "$name: refused, failed/$base.error written" wait_path "$FAILED/$base.error"
-        ck_check "$name: the entry itself moved to failed/" bash -c "! { [ -e '$IN/$name' ] || [ -L '$IN/$name' ]; }"
+        # The report is written first, the entry moved last: wait for the entry.
+        ck_check "$name: refused, the entry itself moved to failed/" wait_path "$FAILED/$name"
+        ck_check "$name: failed/$base.error is written, incoming/$name is gone" \
+                bash -c "test -f '$FAILED/$base.error' && ! { [ -e '$IN/$name' ] || [ -L '$IN/$name' ]; }"
         ck_check "$name: the error says why ($pattern) and that no order was created" \
                 bash -c "grep -Eq '$pattern' '$FAILED/$base.error' && grep -q 'no order was created' '$FAILED/$base.error' &&
                         test \$(wc -l <'$FAILED/$base.error') = 1"
