@@ -396,7 +396,6 @@ static int rescan(Spool *s) {
 
         g_autoptr(GArray) items = g_array_new(FALSE, FALSE, sizeof(ScanItem));
         struct dirent *de;
-        errno = 0;
         while ((de = readdir(d))) {
                 if (!name_is_csr(de->d_name))
                         continue;
@@ -688,7 +687,11 @@ static int take(Spool *s, const char *name) {
         if (r >= 0) {
                 _cleanup_(order_row_freep) OrderRow *row = NULL;
                 r = orders_get(s->ctx.store, id, &row);
-                if (r >= 0 && ctime_usec(&f.st) <= row->submitted_at) {
+                if (r < 0) {
+                        spool_file_done(&f);
+                        return r;   /* never a second order because a read failed: try again later */
+                }
+                if (ctime_usec(&f.st) <= row->submitted_at) {
                         spool_file_done(&f);
                         Entry *e = g_new0(Entry, 1);
                         e->order_id = id;

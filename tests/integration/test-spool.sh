@@ -40,6 +40,7 @@ wait_path() {
                 (( $(ck_now_us) < deadline )) || return 1
                 inotifywait -qq -t 1 -e close_write,moved_to,create --include "/${base//./\\.}\$" "$dir" 2>/dev/null
         done
+        return 0
 }
 
 # wait_result NAME — the CSR NAME (e.g. x.csr) has left incoming/ for issued/ or failed/.
@@ -50,6 +51,7 @@ wait_result() {
                 (( $(ck_now_us) < deadline )) || return 1
                 inotifywait -qq -t 1 -e moved_to,create --include "/${1//./\\.}\$" "$ISSUED" "$FAILED" 2>/dev/null
         done
+        return 0
 }
 
 CA=$WORK/ca.pem
@@ -307,6 +309,8 @@ ck_check "nothing was lost by the crash" test $(( done_at_kill + left )) = "$N"
 
 t1=$(ck_now_us)
 ck_start_daemon || ck_bail "certkeeperd did not restart after kill -9"
+ck_check "a D-Bus call answers within 2 s while the restart takes the backlog" \
+        timeout 2 busctl --system call org.certkeeper1 /org/certkeeper1 org.certkeeper1.Manager GetCACertificate
 ck_wait_for "after the restart every file is answered" 300 at_least_done "$N"
 t2=$(ck_now_us)
 ck_diag "restart to last result: $(( (t2 - t1) / 1000 )) ms; $N files in $(( (t2 - t0) / 1000 )) ms including the crash"
