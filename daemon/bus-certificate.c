@@ -270,9 +270,11 @@ static int method_request_revocation(sd_bus_message *m, void *userdata, sd_bus_e
         r = authz_caller(c->authz, m, &caller, error);
         if (r < 0)
                 return r;
-        char code[7];
-        r = revocation_request(c->revocation, o->row->id, sd_bus_message_get_sender(m), caller.uid, caller.pid,
-                               code);
+        /* The code is bound to the calling user, not to the bus connection: "busctl call
+         * RequestRevocation" and "busctl call Revoke" are two connections of one admin. */
+        char code[7], key[32];
+        snprintf(key, sizeof key, "uid %" PRIu32, caller.uid);
+        r = revocation_request(c->revocation, o->row->id, key, caller.uid, caller.pid, code);
         if (r == -EALREADY)
                 return bus_error_setf(error, CK_ERROR_ALREADY_REVOKED, "certificate %" PRIu64 " is already revoked",
                                       o->row->id);
@@ -305,8 +307,9 @@ static int method_revoke(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (r < 0)
                 return r;
         g_autofree char *err = NULL;
-        r = revocation_revoke(c->revocation, o->row->id, sd_bus_message_get_sender(m), caller.uid, caller.pid, code,
-                              reason, &err);
+        char key[32];
+        snprintf(key, sizeof key, "uid %" PRIu32, caller.uid);
+        r = revocation_revoke(c->revocation, o->row->id, key, caller.uid, caller.pid, code, reason, &err);
         switch (r) {
         case 0:
                 return sd_bus_reply_method_return(m, NULL);

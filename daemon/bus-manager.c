@@ -70,6 +70,8 @@ static int method_request_certificate(sd_bus_message *m, void *userdata, sd_bus_
         r = sd_bus_message_read_strv(m, &sans);
         if (r < 0)
                 return r;
+        if (!sans) /* sd-bus gives NULL for an empty array */
+                sans = g_new0(char *, 1);
         if (g_strv_length(sans) > SANS_MAX)
                 return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
                                       "%u subject alternative names given, at most %u are accepted",
@@ -699,17 +701,6 @@ static void on_certificate_revoked(void *userdata, uint64_t id, const char *reas
                 log_debug_errno(r, "Cannot emit CertificateRevoked: %s, ignoring.", strerror(abs(r)));
 }
 
-static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        BusContext *c = userdata;
-        const char *name, *old_owner, *new_owner;
-        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
-                return 0;
-        /* A client that left takes its confirmation codes with it. */
-        if (name[0] == ':' && isempty(new_owner))
-                revocation_forget_caller(c->revocation, name);
-        return 0;
-}
-
 int bus_setup(BusContext *c) {
         int r;
 
@@ -725,11 +716,6 @@ int bus_setup(BusContext *c) {
         r = bus_order_setup(c);
         if (r < 0)
                 return r;
-
-        r = sd_bus_match_signal_async(c->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                      "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, c);
-        if (r < 0)
-                log_warning_errno(r, "Cannot watch for departing clients: %s, ignoring.", strerror(abs(r)));
 
         orders_add_listener(c->orders, &(OrdersListener) {
                                                .order_changed = on_order_changed,

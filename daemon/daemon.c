@@ -16,6 +16,8 @@
 #include "localca.h"
 #include "log.h"
 #include "orders.h"
+#include "provider-acme.h"
+#include "provider-external.h"
 #include "provider.h"
 #include "revocation.h"
 #include "spool.h"
@@ -76,6 +78,42 @@ static int setup_providers(Daemon *d) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the Local PKI provider: %s", strerror(abs(r)));
         g_hash_table_insert(d->providers, p->name, p);
+
+        if (d->config->acme_directory_url) {
+                g_autofree char *dir = g_build_filename(d->config->state_directory, "acme", NULL);
+                g_autofree char *key = g_build_filename(dir, "account.key", NULL);
+                g_autofree char *err = NULL;
+                if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                        return log_error_errno(errno, "Cannot create %s: %s", dir, strerror(errno));
+                AcmeSettings as = {
+                        .directory_url = d->config->acme_directory_url,
+                        .email = d->config->acme_email,
+                        .ca_bundle = d->config->acme_ca_bundle,
+                        .webroot_path = d->config->acme_webroot_path,
+                        .eab_key_id = d->config->acme_eab_key_id,
+                        .eab_hmac_key = d->config->acme_eab_hmac_key,
+                        .http_port = d->config->acme_http_challenge_port,
+                        .account_key_path = key,
+                        .master_key = &d->master_key,
+                };
+                r = provider_acme_new(&as, &p, &err);
+                if (r < 0) {
+                        log_error("Cannot set up the ACME provider: %s", err ? err : strerror(-r));
+                        return r;
+                }
+                g_hash_table_insert(d->providers, p->name, p);
+        }
+
+        for (size_t i = 0; i < d->config->n_external_cas; i++) {
+                const ExternalCaConfig *e = &d->config->external_cas[i];
+                g_autofree char *err = NULL;
+                r = provider_external_new(e, &p, &err);
+                if (r < 0) {
+                        log_error("Cannot set up external CA \"%s\": %s", e->name, err ? err : strerror(-r));
+                        return r;
+                }
+                g_hash_table_insert(d->providers, p->name, p);
+        }
         return 0;
 }
 

@@ -490,21 +490,11 @@ static int work_fail(Work *w, int error, const char *fmt, ...) {
         return w->error;
 }
 
-/* Is the leaf's key want (or the CSR's key, as encoded there)? ca_sign_leaf() copies a CSR's key
- * as encoded and leaves the certificate's EVP_PKEY unset (X509_get0_pubkey() is NULL then), so
- * compare the encoded SubjectPublicKeyInfo first and decode only when the encodings differ (a
- * remote CA may re-encode an EC point). */
-static bool leaf_has_key(X509 *leaf, EVP_PKEY *want, X509_REQ *csr) {
+static bool same_public_key(X509 *leaf, EVP_PKEY *pkey, X509_REQ *csr) {
         unsigned char *a = NULL, *b = NULL;
-        int alen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &a);
-        int blen = csr ? i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr), &b) : i2d_PUBKEY(want, &b);
-        bool same = alen > 0 && alen == blen && memcmp(a, b, (size_t) alen) == 0;
-        if (!same && alen > 0) {
-                const unsigned char *p = a;
-                EVP_PKEY *k = d2i_PUBKEY(NULL, &p, alen);
-                same = k && EVP_PKEY_eq(k, want) == 1;
-                EVP_PKEY_free(k);
-        }
+        int la = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &a);
+        int lb = pkey ? i2d_PUBKEY(pkey, &b) : i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr), &b);
+        bool same = la > 0 && la == lb && memcmp(a, b, (size_t) la) == 0;
         OPENSSL_free(a);
         OPENSSL_free(b);
         return same;
@@ -573,9 +563,10 @@ static int work_execute(Work *w) {
                 leaf = parsed;
         }
 
-        /* What comes back must be for the key we asked for. */
-        EVP_PKEY *want = pkey ? pkey : (csr ? X509_REQ_get0_pubkey(csr) : NULL);
-        if (want && !leaf_has_key(leaf, want, pkey ? NULL : csr))
+        /* What comes back must be for the key we asked for. Compared as encoded
+         * SubjectPublicKeyInfo: a leaf we signed ourselves carries the CSR's key
+         * undecoded (ca.c), so EVP_PKEY comparisons cannot be used on it. */
+        if ((pkey || csr) && !same_public_key(leaf, pkey, csr))
                 return work_fail(w, -EBADMSG, "provider %s returned a certificate for a different key",
                                  w->provider->name);
 

@@ -51,6 +51,7 @@ static char *local_identify(Provider *p) {
 static void local_free(Provider *p) {
         LocalProvider *lp = (LocalProvider *) p;
         g_free(lp->chain_pem);
+        g_free(lp->base.name);
         g_free(lp);
 }
 

@@ -7,20 +7,17 @@
 void provider_result_done(ProviderResult *r) {
         if (!r)
                 return;
-        g_free(r->certificate_pem);
+        free(r->certificate_pem);
         X509_free(r->certificate);
-        g_free(r->chain_pem);
-        g_free(r->cookie);
-        g_free(r->error);
-        *r = (ProviderResult) { 0 };
+        free(r->chain_pem);
+        free(r->cookie);
+        free(r->error);
+        *r = (ProviderResult) { .outcome = 0 };
 }
 
 Provider *provider_free(Provider *p) {
-        if (!p)
-                return NULL;
-        char *name = p->name;
-        if (p->ops->free)
+        /* The provider's own free() releases everything, p->name and p included. */
+        if (p)
                 p->ops->free(p);
-        g_free(name);
         return NULL;
 }

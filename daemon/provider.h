@@ -55,7 +55,7 @@ typedef struct ProviderOps {
         int (*revoke)(Provider *p, X509 *cert, int reason, char **ret_error);
         /* Text for "certkeeperctl status", e.g. the helper's IDENTIFY answer. May be NULL. */
         char *(*identify)(Provider *p);
-        void (*free)(Provider *p);
+        void (*free)(Provider *p);        /* frees everything: p->name and p itself too */
 } ProviderOps;
 
 struct Provider {

@@ -48,5 +48,5 @@ int revocation_request(Revocation *r, uint64_t certificate_id, const char *calle
 int revocation_revoke(Revocation *r, uint64_t certificate_id, const char *caller_key, uint32_t uid,
                       uint32_t pid, const char *code, const char *reason, char **ret_error);
 
-/* Forget every code of a caller that left the bus. */
+/* Forget every code of a caller (e.g. a user removed from the system). */
 void revocation_forget_caller(Revocation *r, const char *caller_key);

@@ -1,0 +1,25 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# dbus/org.certkeeper1.xml is exactly what the daemon serves.
+
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib-orders.sh"
+
+ck_write_config
+ck_start_daemon || ck_bail "certkeeperd did not start"
+order=$(ck_request introspect.example)
+ck_wait_order "$order" >/dev/null
+py=$CK_SOURCE_ROOT/tests/integration/introspect.py
+/usr/bin/python3 "$py" /org/certkeeper1 "$order" "$(ck_order_cert "$order")" >"$CK_RUN/served.xml"
+/usr/bin/python3 "$py" --canonical "$CK_SOURCE_ROOT/dbus/org.certkeeper1.xml" >"$CK_RUN/file.xml"
+if diff -u "$CK_RUN/file.xml" "$CK_RUN/served.xml" >"$CK_RUN/diff"; then
+        ck_ok "the served introspection equals dbus/org.certkeeper1.xml"
+else
+        ck_not_ok "the served introspection equals dbus/org.certkeeper1.xml (run tools/update-introspection)"
+        ck_diag_file "$CK_RUN/diff" 60
+fi
+for iface in Manager Order Certificate; do
+        ck_check "the file describes org.certkeeper1.$iface" grep -q "interface name=\"org.certkeeper1.$iface\"" "$CK_RUN/file.xml"
+done
+ck_done

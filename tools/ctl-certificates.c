@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* certkeeperctl's certificate commands: list, show, download, export-pfx,
+ * revoke-request and revoke. */
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+
+#include "macro.h"
+
+#include "ctl.h"
+
+/* ---- list ---------------------------------------------------------------- */
+
+int verb_list(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        static const TableColumn columns[] = {
+                {"ID", "id"},
+                {NULL, "object"},
+                {"COMMON NAME", "common_name"},
+                {"STATUS", "status"},
+                {"SOURCE", "source"},
+                {"EXPIRES", "not_after"},
+                {"LEFT", "days_until_expiry"},
+                {"ISSUER", "issuer"},
+        };
+        g_autoptr(Table) t = table_new(columns, G_N_ELEMENTS(columns));
+        const char *path, *cn, *status, *source, *issuer;
+        uint64_t not_after;
+        int64_t days;
+        int r;
+
+        r = new_manager_call(bus, "ListCertificates", &m);
+        if (r < 0)
+                return bus_build_error(r);
+        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && arg_source)
+                r = ctl_append_sv_string(m, "source", arg_source);
+        if (r >= 0 && arg_status)
+                r = ctl_append_sv_string(m, "status", arg_status);
+        if (r >= 0 && arg_expiring_set)
+                r = ctl_append_sv_uint32(m, "expiring_within_days", arg_expiring);
+        if (r >= 0 && arg_cn)
+                r = ctl_append_sv_string(m, "common_name", arg_cn);
+        if (r >= 0 && arg_offset_set)
+                r = ctl_append_sv_uint32(m, "offset", arg_offset);
+        if (r >= 0 && arg_limit_set)
+                r = ctl_append_sv_uint32(m, "limit", arg_limit);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return bus_build_error(r);
+
+        r = sd_bus_call(bus, m, 0, &error, &reply);
+        if (r < 0)
+                return ctl_bus_error("failed to list certificates", &error, r, "org.certkeeper1.read");
+
+        r = sd_bus_message_enter_container(reply, 'a', "(osssstx)");
+        if (r < 0)
+                return bus_parse_error(r);
+        while ((r = sd_bus_message_read(reply, "(osssstx)", &path, &cn, &status, &source, &issuer,
+                                        &not_after, &days)) > 0) {
+                const char *id = object_path_id(path);
+                JsonNode *j = json_node_new(JSON_NODE_VALUE);
+
+                json_node_set_int(j, id ? (gint64) g_ascii_strtoull(id, NULL, 10) : 0);
+                table_add_cell(t, g_strdup(id ? id : path), NULL, j);
+                table_add_string(t, path, NULL);
+                table_add_string(t, cn, NULL);
+                table_add_string(t, status, status_color(status));
+                table_add_string(t, source, NULL);
+                table_add_timestamp(t, not_after);
+                j = json_node_new(JSON_NODE_VALUE);
+                json_node_set_int(j, days);
+                table_add_cell(t, not_after ? format_days_left(days) : NULL, expiry_color(status, days), j);
+                table_add_string(t, issuer, NULL);
+        }
+        if (r < 0)
+                return bus_parse_error(r);
+
+        table_print(t, stdout, arg_json, !arg_legend);
+        print_legend(stdout, table_get_rows(t), "certificate", "certificates", arg_json, !arg_legend);
+        return CTL_EXIT_OK;
+}
+
+/* ---- show ---------------------------------------------------------------- */
+
+static const char *const certificate_order[] = {
+        "Id",
+        "CommonName",
+        "SubjectAlternativeNames",
+        "Subject",
+        "Issuer",
+        "Status",
+        "Source",
+        "Provider",
+        "Algorithm",
+        "Digest",
+        "NotBefore",
+        "NotAfter",
+        "DaysUntilExpiry",
+        "SerialNumber",
+        "FingerprintSHA256",
+        "HasPrivateKey",
+        "RevokedAt",
+        "RevocationReason",
+        "Order",
+        "Paths",
+        "Present",
+        NULL,
+};
+
+int verb_show(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(JsonNode) n = NULL;
+        g_autofree char *path = NULL, *text = NULL;
+        int r;
+
+        r = ctl_resolve_certificate(bus, args[0], &path);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "Describe", &error, &reply, "");
+        if (r < 0) {
+                g_autofree char *w = g_strdup_printf("failed to describe certificate %s", args[0]);
+                return ctl_bus_error(w, &error, r, "org.certkeeper1.read");
+        }
+        r = ctl_read_json(reply, &n);
+        if (r < 0 || !JSON_NODE_HOLDS_OBJECT(n))
+                return bus_parse_error(r < 0 ? r : -EBADMSG);
+
+        if (arg_json != JSON_OFF) {
+                json_print(stdout, n, arg_json);
+                return CTL_EXIT_OK;
+        }
+        text = format_details(json_node_get_object(n), certificate_order, NULL, realtime_usec());
+        fputs(text, stdout);
+        return CTL_EXIT_OK;
+}
+
+/* ---- download, export-pfx ---------------------------------------------------- */
+
+int verb_download(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autofree char *path = NULL;
+        const char *pem;
+        int r;
+
+        r = ctl_resolve_certificate(bus, args[0], &path);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "DownloadPEM", &error, &reply,
+                               "a{sv}", 1, "chain", "b", (int) arg_chain);
+        if (r < 0) {
+                g_autofree char *w = g_strdup_printf("failed to download certificate %s", args[0]);
+                return ctl_bus_error(w, &error, r, "org.certkeeper1.read");
+        }
+        r = sd_bus_message_read(reply, "s", &pem);
+        if (r < 0)
+                return bus_parse_error(r);
+
+        if (!arg_output || streq(arg_output, "-")) {
+                fputs(pem, stdout);
+                return fflush(stdout) == 0
+                               ? CTL_EXIT_OK
+                               : ctl_fail(CTL_EXIT_FAILURE, "failed to write: %s", strerror(errno));
+        }
+        /* Certificates are public: 0644 like the files in /etc/ssl/certs. */
+        return write_file(arg_output, pem, strlen(pem), 0644, !arg_force, arg_force);
+}
+
+int verb_export_pfx(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autofree char *path = NULL;
+        const void *pfx;
+        const char *password;
+        size_t size;
+        int r;
+
+        if (!arg_output || streq(arg_output, "-"))
+                return ctl_fail(CTL_EXIT_USAGE, "export-pfx needs -o FILE: the archive holds a private key");
+
+        r = ctl_resolve_certificate(bus, args[0], &path);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        /* Fail on an existing file before the daemon generates a password and
+         * audits an export that would go nowhere. */
+        if (!arg_force && access(arg_output, F_OK) == 0)
+                return ctl_fail(CTL_EXIT_FAILURE,
+                                "%s exists already; choose another name or pass --force to "
+                                "replace it",
+                                arg_output);
+
+        r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "ExportPFX", &error, &reply,
+                               "a{sv}", 1, "legacy", "b", (int) arg_legacy);
+        if (r < 0) {
+                g_autofree char *w = g_strdup_printf("failed to export certificate %s", args[0]);
+                return ctl_bus_error(w, &error, r, "org.certkeeper1.export-key");
+        }
+        r = sd_bus_message_read_array(reply, 'y', &pfx, &size);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "s", &password);
+        if (r < 0)
+                return bus_parse_error(r);
+
+        r = write_file(arg_output, pfx, size, 0600, true, arg_force);
+        if (r == CTL_EXIT_OK) {
+                printf("Wrote %s (PKCS#12, %zu bytes, mode 0600).\n", arg_output, size);
+                printf("Password: %s\n", password);
+                fflush(stdout);
+                fprintf(stderr,
+                        "%sThis password is shown only once and cannot be shown again: store it now.%s\n",
+                        isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_YELLOW : "",
+                        isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_NORMAL : "");
+        }
+
+        /* The message buffer is ours and writable: wipe the password and the
+         * archive from it before it is freed. */
+        OPENSSL_cleanse((char *) password, strlen(password));
+        OPENSSL_cleanse((void *) pfx, size);
+        return r;
+}
+
+/* ---- revoke ---------------------------------------------------------------- */
+
+static int request_revocation(sd_bus *bus, const char *path, const char *arg, char code[static 7]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *c;
+        int r;
+
+        r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "RequestRevocation", &error,
+                               &reply, "");
+        if (r < 0) {
+                g_autofree char *w = g_strdup_printf("failed to request revocation of certificate %s", arg);
+                return ctl_bus_error(w, &error, r, "org.certkeeper1.revoke");
+        }
+        r = sd_bus_message_read(reply, "s", &c);
+        if (r < 0)
+                return bus_parse_error(r);
+        if (strlen(c) != 6 || strspn(c, "0123456789") != 6)
+                return ctl_fail(CTL_EXIT_FAILURE,
+                                "certkeeperd sent a confirmation code that is not six digits");
+        memcpy(code, c, 7);
+        OPENSSL_cleanse((char *) c, 6);
+        return CTL_EXIT_OK;
+}
+
+static int call_revoke(sd_bus *bus, const char *path, const char *arg, const char *code) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *reason = arg_reason ? arg_reason : "unspecified";
+        int r;
+
+        r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "Revoke", &error, NULL, "ss",
+                               code, reason);
+        if (r < 0) {
+                g_autofree char *w = g_strdup_printf("failed to revoke certificate %s", arg);
+                return ctl_bus_error(w, &error, r, "org.certkeeper1.revoke");
+        }
+        printf("Certificate %s revoked (%s).\n", arg, reason);
+        return CTL_EXIT_OK;
+}
+
+/* Reads a line from the controlling terminal with echo on (the code is not a
+ * password; seeing what one types helps). */
+static int read_code_from_tty(FILE *tty, char code[static 7]) {
+        char line[64];
+        size_t j = 0;
+
+        if (!fgets(line, sizeof line, tty))
+                return -EIO;
+        for (size_t i = 0; line[i] && line[i] != '\n'; i++) {
+                if (line[i] == ' ' || line[i] == '\t')
+                        continue;
+                if (line[i] < '0' || line[i] > '9' || j >= 6) {
+                        OPENSSL_cleanse(line, sizeof line);
+                        return -EINVAL;
+                }
+                code[j++] = line[i];
+        }
+        OPENSSL_cleanse(line, sizeof line);
+        code[j] = 0;
+        return j == 0 ? -ECANCELED : j == 6 ? 0 : -EINVAL;
+}
+
+int verb_revoke_request(sd_bus *bus, char **args) {
+        g_autofree char *path = NULL;
+        char code[7];
+        int r;
+
+        r = ctl_resolve_certificate(bus, args[0], &path);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = request_revocation(bus, path, args[0], code);
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (arg_json != JSON_OFF) {
+                g_autoptr(JsonNode) n = json_node_new(JSON_NODE_OBJECT);
+                JsonObject *o = json_object_new();
+                json_object_set_string_member(o, "code", code);
+                json_object_set_int_member(o, "valid_seconds", 300);
+                json_node_take_object(n, o);
+                json_print(stdout, n, arg_json);
+        } else
+                printf("%s\n", code);
+        fflush(stdout);
+        OPENSSL_cleanse(code, sizeof code);
+        return CTL_EXIT_OK;
+}
+
+int verb_revoke(sd_bus *bus, char **args) {
+        g_autoptr(JsonObject) props = NULL;
+        g_autofree char *path = NULL, *what = NULL, *text = NULL;
+        _cleanup_fclose_ FILE *tty = NULL;
+        char code[7] = {0}, typed[7] = {0};
+        int r;
+
+        r = ctl_resolve_certificate(bus, args[0], &path);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        if (arg_code)
+                return call_revoke(bus, path, args[0], arg_code);
+
+        tty = fopen("/dev/tty", "r+e");
+        /* Unbuffered: the typed code then lives only in our buffer, which we wipe. */
+        if (tty)
+                (void) setvbuf(tty, NULL, _IONBF, 0);
+        if (!tty) {
+                ctl_fail(CTL_EXIT_FAILURE, "revoke needs a terminal to confirm: %s", strerror(errno));
+                fprintf(stderr,
+                        "Hint: in scripts, run certkeeperctl revoke-request %s, then certkeeperctl "
+                        "revoke %s --code CODE\n",
+                        args[0], args[0]);
+                return CTL_EXIT_FAILURE;
+        }
+
+        what = g_strdup_printf("certificate %s", args[0]);
+        r = ctl_get_all(bus, path, CK_CERTIFICATE_IFACE, what, "org.certkeeper1.read", &props);
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (streq(json_object_get_string_member_with_default(props, "Status", ""), "revoked"))
+                return ctl_fail(CTL_EXIT_FAILURE, "certificate %s is revoked already", args[0]);
+
+        r = request_revocation(bus, path, args[0], code);
+        if (r != CTL_EXIT_OK)
+                return r;
+
+        static const char *const shown[] = {
+                "Id",       "CommonName",   "SubjectAlternativeNames",
+                "Issuer",   "SerialNumber", "FingerprintSHA256",
+                "NotAfter", NULL,
+        };
+        g_autoptr(JsonObject) subset = json_object_new();
+        for (size_t i = 0; shown[i]; i++)
+                if (json_object_has_member(props, shown[i]))
+                        json_object_set_member(subset, shown[i],
+                                               json_node_copy(json_object_get_member(props, shown[i])));
+        text = format_details(subset, shown, NULL, realtime_usec());
+
+        fprintf(tty,
+                "\n%sRevoke this certificate?%s\n\n%s\n"
+                "Reason: %s\n\n"
+                "Revocation is immediate and permanent: the certificate can never be used again.\n\n"
+                "        Confirmation code:  %s%.3s %.3s%s   (valid 5 minutes)\n\n"
+                "Type the code to revoke, or just press Enter to cancel: ",
+                ctl_color(ANSI_BOLD), ctl_normal(), text, arg_reason ? arg_reason : "unspecified",
+                ctl_color(ANSI_BOLD), code, code + 3, ctl_normal());
+        fflush(tty);
+        OPENSSL_cleanse(code, sizeof code);
+
+        r = read_code_from_tty(tty, typed);
+        if (r == -ECANCELED || r == -EIO) {
+                fputs("Cancelled; the certificate was not revoked.\n", tty);
+                return CTL_EXIT_FAILURE;
+        }
+        if (r < 0) {
+                OPENSSL_cleanse(typed, sizeof typed);
+                return ctl_fail(CTL_EXIT_FAILURE,
+                                "that is not a six-digit code; the certificate was not revoked");
+        }
+        r = call_revoke(bus, path, args[0], typed);
+        OPENSSL_cleanse(typed, sizeof typed);
+        return r;
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What certkeeperctl's command files share: the parsed command line and a few
+ * helpers. certkeeperctl.c owns main() and the argument parser; the commands
+ * live in ctl-certificates.c and ctl-orders.c (and in certkeeperctl.c for the
+ * small ones). */
+
+#include <sys/types.h>
+
+#include <systemd/sd-bus.h>
+
+#include "macro.h"
+
+#include "ctl-bus.h"
+#include "ctl-output.h"
+
+/* Bounds on what we send: the daemon enforces its own, these keep a typo from
+ * becoming a megabyte message. */
+#define CSR_FILE_MAX (64 * 1024)
+#define SAN_MAX 1000
+#define NAME_MAX_LEN 1024
+#define DEFAULT_TIMEOUT_SEC 120
+
+typedef enum Option {
+        OPT_SOURCE,
+        OPT_STATUS,
+        OPT_EXPIRING,
+        OPT_CN,
+        OPT_LIMIT,
+        OPT_OFFSET,
+        OPT_SAN,
+        OPT_KEY,
+        OPT_DAYS,
+        OPT_PROVIDER,
+        OPT_NO_WAIT,
+        OPT_TIMEOUT,
+        OPT_CHAIN,
+        OPT_OUTPUT,
+        OPT_LEGACY,
+        OPT_FORCE,
+        OPT_REASON,
+        OPT_CODE,
+        OPT_ALL,
+        OPT_EVENT,
+        OPT_SINCE,
+        OPT_CRL,
+        /* global ones */
+        OPT_JSON,
+        OPT_NO_LEGEND,
+        OPT_NO_PAGER,
+        OPT_NO_ASK_PASSWORD,
+        OPT_HELP,
+        OPT_VERSION,
+        _OPT_MAX,
+} Option;
+
+#define BIT(o) (UINT64_C(1) << (o))
+#define GLOBAL_OPTIONS                                                                                      \
+        (BIT(OPT_JSON) | BIT(OPT_NO_LEGEND) | BIT(OPT_NO_PAGER) | BIT(OPT_NO_ASK_PASSWORD) |                \
+         BIT(OPT_HELP) | BIT(OPT_VERSION))
+#define WAIT_OPTIONS (BIT(OPT_NO_WAIT) | BIT(OPT_TIMEOUT))
+
+extern JsonMode arg_json;
+extern bool arg_legend;
+extern bool arg_ask_password;
+extern const char *arg_source;
+extern const char *arg_status;
+extern bool arg_expiring_set;
+extern uint32_t arg_expiring;
+extern const char *arg_cn;
+extern bool arg_limit_set;
+extern uint32_t arg_limit;
+extern bool arg_offset_set;
+extern uint32_t arg_offset;
+extern GPtrArray *arg_sans;
+extern const char *arg_key;
+extern bool arg_days_set;
+extern uint32_t arg_days;
+extern const char *arg_provider;
+extern bool arg_wait;
+extern uint64_t arg_timeout;
+extern bool arg_chain;
+extern const char *arg_output;
+extern bool arg_legacy;
+extern bool arg_force;
+extern const char *arg_reason;
+extern const char *arg_code;
+extern bool arg_all;
+extern const char *arg_event;
+extern bool arg_since_set;
+extern uint64_t arg_since;
+extern bool arg_crl;
+
+extern const char *const revocation_reasons[];
+extern const char *const key_algorithms[];
+
+uint64_t realtime_usec(void);
+uint64_t monotonic_usec(void);
+int bus_parse_error(int r);
+int bus_build_error(int r);
+int new_manager_call(sd_bus *bus, const char *member, sd_bus_message **ret);
+int write_file(const char *path, const void *data, size_t size, mode_t mode, bool exclusive, bool force);
+
+int verb_list(sd_bus *bus, char **args);
+int verb_show(sd_bus *bus, char **args);
+int verb_download(sd_bus *bus, char **args);
+int verb_export_pfx(sd_bus *bus, char **args);
+int verb_revoke(sd_bus *bus, char **args);
+int verb_revoke_request(sd_bus *bus, char **args);
+
+int verb_orders(sd_bus *bus, char **args);
+int verb_order(sd_bus *bus, char **args);
+int verb_request(sd_bus *bus, char **args);
+int verb_submit_csr(sd_bus *bus, char **args);
+int verb_resubmit(sd_bus *bus, char **args);
