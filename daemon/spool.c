@@ -23,6 +23,8 @@
 #define RESULTS_MODE 0755
 #define OUTPUT_MODE 0644
 #define RETRY_USEC (2 * USEC_PER_SEC)
+/* Errors that say nothing about a dropped file: out of descriptors or memory. */
+#define IN_SET_TRANSIENT(r) ((r) == -EMFILE || (r) == -ENFILE || (r) == -ENOMEM)
 
 typedef struct Entry {
         uint64_t order_id;  /* 0 while orders_submit() runs */
@@ -675,6 +677,8 @@ static int take(Spool *s, const char *name) {
         r = read_entry(s->incoming_fd, name, CSR_MAX_SIZE, &f, &why);
         if (r == -ENOENT)
                 return 0;
+        if (IN_SET_TRANSIENT(r))
+                return r;   /* our trouble, not the file's: try again later */
         if (r < 0) {
                 fail_without_order(s, name, f.st.st_uid, why);
                 return 0;
