@@ -22,6 +22,7 @@
 #include "provider-external.h"
 #include "provider.h"
 #include "revocation.h"
+#include "spool.h"
 #include "store.h"
 
 #define IO_THREADS 8U
@@ -37,6 +38,7 @@ struct Daemon {
         JobPool *cpu_pool, *io_pool;
         GHashTable *providers;
         Orders *orders;
+        Spool *spool;
         Revocation *revocation;
         Discovery *discovery;
         Expiry *expiry;
@@ -230,6 +232,15 @@ int daemon_new(const char *config_path, Daemon **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up orders: %s", strerror(abs(r)));
 
+        r = spool_new(&(SpoolContext) { .event = d->event,
+                                        .store = d->store,
+                                        .orders = d->orders,
+                                        .config = d->config },
+                      &d->spool);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the spool directory %s: %s", d->config->spool_directory,
+                                       strerror(abs(r)));
+
         r = revocation_new(d->event, d->store, d->audit, d->local_ca, d->config, state, d->providers, d->io_pool,
                            &d->revocation);
         if (r < 0)
@@ -269,6 +280,7 @@ Daemon *daemon_free(Daemon *d) {
                 d->bus = sd_bus_flush_close_unref(d->bus);
         }
         revocation_free(d->revocation);
+        spool_free(d->spool);
         orders_free(d->orders);
         if (d->providers)
                 g_hash_table_destroy(d->providers);
@@ -339,6 +351,10 @@ int daemon_run(Daemon *d) {
         r = discovery_start(d->discovery);
         if (r < 0)
                 return log_error_errno(r, "Cannot start certificate discovery: %s", strerror(abs(r)));
+        /* After the bus is set up, so that spool orders are announced like any other. */
+        r = spool_start(d->spool);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the spool directory: %s", strerror(abs(r)));
 
         uint64_t certs = 0, orders = 0;
         (void) inventory_count(d->store, &certs);

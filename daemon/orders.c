@@ -98,6 +98,7 @@ OrderRow *order_row_free(OrderRow *r) {
         g_strfreev(r->policy_warnings);
         g_strfreev(r->dns_names);
         free(r->spool_name);
+        free(r->spool_sha256);
         free(r);
         return NULL;
 }
@@ -131,6 +132,9 @@ static void notifications_flush(Orders *o) {
                                 l->certificate_added(l->userdata, n->id);
                         else if (n->type == NOTIFY_ALERT && l->alert_raised)
                                 l->alert_raised(l->userdata, n->id, n->a, n->b);
+                        if (n->type == NOTIFY_ORDER && l->order_finished &&
+                            (streq(n->a, "complete") || streq(n->a, "failed")))
+                                l->order_finished(l->userdata, n->id, n->a);
                 }
         }
         notifications_clear(o);
@@ -325,7 +329,8 @@ static int insert_order(Orders *o, const OrderRequest *req, Provider *p, unsigne
                               "INSERT INTO orders (common_name, kind, order_type, provider, status, requested_by,"
                               " requested_by_uid, requested_by_pid, channel, submitted_at, parameters, dns_names,"
                               " key_algorithm, validity_days, csr_der, policy_warnings, spool_name, spool_sha256,"
-                              " resubmit_of) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              " spool_owner, resubmit_of)"
+                              " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                               &st);
         if (r < 0)
                 return r;
@@ -353,8 +358,10 @@ static int insert_order(Orders *o, const OrderRequest *req, Provider *p, unsigne
         store_bind_text(st, 15, warnings);
         store_bind_text(st, 16, req->spool_name);
         store_bind_text(st, 17, req->spool_sha256);
+        if (req->spool_name)
+                store_bind_int64(st, 18, req->spool_owner);
         if (req->resubmit_of)
-                store_bind_int64(st, 18, (int64_t) req->resubmit_of);
+                store_bind_int64(st, 19, (int64_t) req->resubmit_of);
         r = store_step_done(st);
         if (r < 0)
                 return r;
@@ -1018,7 +1025,7 @@ int orders_get(Store *s, uint64_t id, OrderRow **ret) {
                               "SELECT common_name, kind, order_type, provider, status, requested_by,"
                               " requested_by_uid, requested_by_pid, channel, submitted_at, finished_at,"
                               " IFNULL(certificate_id, 0), error, parameters, policy_warnings, dns_names,"
-                              " spool_name FROM orders WHERE id = ?",
+                              " spool_name, spool_sha256, IFNULL(spool_owner, 0) FROM orders WHERE id = ?",
                               &st);
         if (r < 0)
                 return r;
@@ -1049,6 +1056,8 @@ int orders_get(Store *s, uint64_t id, OrderRow **ret) {
         o->policy_warnings = strv_split_lines((const char *) sqlite3_column_text(st, 14));
         o->dns_names = strv_split_lines((const char *) sqlite3_column_text(st, 15));
         o->spool_name = sqlite3_column_type(st, 16) == SQLITE_TEXT ? store_column_strdup(st, 16) : NULL;
+        o->spool_sha256 = sqlite3_column_type(st, 17) == SQLITE_TEXT ? store_column_strdup(st, 17) : NULL;
+        o->spool_owner = (uint32_t) sqlite3_column_int64(st, 18);
         *ret = o;
         return 0;
 }

@@ -24,6 +24,9 @@ typedef struct OrdersListener {
         void (*order_changed)(void *userdata, uint64_t order_id, const char *status);
         void (*certificate_added)(void *userdata, uint64_t certificate_id);
         void (*alert_raised)(void *userdata, uint64_t alert_id, const char *kind, const char *message);
+        /* The order reached its final status ("complete" or "failed"); called after the commit,
+         * once per order, also for orders refused by policy inside orders_submit(). */
+        void (*order_finished)(void *userdata, uint64_t order_id, const char *status);
         void *userdata;
 } OrdersListener;
 
@@ -53,6 +56,7 @@ typedef struct OrderRequest {
         const char *channel;              /* "dbus" | "spool" */
         const char *spool_name;           /* spool orders */
         const char *spool_sha256;
+        uint32_t spool_owner;             /* spool orders: the uid the outputs are handed to */
         uint64_t resubmit_of;
 
         /* Filled by orders_prepare(), freed by order_request_done(). */
@@ -81,6 +85,8 @@ typedef struct OrderRow {
         char **policy_warnings;
         char **dns_names;
         char *spool_name;
+        char *spool_sha256;               /* NULL unless a spool order */
+        uint32_t spool_owner;
 } OrderRow;
 
 OrderRow *order_row_free(OrderRow *r);

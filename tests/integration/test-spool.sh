@@ -1,0 +1,385 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The spool directory (DESIGN.md "Spool directory"): drop a CSR into incoming/,
+# get a certificate in issued/ or a reason in failed/. Every wait is for a file
+# to appear (inotifywait with a deadline), never a fixed sleep.
+
+source "$(dirname "$0")/lib.sh"
+
+ck_write_config "[Policy]\nAllowedDomains=*.example.com example.com"
+IN=$CK_SPOOL_DIR/incoming
+ISSUED=$CK_SPOOL_DIR/issued
+FAILED=$CK_SPOOL_DIR/failed
+WORK=$CK_RUN/spool-work
+DB=$CK_STATE_DIR/certkeeper.db
+mkdir -p "$WORK"
+chmod 0755 "$WORK"
+
+openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/key.pem" 2>/dev/null ||
+        ck_bail "cannot make a key"
+
+# mkcsr CN OUT [DER] — a CSR for CN (also as DNS SAN) signed with the shared key.
+mkcsr() {
+        openssl req -new -key "$WORK/key.pem" -subj "/CN=$1" -addext "subjectAltName=DNS:$1" \
+                -outform "${3:-PEM}" -out "$2" 2>/dev/null
+}
+
+# exists PATH — true for anything there, a dangling symlink too.
+exists() {
+        [ -e "$1" ] || [ -L "$1" ]
+}
+
+# wait_path PATH [TIMEOUT] — until PATH exists: inotifywait on its directory, with a deadline.
+wait_path() {
+        local path=$1 timeout=${2:-30} dir base deadline
+        dir=$(dirname "$path")
+        base=$(basename "$path")
+        deadline=$(( $(ck_now_us) + timeout * 1000000 ))
+        until exists "$path"; do
+                (( $(ck_now_us) < deadline )) || return 1
+                inotifywait -qq -t 1 -e close_write,moved_to,create --include "/${base//./\\.}\$" "$dir" 2>/dev/null
+        done
+        return 0
+}
+
+# wait_result NAME — the CSR NAME (e.g. x.csr) has left incoming/ for issued/ or failed/.
+wait_result() {
+        local deadline
+        deadline=$(( $(ck_now_us) + ${2:-30} * 1000000 ))
+        until exists "$ISSUED/$1" || exists "$FAILED/$1"; do
+                (( $(ck_now_us) < deadline )) || return 1
+                inotifywait -qq -t 1 -e moved_to,create --include "/${1//./\\.}\$" "$ISSUED" "$FAILED" 2>/dev/null
+        done
+        return 0
+}
+
+CA=$WORK/ca.pem
+ck_start_daemon || ck_bail "certkeeperd did not start"
+ck_busctl /org/certkeeper1 org.certkeeper1.Manager GetCACertificate | jq -r '.data[0]' >"$CA"
+ck_check "the Local CA certificate is fetched" openssl x509 -in "$CA" -noout
+
+# order_of NAME — the newest order with this spool name, from the store (read-only).
+order_of() {
+        sqlite3 -readonly "$DB" "SELECT id FROM orders WHERE spool_name = '$1' ORDER BY id DESC LIMIT 1"
+}
+orders_for() {
+        sqlite3 -readonly "$DB" "SELECT count(*) FROM orders WHERE spool_name = '$1'"
+}
+order_prop() {
+        ck_get_property "/org/certkeeper1/order/$1" org.certkeeper1.Order "$2" | jq -r .data
+}
+
+# check_issued NAME CN — outputs there, modes, the CSR moved, verified against the CA.
+check_issued() {
+        local name=$1 cn=$2 base=${1%.csr}
+        ck_check "$name: issued/$base.crt, $base.chain.pem and $base.csr are there, incoming/ is empty of it" \
+                bash -c "test -s '$ISSUED/$base.crt' -a -s '$ISSUED/$base.chain.pem' -a -f '$ISSUED/$name' \
+                        -a ! -e '$IN/$name'"
+        ck_check "$name: the certificate verifies against GetCACertificate" \
+                openssl verify -CAfile "$CA" "$ISSUED/$base.crt"
+        ck_check "$name: the chain file starts with the leaf and holds the CA" \
+                bash -c "openssl x509 -in '$ISSUED/$base.chain.pem' -noout -subject | grep -q 'CN *= *$cn' &&
+                        grep -c 'BEGIN CERTIFICATE' '$ISSUED/$base.chain.pem' | grep -qx 2 &&
+                        openssl verify -CAfile '$CA' '$ISSUED/$base.chain.pem'"
+        ck_check "$name: the certificate is for $cn" \
+                bash -c "openssl x509 -in '$ISSUED/$base.crt' -noout -ext subjectAltName | grep -q 'DNS:$cn'"
+        ck_check "$name: results are mode 0644" \
+                bash -c "test \"\$(stat -c %a '$ISSUED/$base.crt' '$ISSUED/$base.chain.pem' | sort -u)\" = 644"
+}
+
+# ---- PEM written in place, DER renamed in --------------------------------------------------------
+
+mkcsr pem.example.com "$IN/pem.csr"
+ck_check "a PEM CSR written in place is taken" wait_result pem.csr
+check_issued pem.csr pem.example.com
+id=$(order_of pem.csr)
+ck_check "pem.csr: exactly one order" test "$(orders_for pem.csr)" = 1
+ck_check "pem.csr: the order is complete, channel spool, requested by root" \
+        test "$(order_prop "$id" Status) $(order_prop "$id" Channel) $(order_prop "$id" RequestedBy)" = \
+        "complete spool root"
+ck_check "pem.csr: the order's Parameters name the spool file" \
+        bash -c "ck_get_property /org/certkeeper1/order/$id org.certkeeper1.Order Parameters |
+                jq -e '.data.spool_name.data == \"pem.csr\"'"
+ck_check "pem.csr: audit certificate.request_csr.submitted for the order" \
+        ck_journal_has CERTKEEPER_EVENT=certificate.request_csr.submitted CERTKEEPER_ORDER_ID="$id"
+
+mkcsr der.example.com "$WORK/der.csr" DER
+# A temp name with a dot is left alone until it is renamed to its real name.
+mv "$WORK/der.csr" "$IN/.der.csr.part"
+mv "$IN/.der.csr.part" "$IN/der.csr"
+ck_check "a DER CSR renamed into incoming/ is taken" wait_result der.csr
+check_issued der.csr der.example.com
+
+mkcsr renamed.example.com "$WORK/renamed.csr"
+mv "$WORK/renamed.csr" "$IN/renamed.csr"
+ck_check "a PEM CSR renamed into incoming/ is taken" wait_result renamed.csr
+check_issued renamed.csr renamed.example.com
+
+echo "not mine" >"$IN/readme.txt"
+echo "temp" >"$IN/.hidden.csr"
+
+# ---- refused input: no order, failed/NAME.error --------------------------------------------------
+
+# check_refused NAME PATTERN — failed/NAME and failed/BASE.error explaining (PATTERN), no order.
+check_refused() {
+        local name=$1 pattern=$2 base=${1%.csr}
+        # The report is written first, the entry moved last: wait for the entry.
+        ck_check "$name: refused, the entry itself moved to failed/" wait_path "$FAILED/$name"
+        ck_check "$name: failed/$base.error is written, incoming/$name is gone" \
+                bash -c "test -f '$FAILED/$base.error' && ! { [ -e '$IN/$name' ] || [ -L '$IN/$name' ]; }"
+        ck_check "$name: the error says why ($pattern) and that no order was created" \
+                bash -c "grep -Eq '$pattern' '$FAILED/$base.error' && grep -q 'no order was created' '$FAILED/$base.error' &&
+                        test \$(wc -l <'$FAILED/$base.error') = 1"
+        ck_check "$name: no order" test "$(orders_for "$name")" = 0
+}
+
+echo "this is not a CSR" >"$IN/garbage.csr"
+check_refused garbage.csr "not a usable CSR"
+ck_check "garbage.csr: the CSR is in failed/" test -f "$FAILED/garbage.csr"
+
+mkcsr damaged.example.com "$WORK/damaged.der" DER
+size=$(stat -c %s "$WORK/damaged.der")
+# Flip the last byte: inside the signature value, the structure stays intact.
+last=$(od -An -tu1 -j $((size - 1)) -N1 "$WORK/damaged.der" | tr -d ' ')
+{ head -c $((size - 1)) "$WORK/damaged.der"; printf "\\$(printf %03o $(( last ^ 1 )))"; } >"$WORK/damaged.csr"
+ck_check "the damaged CSR differs from the original in one byte" \
+        test "$(cmp -l "$WORK/damaged.der" "$WORK/damaged.csr" | wc -l)" = 1
+mv "$WORK/damaged.csr" "$IN/damaged.csr"
+check_refused damaged.csr "signature"
+
+mkcsr target.example.com "$WORK/target.csr"
+ln -s "$WORK/target.csr" "$IN/link.csr"
+check_refused link.csr "symbolic link"
+ck_check "link.csr: failed/link.csr is the symlink itself, its target untouched" \
+        bash -c "test -L '$FAILED/link.csr' -a -f '$WORK/target.csr'"
+
+mkfifo "$IN/fifo.csr"
+check_refused fifo.csr "FIFO"
+ck_check "fifo.csr: failed/fifo.csr is the FIFO" test -p "$FAILED/fifo.csr"
+ck_check "the daemon is not blocked by the FIFO: a D-Bus call answers" \
+        timeout 10 busctl --system call org.certkeeper1 /org/certkeeper1 org.certkeeper1.Manager GetCACertificate
+
+head -c 70000 /dev/zero | tr '\0' A >"$IN/big.csr"
+check_refused big.csr "at most 65536 bytes"
+
+mkdir "$IN/dir.csr"
+check_refused dir.csr "directory"
+ck_check "dir.csr: failed/dir.csr is the directory" test -d "$FAILED/dir.csr"
+
+mkcsr hardlink.example.com "$WORK/hard.csr"
+ln "$WORK/hard.csr" "$IN/hardlink.csr"
+check_refused hardlink.csr "hard links"
+
+# ---- sidecar -------------------------------------------------------------------------------------
+
+printf '[Request]\nValidityDays=10\nProvider=local\n' >"$IN/side.conf"
+mkcsr side.example.com "$WORK/side.csr"
+mv "$WORK/side.csr" "$IN/side.csr"
+ck_check "a CSR with a sidecar is taken" wait_result side.csr
+check_issued side.csr side.example.com
+validity_days() {
+        local nb na
+        nb=$(date -d "$(openssl x509 -in "$1" -noout -startdate | cut -d= -f2)" +%s)
+        na=$(date -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s)
+        echo $(( (na - nb + 43200) / 86400 ))
+}
+ck_check "side.csr: the sidecar's ValidityDays=10 applied" test "$(validity_days "$ISSUED/side.crt")" = 10
+ck_check "side.csr: the sidecar moved with the CSR" bash -c "test -f '$ISSUED/side.conf' -a ! -e '$IN/side.conf'"
+ck_check "pem.csr (no sidecar) got the default 90 days" test "$(validity_days "$ISSUED/pem.crt")" = 90
+
+printf '[Request]\nColour=blue\n' >"$IN/badside.conf"
+mkcsr badside.example.com "$WORK/badside.csr"
+mv "$WORK/badside.csr" "$IN/badside.csr"
+check_refused badside.csr "Colour"
+ck_check "badside.csr: the sidecar moved with the CSR to failed/" \
+        bash -c "test -f '$FAILED/badside.conf' -a ! -e '$IN/badside.conf'"
+
+# ---- a submitter who is not root -----------------------------------------------------------------
+
+user_uid=$(id -u ck-user)
+mkcsr user.example.com "$WORK/user.csr"
+ck_check "ck-user can write into incoming/ (group certkeeper-submit)" \
+        ck_as ck-user bash -c "umask 077; cat >'$IN/user.csr'" <"$WORK/user.csr"
+ck_check "ck-user's CSR is taken" wait_result user.csr
+check_issued user.csr user.example.com
+id=$(order_of user.csr)
+ck_check "user.csr: RequestedBy is ck-user, RequestedByUID its uid" \
+        test "$(order_prop "$id" RequestedBy) $(order_prop "$id" RequestedByUID)" = "ck-user $user_uid"
+ck_check "user.csr: the results belong to ck-user" \
+        bash -c "test \"\$(stat -c %U '$ISSUED/user.crt' '$ISSUED/user.chain.pem' | sort -u)\" = ck-user"
+ck_check "user.csr: ck-user can read its certificate" ck_as ck-user cat "$ISSUED/user.crt"
+ck_check "user.csr: the audit record carries ck-user's uid" \
+        ck_journal_has CERTKEEPER_EVENT=certificate.request_csr.submitted CERTKEEPER_ORDER_ID="$id" \
+        CERTKEEPER_CALLER_UID="$user_uid"
+
+# A sidecar of another (non-root) user does not apply to ck-user's CSR.
+printf '[Request]\nValidityDays=5\n' | ck_as ck-admin bash -c "cat >'$IN/usersc.conf'"
+mkcsr usersc.example.com "$WORK/usersc.csr"
+ck_as ck-user bash -c "cat >'$IN/usersc.csr'" <"$WORK/usersc.csr"
+check_refused usersc.csr "sidecar applies only to its owner"
+
+# ---- policy hard-fail ----------------------------------------------------------------------------
+
+mkcsr evil.test "$WORK/evil.csr"
+mv "$WORK/evil.csr" "$IN/evil.csr"
+ck_check "a CSR outside AllowedDomains is answered" wait_result evil.csr
+id=$(order_of evil.csr)
+ck_check "evil.csr: one failed order" \
+        test "$(orders_for evil.csr) $(order_prop "$id" Status) $(order_prop "$id" Channel)" = "1 failed spool"
+ck_check "evil.csr: failed/evil.csr and failed/evil.error" test -f "$FAILED/evil.csr" -a -f "$FAILED/evil.error"
+ck_check "evil.csr: the error names the policy and the order" \
+        bash -c "grep -q 'policy' '$FAILED/evil.error' && grep -q '/org/certkeeper1/order/$id)' '$FAILED/evil.error' &&
+                test \$(wc -l <'$FAILED/evil.error') = 1"
+ck_check "evil.csr: audit certificate.policy_hard_fail" \
+        ck_journal_has CERTKEEPER_EVENT=certificate.policy_hard_fail CERTKEEPER_ORDER_ID="$id"
+ck_check "evil.csr: nothing in issued/" test ! -e "$ISSUED/evil.crt"
+
+# ---- the same bytes again later are a new request; a later success clears an old failure ----------
+
+cp "$ISSUED/pem.csr" "$WORK/again.csr"
+cp "$WORK/again.csr" "$IN/again.csr"
+ck_check "again.csr is taken" wait_result again.csr
+serial1=$(openssl x509 -in "$ISSUED/again.crt" -noout -serial)
+rm -f "$ISSUED/again.csr"
+cp "$WORK/again.csr" "$IN/again.csr"
+ck_check "the same CSR dropped again is taken again" wait_result again.csr
+ck_check "... as a second order" test "$(orders_for again.csr)" = 2
+ck_check "... with a new certificate" \
+        test "$(openssl x509 -in "$ISSUED/again.crt" -noout -serial)" != "$serial1"
+
+mkcsr fixed.example.com "$IN/badside.csr"
+rm -f "$FAILED/badside.csr"
+ck_check "a good CSR under a failed name is issued" wait_path "$ISSUED/badside.csr"
+ck_check "... and the old failure report is gone" test ! -e "$FAILED/badside.error"
+
+ck_check "files with other names are left alone" test -f "$IN/readme.txt" -a -f "$IN/.hidden.csr"
+
+# ---- files present at start-up; an inotify queue overflow ----------------------------------------
+
+ck_stop_daemon
+mkcsr offline.example.com "$IN/offline.csr"
+ck_start_daemon || ck_bail "certkeeperd did not restart"
+ck_check "a CSR dropped while the daemon was stopped is taken at start-up" wait_result offline.csr
+check_issued offline.csr offline.example.com
+
+# Stop the daemon's loop, queue more inotify events than the kernel keeps, then drop a CSR whose
+# event is lost: only the rescan after IN_Q_OVERFLOW can find it.
+max_events=$(cat /proc/sys/fs/inotify/max_queued_events)
+if [ "$max_events" -le 50000 ]; then
+        kill -STOP "$CK_DAEMON_PID"
+        (cd "$IN" && seq -f '.pad%g' 1 $(( max_events / 2 + 100 )) | xargs touch)
+        mkcsr overflow.example.com "$WORK/overflow.csr"
+        mv "$WORK/overflow.csr" "$IN/overflow.csr"
+        kill -CONT "$CK_DAEMON_PID"
+        ck_check "after an inotify queue overflow the rescan takes the CSR" wait_result overflow.csr
+        check_issued overflow.csr overflow.example.com
+        (cd "$IN" && find . -maxdepth 1 -name '.pad*' -delete)
+else
+        ck_skip "inotify queue overflow" "max_queued_events is $max_events"
+fi
+
+# ---- 1,000 files at once, kill -9 in the middle, restart ------------------------------------------
+
+N=${CK_SPOOL_FLOOD:-1000}
+mkdir -p "$WORK/flood"
+t0=$(ck_now_us)
+# One process for all when python3-cryptography is there (seconds less under a sanitizer), else openssl.
+if ! /usr/bin/python3 - "$WORK/key.pem" "$WORK/flood" "$N" 2>/dev/null <<'PY'
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), None)
+for i in range(1, int(sys.argv[3]) + 1):
+    cn = "f%d.example.com" % i
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+           .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
+           .sign(key, hashes.SHA256()))
+    open("%s/f%d.csr" % (sys.argv[2], i), "wb").write(csr.public_bytes(serialization.Encoding.PEM))
+PY
+then
+        seq 1 "$N" | xargs -P 4 -I{} openssl req -new -key "$WORK/key.pem" -subj "/CN=f{}.example.com" \
+                -addext "subjectAltName=DNS:f{}.example.com" -out "$WORK/flood/f{}.csr" 2>/dev/null
+fi
+ck_diag "made $N CSRs in $(( ($(ck_now_us) - t0) / 1000 )) ms"
+ck_check "$N CSRs are ready" test "$(find "$WORK/flood" -name 'f[0-9]*.csr' | wc -l)" = "$N"
+
+count_done() {
+        find "$ISSUED" "$FAILED" -maxdepth 1 -name 'f[0-9]*.csr' | wc -l
+}
+at_least_done() {
+        [ "$(count_done)" -ge "$1" ]
+}
+t0=$(ck_now_us)
+(cd "$WORK/flood" && find . -name 'f[0-9]*.csr' -print0 | xargs -0 mv -t "$IN")
+ck_check "a D-Bus call answers during the flood within 2 s" \
+        timeout 2 busctl --system call org.certkeeper1 /org/certkeeper1 org.certkeeper1.Manager GetCACertificate
+ck_wait_for "the flood is being taken" 60 at_least_done $(( N / 10 ))
+ck_kill9_daemon
+done_at_kill=$(count_done)
+left=$(find "$IN" -maxdepth 1 -name 'f[0-9]*.csr' | wc -l)
+ck_diag "killed with $done_at_kill done and $left still in incoming/ after $(( ($(ck_now_us) - t0) / 1000 )) ms"
+ck_check "the kill came in the middle (files were still waiting)" test "$left" -gt 0
+ck_check "nothing was lost by the crash" test $(( done_at_kill + left )) = "$N"
+
+t1=$(ck_now_us)
+ck_start_daemon || ck_bail "certkeeperd did not restart after kill -9"
+ck_check "a D-Bus call answers within 2 s while the restart takes the backlog" \
+        timeout 2 busctl --system call org.certkeeper1 /org/certkeeper1 org.certkeeper1.Manager GetCACertificate
+ck_wait_for "after the restart every file is answered" 300 at_least_done "$N"
+t2=$(ck_now_us)
+ck_diag "restart to last result: $(( (t2 - t1) / 1000 )) ms; $N files in $(( (t2 - t0) / 1000 )) ms including the crash"
+ck_check "incoming/ holds none of them" test "$(find "$IN" -maxdepth 1 -name 'f[0-9]*.csr' | wc -l)" = 0
+
+every_file_once() {
+        local i bad=0
+        for ((i = 1; i <= N; i++)); do
+                if [ -e "$ISSUED/f$i.csr" ] && [ -e "$FAILED/f$i.csr" ]; then bad=$((bad + 1)); fi
+                if [ ! -e "$ISSUED/f$i.csr" ] && [ ! -e "$FAILED/f$i.csr" ]; then bad=$((bad + 1)); fi
+                if [ -e "$ISSUED/f$i.csr" ] && [ ! -s "$ISSUED/f$i.crt" ]; then bad=$((bad + 1)); fi
+        done
+        [ "$bad" = 0 ] || { echo "$bad files missing, doubled or without certificate"; return 1; }
+}
+ck_check "every file is in issued/ or failed/, exactly once" every_file_once
+ck_check "all of them were issued" test "$(find "$ISSUED" -maxdepth 1 -name 'f[0-9]*.csr' | wc -l)" = "$N"
+ck_check "every certificate verifies against the CA" \
+        bash -c "cd '$ISSUED' && openssl verify -CAfile '$CA' f[0-9]*.crt | grep -c ': OK\$' | grep -qx '$N'"
+
+# ---- a submitter at its limit of open orders waits; nobody else does, nothing fails -----------------
+
+ck_stop_daemon
+ck_write_config "MaxPendingOrdersPerCaller=1\n[Policy]\nAllowedDomains=*.example.com example.com"
+ck_start_daemon --debug || ck_bail "certkeeperd did not start with MaxPendingOrdersPerCaller=1"
+mkdir -p "$WORK/limit"
+for i in 1 2 3 4 5 6 7 8; do mkcsr "u$i.example.com" "$WORK/limit/u$i.csr"; done
+mkcsr rootside.example.com "$WORK/limit/rootside.csr"
+chmod 0644 "$WORK/limit"/*.csr
+ck_check "ck-user drops 8 CSRs at once" \
+        ck_as ck-user bash -c "for i in 1 2 3 4 5 6 7 8; do cat '$WORK/limit/u'\$i.csr >'$IN/.u'\$i.tmp &&
+                mv '$IN/.u'\$i.tmp '$IN/u'\$i.csr; done"
+mv "$WORK/limit/rootside.csr" "$IN/rootside.csr"
+all_user_issued() {
+        local i
+        for i in 1 2 3 4 5 6 7 8; do [ -e "$ISSUED/u$i.csr" ] || return 1; done
+}
+ck_wait_for "with one open order allowed, all 8 are issued in turn" 60 all_user_issued
+ck_check "root's CSR meanwhile is issued too" wait_result rootside.csr
+ck_check "the limit was reached: some waited for ck-user's earlier orders" \
+        grep -q "Spool: incoming/u[0-9].csr waits: uid $user_uid already has" "$CK_DAEMON_LOG"
+ck_check "none of them failed, one order each" \
+        test "$(ls "$FAILED" | grep -c '^u[0-9]')" = 0 -a \
+        "$(sqlite3 -readonly "$DB" "SELECT count(*) FROM orders WHERE spool_name GLOB 'u[0-9].csr'")" = 8
+
+ck_stop_daemon
+ck_check "one order per file in the store" \
+        test "$(sqlite3 -readonly "$DB" "SELECT count(*), count(DISTINCT spool_name) FROM orders
+                WHERE spool_name GLOB 'f[0-9]*.csr'")" = "$N|$N"
+ck_check "one certificate per file in the inventory" \
+        test "$(sqlite3 -readonly "$DB" "SELECT count(*) FROM certificates WHERE common_name GLOB 'f[0-9]*.example.com'")" = "$N"
+ck_check "the orders are complete, channel spool" \
+        test "$(sqlite3 -readonly "$DB" "SELECT count(*) FROM orders WHERE spool_name GLOB 'f[0-9]*.csr'
+                AND status = 'complete' AND channel = 'spool'")" = "$N"
+
+ck_done
