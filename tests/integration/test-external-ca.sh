@@ -64,8 +64,8 @@ flaky*)
         sign && exit 0; exit 3 ;;
 underconf*) echo "no signing profile configured for $cn"; exit 4 ;;
 unsupported*) exit 6 ;;
-hang*) exec /bin/sleep 600 ;;
-flood*) exec /usr/bin/yes "flooding the daemon with output" ;;
+hang*) exec -a "ck-hang-$dir" /bin/sleep 600 ;;
+flood*) exec -a "ck-flood-$dir" /usr/bin/yes "flooding the daemon with output" ;;
 *) echo "unexpected request $cn"; exit 2 ;;
 esac
 EOF
@@ -89,6 +89,10 @@ Timeout=10
 [ExternalCA "hang"]
 Helper=$SCA/helper
 Timeout=2
+
+[ExternalCA "hang-long"]
+Helper=$SCA/helper
+Timeout=300
 
 [ExternalCA "certmonger-local"]
 Helper=/usr/lib/certmonger/local-submit -d $CK_RUN/local-ca
@@ -136,12 +140,21 @@ alert_for() {   # alert_for KIND ORDER
                 jq -e --arg k "$1" --arg o "$2" '[.data[0][] | select(.[1] == $k and .[3] == $o)] | length == 1' >/dev/null
 }
 
-# --- The waiting orders first: they take longest. exit 1 polls again after 30 s.
+# --- exit 1 first: the order waits on its cookie (POLL 30 s after SUBMIT), and
+# the daemon restarts meanwhile. The POLL is checked at the end.
 t_wait=$(ck_now_us)
 wait_order=$(ck_request wait1.example.test -- provider s script)
+waiting() {
+        [ "$(ck_order_status "$wait_order")" = processing ] && grep -q '^SUBMIT wait1.example.test' "$SCA/calls.log" &&
+                [ "$(sqlite3 "file:$CK_STATE_DIR/certkeeper.db?mode=ro" "SELECT cookie FROM orders WHERE id = ${wait_order##*/}")" = cookie-wait1.example.test ]
+}
+ck_wait_for "exit 1: the order waits (processing), its cookie stored" 20 waiting
+ck_stop_daemon
+ck_start_daemon || ck_bail "certkeeperd did not restart"
+ck_check "exit 1: after the restart the order still waits" test "$(ck_order_status "$wait_order")" = processing
+
 delay_order=$(ck_request delay1.example.test -- provider s script)
 flaky_order=$(ck_request flaky1.example.test -- provider s script)
-hang_order=$(ck_request hang1.example.test -- provider s hang)
 
 # --- cfssl through certkeeper-cfssl-submit: automated and CSR.
 t0=$(ck_now_us)
@@ -210,7 +223,7 @@ t0=$(ck_now_us)
 order=$(ck_request flood1.example.test -- provider s script)
 ck_check_failed "$order" "flooding helper" "flooded its output" "stdout"
 ck_diag "flooding helper: failed after $(( ($(ck_now_us) - t0) / 1000 )) ms"
-ck_check "flooding helper: it is gone" bash -c "! pgrep -f '^/usr/bin/yes flooding' >/dev/null"
+ck_check "flooding helper: it is gone" bash -c "! pgrep -f '^ck-flood-$SCA ' >/dev/null"
 
 # exit 5: wait with a delay of 1 s, then POLL with the cookie.
 ck_check_ext_order "$delay_order" script delay1.example.test "$SCA/ca.pem" "exit 5 (wait with delay)"
@@ -222,7 +235,9 @@ ck_check "exit 3: submitted 4 times" test "$(grep -c '^SUBMIT flaky1' "$SCA/call
 ck_check "exit 3: a provider_unreachable alert after 3 attempts" alert_for provider_unreachable "$flaky_order"
 
 # A helper that hangs: killed at Timeout=2 each attempt; the bus answers meanwhile.
-hanging() { pgrep -f '^/bin/sleep 600' >/dev/null; }
+hang_order=$(ck_request hang1.example.test -- provider s hang)
+# (named after this test's directory: tests running in parallel share the PID namespace)
+hanging() { pgrep -f "^ck-hang-$SCA 600" >/dev/null; }
 if ck_wait_for "hang: the helper is running" 20 hanging; then
         max_ms=0
         for i in $(seq 10); do
@@ -235,14 +250,9 @@ if ck_wait_for "hang: the helper is running" 20 hanging; then
         ck_check "hang: the order is processing" test "$(ck_order_status "$hang_order")" = processing
 fi
 ck_check_failed "$hang_order" "hang" "did not finish SUBMIT within 2 s and was killed" "unreachable after 4 attempts"
-ck_check "hang: no helper left behind" bash -c "! pgrep -f '^/bin/sleep 600' >/dev/null"
+ck_check "hang: no helper left behind" bash -c "! pgrep -f '^ck-hang-$SCA 600' >/dev/null"
 
-# --- exit 1: the order waits on its cookie; a restart in between; then POLL.
-ck_check "exit 1: the order waits (processing) with the cookie" bash -c "
-        [ \"\$(busctl --system --json=short get-property org.certkeeper1 '$wait_order' org.certkeeper1.Order Status | jq -r .data)\" = processing ] &&
-        grep -q '^SUBMIT wait1.example.test' '$SCA/calls.log'"
-ck_stop_daemon
-ck_start_daemon || ck_bail "certkeeperd did not restart"
+# --- exit 1, continued: POLL after the restart completes the order.
 ck_check_ext_order "$wait_order" script wait1.example.test "$SCA/ca.pem" "exit 1 (wait, restart, POLL)" 90
 ck_diag "exit 1 order: complete $(( ($(ck_now_us) - t_wait) / 1000 )) ms after submission (polls 30 s after SUBMIT)"
 ck_check "exit 1: submitted once, completed by POLL with the cookie" bash -c "
@@ -250,5 +260,18 @@ ck_check "exit 1: submitted once, completed by POLL with the cookie" bash -c "
         grep -q '^POLL wait1.example.test cookie-wait1.example.test' '$SCA/calls.log'"
 ck_check "exit 1: exactly one certificate for wait1.example.test" \
         test "$(ck_busctl "${CK_MGR[@]}" ListCertificates 'a{sv}' 1 common_name s wait1.example.test | jq '.data[0] | length')" = 1
+
+# --- A stop while a helper hangs (Timeout=300): prompt, the helper killed, and
+# the order left open to resume on the next start.
+hang_order=$(ck_request hang2.example.test -- provider s hang-long)
+if ck_wait_for "stop: a helper with Timeout=300 hangs" 20 hanging; then
+        t0=$(ck_now_us)
+        ck_stop_daemon
+        ms=$(( ($(ck_now_us) - t0) / 1000 ))
+        ck_check "stop: certkeeperd stopped in ${ms} ms (< 5000) without waiting for the helper" test "$ms" -lt 5000
+        ck_check "stop: the helper was killed" bash -c "! pgrep -f '^ck-hang-$SCA 600' >/dev/null"
+        ck_check "stop: the order stays open for the next start" \
+                test "$(sqlite3 "file:$CK_STATE_DIR/certkeeper.db?mode=ro" "SELECT status FROM orders WHERE id = ${hang_order##*/}")" = processing
+fi
 
 ck_done
