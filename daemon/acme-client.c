@@ -16,6 +16,7 @@
 #define RESPONSE_MAX (1024U * 1024U) /* a certificate chain is a few KiB */
 #define CONNECT_TIMEOUT_USEC (10U * USEC_PER_SEC)
 #define REQUEST_TIMEOUT_USEC (30U * USEC_PER_SEC)
+#define CANCEL_CHECK_USEC (100U * USEC_PER_MSEC)
 #define TRANSPORT_ATTEMPTS 3U /* tries per request on connection failures and 5xx */
 /* badNonce is retryable by definition (RFC 8555 §6.5) and some servers reject a
  * fixed share of good nonces, so allow more retries than for other failures; each
@@ -55,11 +56,22 @@ uint64_t acme_monotonic_usec(void) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
+/* Sleeps in slices so that a daemon that is stopping is not kept waiting. */
 static void sleep_usec(uint64_t usec) {
-        struct timespec ts = {.tv_sec = (time_t) (usec / USEC_PER_SEC),
-                              .tv_nsec = (long) (usec % USEC_PER_SEC) * 1000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
+        while (usec > 0 && !provider_cancelled()) {
+                uint64_t slice = MIN(usec, (uint64_t) CANCEL_CHECK_USEC);
+                struct timespec ts = {.tv_sec = (time_t) (slice / USEC_PER_SEC),
+                                      .tv_nsec = (long) (slice % USEC_PER_SEC) * 1000};
+                while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                        ;
+                usec -= slice;
+        }
+}
+
+/* libcurl's progress callback: a non-zero answer aborts the transfer. */
+static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+        return provider_cancelled() ? 1 : 0;
 }
 
 /* ---- call context and errors ---- */
@@ -165,6 +177,10 @@ static size_t header_cb(char *buffer, size_t size, size_t nitems, void *userdata
 static int http_once(AcmeCall *c, const char *url, const char *body, bool head, const char *accept,
                      AcmeResponse *resp, char **ret_error) {
         uint64_t now = acme_monotonic_usec();
+        if (provider_cancelled()) {
+                *ret_error = g_strdup("certkeeperd is stopping");
+                return -ECANCELED;
+        }
         if (now >= c->deadline) {
                 *ret_error = g_strdup("deadline reached");
                 return -ETIMEDOUT;
@@ -191,6 +207,8 @@ static int http_once(AcmeCall *c, const char *url, const char *body, bool head, 
         curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         if (body) {
                 curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
                 curl_easy_setopt(h, CURLOPT_POST, 1L);
@@ -236,7 +254,7 @@ int acme_call_wait(AcmeCall *c, uint64_t usec) {
         if (now + usec >= c->deadline)
                 return -ETIMEDOUT;
         sleep_usec(usec);
-        return 0;
+        return provider_cancelled() ? -ECANCELED : 0;
 }
 
 static bool transient_status(long status) {

@@ -408,6 +408,8 @@ static const ConfigKey config_keys[] = {
         CONFIG_KEY("Daemon", "SpoolDirectory", parse_abs_path, spool_directory),
         CONFIG_UINT("Daemon", "MaxPendingOrdersPerCaller", max_pending_orders_per_caller, 1, 1000000),
         CONFIG_UINT("Daemon", "WorkerThreads", worker_threads, 0, 64),
+        CONFIG_UINT("Daemon", "ProviderRetrySec", provider_retry_sec, 1, 86400),
+        CONFIG_UINT("Daemon", "ProviderMaxAttempts", provider_max_attempts, 1, 1000),
 
         CONFIG_KEY("LocalCA", "Subject", parse_subject, ca_subject),
         CONFIG_KEY("LocalCA", "KeyAlgorithm", parse_key_algorithm, ca_key_algorithm),
@@ -617,6 +619,8 @@ int config_new_default(Config **ret) {
         c->spool_directory = g_strdup("/var/spool/certkeeper");
         c->max_pending_orders_per_caller = 1000;
         c->worker_threads = 0;
+        c->provider_retry_sec = 5;
+        c->provider_max_attempts = 8;
 
         c->ca_subject = g_strdup("CN=certkeeper Local CA");
         c->ca_key_algorithm = KEY_ALGORITHM_EC_256;

@@ -268,7 +268,9 @@ int daemon_new(const char *config_path, Daemon **ret) {
 Daemon *daemon_free(Daemon *d) {
         if (!d)
                 return NULL;
-        /* Workers first: nothing may finish into modules that are gone. */
+        /* Workers first: nothing may finish into modules that are gone. Network
+         * calls and helpers give up at once rather than run out their timeouts. */
+        provider_cancel_all();
         d->cpu_pool = job_pool_free(d->cpu_pool);
         d->io_pool = job_pool_free(d->io_pool);
         /* Before the bus goes: a Rescan() still waiting gets its (error) reply. */

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include "helper-run.h"
 
 #define HELPER_KILL_GRACE_MSEC 2000
+#define CANCEL_CHECK_MSEC 200
 
 static const char *const helper_path_dirs[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
 
@@ -101,6 +103,16 @@ static int helper_find_program(const char *name, char **ret) {
                 }
         }
         return -ENOENT;
+}
+
+static atomic_bool cancel_all = false;
+
+void helper_run_cancel_all(void) {
+        atomic_store(&cancel_all, true);
+}
+
+bool helper_run_cancelled(void) {
+        return atomic_load(&cancel_all);
 }
 
 int helper_run(char *const *argv, char *const *env, unsigned timeout_sec, size_t stdout_max, size_t stderr_max,
@@ -198,11 +210,13 @@ int helper_run(char *const *argv, char *const *env, unsigned timeout_sec, size_t
                         break;
 
                 now = monotonic_usec();
-                if (now >= deadline) {
-                        h.timed_out = true;
+                if (now >= deadline || helper_run_cancelled()) {
+                        h.timed_out = !helper_run_cancelled();
+                        h.cancelled = !h.timed_out;
                         break;
                 }
-                timeout_ms = (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT_MAX);
+                /* Look at the cancel flag at least every CANCEL_CHECK_MSEC. */
+                timeout_ms = (int) MIN((deadline - now + 999) / 1000, (uint64_t) CANCEL_CHECK_MSEC);
 
                 if (out_r >= 0) {
                         idx_out = (int) n;
@@ -265,7 +279,7 @@ int helper_run(char *const *argv, char *const *env, unsigned timeout_sec, size_t
         }
 
         if (!exited) {
-                if (h.timed_out) {
+                if (h.timed_out || h.cancelled) {
                         (void) kill(-pid, SIGTERM);
                         if (!child_wait_exit(pid, pidfd, HELPER_KILL_GRACE_MSEC))
                                 (void) kill(-pid, SIGKILL);

@@ -21,7 +21,14 @@ typedef struct HelperRun {
         bool flooded_stderr;
         int exit_code;          /* -1 unless it exited */
         int signal;             /* the signal that ended it (ours too, see timed_out/flooded), or 0 */
+        bool cancelled;         /* killed because helper_run_cancel_all() was called */
 } HelperRun;
+
+/* Process-wide: every running and future helper_run() stops its helper at once
+ * (SIGTERM, SIGKILL after the grace time) and returns with cancelled set. For a
+ * daemon that is stopping: its worker threads must not wait out helper timeouts. */
+void helper_run_cancel_all(void);
+bool helper_run_cancelled(void);
 
 void helper_run_done(HelperRun *h);
 

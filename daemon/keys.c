@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <openssl/core_names.h>
@@ -508,8 +509,26 @@ int csr_build(EVP_PKEY *pkey, const char *cn, char *const *dns_names, uint8_t **
         if (X509_REQ_set_pubkey(req, pkey) != 1)
                 return log_debug_errno(EINVAL, "Cannot set CSR key: %s", openssl_last_error());
 
+        /* The SAN carries the CN too (first, unless listed already): CAs that take
+         * CSRs (ACME ones, cfssl) issue for the SAN and compare it with the names
+         * of the order, and browsers ignore the CN. */
+        size_t n_given = 0;
         for (char *const *i = dns_names; i && *i; i++)
-                n++;
+                n_given++;
+        if (n_given > SANS_MAX + 1)
+                return -E2BIG;
+        _cleanup_free_ const char **names = calloc(n_given + 1, sizeof(char *));
+        if (!names)
+                return -ENOMEM;
+        if (!isempty(cn))
+                names[n++] = cn;
+        for (size_t i = 0; i < n_given; i++) {
+                bool dup = isempty(dns_names[i]);
+                for (size_t k = 0; k < n && !dup; k++)
+                        dup = strcasecmp(names[k], dns_names[i]) == 0;
+                if (!dup)
+                        names[n++] = dns_names[i];
+        }
         if (n > SANS_MAX)
                 return -E2BIG;
         if (n > 0) {
@@ -520,7 +539,7 @@ int csr_build(EVP_PKEY *pkey, const char *cn, char *const *dns_names, uint8_t **
                         GENERAL_NAME *g = GENERAL_NAME_new();
                         ASN1_IA5STRING *s = ASN1_IA5STRING_new();
 
-                        if (!g || !s || ASN1_STRING_set(s, dns_names[i], -1) != 1) {
+                        if (!g || !s || ASN1_STRING_set(s, names[i], -1) != 1) {
                                 GENERAL_NAME_free(g);
                                 ASN1_IA5STRING_free(s);
                                 return -ENOMEM;

@@ -717,7 +717,10 @@ static int apply_retry(Orders *o, Work *w, uint64_t delay, const char *cookie, b
                 store_bind_int64(st, 2, (int64_t) (now_usec() + delay));
                 store_bind_text(st, 3, cookie);
                 store_bind_text(st, 4, unreachable ? strempty(w->result.error) : "");
+                store_bind_int64(st, 5, (int64_t) w->order_id);
                 r = store_step_done(st);
+                if (r >= 0 && sqlite3_changes(sqlite3_db_handle(st)) != 1)
+                        r = -ENOENT;
                 if (r < 0)
                         return r;
         }

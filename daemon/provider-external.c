@@ -336,6 +336,10 @@ static char *helper_run_failure(const ExternalProvider *p, const HelperRun *h, c
                                      p->provider.name, p->argv[0],
                                      (h->flooded_stderr ? HELPER_STDERR_MAX : HELPER_STDOUT_MAX) / 1024,
                                      h->flooded_stderr ? "stderr" : "stdout", operation);
+        if (h->cancelled)
+                return strdup_printf("External CA \"%s\": helper %s was stopped during %s: certkeeperd is "
+                                     "stopping",
+                                     p->provider.name, p->argv[0], operation);
         if (h->timed_out)
                 return strdup_printf("External CA \"%s\": helper %s did not finish %s within %u s and was "
                                      "killed%s%s",

@@ -2,6 +2,7 @@
 
 #include <glib.h>
 
+#include "helper-run.h"
 #include "provider.h"
 
 void provider_result_done(ProviderResult *r) {
@@ -20,4 +21,12 @@ Provider *provider_free(Provider *p) {
         if (p)
                 p->ops->free(p);
         return NULL;
+}
+
+void provider_cancel_all(void) {
+        helper_run_cancel_all();
+}
+
+bool provider_cancelled(void) {
+        return helper_run_cancelled();
 }

@@ -64,4 +64,11 @@ struct Provider {
 };
 
 Provider *provider_free(Provider *p);
+
+/* Process-wide, for a daemon that is stopping: network calls and helper programs
+ * of every provider give up at once (an issue() then returns
+ * PROVIDER_UNREACHABLE), so worker threads finish within a second or two
+ * instead of waiting out their timeouts. Orders left open resume on restart. */
+void provider_cancel_all(void);
+bool provider_cancelled(void);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Provider *, provider_free)

@@ -279,6 +279,8 @@ ck_svc_start_challtestsrv() {
 # ----------------------------------------------------------------------------
 # pebble, the ACME test server. With challtestsrv running it validates for real
 # (http-01 against port 5002); otherwise every authorization is valid at once.
+# It refuses blocked.example.test (and its subdomains) as forbidden by policy,
+# for tests of a rejected identifier.
 ck_svc_start_pebble() {
         local dir=$CK_RUN/pebble with_dns=${1:-}
         mkdir -p "$dir" || return 1
@@ -297,7 +299,8 @@ ck_svc_start_pebble() {
     "httpPort": 5002,
     "tlsPort": 5001,
     "ocspResponderURL": "",
-    "externalAccountBindingRequired": false
+    "externalAccountBindingRequired": false,
+    "domainBlocklist": ["blocked.example.test"]
   }
 }
 CONF

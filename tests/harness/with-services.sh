@@ -1,11 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# with-services.sh [--services=bus,journal,polkit,pebble,challtestsrv,cfssl] [--keep] [--tap] CMD ARGS...
+# with-services.sh [--services=bus,journal,polkit,pebble,challtestsrv,cfssl] [--setenv=NAME=VALUE]...
+#                  [--keep] [--tap] CMD ARGS...
 #
 # Runs CMD in its own mount and network namespace with real services started
 # for it (see ../../../shared/TESTING.md and tests/harness/services.sh), then
 # tears them down and returns CMD's exit code. bus and journal are always on.
+# --setenv sets a variable before the services start, e.g.
+# --setenv=CK_PEBBLE_NONCEREJECT=50 (pebble rejects that percentage of nonces).
 #
 # Exported to CMD: CK_RUN (private run directory, removed afterwards unless
 # --keep or CK_KEEP_RUN=1, or CK_KEEP_FAILED=1 and CMD failed), DBUS_SYSTEM_BUS_ADDRESS, CK_POLKIT_RULES_DIR,
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
         case $1 in
         --services=*) [ -n "${1#--services=}" ] && services=bus,journal,${1#--services=} ;;
         --keep) keep=1 ;;
+        --setenv=*=*) v=${1#--setenv=}; export "${v%%=*}=${v#*=}" ;;
         --tap) ;;
         --) shift; break ;;
         -*) echo "with-services: unknown option $1" >&2; exit 2 ;;

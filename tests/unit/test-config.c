@@ -86,6 +86,8 @@ static void assert_defaults(const Config *c) {
         g_assert_cmpstr(c->spool_directory, ==, "/var/spool/certkeeper");
         g_assert_cmpuint(c->max_pending_orders_per_caller, ==, 1000);
         g_assert_cmpuint(c->worker_threads, ==, 0);
+        g_assert_cmpuint(c->provider_retry_sec, ==, 5);
+        g_assert_cmpuint(c->provider_max_attempts, ==, 8);
 
         g_assert_cmpstr(c->ca_subject, ==, "CN=certkeeper Local CA");
         g_assert_cmpint(c->ca_key_algorithm, ==, KEY_ALGORITHM_EC_256);
@@ -179,6 +181,8 @@ static const char full_config[] =
         "SpoolDirectory = /srv/ck/spool  \n"
         "MaxPendingOrdersPerCaller=25\n"
         "WorkerThreads=4\n"
+        "ProviderRetrySec=2\n"
+        "ProviderMaxAttempts=3\n"
         "\n"
         "[LocalCA]\n"
         "Subject=CN=Test CA, O=Example\\, Inc., C=DE\n"
@@ -237,6 +241,8 @@ static void test_every_key(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(c->spool_directory, ==, "/srv/ck/spool");
         g_assert_cmpuint(c->max_pending_orders_per_caller, ==, 25);
         g_assert_cmpuint(c->worker_threads, ==, 4);
+        g_assert_cmpuint(c->provider_retry_sec, ==, 2);
+        g_assert_cmpuint(c->provider_max_attempts, ==, 3);
 
         g_assert_cmpstr(c->ca_subject, ==, "CN=Test CA, O=Example\\, Inc., C=DE");
         g_assert_cmpint(c->ca_key_algorithm, ==, KEY_ALGORITHM_RSA_3072);
@@ -435,6 +441,8 @@ static const ErrorCase error_cases[] = {
         { "[Policy]\nMaxSANs=1001\n", { "[Policy] MaxSANs=1001: expected an integer in 1..1000" } },
         { "[Policy]\nMinRSABits=1023\n", { "[Policy] MinRSABits=1023: expected an integer in 1024..16384" } },
         { "[Daemon]\nWorkerThreads=65\n", { "[Daemon] WorkerThreads=65: expected an integer in 0..64" } },
+        { "[Daemon]\nProviderRetrySec=0\n", { "[Daemon] ProviderRetrySec=0: expected an integer in 1..86400" } },
+        { "[Daemon]\nProviderMaxAttempts=x\n", { "[Daemon] ProviderMaxAttempts=x: expected an integer in 1..1000" } },
 
         /* Booleans, enumerations. */
         { "[Policy]\nAllowWildcards=maybe\n", { "[Policy] AllowWildcards=maybe: expected a boolean" } },

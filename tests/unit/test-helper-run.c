@@ -81,6 +81,38 @@ static void test_timeout(void) {
         helper_run_done(&h);
 }
 
+static gpointer cancel_soon(gpointer data) {
+        g_usleep(300 * 1000);
+        helper_run_cancel_all();
+        return NULL;
+}
+
+/* A stopping daemon cancels every helper at once, running or yet to run.
+ * Process-wide and for good: this test runs last. */
+static void test_cancel_all(void) {
+        gint64 start = g_get_monotonic_time();
+        GThread *t = g_thread_new("cancel", cancel_soon, NULL);
+        HelperRun h;
+
+        g_assert_false(helper_run_cancelled());
+        run("echo started; exec sleep 60", 120, 1024, 1024, &h);
+        g_thread_join(t);
+        g_assert_true(helper_run_cancelled());
+        g_assert_true(h.cancelled);
+        g_assert_false(h.timed_out);
+        g_assert_cmpint(h.signal, ==, SIGTERM);
+        g_assert_cmpstr(h.out, ==, "started\n");
+        g_assert_cmpint(g_get_monotonic_time() - start, <, 2 * G_USEC_PER_SEC);
+        helper_run_done(&h);
+
+        /* A helper started afterwards is stopped at once. */
+        start = g_get_monotonic_time();
+        run("exec sleep 60", 120, 1024, 1024, &h);
+        g_assert_true(h.cancelled);
+        g_assert_cmpint(g_get_monotonic_time() - start, <, 2 * G_USEC_PER_SEC);
+        helper_run_done(&h);
+}
+
 /* Exiting while something it started keeps the pipe open: that one is killed
  * with the helper's process group, and we do not wait for it. */
 static void test_leftover_child(void) {
@@ -118,6 +150,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/helper-run/timeout", test_timeout);
         g_test_add_func("/helper-run/leftover-child", test_leftover_child);
         g_test_add_func("/helper-run/path-lookup", test_path_lookup);
+        g_test_add_func("/helper-run/cancel-all", test_cancel_all);
 
         return g_test_run();
 }

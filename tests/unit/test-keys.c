@@ -411,6 +411,31 @@ static void test_csr_build(void) {
         g_assert_cmpint(csr_parse(der, len, &c, NULL), ==, 0);
         g_assert_null(c->common_name);
         g_assert_cmpstr(c->dns_names[0], ==, longname);
+
+        /* The CN goes into the SAN (first) when the names leave it out, once: ACME
+         * CAs compare the SAN with the order's identifiers, CN included. */
+        {
+                char *others[] = { (char *) "api.example.com", (char *) "WWW.example.com", NULL };
+                uint8_t *d = NULL;
+                size_t l;
+                _cleanup_(csr_freep) Csr *c2 = NULL;
+                g_assert_cmpint(csr_build(get_key(KEY_ALGORITHM_EC_256), "www.example.com", others, &d, &l), ==, 0);
+                g_assert_cmpint(csr_parse(d, l, &c2, NULL), ==, 0);
+                g_assert_cmpuint(c2->n_dns_names, ==, 2);
+                g_assert_cmpstr(c2->dns_names[0], ==, "www.example.com");
+                g_assert_cmpstr(c2->dns_names[1], ==, "api.example.com");
+                free(d);
+        }
+        {
+                uint8_t *d = NULL;
+                size_t l;
+                _cleanup_(csr_freep) Csr *c3 = NULL;
+                g_assert_cmpint(csr_build(get_key(KEY_ALGORITHM_EC_256), "solo.example.com", NULL, &d, &l), ==, 0);
+                g_assert_cmpint(csr_parse(d, l, &c3, NULL), ==, 0);
+                g_assert_cmpuint(c3->n_dns_names, ==, 1);
+                g_assert_cmpstr(c3->dns_names[0], ==, "solo.example.com");
+                free(d);
+        }
         free(der);
 }
 
