@@ -34,11 +34,9 @@ _printf_(3, 4) static int set_error(char **ret_error, int r, const char *format,
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OCTET_STRING *, ASN1_OCTET_STRING_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_BIT_STRING *, ASN1_BIT_STRING_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_ENUMERATED *, ASN1_ENUMERATED_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(BASIC_CONSTRAINTS *, BASIC_CONSTRAINTS_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(AUTHORITY_KEYID *, AUTHORITY_KEYID_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(EXTENDED_KEY_USAGE *, EXTENDED_KEY_USAGE_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509_REVOKED *, X509_REVOKED_free)
 
 Ca *ca_free(Ca *ca) {
         if (!ca)
@@ -941,10 +939,6 @@ static int crl_add_entries_and_sign(const Ca *ca, X509_CRL *crl, const CrlEntry 
         return 0;
 }
 
-static void reason_extensions_free(X509_EXTENSION *(*exts)[REVOCATION_REASON_CESSATION_OF_OPERATION + 1]) {
-        for (size_t i = 0; i < ELEMENTSOF(*exts); i++)
-                X509_EXTENSION_free((*exts)[i]);
-}
 
 int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_number, uint64_t now,
                 uint64_t next_update_usec, char **ret_pem) {
@@ -953,8 +947,6 @@ int ca_make_crl(const Ca *ca, const CrlEntry *entries, size_t n, uint64_t crl_nu
         _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *number = NULL;
         _cleanup_(AUTHORITY_KEYID_freep) AUTHORITY_KEYID *akid = NULL;
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
-        _cleanup_(reason_extensions_free)
-                X509_EXTENSION *reason_ext[REVOCATION_REASON_CESSATION_OF_OPERATION + 1] = {NULL};
         int r;
 
         if (!ca || !ca->key || !ca->cert || (!entries && n > 0) || !ret_pem)

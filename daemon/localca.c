@@ -22,10 +22,9 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         g_autofree char *dir = g_path_get_dirname(path);
         g_autofree char *tmp = g_strdup_printf("%s/.#%s.XXXXXX", dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 
-        int fd = mkostemp(tmp, O_CLOEXEC);
+        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        _cleanup_close_ int cfd = fd;
         int r = 0;
 
         if (fchmod(fd, mode) < 0)
