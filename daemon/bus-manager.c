@@ -15,6 +15,7 @@
 #include "config-build.h"
 #include "log.h"
 #include "policy.h"
+#include "provider.h"
 
 #define LIST_LIMIT_MAX 1000000U
 
@@ -637,11 +638,36 @@ static int property_get_order_count(sd_bus *bus, const char *path, const char *i
         return sd_bus_message_append(reply, "u", (uint32_t) MIN(n, UINT32_MAX));
 }
 
+static gint provider_name_cmp(gconstpointer a, gconstpointer b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static int property_get_providers(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        int r = sd_bus_message_open_container(reply, 'a', "(sss)");
+        if (r < 0)
+                return r;
+        g_autofree gpointer *names = g_hash_table_get_keys_as_array(c->providers, NULL);
+        guint n = g_hash_table_size(c->providers);
+        qsort(names, n, sizeof(gpointer), provider_name_cmp);
+        for (guint i = 0; i < n; i++) {
+                const Provider *p = g_hash_table_lookup(c->providers, names[i]);
+                const char *id = c->provider_identities ? g_hash_table_lookup(c->provider_identities, p->name)
+                                                        : NULL;
+                r = sd_bus_message_append(reply, "(sss)", p->name, p->ops->order_type, strempty(id));
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
 const sd_bus_vtable bus_manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("CertificateCount", "u", property_get_certificate_count, 0, 0),
         SD_BUS_PROPERTY("OrderCount", "u", property_get_order_count, 0, 0),
+        SD_BUS_PROPERTY("Providers", "a(sss)", property_get_providers, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("RequestCertificate",
                                 SD_BUS_ARGS("s", common_name, "as", subject_alt_names, "a{sv}", options),
                                 SD_BUS_RESULT("o", order), method_request_certificate,

@@ -49,6 +49,7 @@ struct BusContext {
         const LocalCa *local_ca;
         const MasterKey *master_key;
         GHashTable *providers;
+        GHashTable *provider_identities;  /* name → what the CA says it is (IDENTIFY), may lack entries */
         Authz *authz;
         /* Discovery (layer 2) registers its rescan here; NULL without discovery. */
         int (*rescan)(void *userdata);

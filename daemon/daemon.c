@@ -37,6 +37,7 @@ struct Daemon {
         LocalCa *local_ca;
         JobPool *cpu_pool, *io_pool;
         GHashTable *providers;
+        GHashTable *provider_identities; /* name → IDENTIFY text, filled from the io pool */
         Orders *orders;
         Spool *spool;
         Revocation *revocation;
@@ -70,6 +71,49 @@ static int ensure_private_dir(const char *path) {
 
 static void provider_free_void(gpointer p) {
         provider_free(p);
+}
+
+typedef struct IdentifyWork {
+        Daemon *daemon;
+        Provider *provider;
+        char *text;
+} IdentifyWork;
+
+static void identify_run(void *userdata) {
+        IdentifyWork *w = userdata;
+        w->text = w->provider->ops->identify(w->provider);
+}
+
+static void identify_destroy(void *userdata) {
+        IdentifyWork *w = userdata;
+        g_free(w->text);
+        g_free(w);
+}
+
+static void identify_done(void *userdata) {
+        IdentifyWork *w = userdata;
+        if (w->text)
+                g_hash_table_replace(w->daemon->provider_identities, g_strdup(w->provider->name),
+                                     g_steal_pointer(&w->text));
+        identify_destroy(w);
+}
+
+/* What each CA says it is (a helper's IDENTIFY runs a program, ACME asks nothing of
+ * the network): asked once at start on the io pool, never on the loop. */
+static void identify_providers(Daemon *d) {
+        GHashTableIter it;
+        gpointer v;
+        g_hash_table_iter_init(&it, d->providers);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                Provider *p = v;
+                if (!p->ops->identify)
+                        continue;
+                IdentifyWork *w = g_new0(IdentifyWork, 1);
+                w->daemon = d;
+                w->provider = p;
+                if (job_pool_submit(d->io_pool, identify_run, identify_done, identify_destroy, w) < 0)
+                        identify_destroy(w);
+        }
 }
 
 static int setup_providers(Daemon *d) {
@@ -218,6 +262,8 @@ int daemon_new(const char *config_path, Daemon **ret) {
         r = setup_providers(d);
         if (r < 0)
                 return r;
+        d->provider_identities = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        identify_providers(d);
 
         r = orders_new(&(OrdersContext) { .event = d->event,
                                           .store = d->store,
@@ -286,6 +332,8 @@ Daemon *daemon_free(Daemon *d) {
         orders_free(d->orders);
         if (d->providers)
                 g_hash_table_destroy(d->providers);
+        if (d->provider_identities)
+                g_hash_table_destroy(d->provider_identities);
         local_ca_free(d->local_ca);
         audit_free(d->audit);
         store_free(d->store);
@@ -326,6 +374,7 @@ int daemon_run(Daemon *d) {
                 .local_ca = d->local_ca,
                 .master_key = &d->master_key,
                 .providers = d->providers,
+                .provider_identities = d->provider_identities,
                 .rescan = daemon_rescan,
                 .rescan_userdata = d->discovery,
                 .discovery = d->discovery,

@@ -32,6 +32,11 @@ ck_check "sd_notify READY=1 reaches the notify socket" ck_poll 10 grep -q READY=
 wait $notify_pid 2>/dev/null
 
 ck_check "Version property answers" ck_prop /org/certkeeper1 org.certkeeper1.Manager Version
+providers_has_local() {
+        ck_prop /org/certkeeper1 org.certkeeper1.Manager Providers |
+                jq -e 'any(.[]; .[0] == "local" and .[1] == "local-pki" and (.[2] | test("Local PKI CA")))' >/dev/null
+}
+ck_wait_for "Providers lists the Local PKI with what it says it is" 10 providers_has_local
 ck_check "introspection of /org/certkeeper1 lists the Manager" \
         bash -c 'busctl --system introspect org.certkeeper1 /org/certkeeper1 | grep -q "^org.certkeeper1.Manager"'
 

@@ -195,6 +195,13 @@ if [ -x /usr/lib/certmonger/local-submit ]; then
         else
                 ck_diag "Error: $(ck_oprop "$order" Error)"
         fi
+        identified() {
+                ck_prop /org/certkeeper1 org.certkeeper1.Manager Providers |
+                        jq -e 'any(.[]; .[0] == "certmonger-local" and .[1] == "external-ca" and (.[2] | length) > 0)' >/dev/null
+        }
+        ck_wait_for "Manager.Providers shows what local-submit answered to IDENTIFY" 30 identified
+        ck_check "Manager.Providers lists the cfssl helper as an external CA" \
+                bash -c "busctl --system --json=short get-property org.certkeeper1 /org/certkeeper1 org.certkeeper1.Manager Providers | jq -e '.data | any(.[]; .[0] == \"cfssl\" and .[1] == \"external-ca\")' >/dev/null"
 else
         ck_skip "local-submit" "/usr/lib/certmonger/local-submit is not installed"
 fi
