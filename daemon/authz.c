@@ -101,6 +101,11 @@ int authz_caller(Authz *a, sd_bus_message *m, Caller *ret, sd_bus_error *error) 
         return 0;
 }
 
+void authz_forget_caller(Authz *a, const char *name) {
+        if (a && name)
+                g_hash_table_remove(a->callers, name);
+}
+
 static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Query *q = userdata;
         int r;
@@ -159,12 +164,22 @@ int authz_check(Authz *a, sd_bus_message *m, const char *action, sd_bus_error *e
                         return 1;
                 if (msg)
                         return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, msg);
-                if (challenge)
+                /* polkit says "challenge" whenever authenticating could help, flag or not. A
+                 * caller that did not allow interaction is simply denied (naming the action
+                 * and the way out); one that did, and still got a challenge, had no agent
+                 * to ask the password: that is what InteractiveAuthorizationRequired says. */
+                if (challenge && sd_bus_message_get_allow_interactive_authorization(m))
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
-                                                 "Action %s needs interactive authorization: call again "
-                                                 "with interactive authorization allowed, with a polkit "
-                                                 "agent running",
-                                                 act);
+                                                 "uid %" PRIu32 " needs to authenticate for %s, but no "
+                                                 "polkit authentication agent answered: run one "
+                                                 "(e.g. pkttyagent) or ask an administrator",
+                                                 c.uid, act);
+                if (challenge)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                                 "uid %" PRIu32 " is not authorized for %s without "
+                                                 "authenticating: call again with interactive "
+                                                 "authorization allowed and a polkit agent running",
+                                                 c.uid, act);
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                          "uid %" PRIu32 " is not authorized for %s", c.uid, act);
         }

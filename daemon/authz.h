@@ -32,6 +32,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Authz *, authz_free)
 /* The sender's uid, pid and user name (cached per unique bus name). */
 int authz_caller(Authz *a, sd_bus_message *m, Caller *ret, sd_bus_error *error);
 
+/* Forget what is cached about a unique name that left the bus. */
+void authz_forget_caller(Authz *a, const char *name);
+
 /* 1: allowed, go on. 0: asked polkit, return 1 from the handler and wait for
  * the re-dispatch. <0: denied or failed, error is set (AccessDenied naming the
  * action, or InteractiveAuthorizationRequired). */

@@ -707,8 +707,10 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
                 return 0;
         /* A client that left takes its confirmation codes with it. */
-        if (name[0] == ':' && isempty(new_owner))
+        if (name[0] == ':' && isempty(new_owner)) {
                 revocation_forget_caller(c->revocation, name);
+                authz_forget_caller(c->authz, name);
+        }
         return 0;
 }
 
