@@ -17,6 +17,10 @@
 #define ACTION_REVOKE "org.certkeeper1.revoke"
 #define ACTION_MANAGE "org.certkeeper1.manage"
 
+/* At most this many calls of one uid may wait for polkit's answer at a time;
+ * more are answered org.certkeeper1.Error.LimitExceeded. */
+#define AUTHZ_PENDING_PER_UID 16U
+
 typedef struct Caller {
         uint32_t uid;
         uint32_t pid;

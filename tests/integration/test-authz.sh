@@ -38,7 +38,8 @@ chmod 0755 "$CK_RUN/hold-helper" "$CK_RUN/reject-helper"
 
 ck_write_config "[ExternalCA \"hold\"]\nHelper=$CK_RUN/hold-helper\n[ExternalCA \"reject\"]\nHelper=$CK_RUN/reject-helper"
 sed -i "/^\[Daemon\]\$/a MaxPendingOrdersPerCaller=$MAX_PENDING" "$CK_CONF"
-ck_start_daemon || ck_bail "certkeeperd did not start"
+# --debug: the test reads what authz does with answers nobody came back for.
+ck_start_daemon --debug || ck_bail "certkeeperd did not start"
 
 # call USER PATH IFACE METHOD [ARGS [--signature SIG]] — call.py as USER (root: directly).
 call() {
@@ -369,6 +370,61 @@ ck_check "ck-admin: a new connection gets no fresh allowance" \
         grep -qx 'other-connection org.certkeeper1.Error.LimitExceeded' <<<"$out"
 ck_check "ck-admin: codes of a closed connection are freed" grep -qx 'after-close ok' <<<"$out"
 
+# --- Abuse limit: calls waiting for polkit, per uid. Each is a call the bus
+# counts against the daemon's connection; one user must not use up the room
+# for everyone's checks. polkitd is stopped so the calls stay waiting.
+cat >"$CK_RUN/flood.py" <<'EOF'
+import collections, sys
+import dbus
+import dbus.lowlevel
+n, method, gate = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+path, iface = (sys.argv[4], "org.certkeeper1.Certificate") if len(sys.argv) > 4 else \
+    ("/org/certkeeper1", "org.certkeeper1.Manager")
+bus = dbus.SystemBus()
+results = collections.Counter()
+def done(reply):
+    name = reply.get_error_name() if isinstance(reply, dbus.lowlevel.ErrorMessage) else None
+    results[name.rsplit(".", 1)[1] if name else "ok"] += 1
+pending = []
+for i in range(n):
+    m = dbus.lowlevel.MethodCallMessage("org.certkeeper1", path, iface, method)
+    if method == "ListAuditEvents":
+        m.append(dbus.Dictionary({}, signature="sv"), signature="a{sv}")
+    pending.append(bus.send_message_with_reply(m, done, 60, require_main_loop=False))
+bus.get_object("org.certkeeper1", "/org/certkeeper1", introspect=False).GetCACertificate(
+    dbus_interface="org.certkeeper1.Manager")
+print("sent", flush=True)
+open(gate).read()
+for p in pending:
+    p.block()
+print(" ".join("%s=%d" % kv for kv in sorted(results.items())), flush=True)
+EOF
+chmod 0644 "$CK_RUN/flood.py"
+POLKIT_PID=$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+        GetConnectionUnixProcessID s org.freedesktop.PolicyKit1 | awk '{print $2}')
+if [ -n "$POLKIT_PID" ] && kill -STOP "$POLKIT_PID"; then
+        mkfifo -m 0644 "$CK_RUN/flood-gate"
+        ck_as ck-user /usr/bin/python3 -I "$CK_RUN/flood.py" 24 Rescan "$CK_RUN/flood-gate" >"$CK_RUN/flood-user.out" 2>&1 &
+        flooder=$!
+        ck_wait_for "ck-user has 24 Rescan calls in (polkit stopped)" 20 grep -qx sent "$CK_RUN/flood-user.out"
+        ck_as ck-admin /usr/bin/python3 -I "$CK_RUN/flood.py" 1 ListAuditEvents "$CK_RUN/flood-gate" \
+                >"$CK_RUN/flood-admin.out" 2>&1 &
+        other=$!
+        ck_wait_for "ck-admin's call is in too" 20 grep -qx sent "$CK_RUN/flood-admin.out"
+        kill -CONT "$POLKIT_PID"
+        echo >"$CK_RUN/flood-gate"
+        wait "$flooder" "$other"
+        ck_check "ck-user: 16 calls wait for polkit (then AccessDenied), 8 more get LimitExceeded at once" \
+                grep -qx 'AccessDenied=16 LimitExceeded=8' "$CK_RUN/flood-user.out"
+        ck_diag "ck-user: $(tail -1 "$CK_RUN/flood-user.out")"
+        ck_check "ck-admin is not held back by ck-user's flood" grep -qx 'ok=1' "$CK_RUN/flood-admin.out"
+        ck_diag "ck-admin: $(tail -1 "$CK_RUN/flood-admin.out")"
+        ck_check "afterwards ck-user is back to a plain AccessDenied" bash -c \
+                "[[ \$(setpriv --reuid=ck-user --regid=ck-user --init-groups /usr/bin/python3 '$CALL' $MGR $MGR_IF Rescan) == 'error $DENIED: '* ]]"
+else
+        ck_skip "calls waiting for polkit, per uid" "cannot find polkitd's pid"
+fi
+
 # --- A caller that leaves while polkit is thinking. polkitd is stopped so the
 # query stays pending; a read call on the same connection, answered after the
 # guarded call was dispatched (one connection's messages keep their order),
@@ -390,8 +446,6 @@ if len(sys.argv) > 2:
     open(sys.argv[2]).read()  # hold the connection until the test opens the gate
 EOF
 chmod 0644 "$CK_RUN/pending.py"
-POLKIT_PID=$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
-        GetConnectionUnixProcessID s org.freedesktop.PolicyKit1 | awk '{print $2}')
 if [ -n "$POLKIT_PID" ] && kill -STOP "$POLKIT_PID"; then
         ck_check "ck-user's Rescan is pending at polkit when ck-user exits" \
                 test "$(ck_as ck-user /usr/bin/python3 -I "$CK_RUN/pending.py" Rescan)" = sent
@@ -405,6 +459,32 @@ if [ -n "$POLKIT_PID" ] && kill -STOP "$POLKIT_PID"; then
         ck_check "no order was made for the departed caller" bash -c \
                 "! busctl --system --json=short call org.certkeeper1 $MGR $MGR_IF ListOrders 'a{sv}' 0 |
                    grep -q gone.example.org"
+
+        # The certificate is revoked while ck-admin's RequestRevocation waits for
+        # polkit: the call comes back, answers AlreadyRevoked before asking for
+        # the answer, and the answer is dropped (not kept for good).
+        victim=${certs[16]}
+        mkfifo -m 0644 "$CK_RUN/revoke-gate"
+        kill -STOP "$POLKIT_PID"
+        ck_as ck-admin /usr/bin/python3 -I "$CK_RUN/flood.py" 1 RequestRevocation "$CK_RUN/revoke-gate" "$victim" \
+                >"$CK_RUN/revoke-race.out" 2>&1 &
+        racer=$!
+        ck_wait_for "ck-admin's RequestRevocation waits for polkit" 20 grep -qx sent "$CK_RUN/revoke-race.out"
+        out=$(/usr/bin/python3 -I -c '
+import dbus, sys
+c = dbus.SystemBus().get_object("org.certkeeper1", sys.argv[1], introspect=False)
+c.Revoke(c.RequestRevocation(dbus_interface="org.certkeeper1.Certificate"), "superseded",
+         dbus_interface="org.certkeeper1.Certificate")
+print("revoked")' "$victim" 2>&1)
+        ck_check "meanwhile root revokes the certificate" test "$out" = revoked || ck_diag "$out"
+        dropped_before=$(grep -c 'polkit answers no handler came back for' "$CK_DAEMON_LOG")
+        kill -CONT "$POLKIT_PID"
+        echo >"$CK_RUN/revoke-gate"
+        wait "$racer"
+        ck_check "ck-admin's call is answered AlreadyRevoked" grep -qx 'AlreadyRevoked=1' "$CK_RUN/revoke-race.out"
+        ck_diag "ck-admin: $(tail -1 "$CK_RUN/revoke-race.out")"
+        ck_wait_for "the unused polkit answer is dropped" 20 \
+                bash -c "[ \$(grep -c 'polkit answers no handler came back for' '$CK_DAEMON_LOG') -gt $dropped_before ]"
 
         # A daemon stopped with a query still pending shuts down cleanly (no leak under ASan).
         mkfifo -m 0644 "$CK_RUN/gate"
