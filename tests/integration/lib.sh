@@ -293,6 +293,20 @@ ck_as() {
         setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"
 }
 
+# ck_install_polkit_rules FILE — put a rules file into polkitd's rules directory
+# atomically. polkitd reloads on every change in the directory: a file still
+# being written, or created 0600 first as install(1) does, fails to load
+# ("Error loading script") and may not be read again. So: a hidden name polkitd
+# ignores (not *.rules), readable, then renamed into place.
+ck_install_polkit_rules() {
+        local name
+        name=$(basename "$1")
+        [ -n "${CK_POLKIT_RULES_DIR:-}" ] || return 1
+        cp "$1" "$CK_POLKIT_RULES_DIR/.$name.tmp" || return 1
+        chmod 0644 "$CK_POLKIT_RULES_DIR/.$name.tmp" || return 1
+        mv -f "$CK_POLKIT_RULES_DIR/.$name.tmp" "$CK_POLKIT_RULES_DIR/$name"
+}
+
 # ck_journal ARGS... — journalctl over the private journal of this test only
 # (after a sync, so everything sent so far is there).
 ck_journal() {

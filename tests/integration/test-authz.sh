@@ -197,9 +197,8 @@ ck_check "gdbus without --interactive: AccessDenied" \
 
 # --- The example rules file makes certkeeper-admin administrators (polkitd
 # picks it up without a restart: wait for it).
-cp "$CK_SOURCE_ROOT/policy/50-certkeeper-admin.rules" "$CK_POLKIT_RULES_DIR/" ||
+ck_install_polkit_rules "$CK_SOURCE_ROOT/policy/50-certkeeper-admin.rules" ||
         ck_bail "cannot install the rules file"
-chmod 0644 "$CK_POLKIT_RULES_DIR/50-certkeeper-admin.rules"
 admin_may_audit() {
         [[ $(call ck-admin "$MGR" "$MGR_IF" ListAuditEvents '{}' --signature 'a{sv}') == "ok "* ]]
 }

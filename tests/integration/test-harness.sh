@@ -59,7 +59,7 @@ ck_check "ck-user may read" check_auth ck-user org.certkeeper1.read
 ck_check_fails "ck-user may not request without a rule" check_auth ck-user org.certkeeper1.request
 ck_check_fails "ck-admin may not revoke without a rule" check_auth ck-admin org.certkeeper1.revoke
 ck_check "the example admin rule installs" \
-        install -m 0644 "$CK_SOURCE_ROOT/policy/50-certkeeper-admin.rules" "$CK_POLKIT_RULES_DIR/"
+        ck_install_polkit_rules "$CK_SOURCE_ROOT/policy/50-certkeeper-admin.rules"
 ck_wait_for "with the rule, ck-admin may revoke" 10 check_auth ck-admin org.certkeeper1.revoke
 ck_check_fails "with the rule, ck-user still may not request" check_auth ck-user org.certkeeper1.request
 
