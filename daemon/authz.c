@@ -102,6 +102,12 @@ int authz_caller(Authz *a, sd_bus_message *m, Caller *ret, sd_bus_error *error) 
         Caller c = { 0 };
         uid_t uid;
         pid_t pid;
+        /* The uid decides (root skips polkit), so it must be what the bus vouches for
+         * (SO_PEERCRED at connect time), never read from /proc/PID, which may by now
+         * be another process. The pid is only recorded. */
+        if (sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_EUID)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "The bus did not vouch for the caller's uid");
         r = sd_bus_creds_get_euid(creds, &uid);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's uid: %s", strerror(abs(r)));
