@@ -306,6 +306,12 @@ for u in ck-user ck-admin; do
         ck_check "$u cannot own org.certkeeper1 (AccessDenied)" test "$out" = "$DENIED" || ck_diag "$out"
 done
 
+# The bus lets anyone call the daemon's interfaces, and nothing else.
+expect_error "the bus refuses ck-user a call to an interface the daemon does not serve" "$DENIED" \
+        "Rejected send message" ck-user "$MGR" org.certkeeper1.Debug Rescan
+expect_error "... and root too (the default-deny policy binds everyone)" "$DENIED" "Rejected send message" \
+        root "$MGR" org.certkeeper1.Debug Rescan
+
 # --- Abuse limit: open orders per caller. The "hold" CA keeps them pending.
 for i in $(seq 1 "$MAX_PENDING"); do
         expect_ok "ck-admin: pending order $i of $MAX_PENDING" ck-admin "$MGR" "$MGR_IF" RequestCertificate \
