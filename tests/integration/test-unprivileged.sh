@@ -75,6 +75,15 @@ ck_check "the state directory stays 0700" test "$(stat -c %a "$CK_STATE_DIR")" =
 ck_check "ck-user cannot look into the state directory" bash -c "! setpriv --reuid=ck-user --regid=ck-user \
         --init-groups ls '$CK_STATE_DIR' >/dev/null 2>&1"
 
+# No polkitd on this bus: authorization fails closed, reading stays open.
+out=$(setpriv --reuid=ck-user --regid=ck-user --init-groups /usr/bin/python3 \
+        "$CK_SOURCE_ROOT/tests/integration/call.py" /org/certkeeper1 org.certkeeper1.Manager RequestCertificate \
+        '"nopolkit.example.org", [], {}' --signature 'sasa{sv}' 2>&1)
+ck_check "without polkitd a user's RequestCertificate is AccessDenied naming the action" \
+        grep -q '^error org.freedesktop.DBus.Error.AccessDenied: .*org.certkeeper1.request' <<<"$out" || ck_diag "$out"
+ck_check "... while reading needs no polkit" setpriv --reuid=ck-user --regid=ck-user --init-groups \
+        busctl --system call org.certkeeper1 /org/certkeeper1 org.certkeeper1.Manager GetCACertificate
+
 ck_stop_daemon
 ck_start_daemon || ck_bail "certkeeperd did not restart as user certkeeper"
 ck_check "after a restart it serves the certificate from its own store" \
