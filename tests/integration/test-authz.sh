@@ -443,12 +443,20 @@ m = dbus.lowlevel.MethodCallMessage("org.certkeeper1", "/org/certkeeper1", "org.
 if sys.argv[1] == "RequestCertificate":
     m.append("gone.example.org", dbus.Array([], signature="s"), dbus.Dictionary({}, signature="sv"),
              signature="sasa{sv}")
-bus.send_message(m)
+answer = []
+def done(reply):
+    if isinstance(reply, dbus.lowlevel.ErrorMessage):
+        answer.append("%s: %s" % (reply.get_error_name(), (reply.get_args_list() or [""])[0]))
+    else:
+        answer.append("ok")
+pending = bus.send_message_with_reply(m, done, 60, require_main_loop=False)
 bus.get_object("org.certkeeper1", "/org/certkeeper1", introspect=False).GetCACertificate(
     dbus_interface="org.certkeeper1.Manager")
 print("sent", flush=True)
 if len(sys.argv) > 2:
     open(sys.argv[2]).read()  # hold the connection until the test opens the gate
+    pending.block()
+    print("answer", answer[0], flush=True)
 EOF
 chmod 0644 "$CK_RUN/pending.py"
 if [ -n "$POLKIT_PID" ] && kill -STOP "$POLKIT_PID"; then
@@ -502,6 +510,10 @@ print("revoked")' "$victim" 2>&1)
         kill -CONT "$POLKIT_PID"
         echo >"$CK_RUN/gate"
         wait "$holder"
+        # sd-bus closes the connection when the loop exits; the bus then tells the caller.
+        ck_check "the waiting caller is told the daemon left (NoReply from the bus, not a timeout)" \
+                grep -q '^answer org.freedesktop.DBus.Error.NoReply: .*disconnected' "$CK_RUN/pending.out"
+        ck_diag "$(cat "$CK_RUN/pending.out")"
 else
         ck_skip "callers leaving while polkit is pending" "cannot find polkitd's pid"
 fi
