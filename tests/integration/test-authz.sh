@@ -14,8 +14,6 @@ source "$(dirname "$0")/lib-orders.sh"
 [ -n "${CK_POLKIT_RULES_DIR:-}" ] || ck_skip_all "needs polkitd (services polkit)"
 
 CALL=$CK_SOURCE_ROOT/tests/integration/call.py
-USER_UID=$(id -u ck-user)
-ADMIN_UID=$(id -u ck-admin)
 MAX_PENDING=3
 
 # External CAs that answer deterministically: "hold" keeps every order waiting
@@ -206,7 +204,7 @@ ck_wait_for "polkitd loads 50-certkeeper-admin.rules: ck-admin may ListAuditEven
 
 # allow_all USER — every guarded method succeeds; the uid is recorded.
 allow_all() {
-        local user=$1 uid cn ord st cert pfx code
+        local user=$1 uid cn ord st cert pfx
         uid=$(id -u "$user")
         cn=$user-auto.example.org
         expect_ok "$user: RequestCertificate" "$user" "$MGR" "$MGR_IF" RequestCertificate \
