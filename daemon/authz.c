@@ -4,8 +4,10 @@
 #include <pwd.h>
 
 #include <glib.h>
+#include <systemd/sd-event.h>
 
 #include "authz.h"
+#include "bus-errors.h"
 #include "log.h"
 
 #define CALLER_CACHE_MAX 4096U
@@ -14,6 +16,7 @@ typedef struct Query {
         Authz *authz;
         sd_bus_message *request;   /* the method call waiting for the answer */
         sd_bus_slot *slot;
+        uint32_t uid;
         char *action;
         bool done;
         bool authorized;
@@ -25,10 +28,28 @@ struct Authz {
         sd_bus *bus;
         GHashTable *queries;       /* sd_bus_message* → Query* */
         GHashTable *callers;       /* unique name → Caller* */
+        GHashTable *pending_by_uid; /* uid → number of queries polkit has not answered */
+        sd_event_source *sweep;    /* drops answers no handler came back for */
 };
+
+static void pending_add(Authz *a, uint32_t uid, int delta) {
+        gpointer key = GUINT_TO_POINTER(uid + 1U); /* +1: a NULL key would read as absent */
+        unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(a->pending_by_uid, key));
+        n = delta > 0 ? n + 1 : (n > 0 ? n - 1 : 0);
+        if (n == 0)
+                g_hash_table_remove(a->pending_by_uid, key);
+        else
+                g_hash_table_insert(a->pending_by_uid, key, GUINT_TO_POINTER(n));
+}
+
+static unsigned pending_of(Authz *a, uint32_t uid) {
+        return GPOINTER_TO_UINT(g_hash_table_lookup(a->pending_by_uid, GUINT_TO_POINTER(uid + 1U)));
+}
 
 static void query_free(gpointer p) {
         Query *q = p;
+        if (!q->done && q->authz)
+                pending_add(q->authz, q->uid, -1);
         sd_bus_slot_unref(q->slot);
         sd_bus_message_unref(q->request);
         g_free(q->action);
@@ -41,6 +62,7 @@ int authz_new(sd_bus *bus, Authz **ret) {
         a->bus = sd_bus_ref(bus);
         a->queries = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, query_free);
         a->callers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        a->pending_by_uid = g_hash_table_new(g_direct_hash, g_direct_equal);
         *ret = a;
         return 0;
 }
@@ -48,8 +70,10 @@ int authz_new(sd_bus *bus, Authz **ret) {
 Authz *authz_free(Authz *a) {
         if (!a)
                 return NULL;
+        sd_event_source_disable_unref(a->sweep);
         g_hash_table_destroy(a->queries);
         g_hash_table_destroy(a->callers);
+        g_hash_table_destroy(a->pending_by_uid);
         sd_bus_unref(a->bus);
         g_free(a);
         return NULL;
@@ -78,6 +102,12 @@ int authz_caller(Authz *a, sd_bus_message *m, Caller *ret, sd_bus_error *error) 
         Caller c = { 0 };
         uid_t uid;
         pid_t pid;
+        /* The uid decides (root skips polkit), so it must be what the bus vouches for
+         * (SO_PEERCRED at connect time), never read from /proc/PID, which may by now
+         * be another process. The pid is only recorded. */
+        if (sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_EUID)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "The bus did not vouch for the caller's uid");
         r = sd_bus_creds_get_euid(creds, &uid);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's uid: %s", strerror(abs(r)));
@@ -101,12 +131,55 @@ int authz_caller(Authz *a, sd_bus_message *m, Caller *ret, sd_bus_error *error) 
         return 0;
 }
 
+void authz_forget_caller(Authz *a, const char *name) {
+        if (a && name)
+                g_hash_table_remove(a->callers, name);
+}
+
+static gboolean query_is_done(gpointer key, gpointer value, gpointer user_data) {
+        return ((Query *) value)->done;
+}
+
+/* At idle priority, so it runs only once the bus has dispatched what was queued,
+ * the re-dispatched calls included. A handler that comes back calls authz_check()
+ * and consumes its answer; one that does not (it failed validation the second
+ * time, or its object went away) would leave the answer, and the call it holds,
+ * here for good. */
+static int on_sweep(sd_event_source *s, void *userdata) {
+        Authz *a = userdata;
+        guint n = g_hash_table_foreach_remove(a->queries, query_is_done, NULL);
+        if (n > 0)
+                log_debug("Dropped %u polkit answers no handler came back for.", n);
+        return 0;
+}
+
+static void schedule_sweep(Authz *a) {
+        int r;
+        if (!a->sweep) {
+                sd_event *e = sd_bus_get_event(a->bus);
+                if (!e)
+                        return;
+                r = sd_event_add_defer(e, &a->sweep, on_sweep, a);
+                if (r < 0) {
+                        log_warning_errno(r, "Cannot schedule the polkit answer sweep: %s", strerror(abs(r)));
+                        return;
+                }
+                (void) sd_event_source_set_priority(a->sweep, SD_EVENT_PRIORITY_IDLE);
+                (void) sd_event_source_set_description(a->sweep, "authz-sweep");
+        }
+        r = sd_event_source_set_enabled(a->sweep, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_warning_errno(r, "Cannot schedule the polkit answer sweep: %s", strerror(abs(r)));
+}
+
 static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Query *q = userdata;
         int r;
 
         q->slot = sd_bus_slot_unref(q->slot);
+        pending_add(q->authz, q->uid, -1);
         q->done = true;
+        schedule_sweep(q->authz);
 
         if (sd_bus_message_is_method_error(reply, NULL)) {
                 const sd_bus_error *e = sd_bus_message_get_error(reply);
@@ -159,12 +232,22 @@ int authz_check(Authz *a, sd_bus_message *m, const char *action, sd_bus_error *e
                         return 1;
                 if (msg)
                         return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, msg);
-                if (challenge)
+                /* polkit says "challenge" whenever authenticating could help, flag or not. A
+                 * caller that did not allow interaction is simply denied (naming the action
+                 * and the way out); one that did, and still got a challenge, had no agent
+                 * to ask the password: that is what InteractiveAuthorizationRequired says. */
+                if (challenge && sd_bus_message_get_allow_interactive_authorization(m))
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
-                                                 "Action %s needs interactive authorization: call again "
-                                                 "with interactive authorization allowed, with a polkit "
-                                                 "agent running",
-                                                 act);
+                                                 "uid %" PRIu32 " needs to authenticate for %s, but no "
+                                                 "polkit authentication agent answered: run one "
+                                                 "(e.g. pkttyagent) or ask an administrator",
+                                                 c.uid, act);
+                if (challenge)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                                 "uid %" PRIu32 " is not authorized for %s without "
+                                                 "authenticating: call again with interactive "
+                                                 "authorization allowed and a polkit agent running",
+                                                 c.uid, act);
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                          "uid %" PRIu32 " is not authorized for %s", c.uid, act);
         }
@@ -173,6 +256,14 @@ int authz_check(Authz *a, sd_bus_message *m, const char *action, sd_bus_error *e
         if (!sender)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                          "Cannot authorize a caller without a bus name for %s", action);
+
+        /* Every question to polkit is a call the bus counts against our connection: one
+         * user flooding us must not use up the room everyone else's checks need. */
+        if (pending_of(a, c.uid) >= AUTHZ_PENDING_PER_UID)
+                return sd_bus_error_setf(error, CK_ERROR_LIMIT_EXCEEDED,
+                                         "uid %" PRIu32 " already has %u calls waiting for polkit, the limit: "
+                                         "wait for them to be answered",
+                                         c.uid, AUTHZ_PENDING_PER_UID);
 
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         r = sd_bus_message_new_method_call(a->bus, &call, "org.freedesktop.PolicyKit1",
@@ -192,12 +283,15 @@ int authz_check(Authz *a, sd_bus_message *m, const char *action, sd_bus_error *e
         q->authz = a;
         q->request = sd_bus_message_ref(m);
         q->action = g_strdup(action);
+        q->uid = c.uid;
         /* Interactive authentication can take as long as a human needs. */
         r = sd_bus_call_async(a->bus, &q->slot, call, on_polkit_reply, q, 25 * 60 * USEC_PER_SEC);
         if (r < 0) {
+                q->done = true; /* not counted yet */
                 query_free(q);
                 return sd_bus_error_set_errnof(error, r, "Cannot ask polkit: %s", strerror(abs(r)));
         }
+        pending_add(a, c.uid, +1);
         g_hash_table_insert(a->queries, m, q);
         return 0;
 }

@@ -17,6 +17,10 @@
 #define ACTION_REVOKE "org.certkeeper1.revoke"
 #define ACTION_MANAGE "org.certkeeper1.manage"
 
+/* At most this many calls of one uid may wait for polkit's answer at a time;
+ * more are answered org.certkeeper1.Error.LimitExceeded. */
+#define AUTHZ_PENDING_PER_UID 16U
+
 typedef struct Caller {
         uint32_t uid;
         uint32_t pid;
@@ -31,6 +35,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Authz *, authz_free)
 
 /* The sender's uid, pid and user name (cached per unique bus name). */
 int authz_caller(Authz *a, sd_bus_message *m, Caller *ret, sd_bus_error *error);
+
+/* Forget what is cached about a unique name that left the bus. */
+void authz_forget_caller(Authz *a, const char *name);
 
 /* 1: allowed, go on. 0: asked polkit, return 1 from the handler and wait for
  * the re-dispatch. <0: denied or failed, error is set (AccessDenied naming the

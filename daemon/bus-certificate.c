@@ -280,8 +280,9 @@ static int method_request_revocation(sd_bus_message *m, void *userdata, sd_bus_e
                                       o->row->id);
         if (r == -EUSERS)
                 return bus_error_setf(error, CK_ERROR_LIMIT_EXCEEDED,
-                                      "too many live revocation codes for this caller (at most %u)",
-                                      REVOCATION_CODES_PER_CALLER);
+                                      "uid %" PRIu32 " already holds %u live revocation codes, the limit: "
+                                      "use or let some expire (5 minutes) first",
+                                      caller.uid, REVOCATION_CODES_PER_CALLER);
         if (r < 0)
                 return bus_error_internal(error, r, "cannot issue a revocation code");
         r = sd_bus_reply_method_return(m, "s", code);

@@ -765,6 +765,18 @@ static void on_revocation_propagated(void *userdata, uint64_t id) {
                                 strerror(abs(r)));
 }
 
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        const char *name, *old_owner, *new_owner;
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        /* A client that left: its cached credentials and pending polkit checks go.
+         * (Revocation codes are bound to the user, not the connection.) */
+        if (name[0] == ':' && isempty(new_owner))
+                authz_forget_caller(c->authz, name);
+        return 0;
+}
+
 int bus_setup(BusContext *c) {
         int r;
 
@@ -780,6 +792,11 @@ int bus_setup(BusContext *c) {
         r = bus_order_setup(c);
         if (r < 0)
                 return r;
+
+        r = sd_bus_match_signal_async(c->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                      "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, c);
+        if (r < 0)
+                log_warning_errno(r, "Cannot watch for departing clients: %s, ignoring.", strerror(abs(r)));
 
         orders_add_listener(c->orders, &(OrdersListener) {
                                                .order_changed = on_order_changed,

@@ -13,6 +13,7 @@ typedef struct Code {
         uint64_t expires_at;
         unsigned wrong_tries;
         char *caller_key;
+        uint32_t uid;
 } Code;
 
 struct Revocation {
@@ -226,7 +227,9 @@ int revocation_request(Revocation *r, uint64_t certificate_id, const char *calle
         if (row->revoked_at)
                 return -EALREADY;
 
-        /* Bound the codes one caller can hold (expired ones do not count). */
+        /* Bound the codes one user can hold (expired ones do not count), over all of
+         * their connections: a new connection must not buy a fresh allowance. Root
+         * is trusted with as many as it needs, as with orders. */
         uint64_t now = now_usec();
         unsigned n = 0;
         GHashTableIter it;
@@ -236,11 +239,11 @@ int revocation_request(Revocation *r, uint64_t certificate_id, const char *calle
                 Code *c = v;
                 if (c->expires_at <= now)
                         g_hash_table_iter_remove(&it);
-                else if (streq(c->caller_key, strempty(caller_key)))
+                else if (c->uid == uid)
                         n++;
         }
         g_autofree char *key = code_key(certificate_id, caller_key);
-        if (n >= REVOCATION_CODES_PER_CALLER && !g_hash_table_contains(r->codes, key))
+        if (uid != 0 && n >= REVOCATION_CODES_PER_CALLER && !g_hash_table_contains(r->codes, key))
                 return -EUSERS;
 
         uint32_t value;
@@ -253,6 +256,7 @@ int revocation_request(Revocation *r, uint64_t certificate_id, const char *calle
         value = 0;
         c->expires_at = now + REVOCATION_CODE_TTL_USEC;
         c->caller_key = g_strdup(strempty(caller_key));
+        c->uid = uid;
 
         k = store_begin(r->store);
         if (k >= 0)

@@ -40,7 +40,8 @@ void revocation_set_listener(Revocation *r, const RevocationListener *l);
 int revocation_get_crl(Revocation *r, const char **ret_pem);
 
 /* A new six-digit code for (certificate, caller). -EALREADY if revoked,
- * -ENOENT, -EUSERS when the caller holds too many live codes. Audited. */
+ * -ENOENT, -EUSERS when the caller's uid (not root) already holds
+ * REVOCATION_CODES_PER_CALLER live codes over all its connections. Audited. */
 int revocation_request(Revocation *r, uint64_t certificate_id, const char *caller_key, uint32_t uid,
                        uint32_t pid, char ret_code[static 7]);
 

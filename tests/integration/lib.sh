@@ -326,6 +326,11 @@ ck__polkit_reloaded() {
         [ "$finished" -gt "$1" ] && [[ $last == *Finished* ]]
 }
 
+# ck_install_polkit_rules FILE — the same as ck_polkit_add_rule (older name).
+ck_install_polkit_rules() {
+        ck_polkit_add_rule "$@"
+}
+
 # ck_journal ARGS... — journalctl over the private journal of this test only
 # (after a sync, so everything sent so far is there).
 ck_journal() {

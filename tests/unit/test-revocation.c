@@ -154,7 +154,7 @@ static void test_code_format(Fixture *f, gconstpointer data) {
         /* 1,000 codes: six decimal digits, every digit value at every position
          * (a code like 012345 keeps its leading zero). Missing one by chance: < 1e-40. */
         for (unsigned i = 0; i < 1000; i++) {
-                g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code), ==, 0);
+                g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 1000, 1, code), ==, 0);
                 g_assert_cmpuint(strlen(code), ==, 6);
                 for (unsigned p = 0; p < 6; p++) {
                         g_assert_true(g_ascii_isdigit(code[p]));
@@ -168,7 +168,7 @@ static void test_code_format(Fixture *f, gconstpointer data) {
         /* A new request replaced the older codes: only the last one is live. */
         char last[7], old[7];
         memcpy(old, code, 7);
-        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, last), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 1000, 1, last), ==, 0);
         if (!streq(old, last))
                 g_assert_cmpint(do_revoke(f, id, CALLER_A, old, "superseded"), ==, -EBADE);
         g_assert_cmpint(do_revoke(f, id, CALLER_A, last, "superseded"), ==, 0);
@@ -180,8 +180,8 @@ static void test_expiry(Fixture *f, gconstpointer data) {
         char code_a[7], code_b[7], wrong[7];
 
         clock_set_override(t0);
-        g_assert_cmpint(revocation_request(f->rev, a, CALLER_A, 0, 1, code_a), ==, 0);
-        g_assert_cmpint(revocation_request(f->rev, b, CALLER_A, 0, 1, code_b), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, a, CALLER_A, 1000, 1, code_a), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, b, CALLER_A, 1000, 1, code_b), ==, 0);
 
         /* One microsecond before five minutes: still live. */
         clock_set_override(t0 + REVOCATION_CODE_TTL_USEC - 1);
@@ -197,7 +197,7 @@ static void test_expiry(Fixture *f, gconstpointer data) {
 
         /* A fresh code works, at the later time. */
         clock_set_override(t0 + 10 * REVOCATION_CODE_TTL_USEC);
-        g_assert_cmpint(revocation_request(f->rev, a, CALLER_A, 0, 1, code_a), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, a, CALLER_A, 1000, 1, code_a), ==, 0);
         clock_set_override(t0 + 11 * REVOCATION_CODE_TTL_USEC - 1);
         g_assert_cmpint(do_revoke(f, a, CALLER_A, code_a, "keyCompromise"), ==, 0);
 
@@ -210,7 +210,7 @@ static void test_three_tries(Fixture *f, gconstpointer data) {
         uint64_t id = issue(f, "tries.example.com", NULL);
         char code[7], wrong[7];
 
-        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 1000, 1, code), ==, 0);
         wrong_code(code, wrong);
         g_assert_cmpint(do_revoke(f, id, CALLER_A, wrong, "superseded"), ==, -EBADE);
         g_assert_cmpint(do_revoke(f, id, CALLER_A, "", "superseded"), ==, -EBADE);
@@ -233,7 +233,7 @@ static void test_single_use(Fixture *f, gconstpointer data) {
         uint64_t id = issue(f, "once.example.com", NULL);
         char code[7];
 
-        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 1000, 1, code), ==, 0);
         g_assert_cmpint(do_revoke(f, id, CALLER_A, code, "cessationOfOperation"), ==, 0);
         g_assert_cmpuint(f->n_revoked_events, ==, 1);
         g_assert_cmpuint(f->last_revoked, ==, id);
@@ -242,7 +242,7 @@ static void test_single_use(Fixture *f, gconstpointer data) {
         /* Used: the same code again, a new request, anything: AlreadyRevoked. */
         g_assert_cmpint(do_revoke(f, id, CALLER_A, code, "cessationOfOperation"), ==, -EALREADY);
         g_assert_cmpint(do_revoke(f, id, CALLER_A, code, "keyCompromise"), ==, -EALREADY);
-        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code), ==, -EALREADY);
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 1000, 1, code), ==, -EALREADY);
         g_assert_cmpuint(f->n_revoked_events, ==, 1);
 
         _cleanup_(cert_row_freep) CertRow *row = NULL;
@@ -257,7 +257,7 @@ static void test_error_order(Fixture *f, gconstpointer data) {
         char code[7], wrong[7];
 
         /* AlreadyRevoked before anything else. */
-        g_assert_cmpint(revocation_request(f->rev, done, CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, done, CALLER_A, 1000, 1, code), ==, 0);
         g_assert_cmpint(do_revoke(f, done, CALLER_A, code, ""), ==, 0);
         g_assert_cmpint(do_revoke(f, done, CALLER_B, "", "no-such-reason"), ==, -EALREADY);
 
@@ -266,13 +266,13 @@ static void test_error_order(Fixture *f, gconstpointer data) {
 
         /* ConfirmationExpired before ConfirmationMismatch and InvalidReason. */
         clock_set_override(t0);
-        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 1000, 1, code), ==, 0);
         wrong_code(code, wrong);
         clock_set_override(t0 + REVOCATION_CODE_TTL_USEC + 1);
         g_assert_cmpint(do_revoke(f, id, CALLER_A, wrong, "no-such-reason"), ==, -ETIME);
 
         /* ConfirmationMismatch before InvalidReason. */
-        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 1000, 1, code), ==, 0);
         wrong_code(code, wrong);
         g_assert_cmpint(do_revoke(f, id, CALLER_A, wrong, "no-such-reason"), ==, -EBADE);
 
@@ -288,9 +288,9 @@ static void test_error_order(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(row->revocation_reason, ==, "unspecified");
 
         /* An unknown certificate. */
-        g_assert_cmpint(revocation_request(f->rev, 999999, CALLER_A, 0, 1, code), ==, -ENOENT);
+        g_assert_cmpint(revocation_request(f->rev, 999999, CALLER_A, 1000, 1, code), ==, -ENOENT);
         g_autofree char *err = NULL;
-        g_assert_cmpint(revocation_revoke(f->rev, 999999, CALLER_A, 0, 1, code, "", &err), ==, -ENOENT);
+        g_assert_cmpint(revocation_revoke(f->rev, 999999, CALLER_A, 1000, 1, code, "", &err), ==, -ENOENT);
 }
 
 static void test_callers(Fixture *f, gconstpointer data) {
@@ -298,8 +298,8 @@ static void test_callers(Fixture *f, gconstpointer data) {
         char code_a[7], code_b[7];
 
         /* Each caller holds its own code for the same certificate. */
-        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code_a), ==, 0);
-        g_assert_cmpint(revocation_request(f->rev, id, CALLER_B, 0, 1, code_b), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 1000, 1, code_a), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_B, 1001, 1, code_b), ==, 0);
         if (!streq(code_a, code_b))
                 g_assert_cmpint(do_revoke(f, id, CALLER_B, code_a, "superseded"), ==, -EBADE);
 
@@ -318,16 +318,16 @@ static void test_callers(Fixture *f, gconstpointer data) {
         }
         char code[7];
         for (unsigned i = 0; i < REVOCATION_CODES_PER_CALLER; i++)
-                g_assert_cmpint(revocation_request(f->rev, ids[i], CALLER_A, 0, 1, code), ==, 0);
-        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_A, 0, 1, code),
+                g_assert_cmpint(revocation_request(f->rev, ids[i], CALLER_A, 1000, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_A, 1000, 1, code),
                         ==, -EUSERS);
         /* A new code for a certificate it already holds one for replaces it: allowed. */
-        g_assert_cmpint(revocation_request(f->rev, ids[0], CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, ids[0], CALLER_A, 1000, 1, code), ==, 0);
         /* Another caller is not limited by A. */
-        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_B, 0, 1, code),
+        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_B, 1001, 1, code),
                         ==, 0);
         clock_set_override(t0 + REVOCATION_CODE_TTL_USEC);
-        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_A, 0, 1, code),
+        g_assert_cmpint(revocation_request(f->rev, ids[REVOCATION_CODES_PER_CALLER], CALLER_A, 1000, 1, code),
                         ==, 0);
 }
 
@@ -350,7 +350,7 @@ static void test_audit(Fixture *f, gconstpointer data) {
         uint64_t id = issue(f, "audit.example.com", NULL);
         char code[7], wrong[7];
 
-        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 1000, 1, code), ==, 0);
         wrong_code(code, wrong);
         g_assert_cmpint(do_revoke(f, id, CALLER_A, wrong, "keyCompromise"), ==, -EBADE);
         g_assert_cmpint(do_revoke(f, id, CALLER_A, code, "keyCompromise"), ==, 0);
@@ -441,9 +441,9 @@ static void test_crl(Fixture *f, gconstpointer data) {
         uint64_t n0 = crl_number(crl0);
         g_assert_cmpint(crl_count(crl0), ==, 0);
 
-        g_assert_cmpint(revocation_request(f->rev, kc, CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, kc, CALLER_A, 1000, 1, code), ==, 0);
         g_assert_cmpint(do_revoke(f, kc, CALLER_A, code, "keyCompromise"), ==, 0);
-        g_assert_cmpint(revocation_request(f->rev, un, CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, un, CALLER_A, 1000, 1, code), ==, 0);
         g_assert_cmpint(do_revoke(f, un, CALLER_A, code, ""), ==, 0);
 
         g_assert_cmpint(revocation_get_crl(f->rev, &pem), ==, 0);
@@ -635,7 +635,7 @@ static void test_crl_retry(Fixture *f, gconstpointer data) {
                                    " common_name = 'bulk1.example.com'"),
                         ==, 0);
 
-        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 1000, 1, code), ==, 0);
         g_assert_cmpint(do_revoke(f, id, CALLER_A, code, "keyCompromise"), ==, 0);
         g_assert_cmpuint(f->n_revoked_events, ==, 1);
         /* The last good CRL is still served. */
@@ -659,7 +659,7 @@ static void test_crl_many(Fixture *f, gconstpointer data) {
         char code[7];
         const char *pem;
 
-        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 0, 1, code), ==, 0);
+        g_assert_cmpint(revocation_request(f->rev, id, CALLER_A, 1000, 1, code), ==, 0);
         int64_t t = g_get_monotonic_time();
         g_assert_cmpint(do_revoke(f, id, CALLER_A, code, "keyCompromise"), ==, 0);
         t = g_get_monotonic_time() - t;
