@@ -519,6 +519,38 @@ jq_ok "counts equal CertificateCount and OrderCount" "$CK_OUT" \
         --arg c "$(ck_cert_count)" --arg o "$(ck_order_count)"
 
 # ---------------------------------------------------------------------------
+# Bash completion, reading IDs from the real daemon.
+
+complete_words() {
+        bash -c '
+                compopt() { :; }
+                PATH=$1:$PATH
+                . "$2"
+                shift 2
+                COMP_WORDS=("$@")
+                COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+                _certkeeperctl
+                printf "%s\n" "${COMPREPLY[@]}" | sort -n | tr "\n" " " | sed "s/ *\$//"' \
+                complete "$W/bin" "$CK_SOURCE_ROOT/completion/certkeeperctl" certkeeperctl "$@"
+}
+mkdir -p "$W/bin"
+ln -sf "$CTL" "$W/bin/certkeeperctl"
+want=$("$CTL" list --json=short | jq -r '[.[].id] | sort | map(tostring) | join(" ")')
+ck_check "completion of show offers the certificate IDs ($want)" test "$(complete_words show '')" = "$want"
+want=$("$CTL" orders --status failed --json=short | jq -r '[.[].id] | sort | map(tostring) | join(" ")')
+ck_check "completion of resubmit offers the failed orders ($want)" test "$(complete_words resubmit '')" = "$want"
+want=$("$CTL" alerts --json=short | jq -r '[.[].id] | sort | map(tostring) | join(" ")')
+ck_check "completion of ack offers the open alerts ($want)" test "$(complete_words ack '')" = "$want"
+
+# ---------------------------------------------------------------------------
+# Providers: one that is not configured is the daemon's error, not an order.
+
+n_orders=$(ck_order_count)
+ctl_rc 1 "request --provider acme without [ACME]" request p.example.com --provider acme
+has "names the D-Bus error" "$CK_ERR" "\\(org\\.certkeeper1\\.Error\\.[A-Za-z]+\\)\$"
+ck_check "and no order was created" test "$(ck_order_count)" = "$n_orders"
+
+# ---------------------------------------------------------------------------
 # Colour: only on a terminal, never with NO_COLOR.
 
 ctl_rc 0 "list, piped" list
