@@ -543,6 +543,16 @@ want=$("$CTL" alerts --json=short | jq -r '[.[].id] | sort | map(tostring) | joi
 ck_check "completion of ack offers the open alerts ($want)" test "$(complete_words ack '')" = "$want"
 
 # ---------------------------------------------------------------------------
+# Access denied: exit 4, with the polkit action named (no polkitd runs here,
+# so only root is authorized).
+
+out=$(runuser -u nobody -- "$CTL" --no-ask-password audit 2>&1)
+rc=$?
+ck_check "audit as an unprivileged user: access denied (exit $rc)" test "$rc" = 4
+has "naming AccessDenied and the action to ask for" "$out" "org\\.freedesktop\\.DBus\\.Error\\.AccessDenied"
+has "and the polkit action" "$out" "^Hint: .*org\\.certkeeper1\\.manage"
+
+# ---------------------------------------------------------------------------
 # Providers: one that is not configured is the daemon's error, not an order.
 
 n_orders=$(ck_order_count)
