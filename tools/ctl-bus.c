@@ -71,7 +71,8 @@ static const char *hint_for(const char *name, int r, const char *action) {
                 if (streq(name, CK_ERROR_PREFIX "AlreadyRevoked"))
                         return NULL;
                 if (streq(name, CK_ERROR_PREFIX "NotFailed"))
-                        return "only failed orders can be resubmitted; see certkeeperctl orders --status failed";
+                        return "only failed orders can be resubmitted; see certkeeperctl orders --status "
+                               "failed";
                 if (streq(name, CK_ERROR_PREFIX "LimitExceeded"))
                         return "wait for your pending orders or codes to finish or expire, then try again";
                 if (streq(name, CK_ERROR_PREFIX "StorageUnavailable"))

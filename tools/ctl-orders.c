@@ -83,12 +83,12 @@ int verb_orders(sd_bus *bus, char **args) {
 }
 
 static const char *const order_order[] = {
-        "Id",          "CommonName",  "SubjectAlternativeNames",
-        "Status",      "Kind",        "OrderType",
-        "Provider",    "RequestedBy", "RequestedByUID",
-        "Channel",     "SpoolName",   "SubmittedAt",
-        "FinishedAt",  "Duration",    "Certificate",
-        "Error",       "PolicyWarnings", "Parameters",
+        "Id",         "CommonName",     "SubjectAlternativeNames",
+        "Status",     "Kind",           "OrderType",
+        "Provider",   "RequestedBy",    "RequestedByUID",
+        "Channel",    "SpoolName",      "SubmittedAt",
+        "FinishedAt", "Duration",       "Certificate",
+        "Error",      "PolicyWarnings", "Parameters",
         NULL,
 };
 
