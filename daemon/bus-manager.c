@@ -576,11 +576,32 @@ static int method_get_policy(sd_bus_message *m, void *userdata, sd_bus_error *er
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static void rescan_done(void *userdata, int r) {
+        sd_bus_message *m = userdata;
+        int k;
+        if (r < 0)
+                k = sd_bus_reply_method_errnof(m, r, "Rescan failed: %s", strerror(abs(r)));
+        else
+                k = sd_bus_reply_method_return(m, NULL);
+        if (k < 0)
+                log_debug_errno(k, "Cannot reply to Rescan(): %s, ignoring.", strerror(abs(k)));
+        sd_bus_message_unref(m);
+}
+
 static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         BusContext *c = userdata;
         int r = authz_check(c->authz, m, ACTION_MANAGE, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        if (c->discovery) {
+                /* The reply waits for the scan, so that a caller sees its results right after. */
+                r = discovery_rescan(c->discovery, rescan_done, sd_bus_message_ref(m));
+                if (r < 0) {
+                        sd_bus_message_unref(m);
+                        return sd_bus_error_set_errnof(error, r, "Rescan failed: %s", strerror(abs(r)));
+                }
+                return 1;
+        }
         if (!c->rescan)
                 return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
                                         "certificate discovery is not available in this build");
@@ -689,6 +710,14 @@ static void on_alert_raised(void *userdata, uint64_t id, const char *kind, const
                 log_debug_errno(r, "Cannot emit AlertRaised: %s, ignoring.", strerror(abs(r)));
 }
 
+static void on_certificate_changed(void *userdata, uint64_t id) {
+        BusContext *c = userdata;
+        g_autofree char *path = bus_object_path(CK_CERT_PREFIX, id);
+        int r = sd_bus_emit_properties_changed(c->bus, path, CK_CERT_IFACE, "Paths", "Present", NULL);
+        if (r < 0)
+                log_debug_errno(r, "Cannot emit PropertiesChanged for %s: %s, ignoring.", path, strerror(abs(r)));
+}
+
 static void on_certificate_revoked(void *userdata, uint64_t id, const char *reason) {
         BusContext *c = userdata;
         g_autofree char *path = bus_object_path(CK_CERT_PREFIX, id);
@@ -725,6 +754,17 @@ int bus_setup(BusContext *c) {
                                        });
         revocation_set_listener(c->revocation, &(RevocationListener) {
                                                        .certificate_revoked = on_certificate_revoked,
+                                                       .userdata = c,
+                                               });
+        if (c->discovery)
+                discovery_add_listener(c->discovery, &(DiscoveryListener) {
+                                                             .certificate_added = on_certificate_added,
+                                                             .certificate_changed = on_certificate_changed,
+                                                             .userdata = c,
+                                                     });
+        if (c->expiry)
+                expiry_add_listener(c->expiry, &(ExpiryListener) {
+                                                       .alert_raised = on_alert_raised,
                                                        .userdata = c,
                                                });
         return 0;

@@ -10,6 +10,8 @@
 #include "audit.h"
 #include "authz.h"
 #include "config.h"
+#include "discovery.h"
+#include "expiry.h"
 #include "inventory.h"
 #include "localca.h"
 #include "orders.h"
@@ -51,6 +53,10 @@ struct BusContext {
         /* Discovery (layer 2) registers its rescan here; NULL without discovery. */
         int (*rescan)(void *userdata);
         void *rescan_userdata;
+        /* Optional (NULL: none). With discovery, Rescan() replies once the scan is applied, and its
+         * certificates' Paths/Present changes are signalled; expiry's alerts become AlertRaised. */
+        Discovery *discovery;
+        Expiry *expiry;
 
         /* The object the current property/method call is about, loaded by the fallback find. */
         CertObject cert_obj;

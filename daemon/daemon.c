@@ -11,6 +11,8 @@
 #include "bus-errors.h"
 #include "config-build.h"
 #include "daemon.h"
+#include "discovery.h"
+#include "expiry.h"
 #include "jobs.h"
 #include "keys.h"
 #include "localca.h"
@@ -36,6 +38,8 @@ struct Daemon {
         GHashTable *providers;
         Orders *orders;
         Revocation *revocation;
+        Discovery *discovery;
+        Expiry *expiry;
         BusContext bus_ctx;
 };
 
@@ -122,10 +126,44 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(d->event, 0);
 }
 
+/* Test-only: CERTKEEPER_TEST_NOW_USEC sets the daemon's clock (now_usec(): expiry arithmetic,
+ * timestamps) to that moment at start-up; it runs on from there in real time, so timers still
+ * fire. Not part of the configuration; see HACKING.md. */
+static int apply_test_clock(void) {
+        const char *e = getenv("CERTKEEPER_TEST_NOW_USEC");
+        if (isempty(e))
+                return 0;
+        char *end = NULL;
+        errno = 0;
+        guint64 v = g_ascii_strtoull(e, &end, 10);
+        if (errno != 0 || !end || *end != 0 || v == 0 || v > (guint64) INT64_MAX) {
+                log_error("CERTKEEPER_TEST_NOW_USEC=%s is invalid: expected microseconds since the epoch.", e);
+                return -EINVAL;
+        }
+        clock_set_offset((int64_t) v - (int64_t) now_usec());
+        log_warning("CERTKEEPER_TEST_NOW_USEC is set: the clock starts at %" G_GUINT64_FORMAT
+                    " instead of the real time (test mode).",
+                    (guint64) v);
+        return 0;
+}
+
+static void on_new_certificate(void *userdata, uint64_t id) {
+        Daemon *d = userdata;
+        expiry_check_soon(d->expiry);
+}
+
+static int daemon_rescan(void *userdata) {
+        return discovery_rescan(userdata, NULL, NULL);
+}
+
 int daemon_new(const char *config_path, Daemon **ret) {
         _cleanup_(daemon_freep) Daemon *d = g_new0(Daemon, 1);
         g_autofree char *err = NULL;
         int r;
+
+        r = apply_test_clock();
+        if (r < 0)
+                return r;
 
         r = config_load(config_path, &d->config, &err);
         if (r < 0) {
@@ -197,6 +235,21 @@ int daemon_new(const char *config_path, Daemon **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up revocation and the CRL: %s", strerror(abs(r)));
 
+        r = expiry_new(d->event, d->store, d->audit, d->config, &d->expiry);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up expiry alerts: %s", strerror(abs(r)));
+        r = discovery_new(&(DiscoveryContext) { .event = d->event,
+                                                .store = d->store,
+                                                .config = d->config,
+                                                .pool = d->io_pool },
+                          &d->discovery);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up certificate discovery: %s", strerror(abs(r)));
+        /* Whatever enters the inventory is checked for expiry right away. */
+        orders_add_listener(d->orders, &(OrdersListener) { .certificate_added = on_new_certificate, .userdata = d });
+        discovery_add_listener(d->discovery,
+                               &(DiscoveryListener) { .certificate_added = on_new_certificate, .userdata = d });
+
         *ret = TAKE_PTR(d);
         return 0;
 }
@@ -207,6 +260,9 @@ Daemon *daemon_free(Daemon *d) {
         /* Workers first: nothing may finish into modules that are gone. */
         d->cpu_pool = job_pool_free(d->cpu_pool);
         d->io_pool = job_pool_free(d->io_pool);
+        /* Before the bus goes: a Rescan() still waiting gets its (error) reply. */
+        d->discovery = discovery_free(d->discovery);
+        d->expiry = expiry_free(d->expiry);
         bus_context_done(&d->bus_ctx);
         if (d->bus) {
                 sd_bus_flush(d->bus);
@@ -256,6 +312,10 @@ int daemon_run(Daemon *d) {
                 .local_ca = d->local_ca,
                 .master_key = &d->master_key,
                 .providers = d->providers,
+                .rescan = daemon_rescan,
+                .rescan_userdata = d->discovery,
+                .discovery = d->discovery,
+                .expiry = d->expiry,
         };
         r = authz_new(d->bus, &d->bus_ctx.authz);
         if (r < 0)
@@ -273,6 +333,12 @@ int daemon_run(Daemon *d) {
         r = orders_start(d->orders);
         if (r < 0)
                 return log_error_errno(r, "Cannot resume orders: %s", strerror(abs(r)));
+        r = expiry_start(d->expiry);
+        if (r < 0)
+                log_warning_errno(r, "Cannot check for expiring certificates: %s, retrying later.", strerror(abs(r)));
+        r = discovery_start(d->discovery);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start certificate discovery: %s", strerror(abs(r)));
 
         uint64_t certs = 0, orders = 0;
         (void) inventory_count(d->store, &certs);

@@ -9,6 +9,7 @@
 
 static int max_level = LOG_INFO;
 static uint64_t clock_override;
+static int64_t clock_offset;
 
 void log_set_max_level(int level) {
         max_level = level;
@@ -61,6 +62,10 @@ void clock_set_override(uint64_t usec) {
         __atomic_store_n(&clock_override, usec, __ATOMIC_RELAXED);
 }
 
+void clock_set_offset(int64_t usec) {
+        __atomic_store_n(&clock_offset, usec, __ATOMIC_RELAXED);
+}
+
 uint64_t now_usec(void) {
         uint64_t o = __atomic_load_n(&clock_override, __ATOMIC_RELAXED);
         if (o != 0)
@@ -68,5 +73,6 @@ uint64_t now_usec(void) {
 
         struct timespec ts;
         (void) clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        uint64_t t = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        return t + (uint64_t) __atomic_load_n(&clock_offset, __ATOMIC_RELAXED);
 }

@@ -38,3 +38,6 @@ const char *openssl_last_error(void);
 
 /* Test clock: when non-zero, now_usec() returns this instead of the real time. */
 void clock_set_override(uint64_t usec);
+/* Test clock that keeps running: now_usec() is the real time plus offset (may be negative).
+ * Timers placed on the real clock then fire when the shifted clock reaches their moment. */
+void clock_set_offset(int64_t usec);

@@ -37,7 +37,7 @@ static inline void store_stmt_donep(sqlite3_stmt **st) {
                 sqlite3_clear_bindings(*st);
         }
 }
-#define _cleanup_stmt_ _cleanup_(store_stmt_donep)
+#define _cleanup_stmt_ _cleanup_(store_stmt_donep) _unused_
 
 /* Map an SQLite result code to a negative errno (SQLITE_FULL → -ENOSPC,
  * SQLITE_READONLY → -EROFS, SQLITE_BUSY/LOCKED → -EBUSY, SQLITE_CONSTRAINT →

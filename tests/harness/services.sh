@@ -247,6 +247,7 @@ ck_svc_start_polkit() {
         ck_svc_mount_bind "$dir/actions" /usr/share/polkit-1/actions || return 1
         ck_svc_mount_bind "$dir/rules.d" /etc/polkit-1/rules.d || return 1
         export CK_POLKIT_RULES_DIR=$dir/rules.d
+        export CK_POLKIT_LOG=$dir/log
         /usr/lib/polkit-1/polkitd >"$dir/log" 2>&1 &
         local pid=$!
         ck_svc_register polkit "$pid"
@@ -408,4 +409,53 @@ ck_svc_gone() {
         local state
         state=$(ck_proc_state "$1")
         [ -z "$state" ] || [ "$state" = Z ]
+}
+
+# ck_svc_namespace_pids — processes in this network namespace other than this
+# shell and its ancestors. Only valid inside the harness's private namespace,
+# where everything is ours: what a test left running (a daemon whose PID it
+# lost, a stray helper) is found here and stopped at teardown.
+ck_svc_namespace_pids() {
+        local ns self_ns pid p
+        local -A keep=()
+        ns=$(readlink /proc/self/ns/net) || return 0
+        self_ns=$(readlink /proc/1/ns/net 2>/dev/null)
+        [ "$ns" != "$self_ns" ] || return 0     # never in the host's namespace
+        # From this (sub)shell up: command substitution runs us in a subshell.
+        p=$BASHPID
+        while [ -n "$p" ] && [ "$p" != 0 ]; do
+                keep[$p]=1
+                p=$(awk '/^PPid:/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+        done
+        for pid in /proc/[0-9]*; do
+                pid=${pid#/proc/}
+                [ -n "${keep[$pid]:-}" ] && continue
+                [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$ns" ] || continue
+                # Our own short-lived helpers (readlink, awk) are children of this subshell.
+                [ "$(awk '/^PPid:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" = "$BASHPID" ] && continue
+                echo "$pid"
+        done
+}
+
+ck_svc_namespace_empty() {
+        local pid
+        for pid in $(ck_svc_namespace_pids); do
+                ck_svc_gone "$pid" || return 1
+        done
+        return 0
+}
+
+# ck_svc_kill_namespace — SIGTERM everything left in the namespace, SIGKILL at the deadline.
+ck_svc_kill_namespace() {
+        local pids
+        pids=$(ck_svc_namespace_pids)
+        [ -n "$pids" ] || return 0
+        ck_svc_log "stopping leftover processes: $(for p in $pids; do
+                printf '%s(%s) ' "$p" "$(cat /proc/"$p"/comm 2>/dev/null)"; done)"
+        # shellcheck disable=SC2086
+        kill -TERM $pids 2>/dev/null
+        if ! ck_poll 5 ck_svc_namespace_empty; then
+                # shellcheck disable=SC2086
+                kill -KILL $(ck_svc_namespace_pids) 2>/dev/null
+        fi
 }

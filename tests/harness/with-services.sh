@@ -8,7 +8,7 @@
 # tears them down and returns CMD's exit code. bus and journal are always on.
 #
 # Exported to CMD: CK_RUN (private run directory, removed afterwards unless
-# --keep or CK_KEEP_RUN=1), DBUS_SYSTEM_BUS_ADDRESS, CK_POLKIT_RULES_DIR,
+# --keep or CK_KEEP_RUN=1, or CK_KEEP_FAILED=1 and CMD failed), DBUS_SYSTEM_BUS_ADDRESS, CK_POLKIT_RULES_DIR,
 # CK_PEBBLE_DIR_URL, CK_PEBBLE_CA, CK_PEBBLE_ROOT, CK_PEBBLE_MANAGEMENT_URL,
 # CK_CHALLTESTSRV_URL, CK_CHALLTESTSRV_DNS, CK_CFSSL_URL, CK_CFSSL_CA.
 # When not root (namespaces, bind mounts and polkitd need it) the test is
@@ -84,6 +84,17 @@ cleanup() {
                 wait "$cmd_pid" 2>/dev/null
         fi
         ck_svc_stop_all
+        ck_svc_kill_namespace
+        if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+                # The services' side of a failure, for meson's test log.
+                local log
+                for log in "$CK_RUN"/*/log; do
+                        [ -s "$log" ] || continue
+                        echo "----- ${log#"$CK_RUN"/} (last lines) -----" >&2
+                        tail -n 25 "$log" >&2
+                done
+                [ "${CK_KEEP_FAILED:-0}" = 1 ] && keep=1
+        fi
         if [ "$keep" = 1 ]; then
                 echo "with-services: kept $CK_RUN" >&2
         else

@@ -73,12 +73,23 @@ ck_diag_file() {
 }
 
 # ck_check DESC CMD... — ok if CMD exits 0; else not ok with CMD's output.
-# CMD's stdout is kept in CK_OUT for later checks.
+# CMD runs in this shell (not a subshell), so functions like ck_start_daemon
+# keep their effects. Its stdout is kept in CK_OUT, its stderr in CK_ERR.
 CK_OUT=
+CK_ERR=
+ck__run() {
+        local rc
+        "$@" >"$CK_RUN/.ck_check.out" 2>"$CK_RUN/.ck_check.err"
+        rc=$?
+        CK_OUT=$(cat "$CK_RUN/.ck_check.out")
+        CK_ERR=$(cat "$CK_RUN/.ck_check.err")
+        return $rc
+}
+
 ck_check() {
         local desc=$1; shift
         local rc
-        CK_OUT=$("$@" 2>"$CK_RUN/.ck_check.err")
+        ck__run "$@"
         rc=$?
         if [ $rc -eq 0 ]; then
                 ck_ok "$desc"
@@ -87,20 +98,15 @@ ck_check() {
         ck_not_ok "$desc"
         ck_diag "command: $* (exit $rc)"
         [ -n "$CK_OUT" ] && ck_diag "stdout: $CK_OUT"
-        [ -s "$CK_RUN/.ck_check.err" ] && ck_diag "stderr: $(cat "$CK_RUN/.ck_check.err")"
+        [ -n "$CK_ERR" ] && ck_diag "stderr: $CK_ERR"
         return 1
 }
 
-# ck_check_fails DESC CMD... — ok if CMD exits non-zero (an expected refusal).
-# Its stderr is kept in CK_ERR.
-CK_ERR=
+# ck_check_fails DESC CMD... — ok if CMD exits non-zero (an expected refusal,
+# e.g. a D-Bus error; check its name in CK_ERR afterwards).
 ck_check_fails() {
         local desc=$1; shift
-        local rc
-        CK_OUT=$("$@" 2>"$CK_RUN/.ck_check.err")
-        rc=$?
-        CK_ERR=$(cat "$CK_RUN/.ck_check.err")
-        if [ $rc -ne 0 ]; then
+        if ! ck__run "$@"; then
                 ck_ok "$desc"
                 return 0
         fi
@@ -291,6 +297,33 @@ ck_get_property() {
 ck_as() {
         local user=$1; shift
         setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"
+}
+
+# ck_polkit_add_rule FILE [NAME] — put a polkit .rules file into effect and
+# wait (deadline 10 s) until polkitd has reloaded. The file appears in one
+# rename: polkitd reloads on every inotify event and would otherwise read a
+# half-written file (and polkitd 122 has been seen to stall on that).
+ck_polkit_add_rule() {
+        local src=$1 name=${2:-$(basename "$1")} before
+        before=$(grep -c 'Finished loading' "$CK_POLKIT_LOG")
+        cp "$src" "$CK_RUN/.rule.tmp" && chmod 0644 "$CK_RUN/.rule.tmp" || return 1
+        mv -f "$CK_RUN/.rule.tmp" "$CK_POLKIT_RULES_DIR/$name" || return 1
+        ck_poll 10 ck__polkit_reloaded "$before"
+}
+
+# ck_polkit_remove_rule NAME — the reverse, with the same wait.
+ck_polkit_remove_rule() {
+        local before
+        before=$(grep -c 'Finished loading' "$CK_POLKIT_LOG")
+        rm -f "$CK_POLKIT_RULES_DIR/$1" || return 1
+        ck_poll 10 ck__polkit_reloaded "$before"
+}
+
+ck__polkit_reloaded() {
+        local finished last
+        finished=$(grep -c 'Finished loading' "$CK_POLKIT_LOG")
+        last=$(grep -E 'Reloading rules|Finished loading' "$CK_POLKIT_LOG" | tail -n 1)
+        [ "$finished" -gt "$1" ] && [[ $last == *Finished* ]]
 }
 
 # ck_journal ARGS... — journalctl over the private journal of this test only

@@ -18,19 +18,32 @@ import dbus, sys
 bus = dbus.SystemBus()
 bus.request_name("org.certkeeper1")'
 
-# journald: a message sent through syslog and one through the native protocol.
+# journald: one message through each transport certkeeperd or a helper may use.
 tag=ck-harness-$$-$RANDOM
 # /dev/log may not exist here (systemd is not PID 1): name journald's syslog socket.
-ck_check "logger reaches journald" \
+ck_check "logger reaches journald (syslog)" \
         logger --socket-errors=on -u /run/systemd/journal/dev-log -t "$tag" "hello via syslog"
-ck_check "systemd-cat reaches journald" bash -c "echo 'hello via native' | systemd-cat -t '$tag'"
+ck_check "systemd-cat reaches journald (stdout stream)" \
+        bash -c "echo 'hello via stdout' | systemd-cat -t '$tag'"
+ck_check "logger --journald reaches journald (native protocol, as sd_journal_send)" \
+        bash -c "printf 'MESSAGE=hello via native\nSYSLOG_IDENTIFIER=%s\nCERTKEEPER_EVENT=harness.probe\n' '$tag' |
+                 logger --journald"
 journal_has() {
         ck_journal -o json SYSLOG_IDENTIFIER="$tag" | jq -s -e --arg m "$1" 'any(.[]; .MESSAGE == $m)' >/dev/null
 }
 ck_wait_for "journalctl -o json reads the syslog message back" 10 journal_has "hello via syslog"
+ck_wait_for "journalctl -o json reads the stdout message back" 10 journal_has "hello via stdout"
 ck_wait_for "journalctl -o json reads the native message back" 10 journal_has "hello via native"
-ck_check "the journal records the sender's _UID" \
-        bash -c "journalctl --directory=/run/log/journal -o json SYSLOG_IDENTIFIER='$tag' | jq -s -e 'all(.[]; ._UID == \"0\") and length == 2'"
+ck_check "a custom field can be matched" ck_journal_has CERTKEEPER_EVENT=harness.probe SYSLOG_IDENTIFIER="$tag"
+journal_uid_ok() {
+        local entries
+        entries=$(ck_journal -o json SYSLOG_IDENTIFIER="$tag" MESSAGE="hello via native")
+        jq -s -e 'length == 1 and all(.[]; ._UID == "0" and (._PID | length > 0))' <<<"$entries" >/dev/null &&
+                return 0
+        jq -c '{MESSAGE, _UID, _PID, _TRANSPORT}' <<<"$entries"
+        return 1
+}
+ck_check "the journal records the sender's _UID and _PID" journal_uid_ok
 
 # polkitd with the project's actions.
 ck_check "polkitd owns org.freedesktop.PolicyKit1" ck_svc_name_has_owner org.freedesktop.PolicyKit1
@@ -58,10 +71,13 @@ PY
 ck_check "ck-user may read" check_auth ck-user org.certkeeper1.read
 ck_check_fails "ck-user may not request without a rule" check_auth ck-user org.certkeeper1.request
 ck_check_fails "ck-admin may not revoke without a rule" check_auth ck-admin org.certkeeper1.revoke
-ck_check "the example admin rule installs" \
-        install -m 0644 "$CK_SOURCE_ROOT/policy/50-certkeeper-admin.rules" "$CK_POLKIT_RULES_DIR/"
-ck_wait_for "with the rule, ck-admin may revoke" 10 check_auth ck-admin org.certkeeper1.revoke
+ck_check "the example admin rule is loaded by polkitd" \
+        ck_polkit_add_rule "$CK_SOURCE_ROOT/policy/50-certkeeper-admin.rules"
+ck_check "with the rule, ck-admin may revoke" check_auth ck-admin org.certkeeper1.revoke
+ck_check "with the rule, ck-admin may export keys" check_auth ck-admin org.certkeeper1.export-key
 ck_check_fails "with the rule, ck-user still may not request" check_auth ck-user org.certkeeper1.request
+ck_check "the rule is removed again" ck_polkit_remove_rule 50-certkeeper-admin.rules
+ck_check_fails "without the rule, ck-admin may not revoke" check_auth ck-admin org.certkeeper1.revoke
 
 # pebble over TLS, trusted through CK_PEBBLE_CA only.
 ck_check "pebble's directory answers over TLS with CK_PEBBLE_CA" \
@@ -72,6 +88,22 @@ ck_check "pebble's issuing root was fetched" openssl x509 -in "$CK_PEBBLE_ROOT" 
 ck_check "ck_pebble_fetch_root gives the same root" \
         ck_pebble_fetch_root "$CK_RUN/root-again.pem"
 ck_check "... and it is the same root" cmp "$CK_RUN/root-again.pem" "$CK_PEBBLE_ROOT"
+
+# Real http-01 validation (pebble -dnsserver challtestsrv): lego, the reference
+# client, answers on port 5002 and pebble looks the name up through challtestsrv.
+if [[ ,$CK_SERVICES, == *,challtestsrv,* ]]; then
+        ck_check "lego gets a certificate from pebble with real http-01 validation" \
+                env LEGO_CA_CERTIFICATES="$CK_PEBBLE_CA" timeout 60 lego --accept-tos \
+                --server "$CK_PEBBLE_DIR_URL" --email harness@example.com --domains acme.example.com \
+                --path "$CK_RUN/lego" --http --http.port 127.0.0.1:5002 run
+        ck_check "pebble resolved the name through challtestsrv" \
+                bash -c 'curl -sf -d "{\"host\":\"acme.example.com\"}" "$CK_CHALLTESTSRV_URL/dns-request-history" |
+                         jq -e "length > 0"'
+        ck_check "the certificate chains to pebble's root" \
+                bash -c 'openssl verify -CAfile "$CK_PEBBLE_ROOT" \
+                         -untrusted "$CK_RUN/lego/certificates/acme.example.com.issuer.crt" \
+                         "$CK_RUN/lego/certificates/acme.example.com.crt"'
+fi
 
 # cfssl signs a CSR and its CA verifies the result.
 csr_dir=$CK_RUN/harness-csr
