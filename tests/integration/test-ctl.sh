@@ -11,10 +11,14 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-orders.sh"
 
 # AllowedDomains is a hard rule: www.evil.org makes an order fail.
+# Discovery scans one directory of the test's own, empty until "rescan" below.
+mkdir -p "$CK_RUN/disc"
 ck_write_config "[Policy]
 AllowedDomains=*.example.com example.com
 MaxValidityDays=365
-MaxValidityDaysEnforcement=soft"
+MaxValidityDaysEnforcement=soft
+[Discovery]
+Paths=$CK_RUN/disc"
 ck_start_daemon || ck_bail "certkeeperd did not start"
 
 CTL=$CERTKEEPERCTL
@@ -217,6 +221,22 @@ has "naming org.certkeeper1.Error.InvalidCSR" "$CK_ERR" "\\(org\\.certkeeper1\\.
 ctl_rc 1 "submit-csr of a missing file fails" submit-csr "$W/missing.csr"
 
 # ---------------------------------------------------------------------------
+# rescan: a certificate found on disk joins the inventory as discovered.
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=disc.example.com" -days 100 \
+        -addext basicConstraints=critical,CA:FALSE -keyout "$W/disc.key" -out "$CK_RUN/disc/site.pem" 2>/dev/null
+ctl_rc 0 "rescan" rescan
+disc_listed() {
+        [ "$("$CTL" list --source discovered --json=short | jq -r '.[0].common_name')" = disc.example.com ]
+}
+ck_wait_for "list --source discovered shows the certificate found on disk" 20 disc_listed
+disc_id=$("$CTL" list --source discovered --json=short | jq -r '.[0].id')
+ctl_rc 0 "show of the discovered certificate" show "$disc_id"
+has "shows the file it was found in" "$CK_OUT" "^ *Paths: $CK_RUN/disc/site\\.pem\$"
+has "and that the daemon holds no key" "$CK_OUT" "^ *HasPrivateKey: no\$"
+has "and its fingerprint" "$CK_OUT" "^ *FingerprintSHA256: $(fingerprint_of "$CK_RUN/disc/site.pem")\$"
+
+# ---------------------------------------------------------------------------
 # list
 
 all_rows=$(ck_busctl "${CK_MGR[@]}" ListCertificates 'a{sv}' 0 | jq -c '.data[0]')
@@ -254,7 +274,7 @@ list_matches "list --cn GLOB" --cn 'csr*.example.com' -- common_name s 'csr*.exa
 list_matches "list --cn www.example.com" --cn www.example.com -- common_name s www.example.com
 list_matches "list --status active" --status active -- status s active
 list_matches "list --source managed" --source managed -- source s managed
-LIST_EMPTY_OK=1 list_matches "list --source discovered (none)" --source discovered -- source s discovered
+list_matches "list --source discovered" --source discovered -- source s discovered
 list_matches "list --expiring-within 35" --expiring-within 35 -- expiring_within_days u 35
 list_matches "list --limit 2 --offset 1" --limit 2 --offset 1 -- limit u 2 offset u 1
 ck_check "list --expiring-within 35 has the 30-day CSR certificate but not the 42-day one" bash -c "
@@ -351,8 +371,8 @@ ck_check "and writes no file" test ! -e "$W/none.pem"
 
 ctl_rc 0 "export-pfx ID -o FILE" export-pfx "$cert1_id" -o "$W/c.pfx"
 pw=$(sed -n 's/^Password: //p' <<<"$CK_OUT")
-ck_check "the file is mode 0600" test "$(stat -c %a "$W/c.pfx")" = 600
 has "the password comes with a warning that it is shown once" "$CK_ERR" "shown only once"
+ck_check "the file is mode 0600" test "$(stat -c %a "$W/c.pfx")" = 600
 ck_check "openssl pkcs12 opens it with the printed password" \
         openssl pkcs12 -in "$W/c.pfx" -passin "pass:$pw" -nodes -out "$W/c.pfx.pem"
 ck_check "the certificate in it is the certificate" \
