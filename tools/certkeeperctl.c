@@ -375,7 +375,7 @@ static int verb_audit(sd_bus *bus, char **args) {
 
         r = sd_bus_call(bus, m, 0, &error, &reply);
         if (r < 0)
-                return ctl_bus_error("failed to list audit events", &error, r, "org.certkeeper1.read");
+                return ctl_bus_error("failed to list audit events", &error, r, "org.certkeeper1.manage");
 
         r = sd_bus_message_enter_container(reply, 'a', "(tsua{ss})");
         if (r < 0)

@@ -70,6 +70,16 @@ static const char *hint_for(const char *name, int r, const char *action) {
                                "cessationOfOperation unspecified";
                 if (streq(name, CK_ERROR_PREFIX "AlreadyRevoked"))
                         return NULL;
+                if (streq(name, CK_ERROR_PREFIX "NotFailed"))
+                        return "only failed orders can be resubmitted; see certkeeperctl orders --status "
+                               "failed";
+                if (streq(name, CK_ERROR_PREFIX "LimitExceeded"))
+                        return "wait for your pending orders or codes to finish or expire, then try again";
+                if (streq(name, CK_ERROR_PREFIX "StorageUnavailable"))
+                        return "certkeeperd cannot write its state directory (full or read-only?); see "
+                               "journalctl -u certkeeper";
+                if (streq(name, CK_ERROR_PREFIX "NotFound") || streq(name, SD_BUS_ERROR_UNKNOWN_OBJECT))
+                        return "certkeeperctl list, orders and alerts show the IDs that exist";
         }
         if (r == -ENOENT || r == -ECONNREFUSED)
                 return "is the D-Bus system bus running (systemctl status dbus), or does "

@@ -109,6 +109,7 @@ static const char *const certificate_order[] = {
         "HasPrivateKey",
         "RevokedAt",
         "RevocationReason",
+        "RevocationPropagation",
         "Order",
         "Paths",
         "Present",

@@ -83,9 +83,13 @@ int verb_orders(sd_bus *bus, char **args) {
 }
 
 static const char *const order_order[] = {
-        "Id",          "CommonName",     "Status",         "Kind",        "OrderType",  "Provider",
-        "RequestedBy", "RequestedByUID", "Channel",        "SubmittedAt", "FinishedAt", "Duration",
-        "Certificate", "Error",          "PolicyWarnings", "Parameters",  NULL,
+        "Id",         "CommonName",     "SubjectAlternativeNames",
+        "Status",     "Kind",           "OrderType",
+        "Provider",   "RequestedBy",    "RequestedByUID",
+        "Channel",    "SpoolName",      "SubmittedAt",
+        "FinishedAt", "Duration",       "Certificate",
+        "Error",      "PolicyWarnings", "Parameters",
+        NULL,
 };
 
 int verb_order(sd_bus *bus, char **args) {
@@ -357,6 +361,8 @@ static int print_order_result(sd_bus *bus, const char *order_path, bool waited) 
         }
 
         if (streq(status, "failed")) {
+                /* The order line first, then why: keep stdout and stderr in order. */
+                fflush(stdout);
                 g_autofree char *err =
                         ctl_sanitize(json_object_get_string_member_with_default(order, "Error", ""));
                 ctl_fail(CTL_EXIT_ORDER_FAILED, "order %s failed: %s", order_id ? order_id : order_path,
