@@ -660,7 +660,7 @@ static void test_crl_errors_and_empty(void) {
         CrlEntry bad[] = {{"xyz", 0, REVOCATION_REASON_UNSPECIFIED}};
         CrlEntry bad_reason[] = {{"01", 0, 17}};
         CrlEntry too_long[] = {
-                {"0123456789012345678901234567890123456789a", 0, REVOCATION_REASON_UNSPECIFIED}};
+                {"1123456789012345678901234567890123456789ab", 0, REVOCATION_REASON_UNSPECIFIED}}; /* 21 octets */
 
         g_assert_cmpint(ca_make_crl(ca, bad, 1, 1, 0, USEC_PER_DAY, &pem), ==, -EINVAL);
         g_assert_cmpint(ca_make_crl(ca, bad_reason, 1, 1, 0, USEC_PER_DAY, &pem), ==, -EINVAL);
