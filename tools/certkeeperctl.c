@@ -231,12 +231,16 @@ static int verb_status(sd_bus *bus, char **args) {
                         json_object_set_int_member(o, "open_alerts", open_alerts);
                 else
                         json_object_set_null_member(o, "open_alerts");
+                /* [[name, order type, what the provider says it is], ...] */
+                if (json_object_has_member(props, "Providers"))
+                        json_object_set_member(o, "providers",
+                                               json_node_copy(json_object_get_member(props, "Providers")));
                 json_node_take_object(n, o);
                 json_print(stdout, n, arg_json);
                 return CTL_EXIT_OK;
         }
 
-        const char *labels[] = {"Version", "CA", "CA expires", "Certificates", "Orders", "Open alerts"};
+        const char *labels[] = {"Version", "CA", "CA expires", "Certificates", "Orders", "Open alerts", "Providers"};
         char *values[G_N_ELEMENTS(labels)] = {NULL};
         const char *colors[G_N_ELEMENTS(labels)] = {NULL};
         g_autofree char *text = NULL;
@@ -260,6 +264,23 @@ static int verb_status(sd_bus *bus, char **args) {
                                     json_object_get_int_member_with_default(props, "OrderCount", 0));
         values[5] = open_alerts >= 0 ? g_strdup_printf("%" PRIi64, open_alerts) : g_strdup("n/a");
         colors[5] = open_alerts > 0 ? ANSI_YELLOW : NULL;
+
+        /* One line per provider: name (order type), then what it says it is (IDENTIFY). */
+        GString *prov = g_string_new(NULL);
+        JsonArray *pa = json_object_has_member(props, "Providers") ? json_object_get_array_member(props, "Providers")
+                                                                   : NULL;
+        for (guint i = 0; pa && i < json_array_get_length(pa); i++) {
+                JsonArray *row = json_array_get_array_element(pa, i);
+                if (!row || json_array_get_length(row) < 3)
+                        continue;
+                const char *id = json_array_get_string_element(row, 2);
+                g_string_append_printf(prov, "%s%s (%s)%s%s", prov->len ? "\n" : "",
+                                       json_array_get_string_element(row, 0), json_array_get_string_element(row, 1),
+                                       isempty(id) ? "" : ": ", strempty(id));
+        }
+        values[6] = g_string_free(prov, prov->len == 0);
+        if (!values[6])
+                values[6] = g_strdup("n/a");
 
         text = format_fields(labels, values, colors, G_N_ELEMENTS(labels));
         fputs(text, stdout);
