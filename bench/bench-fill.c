@@ -107,7 +107,7 @@ static int set_revoked(Store *s, uint64_t ca_id, uint64_t revoked) {
                 return r;
         sqlite3_stmt *st;
         /* Clear, then revoke the R lowest ids: the same set on every run. */
-        r = store_exec(s, "UPDATE certificates SET revoked_at = 0, revocation_reason = NULL WHERE revoked_at != 0");
+        r = store_exec(s, "UPDATE certificates SET revoked_at = 0, revocation_reason = '' WHERE revoked_at != 0");
         if (r >= 0)
                 r = store_prepare(s,
                                   "UPDATE certificates SET revoked_at = ?, revocation_reason = 'superseded'"
