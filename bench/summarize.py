@@ -172,5 +172,5 @@ json.dump(summary, open(summary_path, 'w'), indent=1)
 if latest_path:
     with open(latest_path, 'w') as f:
         f.write('# Latest benchmark run\n\nCommand: `%s` (raw: `%s`)\n\n' % (command, jsonl.split('/')[-1]))
-        f.write('Machine: %s\n\n' % open('/proc/loadavg').read().split()[0:3])
+        f.write('Load average at the end (1, 5, 15 min): %s\n\n' % ' '.join(open('/proc/loadavg').read().split()[0:3]))
         f.write(text)
