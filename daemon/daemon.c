@@ -195,7 +195,7 @@ static int apply_test_clock(void) {
 
 static void on_new_certificate(void *userdata, uint64_t id) {
         Daemon *d = userdata;
-        expiry_check_soon(d->expiry);
+        expiry_check_certificate_soon(d->expiry, id);
 }
 
 static int daemon_rescan(void *userdata) {

@@ -19,6 +19,12 @@ struct Expiry {
         sd_event_source *timer; /* CLOCK_REALTIME: certificates expire on the wall clock */
         sd_event_source *defer;
         uint64_t next; /* on now_usec()'s clock, 0 = none */
+        /* What the deferred check looks at: everything (expiry_check_soon), or only the
+         * certificates added since (expiry_check_certificate_soon): a new certificate cannot
+         * change what is due for the others, and rescanning every certificate inside the
+         * warning window after each issuance made issuance O(certificates in the window). */
+        bool soon_all;
+        GArray *soon_ids;       /* uint64_t */
 };
 
 typedef struct Candidate {
@@ -107,20 +113,7 @@ static int has_alert(Store *s, uint64_t id, int threshold) {
         return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }
 
-static int load_candidates(Expiry *x, uint64_t now, GArray *out) {
-        sqlite3_stmt *st;
-        int r = store_prepare(x->store,
-                              "SELECT id, fingerprint, common_name, source, not_after FROM certificates"
-                              " INDEXED BY certificates_list WHERE not_after <= ? AND revoked_at = 0"
-                              " AND (source = 'managed' OR present = 1)"
-                              " ORDER BY not_after, id",
-                              &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_int64(st, 1,
-                         (int64_t) MIN(now + (uint64_t) max_threshold(x->config) * USEC_PER_DAY,
-                                       (uint64_t) INT64_MAX));
+static int candidate_read(sqlite3_stmt *st, GArray *out) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 Candidate c = {
@@ -135,10 +128,47 @@ static int load_candidates(Expiry *x, uint64_t now, GArray *out) {
         return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }
 
-static int raise_all(Expiry *x, uint64_t now, GArray *raised) {
+/* The certificates inside the warning window: all of them (ids == NULL), or those of ids. */
+static int load_candidates(Expiry *x, uint64_t now, const GArray *ids, GArray *out) {
+        int64_t horizon = (int64_t) MIN(now + (uint64_t) max_threshold(x->config) * USEC_PER_DAY,
+                                        (uint64_t) INT64_MAX);
+        sqlite3_stmt *st;
+        int r;
+        if (!ids) {
+                r = store_prepare(x->store,
+                                  "SELECT id, fingerprint, common_name, source, not_after FROM certificates"
+                                  " INDEXED BY certificates_list WHERE not_after <= ? AND revoked_at = 0"
+                                  " AND (source = 'managed' OR present = 1)"
+                                  " ORDER BY not_after, id",
+                                  &st);
+                if (r < 0)
+                        return r;
+                _cleanup_stmt_ sqlite3_stmt *stmt = st;
+                store_bind_int64(st, 1, horizon);
+                return candidate_read(st, out);
+        }
+        for (guint i = 0; i < ids->len; i++) {
+                r = store_prepare(x->store,
+                                  "SELECT id, fingerprint, common_name, source, not_after FROM certificates"
+                                  " WHERE id = ? AND not_after <= ? AND revoked_at = 0"
+                                  " AND (source = 'managed' OR present = 1)",
+                                  &st);
+                if (r < 0)
+                        return r;
+                _cleanup_stmt_ sqlite3_stmt *stmt = st;
+                store_bind_int64(st, 1, (int64_t) g_array_index(ids, uint64_t, i));
+                store_bind_int64(st, 2, horizon);
+                r = candidate_read(st, out);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int raise_all(Expiry *x, uint64_t now, const GArray *ids, GArray *raised) {
         g_autoptr(GArray) cands = g_array_new(FALSE, TRUE, sizeof(Candidate));
         g_array_set_clear_func(cands, candidate_clear);
-        int r = load_candidates(x, now, cands);
+        int r = load_candidates(x, now, ids, cands);
         if (r < 0)
                 return r;
 
@@ -229,14 +259,14 @@ static void arm_timer(Expiry *x, uint64_t now) {
         log_debug("Expiry: next check in %" PRIu64 " s.", delta / USEC_PER_SEC);
 }
 
-int expiry_check(Expiry *x) {
+static int check(Expiry *x, const GArray *ids) {
         uint64_t now = now_usec();
         g_autoptr(GArray) raised = g_array_new(FALSE, TRUE, sizeof(Raised));
         g_array_set_clear_func(raised, raised_clear);
 
         int r = store_begin(x->store);
         if (r >= 0)
-                r = raise_all(x, now, raised);
+                r = raise_all(x, now, ids, raised);
         if (r >= 0)
                 r = store_commit(x->store);
         else
@@ -264,14 +294,27 @@ int expiry_check(Expiry *x) {
         return (int) MIN(raised->len, (guint) INT32_MAX);
 }
 
+int expiry_check(Expiry *x) {
+        x->soon_all = false;
+        g_array_set_size(x->soon_ids, 0);
+        return check(x, NULL);
+}
+
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) expiry_check(userdata);
         return 0;
 }
 
 static int on_defer(sd_event_source *s, void *userdata) {
+        Expiry *x = userdata;
         (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
-        (void) expiry_check(userdata);
+        if (x->soon_all)
+                (void) expiry_check(x);
+        else {
+                g_autoptr(GArray) ids = g_steal_pointer(&x->soon_ids);
+                x->soon_ids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+                (void) check(x, ids);
+        }
         return 0;
 }
 
@@ -282,6 +325,7 @@ int expiry_new(sd_event *e, Store *s, Audit *a, const Config *c, Expiry **ret) {
         x->audit = a;
         x->config = c;
         x->listeners = g_array_new(FALSE, TRUE, sizeof(ExpiryListener));
+        x->soon_ids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
 
         int r = sd_event_add_time(e, &x->timer, CLOCK_REALTIME, UINT64_MAX, USEC_PER_SEC, on_timer, x);
         if (r >= 0)
@@ -304,6 +348,7 @@ Expiry *expiry_free(Expiry *x) {
         sd_event_source_disable_unref(x->timer);
         sd_event_source_disable_unref(x->defer);
         g_array_unref(x->listeners);
+        g_array_unref(x->soon_ids);
         g_free(x);
         return NULL;
 }
@@ -318,6 +363,13 @@ int expiry_start(Expiry *x) {
 }
 
 void expiry_check_soon(Expiry *x) {
+        x->soon_all = true;
+        (void) sd_event_source_set_enabled(x->defer, SD_EVENT_ONESHOT);
+}
+
+void expiry_check_certificate_soon(Expiry *x, uint64_t certificate_id) {
+        if (!x->soon_all)
+                g_array_append_val(x->soon_ids, certificate_id);
         (void) sd_event_source_set_enabled(x->defer, SD_EVENT_ONESHOT);
 }
 

@@ -45,6 +45,10 @@ void expiry_add_listener(Expiry *x, const ExpiryListener *l);
 int expiry_start(Expiry *x);
 /* Check on the next loop iteration; many calls in one iteration make one check. */
 void expiry_check_soon(Expiry *x);
+/* The same for one newly added certificate: the deferred check then looks at the
+ * certificates added since the last check only (unless expiry_check_soon() asked
+ * for all), so issuance does not rescan the whole warning window each time. */
+void expiry_check_certificate_soon(Expiry *x, uint64_t certificate_id);
 /* Check now (one transaction), then re-arm the timer. Returns the number of alerts raised. */
 int expiry_check(Expiry *x);
 
