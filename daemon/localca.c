@@ -25,7 +25,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         int fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        _cleanup_close_ int cfd = fd;
+        _cleanup_close_ _unused_ int cfd = fd;
         int r = 0;
 
         if (fchmod(fd, mode) < 0)

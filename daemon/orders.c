@@ -394,7 +394,6 @@ int orders_submit(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **r
                 .dns_names = req->norm_dns_names,
                 .validity_days = validity,
         };
-        g_autofree char *alg = NULL;
         if (automated) {
                 pr.key_algorithm = key_algorithm_to_string(req->key_algorithm);
                 pr.rsa_bits = req->key_algorithm == KEY_ALGORITHM_RSA_2048   ? 2048
@@ -1167,7 +1166,6 @@ int orders_resubmit(Orders *o, uint64_t id, uint32_t uid, uint32_t pid, const ch
         g_autofree char *alg = store_column_strdup(st, 5);
         unsigned validity = (unsigned) sqlite3_column_int64(st, 6);
         g_autofree char *params_text = store_column_strdup(st, 8);
-        g_autofree char *channel = store_column_strdup(st, 9);
         _cleanup_(csr_freep) Csr *csr = NULL;
         if (sqlite3_column_type(st, 7) == SQLITE_BLOB) {
                 char *err = NULL;
