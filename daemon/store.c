@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <glib.h>
 
@@ -86,6 +87,16 @@ int store_open(const char *path, Store **ret, char **ret_error) {
         if (!s->path) {
                 store_free(s);
                 return -ENOMEM;
+        }
+
+        /* SQLite would only say "unable to open database file" (it cannot create the -shm file):
+         * name the cause. */
+        g_autofree char *dir = g_path_get_dirname(path);
+        struct statvfs sv;
+        if (statvfs(dir, &sv) == 0 && (sv.f_flag & ST_RDONLY)) {
+                *ret_error = g_strdup_printf("cannot open store %s: the state directory %s is read-only", path, dir);
+                store_free(s);
+                return -EROFS;
         }
 
         /* NOFOLLOW: the state directory is ours, a symlink there is an attack or a mistake. */
