@@ -19,6 +19,7 @@ struct Store {
         char *path;
         GHashTable *stmts; /* sql text → sqlite3_stmt*, keyed by content */
         bool in_txn;
+        bool relaxed; /* synchronous=NORMAL until this transaction ends */
         TxnHook hooks[4];
         size_t n_hooks;
 };
@@ -196,6 +197,30 @@ int store_begin(Store *s) {
         return 0;
 }
 
+/* Back to synchronous=FULL after a relaxed transaction ended. */
+static void store_end_relaxed(Store *s) {
+        if (!s->relaxed)
+                return;
+        s->relaxed = false;
+        int rc = sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                log_error("Cannot restore synchronous=FULL on the store: %s", sqlite3_errstr(rc));
+}
+
+int store_begin_relaxed(Store *s) {
+        if (s->in_txn)
+                return -EBUSY;
+        /* The safety level cannot change inside a transaction: set it first. */
+        int r = store_exec(s, "PRAGMA synchronous=NORMAL");
+        if (r < 0)
+                return r;
+        s->relaxed = true;
+        r = store_begin(s);
+        if (r < 0)
+                store_end_relaxed(s);
+        return r;
+}
+
 int store_commit(Store *s) {
         if (!s->in_txn)
                 return -EINVAL;
@@ -208,6 +233,7 @@ int store_commit(Store *s) {
                 return r;
         }
         s->in_txn = false;
+        store_end_relaxed(s);
         run_hooks(s, true);
         return 0;
 }
@@ -218,6 +244,7 @@ void store_rollback(Store *s) {
         if (sqlite3_get_autocommit(s->db) == 0)
                 (void) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         s->in_txn = false;
+        store_end_relaxed(s);
         run_hooks(s, false);
 }
 
