@@ -11,6 +11,7 @@ Talks to whatever certkeeperd owns org.certkeeper1 on the system bus
 (DBUS_SYSTEM_BUS_ADDRESS); it needs some certificates to describe.
 
 usage: load.py [--clients 50] [--seconds 60] [--order-rate 5] [--processes 5] [--max-p99-ms 50]
+               [--think-ms 0]
 """
 import argparse
 import json
@@ -34,7 +35,7 @@ def percentile(values, p):
     return v[k]
 
 
-def reader(deadline, seed, out):
+def reader(deadline, seed, out, think):
     rng = random.Random(seed)
     describe, listing, errors = [], [], []
     try:
@@ -56,6 +57,8 @@ def reader(deadline, seed, out):
                 t0 = time.perf_counter()
                 bus.call_blocking(NAME, path, 'org.certkeeper1.Certificate', 'Describe', '', (), timeout=30)
                 describe.append(time.perf_counter() - t0)
+            if think:
+                time.sleep(rng.uniform(0.5, 1.5) * think)  # a client's pause between rounds
         except dbus.exceptions.DBusException as e:
             errors.append('%s: %s' % (e.get_dbus_name(), (e.get_dbus_message() or '')[:120]))
     out.append((describe, listing, errors))
@@ -83,10 +86,10 @@ def producer(deadline, rate, out):
 
 
 def process_main(args):
-    threads_n, deadline_wall, seed, q = args
+    threads_n, deadline_wall, seed, q, think = args
     deadline = time.monotonic() + (deadline_wall - time.time())
     out = []
-    ts = [threading.Thread(target=reader, args=(deadline, seed * 100 + i, out)) for i in range(threads_n)]
+    ts = [threading.Thread(target=reader, args=(deadline, seed * 100 + i, out, think)) for i in range(threads_n)]
     for t in ts:
         t.start()
     for t in ts:
@@ -106,12 +109,15 @@ def main():
     ap.add_argument('--order-rate', type=float, default=5)
     ap.add_argument('--processes', type=int, default=5)
     ap.add_argument('--max-p99-ms', type=float, default=50)
+    # Each reader does ListCertificates + 4 Describe per round, then pauses about this long
+    # (0: back to back, which measures saturation rather than latency).
+    ap.add_argument('--think-ms', type=float, default=0)
     a = ap.parse_args()
 
     deadline_wall = time.time() + a.seconds
     q = multiprocessing.Queue()
     per = [a.clients // a.processes + (1 if i < a.clients % a.processes else 0) for i in range(a.processes)]
-    procs = [multiprocessing.Process(target=process_main, args=((n, deadline_wall, i, q),))
+    procs = [multiprocessing.Process(target=process_main, args=((n, deadline_wall, i, q, a.think_ms / 1000.0),))
              for i, n in enumerate(per) if n]
     for p in procs:
         p.start()
@@ -130,7 +136,7 @@ def main():
 
     ms = lambda x: round(x * 1000, 2)  # noqa: E731
     result = {
-        'clients': a.clients, 'seconds': a.seconds,
+        'clients': a.clients, 'seconds': a.seconds, 'think_ms': a.think_ms,
         'describe_calls': len(describe), 'list_calls': len(listing), 'orders_submitted': len(orders),
         'errors': len(errors),
         'describe_ms': {'p50': ms(percentile(describe, 50)), 'p95': ms(percentile(describe, 95)),
