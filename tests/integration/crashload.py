@@ -29,6 +29,7 @@ lock = threading.Lock()
 logs = {name: open(os.path.join(out_dir, name), 'a', buffering=1) for name in ('orders', 'revoked', 'pfx', 'problems')}
 counts = {'ok': 0, 'errors': 0}
 completed = []   # certificate paths of orders seen complete
+revoking = set()  # certificate paths a thread is revoking now
 # Errors a crash explains: the daemon is gone or went away mid-call.
 CRASH_ERRORS = ('org.freedesktop.DBus.Error.NoReply', 'org.freedesktop.DBus.Error.ServiceUnknown',
                 'org.freedesktop.DBus.Error.NameHasNoOwner', 'org.freedesktop.DBus.Error.Disconnected',
@@ -89,19 +90,28 @@ def worker(n):
                                 if str(c) not in completed:
                                     completed.append(str(c))
             elif op < 0.85:
+                # One thread at a time per certificate: a second RequestRevocation by the same
+                # user replaces the first code, and the first Revoke() then rightly mismatches.
                 with lock:
-                    target = rng.choice(completed) if completed else None
+                    free = [c for c in completed if c not in revoking]
+                    target = rng.choice(free) if free else None
+                    if target:
+                        revoking.add(target)
                 if target:
-                    cert = dbus.Interface(bus.get_object('org.certkeeper1', target, introspect=False),
-                                          'org.certkeeper1.Certificate')
                     try:
-                        code = cert.RequestRevocation(timeout=30)
-                        cert.Revoke(code, 'keyCompromise', timeout=30)
-                        log('revoked', target)
-                    except dbus.exceptions.DBusException as e:
-                        # Revoked already (by another thread, or before a crash): fine.
-                        if e.get_dbus_name() != 'org.certkeeper1.Error.AlreadyRevoked':
-                            raise
+                        cert = dbus.Interface(bus.get_object('org.certkeeper1', target, introspect=False),
+                                              'org.certkeeper1.Certificate')
+                        try:
+                            code = cert.RequestRevocation(timeout=30)
+                            cert.Revoke(code, 'keyCompromise', timeout=30)
+                            log('revoked', target)
+                        except dbus.exceptions.DBusException as e:
+                            # Revoked already (by another thread, or before a crash): fine.
+                            if e.get_dbus_name() != 'org.certkeeper1.Error.AlreadyRevoked':
+                                raise
+                    finally:
+                        with lock:
+                            revoking.discard(target)
             else:
                 with lock:
                     target = rng.choice(completed) if completed else None
