@@ -82,11 +82,11 @@ int bus_read_options(sd_bus_message *m, const BusOption *opts, size_t n, GVarian
                         for (size_t i = 0; i < n; i++)
                                 g_string_append_printf(known, "%s%s", i ? ", " : "", opts[i].key);
                         return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
-                                              "unknown option '%s': expected one of %s", key,
+                                              "unknown option '%.64s': expected one of %s", key,
                                               n ? known->str : "(none)");
                 }
                 if (o->seen && *o->seen)
-                        return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT, "option '%s' given twice", key);
+                        return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT, "option '%.64s' given twice", key);
 
                 const char *contents = NULL;
                 char type;

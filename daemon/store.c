@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <glib.h>
 
@@ -18,6 +19,7 @@ struct Store {
         char *path;
         GHashTable *stmts; /* sql text → sqlite3_stmt*, keyed by content */
         bool in_txn;
+        bool relaxed; /* synchronous=NORMAL until this transaction ends */
         TxnHook hooks[4];
         size_t n_hooks;
 };
@@ -86,6 +88,16 @@ int store_open(const char *path, Store **ret, char **ret_error) {
         if (!s->path) {
                 store_free(s);
                 return -ENOMEM;
+        }
+
+        /* SQLite would only say "unable to open database file" (it cannot create the -shm file):
+         * name the cause. */
+        g_autofree char *dir = g_path_get_dirname(path);
+        struct statvfs sv;
+        if (statvfs(dir, &sv) == 0 && (sv.f_flag & ST_RDONLY)) {
+                *ret_error = g_strdup_printf("cannot open store %s: the state directory %s is read-only", path, dir);
+                store_free(s);
+                return -EROFS;
         }
 
         /* NOFOLLOW: the state directory is ours, a symlink there is an attack or a mistake. */
@@ -185,6 +197,30 @@ int store_begin(Store *s) {
         return 0;
 }
 
+/* Back to synchronous=FULL after a relaxed transaction ended. */
+static void store_end_relaxed(Store *s) {
+        if (!s->relaxed)
+                return;
+        s->relaxed = false;
+        int rc = sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                log_error("Cannot restore synchronous=FULL on the store: %s", sqlite3_errstr(rc));
+}
+
+int store_begin_relaxed(Store *s) {
+        if (s->in_txn)
+                return -EBUSY;
+        /* The safety level cannot change inside a transaction: set it first. */
+        int r = store_exec(s, "PRAGMA synchronous=NORMAL");
+        if (r < 0)
+                return r;
+        s->relaxed = true;
+        r = store_begin(s);
+        if (r < 0)
+                store_end_relaxed(s);
+        return r;
+}
+
 int store_commit(Store *s) {
         if (!s->in_txn)
                 return -EINVAL;
@@ -197,6 +233,7 @@ int store_commit(Store *s) {
                 return r;
         }
         s->in_txn = false;
+        store_end_relaxed(s);
         run_hooks(s, true);
         return 0;
 }
@@ -207,6 +244,7 @@ void store_rollback(Store *s) {
         if (sqlite3_get_autocommit(s->db) == 0)
                 (void) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         s->in_txn = false;
+        store_end_relaxed(s);
         run_hooks(s, false);
 }
 

@@ -24,6 +24,13 @@ void store_add_txn_hook(Store *s, StoreTxnHook hook, void *userdata);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Nested begin is an error (-EBUSY). */
 int store_begin(Store *s);
 int store_commit(Store *s);
+/* Begin a transaction whose commit does not wait for the disk (synchronous=NORMAL
+ * until it ends; store_commit/store_rollback restore FULL):
+ * the transaction survives a crash of the daemon at once, and a power loss
+ * once the next ordinary commit or checkpoint has synced the WAL. For
+ * records of read access only (a Describe or a PEM download), which would
+ * otherwise put a disk flush behind every read. */
+int store_begin_relaxed(Store *s);
 void store_rollback(Store *s);
 bool store_in_txn(Store *s);
 

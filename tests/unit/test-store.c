@@ -137,6 +137,33 @@ static void test_nested_begin(Fixture *f, gconstpointer data) {
         store_free(s);
 }
 
+/* A relaxed transaction commits with synchronous=NORMAL and leaves the
+ * connection at FULL again, after a commit and after a rollback. */
+static void test_relaxed(Fixture *f, gconstpointer data) {
+        g_autofree char *err = NULL;
+        Store *s = NULL;
+        g_assert_cmpint(store_open(f->path, &s, &err), ==, 0);
+        g_autofree char *full = query_text(s, "PRAGMA synchronous");
+        g_assert_cmpstr(full, ==, "2");
+
+        g_assert_cmpint(store_begin_relaxed(s), ==, 0);
+        g_autofree char *normal = query_text(s, "PRAGMA synchronous");
+        g_assert_cmpstr(normal, ==, "1");
+        g_assert_cmpint(store_exec(s, "INSERT INTO audit (time, event, uid, fields) VALUES (1, 'x', 0, '{}')"), ==, 0);
+        g_assert_cmpint(store_commit(s), ==, 0);
+        g_autofree char *after_commit = query_text(s, "PRAGMA synchronous");
+        g_assert_cmpstr(after_commit, ==, "2");
+        g_autofree char *n = query_text(s, "SELECT count(*) FROM audit WHERE event = 'x'");
+        g_assert_cmpstr(n, ==, "1");
+
+        g_assert_cmpint(store_begin_relaxed(s), ==, 0);
+        g_assert_cmpint(store_begin_relaxed(s), ==, -EBUSY);
+        store_rollback(s);
+        g_autofree char *after_rollback = query_text(s, "PRAGMA synchronous");
+        g_assert_cmpstr(after_rollback, ==, "2");
+        store_free(s);
+}
+
 static void test_days_until(void) {
         uint64_t day = USEC_PER_DAY, now = 1000 * day;
         g_assert_cmpint(days_until(now + 10 * day + 5, now), ==, 10);
@@ -157,6 +184,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/store/newer-schema-refused", Fixture, NULL, setup, test_newer_schema_refused, teardown);
         g_test_add("/store/rollback-drops-audit", Fixture, NULL, setup, test_rollback_drops_audit, teardown);
         g_test_add("/store/nested-begin", Fixture, NULL, setup, test_nested_begin, teardown);
+        g_test_add("/store/relaxed", Fixture, NULL, setup, test_relaxed, teardown);
         g_test_add_func("/inventory/days-until", test_days_until);
         return g_test_run();
 }
