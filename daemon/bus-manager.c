@@ -38,6 +38,20 @@ static int reply_order(sd_bus_message *m, uint64_t id) {
         return sd_bus_reply_method_return(m, "o", path);
 }
 
+static void on_submitted(void *userdata, uint64_t id, int error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = userdata;
+        int r;
+
+        if (error < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                (void) bus_error_internal(&e, error, "cannot record the order");
+                r = sd_bus_reply_method_error(m, &e);
+        } else
+                r = reply_order(m, id);
+        if (r < 0)
+                log_debug_errno(r, "Cannot answer a submission: %s, ignoring.", strerror(abs(r)));
+}
+
 static int submit(BusContext *c, sd_bus_message *m, OrderRequest *req, sd_bus_error *error) {
         Caller caller;
         int r = authz_caller(c->authz, m, &caller, error);
@@ -48,12 +62,15 @@ static int submit(BusContext *c, sd_bus_message *m, OrderRequest *req, sd_bus_er
         req->requested_by = caller.name;
         req->channel = "dbus";
 
+        /* Answered once the order is durable: after the commit it shares with the other
+         * submissions of this loop iteration. */
         g_autofree char *err = NULL;
-        uint64_t id = 0;
-        r = orders_submit(c->orders, req, &id, &err);
-        if (r < 0)
+        r = orders_submit_grouped(c->orders, req, on_submitted, sd_bus_message_ref(m), &err);
+        if (r < 0) {
+                sd_bus_message_unref(m);
                 return map_order_error(error, r, err);
-        return reply_order(m, id);
+        }
+        return 1;
 }
 
 static int method_request_certificate(sd_bus_message *m, void *userdata, sd_bus_error *error) {

@@ -314,6 +314,10 @@ int daemon_new(const char *config_path, Daemon **ret) {
 Daemon *daemon_free(Daemon *d) {
         if (!d)
                 return NULL;
+        /* Submissions waiting for their group commit are committed and answered while the
+         * bus is still there. */
+        if (d->orders)
+                orders_flush(d->orders);
         /* Workers first: nothing may finish into modules that are gone. Network
          * calls and helpers give up at once rather than run out their timeouts. */
         provider_cancel_all();

@@ -24,6 +24,15 @@ typedef struct Notification {
 
 typedef struct Work Work;
 
+typedef struct GroupEntry {
+        OrderSubmittedFunc done;
+        void *userdata;
+        uint64_t id;
+} GroupEntry;
+
+/* More submissions than this in one loop iteration commit at once. */
+#define GROUP_MAX 64U
+
 struct Orders {
         OrdersContext ctx;
         GArray *listeners;           /* OrdersListener */
@@ -34,6 +43,11 @@ struct Orders {
         sd_event_source *timer_source;
         uint64_t paused_until;       /* after a failed commit (disk full), back off */
         unsigned n_cpu, n_io;
+        /* Submissions of one loop iteration share one commit (group commit); each caller is
+         * answered after it. */
+        GArray *group;               /* GroupEntry */
+        bool group_open;
+        sd_event_source *group_source;
         unsigned retry_base_sec;
         unsigned max_attempts;
 };
@@ -369,7 +383,9 @@ static int insert_order(Orders *o, const OrderRequest *req, Provider *p, unsigne
         return 0;
 }
 
-int orders_submit(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **ret_error) {
+/* Record a submission inside the transaction that is open: the order row, its audit
+ * records and the policy's verdict. */
+static int submit_in_txn(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **ret_error) {
         Provider *p = find_provider(o, req->provider);
         int r;
 
@@ -427,12 +443,6 @@ int orders_submit(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **r
         }
 
         uint64_t id = 0;
-        r = store_begin(o->ctx.store);
-        if (r < 0) {
-                *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
-                goto finish;
-        }
-
         r = insert_order(o, req, p, validity, hard->len ? "" : warnings->str, &id);
         if (r < 0)
                 goto txn;
@@ -463,17 +473,115 @@ int orders_submit(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **r
         }
 
 txn:
-        r = txn_finish(o, r);
-        if (r >= 0) {
+        if (r >= 0)
                 *ret_id = id;
-                schedule_dispatch(o);
-        } else
+        else if (!*ret_error)
                 *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
-finish:
         policy_verdict_done(&verdict);
         g_string_free(warnings, TRUE);
         g_string_free(hard, TRUE);
         return r;
+}
+
+int orders_submit(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **ret_error) {
+        uint64_t id = 0;
+        int r = store_begin(o->ctx.store);
+        if (r < 0) {
+                *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
+                return r;
+        }
+        r = submit_in_txn(o, req, &id, ret_error);
+        r = txn_finish(o, r);
+        if (r < 0) {
+                if (!*ret_error)
+                        *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
+                return r;
+        }
+        *ret_id = id;
+        schedule_dispatch(o);
+        return 0;
+}
+
+/* Commit the group and answer everyone in it. */
+static void group_flush(Orders *o) {
+        if (!o->group_open)
+                return;
+        o->group_open = false;
+        (void) sd_event_source_set_enabled(o->group_source, SD_EVENT_OFF);
+        int r = txn_finish(o, 0);
+        if (r < 0)
+                log_error_errno(r, "Cannot record %u orders: %s", o->group->len, strerror(abs(r)));
+        /* The callbacks may submit again: take the list first. */
+        g_autoptr(GArray) entries = o->group;
+        o->group = g_array_new(FALSE, FALSE, sizeof(GroupEntry));
+        for (guint i = 0; i < entries->len; i++) {
+                GroupEntry *e = &g_array_index(entries, GroupEntry, i);
+                e->done(e->userdata, r < 0 ? 0 : e->id, r < 0 ? r : 0);
+        }
+        if (r >= 0)
+                schedule_dispatch(o);
+}
+
+static void on_store_flush(void *userdata) {
+        group_flush(userdata);
+}
+
+static int on_group(sd_event_source *s, void *userdata) {
+        group_flush(userdata);
+        return 0;
+}
+
+void orders_flush(Orders *o) {
+        group_flush(o);
+}
+
+int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc done, void *userdata,
+                          char **ret_error) {
+        int r;
+
+        if (!o->group_open) {
+                r = store_begin(o->ctx.store);
+                if (r < 0) {
+                        *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
+                        return r;
+                }
+                o->group_open = true;
+        }
+
+        /* A savepoint per submission: one that fails leaves the others of the group intact. */
+        r = store_exec(o->ctx.store, "SAVEPOINT submission");
+        if (r < 0) {
+                *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
+                return r;
+        }
+        guint notified = o->notifications->len;
+        uint64_t id = 0;
+        r = submit_in_txn(o, req, &id, ret_error);
+        if (r < 0) {
+                (void) store_exec(o->ctx.store, "ROLLBACK TO submission");
+                (void) store_exec(o->ctx.store, "RELEASE submission");
+                /* Drop what this submission queued; the others' notifications stay. */
+                while (o->notifications->len > notified) {
+                        Notification *n = &g_array_index(o->notifications, Notification, o->notifications->len - 1);
+                        g_free(n->a);
+                        g_free(n->b);
+                        g_array_set_size(o->notifications, o->notifications->len - 1);
+                }
+                return r;
+        }
+        r = store_exec(o->ctx.store, "RELEASE submission");
+        if (r < 0) {
+                *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
+                return r;
+        }
+
+        GroupEntry e = { .done = done, .userdata = userdata, .id = id };
+        g_array_append_val(o->group, e);
+        if (o->group->len >= GROUP_MAX)
+                group_flush(o);
+        else
+                (void) sd_event_source_set_enabled(o->group_source, SD_EVENT_ONESHOT);
+        return 0;
 }
 
 /* ---- work on the worker threads ----------------------------------------------------------- */
@@ -808,6 +916,8 @@ static void arm_timer(Orders *o, uint64_t when) {
 
 /* Usec on CLOCK_REALTIME, which the timer source uses, since next_attempt_at is wall time. */
 static int dispatch(Orders *o) {
+        /* Never run an order whose commit is still pending. */
+        group_flush(o);
         uint64_t now = now_usec();
         unsigned cpu_cap = job_pool_threads(o->ctx.cpu_pool) * CPU_JOBS_PER_THREAD;
 
@@ -980,6 +1090,7 @@ int orders_new(const OrdersContext *ctx, Orders **ret) {
         o->in_flight = g_hash_table_new(g_int64_hash, g_int64_equal);
         o->completed = g_ptr_array_new();
         o->notifications = g_array_new(FALSE, TRUE, sizeof(Notification));
+        o->group = g_array_new(FALSE, FALSE, sizeof(GroupEntry));
         o->retry_base_sec = ctx->config->provider_retry_sec ? ctx->config->provider_retry_sec : 5;
         o->max_attempts = ctx->config->provider_max_attempts ? ctx->config->provider_max_attempts : 8;
 
@@ -991,10 +1102,18 @@ int orders_new(const OrdersContext *ctx, Orders **ret) {
                                       on_timer, o);
         if (r >= 0)
                 r = sd_event_source_set_enabled(o->timer_source, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_defer(ctx->event, &o->group_source, on_group, o);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(o->group_source, SD_EVENT_OFF);
+        /* After the bus: every call already queued joins the group before it commits. */
+        if (r >= 0)
+                r = sd_event_source_set_priority(o->group_source, SD_EVENT_PRIORITY_NORMAL + 10);
         if (r < 0) {
                 orders_free(o);
                 return r;
         }
+        store_set_flush_hook(ctx->store, on_store_flush, o);
         /* Completions are applied after the bus traffic of the same iteration: callers first. */
         (void) sd_event_source_set_priority(o->dispatch_source, SD_EVENT_PRIORITY_IDLE);
         job_pool_set_batch(ctx->cpu_pool, on_batch, o);
@@ -1006,6 +1125,10 @@ int orders_new(const OrdersContext *ctx, Orders **ret) {
 Orders *orders_free(Orders *o) {
         if (!o)
                 return NULL;
+        group_flush(o);
+        store_set_flush_hook(o->ctx.store, NULL, NULL);
+        sd_event_source_disable_unref(o->group_source);
+        g_array_unref(o->group);
         sd_event_source_disable_unref(o->dispatch_source);
         sd_event_source_disable_unref(o->timer_source);
         for (guint i = 0; i < o->completed->len; i++)

@@ -110,6 +110,17 @@ int orders_prepare(Orders *o, OrderRequest *req, char **ret_error);
  * the policy, and queue it. -EUSERS when the caller has too many open orders. */
 int orders_submit(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **ret_error);
 
+/* The same, for callers that can wait for their answer: the submission joins the
+ * commit of every other one made in this loop iteration (group commit), and done
+ * is called after that commit with the order id, or with a negative errno if the
+ * commit failed. An error returned right away means nothing was recorded and done
+ * will not be called. */
+typedef void (*OrderSubmittedFunc)(void *userdata, uint64_t order_id, int error);
+int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc done, void *userdata,
+                          char **ret_error);
+/* Commit a pending group now (before shutdown). */
+void orders_flush(Orders *o);
+
 /* A failed order again, same parameters, as a new order by the given caller.
  * -ENOENT, or -EBUSY if the order has not failed. */
 int orders_resubmit(Orders *o, uint64_t id, uint32_t uid, uint32_t pid, const char *requested_by,

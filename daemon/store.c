@@ -22,6 +22,8 @@ struct Store {
         bool relaxed; /* synchronous=NORMAL until this transaction ends */
         TxnHook hooks[4];
         size_t n_hooks;
+        StoreFlushHook flush_hook;
+        void *flush_userdata;
 };
 
 int store_errno(int rc) {
@@ -187,7 +189,19 @@ static void run_hooks(Store *s, bool committed) {
                 s->hooks[i].hook(s->hooks[i].userdata, committed);
 }
 
+void store_set_flush_hook(Store *s, StoreFlushHook hook, void *userdata) {
+        s->flush_hook = hook;
+        s->flush_userdata = userdata;
+}
+
+/* End a long-lived (grouped) transaction before a new one starts. */
+static void flush_pending(Store *s) {
+        if (s->in_txn && s->flush_hook)
+                s->flush_hook(s->flush_userdata);
+}
+
 int store_begin(Store *s) {
+        flush_pending(s);
         if (s->in_txn)
                 return -EBUSY;
         int r = store_exec(s, "BEGIN IMMEDIATE");
@@ -208,6 +222,7 @@ static void store_end_relaxed(Store *s) {
 }
 
 int store_begin_relaxed(Store *s) {
+        flush_pending(s);
         if (s->in_txn)
                 return -EBUSY;
         /* The safety level cannot change inside a transaction: set it first. */

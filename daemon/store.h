@@ -21,6 +21,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free)
 sqlite3 *store_db(Store *s);
 void store_add_txn_hook(Store *s, StoreTxnHook hook, void *userdata);
 
+/* A module that keeps a transaction open across loop iterations (orders.c
+ * groups the commits of concurrent submissions) registers how to end it: a
+ * store_begin() while that transaction is open ends it first. */
+typedef void (*StoreFlushHook)(void *userdata);
+void store_set_flush_hook(Store *s, StoreFlushHook hook, void *userdata);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Nested begin is an error (-EBUSY). */
 int store_begin(Store *s);
 int store_commit(Store *s);
