@@ -208,7 +208,31 @@ static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *er
 typedef struct ListState {
         sd_bus_message *reply;
         const char *prefix;
+        BusContext *ctx;
+        const void *args;
 } ListState;
+
+/* The shape of every list method: a reply holding one array of rows, filled by a query. */
+typedef int (*ListFillFunc)(ListState *s);
+
+static int reply_list(sd_bus_message *m, BusContext *c, const char *row_signature, ListFillFunc fill,
+                      const void *args, const char *what, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', row_signature);
+        if (r < 0)
+                return r;
+        ListState s = { .reply = reply, .ctx = c, .args = args };
+        r = fill(&s);
+        if (r < 0)
+                return bus_error_internal(error, r, what);
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
 
 static int list_cert_cb(void *userdata, const CertListEntry *e) {
         ListState *s = userdata;
@@ -217,6 +241,10 @@ static int list_cert_cb(void *userdata, const CertListEntry *e) {
         return sd_bus_message_append(s->reply, "(osssstx)", path, strempty(e->common_name), e->status,
                                      strempty(e->source), strempty(e->issuer), e->not_after,
                                      e->days_until_expiry);
+}
+
+static int fill_certificates(ListState *s) {
+        return inventory_list(s->ctx->store, s->args, now_usec(), list_cert_cb, s);
 }
 
 static int check_choice(sd_bus_error *error, const char *key, const char *value, const char *const *choices) {
@@ -264,13 +292,6 @@ static int method_list_certificates(sd_bus_message *m, void *userdata, sd_bus_er
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(osssstx)");
-        if (r < 0)
-                return r;
         CertFilter f = {
                 .source = source,
                 .status = status,
@@ -280,14 +301,7 @@ static int method_list_certificates(sd_bus_message *m, void *userdata, sd_bus_er
                 .offset = offset,
                 .limit = limit,
         };
-        ListState s = { .reply = reply };
-        r = inventory_list(c->store, &f, now_usec(), list_cert_cb, &s);
-        if (r < 0)
-                return bus_error_internal(error, r, "cannot list certificates");
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return reply_list(m, c, "(osssstx)", fill_certificates, &f, "cannot list certificates", error);
 }
 
 static int list_order_cb(void *userdata, const OrderListEntry *e) {
@@ -296,6 +310,16 @@ static int list_order_cb(void *userdata, const OrderListEntry *e) {
         snprintf(path, sizeof path, CK_ORDER_PREFIX "/%" PRIu64, e->id);
         return sd_bus_message_append(s->reply, "(osssstt)", path, e->common_name, e->order_type, e->status,
                                      e->requested_by, e->submitted_at, e->duration);
+}
+
+typedef struct OrderListArgs {
+        const char *status;
+        uint32_t offset, limit;
+} OrderListArgs;
+
+static int fill_orders(ListState *s) {
+        const OrderListArgs *a = s->args;
+        return orders_list(s->ctx->store, a->status, a->offset, a->limit, list_order_cb, s);
 }
 
 static int method_list_orders(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -320,21 +344,8 @@ static int method_list_orders(sd_bus_message *m, void *userdata, sd_bus_error *e
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(osssstt)");
-        if (r < 0)
-                return r;
-        ListState s = { .reply = reply };
-        r = orders_list(c->store, status, offset, limit, list_order_cb, &s);
-        if (r < 0)
-                return bus_error_internal(error, r, "cannot list orders");
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        const OrderListArgs a = { .status = status, .offset = offset, .limit = limit };
+        return reply_list(m, c, "(osssstt)", fill_orders, &a, "cannot list orders", error);
 }
 
 static int list_alert_cb(void *userdata, const AlertEntry *e) {
@@ -352,6 +363,10 @@ static int list_alert_cb(void *userdata, const AlertEntry *e) {
                                      (int) e->acknowledged);
 }
 
+static int fill_alerts(ListState *s) {
+        return alerts_list(s->ctx->store, *(const bool *) s->args, list_alert_cb, s);
+}
+
 static int method_list_alerts(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         BusContext *c = userdata;
         int include_ack = 0;
@@ -367,21 +382,8 @@ static int method_list_alerts(sd_bus_message *m, void *userdata, sd_bus_error *e
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(tssotb)");
-        if (r < 0)
-                return r;
-        ListState s = { .reply = reply };
-        r = alerts_list(c->store, include_ack, list_alert_cb, &s);
-        if (r < 0)
-                return bus_error_internal(error, r, "cannot list alerts");
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        bool include = include_ack;
+        return reply_list(m, c, "(tssotb)", fill_alerts, &include, "cannot list alerts", error);
 }
 
 static int method_acknowledge_alert(sd_bus_message *m, void *userdata, sd_bus_error *error) {
