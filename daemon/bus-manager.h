@@ -70,6 +70,8 @@ void bus_context_done(BusContext *c);
 /* Shared by the bus-*.c files. */
 char *bus_object_path(const char *prefix, uint64_t id);
 int bus_path_id(const char *path, const char *prefix, uint64_t *ret);
+/* Object paths prefix/<id> for a node enumerator (NULL-terminated, newly allocated). */
+char **bus_paths_from_ids(const char *prefix, const uint64_t *ids, size_t n);
 int bus_cert_setup(BusContext *c);
 int bus_order_setup(BusContext *c);
 extern const sd_bus_vtable bus_manager_vtable[];

@@ -39,10 +39,7 @@ static int order_enumerate(sd_bus *bus, const char *prefix, void *userdata, char
         int r = orders_list_ids(c->store, &ids, &n);
         if (r < 0)
                 return r;
-        char **l = g_new0(char *, n + 1);
-        for (size_t i = 0; i < n; i++)
-                l[i] = bus_object_path(CK_ORDER_PREFIX, ids[i]);
-        *ret_nodes = l;
+        *ret_nodes = bus_paths_from_ids(CK_ORDER_PREFIX, ids, n);
         return 0;
 }
 

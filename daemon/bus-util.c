@@ -29,6 +29,13 @@ int bus_path_id(const char *path, const char *prefix, uint64_t *ret) {
         return 0;
 }
 
+char **bus_paths_from_ids(const char *prefix, const uint64_t *ids, size_t n) {
+        char **l = g_new0(char *, n + 1);
+        for (size_t i = 0; i < n; i++)
+                l[i] = bus_object_path(prefix, ids[i]);
+        return l;
+}
+
 static int read_strv(sd_bus_message *m, char ***ret, sd_bus_error *error, const char *key) {
         g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
         int r = sd_bus_message_enter_container(m, 'a', "s");

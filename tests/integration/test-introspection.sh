@@ -19,6 +19,12 @@ else
         ck_not_ok "the served introspection equals dbus/org.certkeeper1.xml (run tools/update-introspection)"
         ck_diag_file "$CK_RUN/diff" 60
 fi
+ck_check "the node enumerators list the order and the certificate (busctl tree)" \
+        bash -c "busctl --system tree --list org.certkeeper1 | grep -qx '$order' &&
+                 busctl --system tree --list org.certkeeper1 | grep -qx '$(ck_order_cert "$order")'"
+ck_check "the ObjectManager returns both objects with their interfaces" \
+        bash -c "busctl --system --json=short call org.certkeeper1 /org/certkeeper1 org.freedesktop.DBus.ObjectManager GetManagedObjects |
+                 jq -e '.data[0] | length == 2 and (.[\"$order\"] | has(\"org.certkeeper1.Order\"))' >/dev/null"
 for iface in Manager Order Certificate; do
         ck_check "the file describes org.certkeeper1.$iface" grep -q "interface name=\"org.certkeeper1.$iface\"" "$CK_RUN/file.xml"
 done
