@@ -653,6 +653,41 @@ static void entry_free(gpointer p) {
 
 /* 0: done with this name (taken, finished, refused or gone); -EUSERS: its owner has too many open
  * orders; another negative errno: the store failed, try again later. */
+typedef struct SpoolSubmission {
+        Spool *spool;
+        char *name;
+} SpoolSubmission;
+
+static void spool_submission_free(SpoolSubmission *sub) {
+        g_free(sub->name);
+        g_free(sub);
+}
+
+static void requeue_head(Spool *s, const char *name);
+static void pause_intake(Spool *s);
+
+/* After the commit the file's order shares with the others of its loop turn. */
+static void on_submitted(void *userdata, uint64_t id, int error) {
+        SpoolSubmission *sub = userdata;
+        Spool *s = sub->spool;
+
+        if (error < 0) {
+                /* Nothing was recorded: the file is taken again once the store takes writes. */
+                g_autofree char *shown = one_line(sub->name);
+                log_error_errno(error, "Spool: cannot record an order for incoming/%s: %s; retrying.", shown,
+                                strerror(abs(error)));
+                g_hash_table_remove(s->in_flight, sub->name);
+                requeue_head(s, sub->name);
+                pause_intake(s);
+        } else {
+                Entry *e = g_hash_table_lookup(s->in_flight, sub->name);
+                if (e && e->order_id == 0)
+                        e->order_id = id;
+                log_debug("Spool: incoming/%s is order %" PRIu64 ".", sub->name, id);
+        }
+        spool_submission_free(sub);
+}
+
 static int take(Spool *s, const char *name) {
         g_autofree char *shown = one_line(name);
         g_autofree char *why = NULL;
@@ -770,9 +805,14 @@ static int take(Spool *s, const char *name) {
         /* Tracked before submitting: a policy refusal finishes the order inside orders_submit(). */
         g_hash_table_insert(s->in_flight, g_strdup(name), g_new0(Entry, 1));
         g_clear_pointer(&err, g_free);
-        r = orders_submit(s->ctx.orders, &req, &id, &err);
+        /* One commit for all the files taken in this loop turn (group commit). */
+        SpoolSubmission *sub = g_new0(SpoolSubmission, 1);
+        sub->spool = s;
+        sub->name = g_strdup(name);
+        r = orders_submit_grouped(s->ctx.orders, &req, on_submitted, sub, &err);
         order_request_done(&req);
         if (r < 0) {
+                spool_submission_free(sub);
                 g_hash_table_remove(s->in_flight, name);
                 if (r != -EUSERS)
                         log_error_errno(r, "Spool: cannot record an order for incoming/%s: %s; retrying.", shown,
@@ -781,10 +821,7 @@ static int take(Spool *s, const char *name) {
                         log_debug("Spool: incoming/%s waits: %s", shown, strempty(err));
                 return r;
         }
-        Entry *e = g_hash_table_lookup(s->in_flight, name);
-        if (e && e->order_id == 0)
-                e->order_id = id;
-        log_debug("Spool: incoming/%s (%s) is order %" PRIu64 ".", shown, requested_by, id);
+        (void) id;
         return 0;
 }
 
