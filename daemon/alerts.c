@@ -82,13 +82,5 @@ int alerts_acknowledge(Store *s, uint64_t id) {
 }
 
 int alerts_count_open(Store *s, uint64_t *ret) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "SELECT count(*) FROM alerts WHERE acknowledged = 0", &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        if (sqlite3_step(st) != SQLITE_ROW)
-                return -EIO;
-        *ret = (uint64_t) sqlite3_column_int64(st, 0);
-        return 0;
+        return store_query_u64(s, "SELECT count(*) FROM alerts WHERE acknowledged = 0", ret);
 }

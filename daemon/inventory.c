@@ -159,16 +159,7 @@ int inventory_find_fingerprint(Store *s, const char *fp, uint64_t *ret_id) {
 }
 
 int inventory_count(Store *s, uint64_t *ret) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "SELECT count(*) FROM certificates", &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
-                return store_errno(rc);
-        *ret = col_u64(st, 0);
-        return 0;
+        return store_query_u64(s, "SELECT count(*) FROM certificates", ret);
 }
 
 int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata) {
@@ -222,22 +213,7 @@ int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb,
 }
 
 int inventory_list_ids(Store *s, uint64_t **ret, size_t *ret_n) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "SELECT id FROM certificates ORDER BY id", &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        g_autoptr(GArray) a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                uint64_t id = col_u64(st, 0);
-                g_array_append_val(a, id);
-        }
-        if (rc != SQLITE_DONE)
-                return store_errno(rc);
-        *ret_n = a->len;
-        *ret = (uint64_t *) (void *) g_array_free(g_steal_pointer(&a), FALSE);
-        return 0;
+        return store_query_ids(s, "SELECT id FROM certificates ORDER BY id", ret, ret_n);
 }
 
 int inventory_insert(Store *s, const CertInsert *c, uint64_t *ret_id) {

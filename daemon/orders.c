@@ -1202,34 +1202,11 @@ bool orders_exists(Store *s, uint64_t id) {
 }
 
 int orders_count(Store *s, uint64_t *ret) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "SELECT count(*) FROM orders", &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        if (sqlite3_step(st) != SQLITE_ROW)
-                return -EIO;
-        *ret = (uint64_t) sqlite3_column_int64(st, 0);
-        return 0;
+        return store_query_u64(s, "SELECT count(*) FROM orders", ret);
 }
 
 int orders_list_ids(Store *s, uint64_t **ret, size_t *ret_n) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "SELECT id FROM orders ORDER BY id", &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        g_autoptr(GArray) a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                uint64_t id = (uint64_t) sqlite3_column_int64(st, 0);
-                g_array_append_val(a, id);
-        }
-        if (rc != SQLITE_DONE)
-                return store_errno(rc);
-        *ret_n = a->len;
-        *ret = (uint64_t *) (void *) g_array_free(g_steal_pointer(&a), FALSE);
-        return 0;
+        return store_query_ids(s, "SELECT id FROM orders ORDER BY id", ret, ret_n);
 }
 
 int orders_list(Store *s, const char *status, uint32_t offset, uint32_t limit, OrderListFunc cb, void *userdata) {

@@ -317,6 +317,38 @@ int store_step_done(sqlite3_stmt *st) {
         return store_errno(rc);
 }
 
+int store_query_u64(Store *s, const char *sql, uint64_t *ret) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+        *ret = (uint64_t) sqlite3_column_int64(st, 0);
+        return 0;
+}
+
+int store_query_ids(Store *s, const char *sql, uint64_t **ret, size_t *ret_n) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        g_autoptr(GArray) a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                uint64_t id = (uint64_t) sqlite3_column_int64(st, 0);
+                g_array_append_val(a, id);
+        }
+        if (rc != SQLITE_DONE)
+                return store_errno(rc);
+        *ret_n = a->len;
+        *ret = (uint64_t *) (void *) g_array_free(g_steal_pointer(&a), FALSE);
+        return 0;
+}
+
 char *store_column_strdup(sqlite3_stmt *st, int col) {
         const unsigned char *t = sqlite3_column_text(st, col);
         return strdup(t ? (const char *) t : "");

@@ -74,5 +74,11 @@ int store_bind_int64(sqlite3_stmt *st, int idx, int64_t v);
 int store_bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t n); /* NULL binds NULL */
 /* sqlite3_step expecting SQLITE_DONE. */
 int store_step_done(sqlite3_stmt *st);
+/* The first column of the first row of a parameterless query as an integer
+ * (e.g. a count). */
+int store_query_u64(Store *s, const char *sql, uint64_t *ret);
+/* The first column of every row of a parameterless query (e.g. all ids). */
+int store_query_ids(Store *s, const char *sql, uint64_t **ret, size_t *ret_n);
+
 /* Copy a text column (NULL → ""), never NULL on success. */
 char *store_column_strdup(sqlite3_stmt *st, int col);
