@@ -18,13 +18,7 @@
 #include "revocation.h"
 #include "store.h"
 
-#define CK_BUS_NAME "org.certkeeper1"
-#define CK_ROOT_PATH "/org/certkeeper1"
-#define CK_CERT_PREFIX "/org/certkeeper1/certificate"
-#define CK_ORDER_PREFIX "/org/certkeeper1/order"
-#define CK_MANAGER_IFACE "org.certkeeper1.Manager"
-#define CK_ORDER_IFACE "org.certkeeper1.Order"
-#define CK_CERT_IFACE "org.certkeeper1.Certificate"
+#include "dbus/certkeeper-names.h"
 
 typedef struct BusContext BusContext;
 

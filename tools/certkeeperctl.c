@@ -324,9 +324,9 @@ static int verb_alerts(sd_bus *bus, char **args) {
                 table_add_uint(t, id);
                 table_add_string(t, kind, streq(kind, "order_failed") ? ANSI_RED : ANSI_YELLOW);
                 table_add_timestamp(t, created);
-                if (g_str_has_prefix(subject, CK_ORDER_PREFIX) && sid)
+                if (g_str_has_prefix(subject, CK_ORDER_PATH_PREFIX) && sid)
                         display = g_strdup_printf("order %s", sid);
-                else if (g_str_has_prefix(subject, CK_CERTIFICATE_PREFIX) && sid)
+                else if (g_str_has_prefix(subject, CK_CERTIFICATE_PATH_PREFIX) && sid)
                         display = g_strdup_printf("certificate %s", sid);
                 else if (!streq(subject, "/"))
                         display = g_strdup(subject);

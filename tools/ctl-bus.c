@@ -363,7 +363,7 @@ int ctl_resolve_certificate(sd_bus *bus, const char *arg, char **ret_path) {
         int r;
 
         if (!parse_fingerprint(arg, fp))
-                return resolve_id(arg, CK_CERTIFICATE_PREFIX, "certificate", ret_path);
+                return resolve_id(arg, CK_CERTIFICATE_PATH_PREFIX, "certificate", ret_path);
 
         r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE,
                                "GetCertificateByFingerprint", &error, &reply, "s", fp);
@@ -379,5 +379,5 @@ int ctl_resolve_certificate(sd_bus *bus, const char *arg, char **ret_path) {
 }
 
 int ctl_resolve_order(const char *arg, char **ret_path) {
-        return resolve_id(arg, CK_ORDER_PREFIX, "order", ret_path);
+        return resolve_id(arg, CK_ORDER_PATH_PREFIX, "order", ret_path);
 }

@@ -11,14 +11,9 @@
 
 #include "ctl-output.h"
 
-#define CK_BUS_NAME "org.certkeeper1"
-#define CK_MANAGER_PATH "/org/certkeeper1"
-#define CK_MANAGER_IFACE "org.certkeeper1.Manager"
-#define CK_CERTIFICATE_IFACE "org.certkeeper1.Certificate"
-#define CK_ORDER_IFACE "org.certkeeper1.Order"
-#define CK_CERTIFICATE_PREFIX "/org/certkeeper1/certificate/"
-#define CK_ORDER_PREFIX "/org/certkeeper1/order/"
-#define CK_ERROR_PREFIX "org.certkeeper1.Error."
+#include "dbus/certkeeper-names.h"
+#define CK_CERTIFICATE_PATH_PREFIX CK_CERT_PREFIX "/"
+#define CK_ORDER_PATH_PREFIX CK_ORDER_PREFIX "/"
 
 #define CTL_INTERACTIVE_CALL_TIMEOUT_USEC (120 * USEC_PER_SEC)
 
