@@ -207,7 +207,6 @@ static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *er
 
 typedef struct ListState {
         sd_bus_message *reply;
-        const char *prefix;
         BusContext *ctx;
         const void *args;
 } ListState;

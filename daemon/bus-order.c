@@ -71,10 +71,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (streq(property, "FinishedAt"))
                 return sd_bus_message_append(reply, "t", r->finished_at);
         if (streq(property, "Duration"))
-                return sd_bus_message_append(reply, "t",
-                                             r->finished_at >= r->submitted_at && r->finished_at
-                                                     ? r->finished_at - r->submitted_at
-                                                     : (uint64_t) 0);
+                return sd_bus_message_append(reply, "t", order_duration(r->submitted_at, r->finished_at));
         if (streq(property, "Certificate")) {
                 g_autofree char *p = r->certificate_id ? bus_object_path(CK_CERT_PREFIX, r->certificate_id)
                                                        : g_strdup("/");

@@ -1232,7 +1232,7 @@ int orders_list(Store *s, const char *status, uint32_t offset, uint32_t limit, O
                         .status = (const char *) sqlite3_column_text(st, 3),
                         .requested_by = (const char *) sqlite3_column_text(st, 4),
                         .submitted_at = submitted,
-                        .duration = finished >= submitted && finished ? finished - submitted : 0,
+                        .duration = order_duration(submitted, finished),
                 };
                 r = cb(userdata, &e);
                 if (r < 0)

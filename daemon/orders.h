@@ -126,6 +126,11 @@ void orders_flush(Orders *o);
 int orders_resubmit(Orders *o, uint64_t id, uint32_t uid, uint32_t pid, const char *requested_by,
                     uint64_t *ret_id, char **ret_error);
 
+/* µs from submission to completion or failure; 0 while the order is open. */
+static inline uint64_t order_duration(uint64_t submitted_at, uint64_t finished_at) {
+        return finished_at != 0 && finished_at >= submitted_at ? finished_at - submitted_at : 0;
+}
+
 int orders_get(Store *s, uint64_t id, OrderRow **ret);
 bool orders_exists(Store *s, uint64_t id);
 int orders_count(Store *s, uint64_t *ret);
