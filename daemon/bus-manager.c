@@ -146,6 +146,89 @@ static int method_request_certificate(sd_bus_message *m, void *userdata, sd_bus_
         return r;
 }
 
+/* A SubmitCSR call whose CSR is decoded and verified on the cpu pool: the loop thread
+ * only reads the call and records the order. */
+typedef struct CsrIntake {
+        BusContext *ctx;
+        sd_bus_message *m;
+        char *pem;
+        size_t size;
+        char *provider;
+        uint32_t validity;
+        GVariant *params;
+        /* Written by the worker. */
+        Csr *csr;
+        char *error;
+        int r;
+} CsrIntake;
+
+static void csr_intake_free(CsrIntake *in) {
+        if (!in)
+                return;
+        sd_bus_message_unref(in->m);
+        free(in->pem);
+        g_free(in->provider);
+        if (in->params)
+                g_variant_unref(in->params);
+        csr_free(in->csr);
+        free(in->error);
+        free(in);
+}
+
+/* The CSR is valid: validate the names in it, then record the order (answered after the commit). */
+static int submit_csr_parsed(CsrIntake *in, sd_bus_error *error) {
+        BusContext *c = in->ctx;
+        g_autofree char *err = NULL;
+        OrderRequest req = {
+                .kind = "csr",
+                .provider = in->provider,
+                .common_name = in->csr->common_name,
+                .dns_names = in->csr->dns_names,
+                .csr = in->csr,
+                .validity_days = in->validity,
+                .parameters = in->params,
+        };
+        int r = orders_prepare(c->orders, &req, &err);
+        if (r < 0) {
+                /* Names inside a CSR that we cannot issue for make the CSR itself unusable. */
+                if (r == -EINVAL)
+                        return sd_bus_error_set(error, CK_ERROR_INVALID_CSR, err);
+                return map_order_error(error, r, err);
+        }
+        r = submit(c, in->m, &req, error);
+        order_request_done(&req);
+        return r;
+}
+
+static int csr_intake_finish(CsrIntake *in, sd_bus_error *error) {
+        if (in->r < 0)
+                return bus_error_setf(error, CK_ERROR_INVALID_CSR, "%s", in->error ? in->error : "not a valid CSR");
+        return submit_csr_parsed(in, error);
+}
+
+static void csr_intake_run(void *userdata) {
+        CsrIntake *in = userdata;
+        in->r = csr_parse(in->pem, in->size, &in->csr, &in->error);
+}
+
+static void csr_intake_done(void *userdata) {
+        CsrIntake *in = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r = csr_intake_finish(in, &e);
+        if (r < 0 || sd_bus_error_is_set(&e)) {
+                if (!sd_bus_error_is_set(&e))
+                        (void) bus_error_internal(&e, r, "cannot record the order");
+                r = sd_bus_reply_method_error(in->m, &e);
+                if (r < 0)
+                        log_debug_errno(r, "Cannot answer a submission: %s, ignoring.", strerror(abs(r)));
+        }
+        csr_intake_free(in);
+}
+
+static void csr_intake_destroy(void *userdata) {
+        csr_intake_free(userdata);
+}
+
 static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         BusContext *c = userdata;
         const char *pem;
@@ -157,6 +240,10 @@ static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *er
         r = sd_bus_message_read_basic(m, 's', &pem);
         if (r < 0)
                 return r;
+        size_t size = strlen(pem);
+        if (size > CSR_MAX_SIZE)
+                return bus_error_setf(error, CK_ERROR_INVALID_CSR, "CSR is %zu bytes, more than the limit of %u bytes",
+                                      size, CSR_MAX_SIZE);
 
         g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
         g_variant_builder_add(record, "{sv}", "csr", g_variant_new_string(pem));
@@ -171,37 +258,36 @@ static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *er
                 return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
                                       "validity_days=0 is invalid: expected 1..36500");
 
-        _cleanup_(csr_freep) Csr *csr = NULL;
-        g_autofree char *err = NULL;
-        r = csr_parse(pem, strlen(pem), &csr, &err);
-        if (r < 0)
-                return bus_error_setf(error, CK_ERROR_INVALID_CSR, "%s", err ? err : "not a valid CSR");
-
-        g_autoptr(GVariant) params = g_variant_ref_sink(g_variant_builder_end(record));
-        OrderRequest req = {
-                .kind = "csr",
-                .provider = provider,
-                .common_name = csr->common_name,
-                .dns_names = csr->dns_names,
-                .csr = csr,
-                .validity_days = validity,
-                .parameters = params,
-        };
-        r = orders_prepare(c->orders, &req, &err);
-        if (r < 0) {
-                /* Names inside a CSR that we cannot issue for make the CSR itself unusable. */
-                if (r == -EINVAL)
-                        return sd_bus_error_set(error, CK_ERROR_INVALID_CSR, err);
-                return map_order_error(error, r, err);
-        }
-
+        /* Authorized before the CSR is even decoded: an unauthorized caller costs no parsing. */
         r = authz_check(c->authz, m, ACTION_REQUEST, error);
-        if (r <= 0) {
-                order_request_done(&req);
+        if (r <= 0)
                 return r < 0 ? r : 1;
+
+        CsrIntake *in = calloc(1, sizeof *in);
+        if (!in)
+                return -ENOMEM;
+        *in = (CsrIntake) {
+                .ctx = c,
+                .m = sd_bus_message_ref(m),
+                .pem = strndup(pem, size),
+                .size = size,
+                .provider = g_steal_pointer(&provider),
+                .validity = validity,
+                .params = g_variant_ref_sink(g_variant_builder_end(record)),
+        };
+        if (!in->pem) {
+                csr_intake_free(in);
+                return -ENOMEM;
         }
-        r = submit(c, m, &req, error);
-        order_request_done(&req);
+        if (c->cpu_pool) {
+                r = job_pool_submit(c->cpu_pool, csr_intake_run, csr_intake_done, csr_intake_destroy, in);
+                if (r < 0)
+                        csr_intake_free(in);
+                return r < 0 ? r : 1; /* answered from csr_intake_done() */
+        }
+        csr_intake_run(in);
+        r = csr_intake_finish(in, error);
+        csr_intake_free(in);
         return r;
 }
 

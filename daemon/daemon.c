@@ -373,6 +373,7 @@ int daemon_run(Daemon *d) {
                 .store = d->store,
                 .audit = d->audit,
                 .orders = d->orders,
+                .cpu_pool = d->cpu_pool,
                 .revocation = d->revocation,
                 .config = d->config,
                 .local_ca = d->local_ca,

@@ -367,7 +367,32 @@ void expiry_check_soon(Expiry *x) {
         (void) sd_event_source_set_enabled(x->defer, SD_EVENT_ONESHOT);
 }
 
+/* A new certificate far from its first threshold needs no check now, only a timer that
+ * fires early enough: the one armed already when it fires before that crossing. Most new
+ * certificates are such (a fresh issuance), and this keeps their check off every commit. */
+static bool crossing_is_covered(Expiry *x, uint64_t certificate_id) {
+        if (x->next == 0 || x->config->n_expiry_thresholds == 0)
+                return false;
+        uint64_t span = 0;
+        for (size_t i = 0; i < x->config->n_expiry_thresholds; i++)
+                span = MAX(span, (uint64_t) x->config->expiry_thresholds_days[i] * USEC_PER_DAY);
+        sqlite3_stmt *st;
+        if (store_prepare(x->store, "SELECT not_after FROM certificates WHERE id = ?", &st) < 0)
+                return false;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) certificate_id);
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return false;
+        uint64_t not_after = (uint64_t) sqlite3_column_int64(st, 0);
+        uint64_t now = now_usec();
+        if (not_after <= now || not_after - now <= span)
+                return false;
+        return not_after - span >= x->next;
+}
+
 void expiry_check_certificate_soon(Expiry *x, uint64_t certificate_id) {
+        if (!x->soon_all && crossing_is_covered(x, certificate_id))
+                return;
         if (!x->soon_all)
                 g_array_append_val(x->soon_ids, certificate_id);
         (void) sd_event_source_set_enabled(x->defer, SD_EVENT_ONESHOT);

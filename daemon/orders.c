@@ -32,6 +32,8 @@ typedef struct GroupEntry {
 
 /* More submissions than this in one loop iteration commit at once. */
 #define GROUP_MAX 64U
+/* How long an open group waits for fast orders still being issued to join it. */
+#define GROUP_HOLD_USEC (2 * USEC_PER_MSEC)
 
 struct Orders {
         OrdersContext ctx;
@@ -50,6 +52,10 @@ struct Orders {
         sd_event_source *group_source;
         unsigned retry_base_sec;
         unsigned max_attempts;
+        GHashTable *fast_per_uid;    /* uid → fast orders on the cpu pool, not yet recorded */
+        unsigned n_fast;             /* all of them */
+        uint64_t group_started;      /* CLOCK_MONOTONIC µs the open group began */
+        sd_event_source *group_timer;
 };
 
 struct Work {
@@ -152,6 +158,15 @@ static void notifications_flush(Orders *o) {
                 }
         }
         notifications_clear(o);
+}
+
+static void notifications_truncate(Orders *o, guint len) {
+        while (o->notifications->len > len) {
+                Notification *n = &g_array_index(o->notifications, Notification, o->notifications->len - 1);
+                g_free(n->a);
+                g_free(n->b);
+                g_array_set_size(o->notifications, o->notifications->len - 1);
+        }
 }
 
 /* Commit and tell the listeners, or roll back and tell nobody. */
@@ -383,14 +398,28 @@ static int insert_order(Orders *o, const OrderRequest *req, Provider *p, unsigne
         return 0;
 }
 
-/* Record a submission inside the transaction that is open: the order row, its audit
- * records and the policy's verdict. */
-static int submit_in_txn(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **ret_error) {
-        Provider *p = find_provider(o, req->provider);
-        int r;
+/* Fast local orders issued but not yet recorded, per caller uid (they count against the
+ * per-caller bound like open orders do). */
+static unsigned fast_in_flight_for(Orders *o, uint32_t uid) {
+        return GPOINTER_TO_UINT(g_hash_table_lookup(o->fast_per_uid, GUINT_TO_POINTER(uid)));
+}
 
-        g_return_val_if_fail(p, -ENOENT);
-        g_return_val_if_fail(req->norm_common_name, -EINVAL);
+static void fast_in_flight_add(Orders *o, uint32_t uid, int delta) {
+        unsigned n = fast_in_flight_for(o, uid);
+        n = delta < 0 ? (n > 0 ? n - 1 : 0) : n + 1;
+        if (delta < 0 && o->n_fast > 0)
+                o->n_fast--;
+        else if (delta > 0)
+                o->n_fast++;
+        if (n == 0)
+                g_hash_table_remove(o->fast_per_uid, GUINT_TO_POINTER(uid));
+        else
+                g_hash_table_insert(o->fast_per_uid, GUINT_TO_POINTER(uid), GUINT_TO_POINTER(n));
+}
+
+/* Before anything is recorded: the per-caller bound and the policy's verdict. */
+static int submit_check(Orders *o, const OrderRequest *req, PolicyVerdict *verdict, char **ret_error) {
+        int r;
 
         /* Per-caller bound, so one local user cannot fill the queue for everyone. Root and the
          * daemon's own spool intake are trusted with the whole queue. */
@@ -400,6 +429,7 @@ static int submit_in_txn(Orders *o, const OrderRequest *req, uint64_t *ret_id, c
                 r = count_open_orders(o, req->uid, &n);
                 if (r < 0)
                         return r;
+                n += fast_in_flight_for(o, req->uid);
                 if (n >= limit) {
                         *ret_error = g_strdup_printf("uid %" PRIu32 " already has %" PRIu64 " open orders, "
                                                      "the limit is %u: wait for some to finish",
@@ -408,16 +438,13 @@ static int submit_in_txn(Orders *o, const OrderRequest *req, uint64_t *ret_id, c
                 }
         }
 
-        unsigned validity = effective_validity(o, req);
-        bool automated = streq(req->kind, "automated");
-
         /* The policy sees exactly what will be issued. */
         PolicyRequest pr = {
                 .common_name = req->norm_common_name,
                 .dns_names = req->norm_dns_names,
-                .validity_days = validity,
+                .validity_days = effective_validity(o, req),
         };
-        if (automated) {
+        if (streq(req->kind, "automated")) {
                 pr.key_algorithm = key_algorithm_to_string(req->key_algorithm);
                 pr.rsa_bits = req->key_algorithm == KEY_ALGORITHM_RSA_2048   ? 2048
                               : req->key_algorithm == KEY_ALGORITHM_RSA_3072 ? 3072
@@ -427,15 +454,24 @@ static int submit_in_txn(Orders *o, const OrderRequest *req, uint64_t *ret_id, c
                 pr.key_algorithm = req->csr->key_algorithm;
                 pr.rsa_bits = req->csr->rsa_bits;
         }
-        PolicyVerdict verdict = { 0 };
-        r = policy_evaluate(&o->ctx.config->policy, &pr, &verdict);
-        if (r < 0)
-                return r;
+        return policy_evaluate(&o->ctx.config->policy, &pr, verdict);
+}
 
+/* Record a checked submission inside the transaction that is open: the order row, its
+ * audit records and the policy's verdict (a hard failure fails the order at once). */
+static int submit_record(Orders *o, const OrderRequest *req, const PolicyVerdict *verdict, uint64_t *ret_id,
+                         char **ret_error) {
+        Provider *p = find_provider(o, req->provider);
+        int r;
+
+        g_return_val_if_fail(p, -ENOENT);
+        g_return_val_if_fail(req->norm_common_name, -EINVAL);
+
+        bool automated = streq(req->kind, "automated");
         GString *warnings = g_string_new(NULL);
         GString *hard = g_string_new(NULL);
-        for (size_t i = 0; i < verdict.n_violations; i++) {
-                const PolicyViolation *v = &verdict.violations[i];
+        for (size_t i = 0; i < verdict->n_violations; i++) {
+                const PolicyViolation *v = &verdict->violations[i];
                 GString *to = v->enforcement == ENFORCEMENT_HARD ? hard : warnings;
                 if (to->len)
                         g_string_append(to, to == hard ? "; " : "\n");
@@ -443,7 +479,7 @@ static int submit_in_txn(Orders *o, const OrderRequest *req, uint64_t *ret_id, c
         }
 
         uint64_t id = 0;
-        r = insert_order(o, req, p, validity, hard->len ? "" : warnings->str, &id);
+        r = insert_order(o, req, p, effective_validity(o, req), hard->len ? "" : warnings->str, &id);
         if (r < 0)
                 goto txn;
 
@@ -454,8 +490,8 @@ static int submit_in_txn(Orders *o, const OrderRequest *req, uint64_t *ret_id, c
         if (r < 0)
                 goto txn;
 
-        for (size_t i = 0; i < verdict.n_violations; i++) {
-                const PolicyViolation *v = &verdict.violations[i];
+        for (size_t i = 0; i < verdict->n_violations; i++) {
+                const PolicyViolation *v = &verdict->violations[i];
                 r = audit_record(o->ctx.audit,
                                  v->enforcement == ENFORCEMENT_HARD ? AUDIT_POLICY_HARD_FAIL
                                                                     : AUDIT_POLICY_SOFT_FAIL,
@@ -477,9 +513,17 @@ txn:
                 *ret_id = id;
         else if (!*ret_error)
                 *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
-        policy_verdict_done(&verdict);
         g_string_free(warnings, TRUE);
         g_string_free(hard, TRUE);
+        return r;
+}
+
+static int submit_in_txn(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **ret_error) {
+        PolicyVerdict verdict = { 0 };
+        int r = submit_check(o, req, &verdict, ret_error);
+        if (r >= 0)
+                r = submit_record(o, req, &verdict, ret_id, ret_error);
+        policy_verdict_done(&verdict);
         return r;
 }
 
@@ -508,6 +552,7 @@ static void group_flush(Orders *o) {
                 return;
         o->group_open = false;
         (void) sd_event_source_set_enabled(o->group_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(o->group_timer, SD_EVENT_OFF);
         int r = txn_finish(o, 0);
         if (r < 0)
                 log_error_errno(r, "Cannot record %u orders: %s", o->group->len, strerror(abs(r)));
@@ -522,11 +567,48 @@ static void group_flush(Orders *o) {
                 schedule_dispatch(o);
 }
 
+static void group_add(Orders *o, OrderSubmittedFunc done, void *userdata, uint64_t id) {
+        GroupEntry e = { .done = done, .userdata = userdata, .id = id };
+        g_array_append_val(o->group, e);
+        if (o->group->len >= GROUP_MAX)
+                group_flush(o);
+        else
+                (void) sd_event_source_set_enabled(o->group_source, SD_EVENT_ONESHOT);
+}
+
+static int group_begin(Orders *o) {
+        if (o->group_open)
+                return 0;
+        int r = store_begin(o->ctx.store);
+        if (r < 0)
+                return r;
+        o->group_open = true;
+        (void) sd_event_now(o->ctx.event, CLOCK_MONOTONIC, &o->group_started);
+        return 0;
+}
+
 static void on_store_flush(void *userdata) {
         group_flush(userdata);
 }
 
 static int on_group(sd_event_source *s, void *userdata) {
+        Orders *o = userdata;
+        /* Fast orders still on the cpu pool join in a moment: let one commit serve them too,
+         * waiting at most GROUP_HOLD_USEC from the group's start. */
+        if (o->n_fast > 0 && o->group->len < GROUP_MAX) {
+                uint64_t now = 0;
+                (void) sd_event_now(o->ctx.event, CLOCK_MONOTONIC, &now);
+                if (now < o->group_started + GROUP_HOLD_USEC) {
+                        (void) sd_event_source_set_time(o->group_timer, o->group_started + GROUP_HOLD_USEC);
+                        (void) sd_event_source_set_enabled(o->group_timer, SD_EVENT_ONESHOT);
+                        return 0;
+                }
+        }
+        group_flush(o);
+        return 0;
+}
+
+static int on_group_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         group_flush(userdata);
         return 0;
 }
@@ -535,17 +617,21 @@ void orders_flush(Orders *o) {
         group_flush(o);
 }
 
+static int fast_submit(Orders *o, const OrderRequest *req, OrderSubmittedFunc done, void *userdata,
+                       char **ret_error);
+
 int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc done, void *userdata,
                           char **ret_error) {
         int r;
 
-        if (!o->group_open) {
-                r = store_begin(o->ctx.store);
-                if (r < 0) {
-                        *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
-                        return r;
-                }
-                o->group_open = true;
+        r = fast_submit(o, req, done, userdata, ret_error);
+        if (r != -EAGAIN)
+                return r;
+
+        r = group_begin(o);
+        if (r < 0) {
+                *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
+                return r;
         }
 
         /* A savepoint per submission: one that fails leaves the others of the group intact. */
@@ -561,12 +647,7 @@ int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc
                 (void) store_exec(o->ctx.store, "ROLLBACK TO submission");
                 (void) store_exec(o->ctx.store, "RELEASE submission");
                 /* Drop what this submission queued; the others' notifications stay. */
-                while (o->notifications->len > notified) {
-                        Notification *n = &g_array_index(o->notifications, Notification, o->notifications->len - 1);
-                        g_free(n->a);
-                        g_free(n->b);
-                        g_array_set_size(o->notifications, o->notifications->len - 1);
-                }
+                notifications_truncate(o, notified);
                 return r;
         }
         r = store_exec(o->ctx.store, "RELEASE submission");
@@ -575,12 +656,7 @@ int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc
                 return r;
         }
 
-        GroupEntry e = { .done = done, .userdata = userdata, .id = id };
-        g_array_append_val(o->group, e);
-        if (o->group->len >= GROUP_MAX)
-                group_flush(o);
-        else
-                (void) sd_event_source_set_enabled(o->group_source, SD_EVENT_ONESHOT);
+        group_add(o, done, userdata, id);
         return 0;
 }
 
@@ -903,6 +979,175 @@ static void on_batch(void *userdata, bool begin) {
         schedule_dispatch(o);
 }
 
+/* ---- the fast path: quick local orders, answered once issued -------------------------------- */
+
+/* A Local PKI order whose work is quick (a CSR, or an EC/Ed25519 key) is issued before it
+ * is recorded: the order row, its certificate and every audit record then commit together
+ * in the caller's group commit, and the caller is answered when the certificate is durable.
+ * This saves the pending commit, the dispatch query, the processing mark and a second
+ * commit per order. The policy and the per-caller bound are checked before anything is
+ * signed; a policy refusal takes the normal path (a failed order is recorded). Nothing is
+ * recorded if the daemon stops before the commit, and the caller, unanswered, knows it. */
+typedef struct FastOrder {
+        Orders *orders;
+        OrderRequest req;            /* a deep copy; norm_* filled */
+        Csr csr;                     /* req.csr points here: the stored DER and its description */
+        PolicyVerdict verdict;
+        OrderSubmittedFunc done;
+        void *userdata;
+        Work *work;
+} FastOrder;
+
+static void fast_order_free(FastOrder *f) {
+        if (!f)
+                return;
+        g_free((char *) f->req.kind);
+        g_free((char *) f->req.provider);
+        g_free((char *) f->req.requested_by);
+        g_free((char *) f->req.channel);
+        if (f->req.parameters)
+                g_variant_unref(f->req.parameters);
+        order_request_done(&f->req);
+        free(f->csr.key_algorithm);
+        free(f->csr.der);
+        policy_verdict_done(&f->verdict);
+        work_free(f->work);
+        g_free(f);
+}
+
+static bool fast_path_eligible(Orders *o, const OrderRequest *req, Provider *p) {
+        if (!p || !streq(p->ops->order_type, "local-pki") || req->resubmit_of || req->spool_name)
+                return false;
+        if (streq(req->kind, "csr"))
+                return req->csr && req->csr->der;
+        /* RSA key generation takes long: its caller gets the order at once and follows it. */
+        return req->key_algorithm == KEY_ALGORITHM_EC_256 || req->key_algorithm == KEY_ALGORITHM_EC_384 ||
+               req->key_algorithm == KEY_ALGORITHM_ED25519;
+}
+
+static void fast_run(void *userdata) {
+        FastOrder *f = userdata;
+        (void) work_execute(f->work);
+}
+
+static void fast_done(void *userdata) {
+        FastOrder *f = userdata;
+        Orders *o = f->orders;
+        Work *w = f->work;
+        g_autofree char *err = NULL;
+        uint64_t id = 0;
+
+        fast_in_flight_add(o, f->req.uid, -1);
+
+        int r = group_begin(o);
+        if (r >= 0)
+                r = store_exec(o->ctx.store, "SAVEPOINT submission");
+        if (r < 0) {
+                f->done(f->userdata, 0, r);
+                fast_order_free(f);
+                return;
+        }
+        guint notified = o->notifications->len;
+        r = submit_record(o, &f->req, &f->verdict, &id, &err);
+        if (r >= 0) {
+                w->order_id = id;
+                if (w->error < 0)
+                        r = order_set_failed(o, id, w->common_name, f->req.uid, f->req.pid, w->error_message);
+                else if (w->result.outcome != PROVIDER_ISSUED)
+                        r = order_set_failed(o, id, w->common_name, f->req.uid, f->req.pid,
+                                             w->result.error ? w->result.error : "rejected by the provider");
+                else {
+                        notify(o, NOTIFY_ORDER, id, "processing", NULL);
+                        r = apply_issued(o, w, f->req.uid, f->req.pid);
+                }
+        }
+        if (r < 0) {
+                (void) store_exec(o->ctx.store, "ROLLBACK TO submission");
+                (void) store_exec(o->ctx.store, "RELEASE submission");
+                notifications_truncate(o, notified);
+                log_error_errno(r, "Cannot record order for %s: %s", w->common_name, err ? err : strerror(abs(r)));
+                f->done(f->userdata, 0, r);
+        } else {
+                r = store_exec(o->ctx.store, "RELEASE submission");
+                if (r < 0)
+                        f->done(f->userdata, 0, r);
+                else
+                        group_add(o, f->done, f->userdata, id);
+        }
+        fast_order_free(f);
+}
+
+static void fast_destroy(void *userdata) {
+        FastOrder *f = userdata;
+        fast_in_flight_add(f->orders, f->req.uid, -1);
+        /* Shutting down before it was recorded: the caller is never answered (its call fails
+         * when we leave the bus) and nothing was stored. Drop the caller's reference. */
+        f->done(f->userdata, 0, -ESHUTDOWN);
+        fast_order_free(f);
+}
+
+static int fast_submit(Orders *o, const OrderRequest *req, OrderSubmittedFunc done, void *userdata,
+                       char **ret_error) {
+        Provider *p = find_provider(o, req->provider);
+        if (!fast_path_eligible(o, req, p))
+                return -EAGAIN;
+
+        FastOrder *f = g_new0(FastOrder, 1);
+        f->orders = o;
+        int r = submit_check(o, req, &f->verdict, ret_error);
+        if (r < 0 || policy_verdict_is_hard_fail(&f->verdict)) {
+                fast_order_free(f);
+                /* A refusal by policy is recorded as a failed order by the normal path. */
+                return r < 0 ? r : -EAGAIN;
+        }
+
+        f->req = (OrderRequest) {
+                .kind = g_strdup(req->kind),
+                .provider = g_strdup(req->provider),
+                .key_algorithm = req->key_algorithm,
+                .validity_days = req->validity_days,
+                .parameters = req->parameters ? g_variant_ref(req->parameters) : NULL,
+                .uid = req->uid,
+                .pid = req->pid,
+                .requested_by = g_strdup(req->requested_by),
+                .channel = g_strdup(req->channel),
+                .norm_common_name = g_strdup(req->norm_common_name),
+                .norm_dns_names = g_strdupv(req->norm_dns_names),
+        };
+        if (req->csr) {
+                f->csr.key_algorithm = strdup(req->csr->key_algorithm);
+                f->csr.rsa_bits = req->csr->rsa_bits;
+                f->csr.der = g_memdup2(req->csr->der, req->csr->der_len);
+                f->csr.der_len = req->csr->der_len;
+                f->req.csr = &f->csr;
+        }
+        f->done = done;
+        f->userdata = userdata;
+
+        Work *w = f->work = g_new0(Work, 1);
+        w->orders = o;
+        w->automated = streq(req->kind, "automated");
+        w->provider = p;
+        w->common_name = g_strdup(req->norm_common_name);
+        w->dns_names = g_strdupv(req->norm_dns_names);
+        w->key_algorithm = req->key_algorithm;
+        w->validity_days = effective_validity(o, req);
+        if (req->csr) {
+                w->csr_der = g_memdup2(req->csr->der, req->csr->der_len);
+                w->csr_der_len = req->csr->der_len;
+        }
+        w->on_cpu = true;
+
+        r = job_pool_submit(o->ctx.cpu_pool, fast_run, fast_done, fast_destroy, f);
+        if (r < 0) {
+                fast_order_free(f);
+                *ret_error = g_strdup_printf("cannot queue the order: %s", strerror(-r));
+                return r;
+        }
+        fast_in_flight_add(o, req->uid, +1);
+        return 0;
+}
+
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
 static void arm_timer(Orders *o, uint64_t when) {
@@ -1091,6 +1336,7 @@ int orders_new(const OrdersContext *ctx, Orders **ret) {
         o->completed = g_ptr_array_new();
         o->notifications = g_array_new(FALSE, TRUE, sizeof(Notification));
         o->group = g_array_new(FALSE, FALSE, sizeof(GroupEntry));
+        o->fast_per_uid = g_hash_table_new(NULL, NULL);
         o->retry_base_sec = ctx->config->provider_retry_sec ? ctx->config->provider_retry_sec : 5;
         o->max_attempts = ctx->config->provider_max_attempts ? ctx->config->provider_max_attempts : 8;
 
@@ -1106,6 +1352,10 @@ int orders_new(const OrdersContext *ctx, Orders **ret) {
                 r = sd_event_add_defer(ctx->event, &o->group_source, on_group, o);
         if (r >= 0)
                 r = sd_event_source_set_enabled(o->group_source, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time(ctx->event, &o->group_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_group_timer, o);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(o->group_timer, SD_EVENT_OFF);
         /* After the bus: every call already queued joins the group before it commits. */
         if (r >= 0)
                 r = sd_event_source_set_priority(o->group_source, SD_EVENT_PRIORITY_NORMAL + 10);
@@ -1128,6 +1378,7 @@ Orders *orders_free(Orders *o) {
         group_flush(o);
         store_set_flush_hook(o->ctx.store, NULL, NULL);
         sd_event_source_disable_unref(o->group_source);
+        sd_event_source_disable_unref(o->group_timer);
         g_array_unref(o->group);
         sd_event_source_disable_unref(o->dispatch_source);
         sd_event_source_disable_unref(o->timer_source);
@@ -1135,6 +1386,7 @@ Orders *orders_free(Orders *o) {
                 work_free(o->completed->pdata[i]);
         g_ptr_array_unref(o->completed);
         g_hash_table_destroy(o->in_flight);
+        g_hash_table_destroy(o->fast_per_uid);
         notifications_clear(o);
         g_array_unref(o->notifications);
         g_array_unref(o->listeners);
