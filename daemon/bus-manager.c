@@ -279,8 +279,8 @@ static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *er
                 csr_intake_free(in);
                 return -ENOMEM;
         }
-        if (c->cpu_pool) {
-                r = job_pool_submit(c->cpu_pool, csr_intake_run, csr_intake_done, csr_intake_destroy, in);
+        if (c->quick_pool) {
+                r = job_pool_submit(c->quick_pool, csr_intake_run, csr_intake_done, csr_intake_destroy, in);
                 if (r < 0)
                         csr_intake_free(in);
                 return r < 0 ? r : 1; /* answered from csr_intake_done() */
@@ -810,13 +810,13 @@ const sd_bus_vtable bus_manager_vtable[] = {
 
 /* ---- notifications from the domain --------------------------------------------------------- */
 
-static void on_order_changed(void *userdata, uint64_t id, const char *status) {
+static void on_order_changed(void *userdata, uint64_t id, const char *status, bool properties) {
         BusContext *c = userdata;
         g_autofree char *path = bus_object_path(CK_ORDER_PREFIX, id);
         int r = sd_bus_emit_signal(c->bus, CK_ROOT_PATH, CK_MANAGER_IFACE, "OrderChanged", "os", path, status);
         if (r >= 0 && streq(status, "pending"))
                 r = sd_bus_emit_object_added(c->bus, path);
-        else if (r >= 0)
+        else if (r >= 0 && properties)
                 r = sd_bus_emit_properties_changed(c->bus, path, CK_ORDER_IFACE, "Status", NULL);
         if (r < 0)
                 log_debug_errno(r, "Cannot emit OrderChanged: %s, ignoring.", strerror(abs(r)));

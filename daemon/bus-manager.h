@@ -38,7 +38,7 @@ struct BusContext {
         Store *store;
         Audit *audit;
         Orders *orders;
-        JobPool *cpu_pool;                /* CSR decoding and verification off the loop; NULL: inline */
+        JobPool *quick_pool;              /* CSR decoding and verification off the loop; NULL: inline */
         Revocation *revocation;
         const Config *config;
         const LocalCa *local_ca;

@@ -36,6 +36,7 @@ struct Daemon {
         Audit *audit;
         LocalCa *local_ca;
         JobPool *cpu_pool, *io_pool;
+        JobPool *quick_pool;    /* short CPU work that a caller waits for: never behind a key generation */
         GHashTable *providers;
         GHashTable *provider_identities; /* name → IDENTIFY text, filled from the io pool */
         Orders *orders;
@@ -258,6 +259,9 @@ int daemon_new(const char *config_path, Daemon **ret) {
         r = job_pool_new(d->event, "io", IO_THREADS, &d->io_pool);
         if (r < 0)
                 return log_error_errno(r, "Cannot start worker threads: %s", strerror(abs(r)));
+        r = job_pool_new(d->event, "quick", d->config->worker_threads, &d->quick_pool);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start worker threads: %s", strerror(abs(r)));
 
         r = setup_providers(d);
         if (r < 0)
@@ -272,6 +276,7 @@ int daemon_new(const char *config_path, Daemon **ret) {
                                           .master_key = &d->master_key,
                                           .cpu_pool = d->cpu_pool,
                                           .io_pool = d->io_pool,
+                                          .quick_pool = d->quick_pool,
                                           .providers = d->providers,
                                           .local_ca_id = d->local_ca->id },
                        &d->orders);
@@ -321,6 +326,7 @@ Daemon *daemon_free(Daemon *d) {
         /* Workers first: nothing may finish into modules that are gone. Network
          * calls and helpers give up at once rather than run out their timeouts. */
         provider_cancel_all();
+        d->quick_pool = job_pool_free(d->quick_pool);
         d->cpu_pool = job_pool_free(d->cpu_pool);
         d->io_pool = job_pool_free(d->io_pool);
         /* Before the bus goes: a Rescan() still waiting gets its (error) reply. */
@@ -373,7 +379,7 @@ int daemon_run(Daemon *d) {
                 .store = d->store,
                 .audit = d->audit,
                 .orders = d->orders,
-                .cpu_pool = d->cpu_pool,
+                .quick_pool = d->quick_pool,
                 .revocation = d->revocation,
                 .config = d->config,
                 .local_ca = d->local_ca,

@@ -41,6 +41,8 @@ struct Orders {
         GHashTable *in_flight;       /* order id (uint64 key) → Work* */
         GPtrArray *completed;        /* Work* done on a worker, to apply in the next batch */
         GArray *notifications;       /* Notification, emitted after commit */
+        GArray *ready;               /* Notification, committed, for on_emit() */
+        sd_event_source *emit_source;
         sd_event_source *dispatch_source;
         sd_event_source *timer_source;
         uint64_t paused_until;       /* after a failed commit (disk full), back off */
@@ -141,13 +143,48 @@ static void notifications_clear(Orders *o) {
         g_array_set_size(o->notifications, 0);
 }
 
+/* Whether a status change needs its own PropertiesChanged: not when the order was announced
+ * ("pending") earlier in the same commit, nor when a later status of it follows. */
+static bool notification_changes_properties(Orders *o, guint i) {
+        const Notification *n = &g_array_index(o->notifications, Notification, i);
+        if (streq(n->a, "pending"))
+                return false;
+        for (guint k = 0; k < o->notifications->len; k++) {
+                const Notification *m = &g_array_index(o->notifications, Notification, k);
+                if (k == i || m->type != NOTIFY_ORDER || m->id != n->id)
+                        continue;
+                if (k > i || streq(m->a, "pending"))
+                        return false;
+        }
+        return true;
+}
+
+/* Tell the listeners, from an event source of its own: a commit can happen inside another
+ * bus handler (the store's flush hook ends an open group when any transaction begins), and a
+ * listener that emits a signal makes sd-bus look objects up, which replaces the very row that
+ * handler is working with. */
 static void notifications_flush(Orders *o) {
-        for (guint i = 0; i < o->notifications->len; i++) {
-                Notification *n = &g_array_index(o->notifications, Notification, i);
+        if (o->notifications->len == 0)
+                return;
+        g_array_append_vals(o->ready, o->notifications->data, o->notifications->len);
+        g_array_set_size(o->notifications, 0);  /* moved, not freed */
+        (void) sd_event_source_set_enabled(o->emit_source, SD_EVENT_ONESHOT);
+}
+
+static int on_emit(sd_event_source *s, void *userdata) {
+        Orders *o = userdata;
+        /* Listeners may commit (and so queue more): take the list first. */
+        g_autoptr(GArray) list = o->ready;
+        o->ready = g_array_new(FALSE, TRUE, sizeof(Notification));
+        GArray *saved = o->notifications;
+        o->notifications = list;
+        for (guint i = 0; i < list->len; i++) {
+                Notification *n = &g_array_index(list, Notification, i);
+                bool properties = n->type == NOTIFY_ORDER && notification_changes_properties(o, i);
                 for (guint j = 0; j < o->listeners->len; j++) {
                         OrdersListener *l = &g_array_index(o->listeners, OrdersListener, j);
                         if (n->type == NOTIFY_ORDER && l->order_changed)
-                                l->order_changed(l->userdata, n->id, n->a);
+                                l->order_changed(l->userdata, n->id, n->a, properties);
                         else if (n->type == NOTIFY_CERTIFICATE && l->certificate_added)
                                 l->certificate_added(l->userdata, n->id);
                         else if (n->type == NOTIFY_ALERT && l->alert_raised)
@@ -158,6 +195,8 @@ static void notifications_flush(Orders *o) {
                 }
         }
         notifications_clear(o);
+        o->notifications = saved;
+        return 0;
 }
 
 static void notifications_truncate(Orders *o, guint len) {
@@ -1016,7 +1055,8 @@ static void fast_order_free(FastOrder *f) {
 }
 
 static bool fast_path_eligible(Orders *o, const OrderRequest *req, Provider *p) {
-        if (!p || !streq(p->ops->order_type, "local-pki") || req->resubmit_of || req->spool_name)
+        if (!o->ctx.quick_pool || !p || !streq(p->ops->order_type, "local-pki") || req->resubmit_of ||
+            req->spool_name)
                 return false;
         if (streq(req->kind, "csr"))
                 return req->csr && req->csr->der;
@@ -1138,7 +1178,7 @@ static int fast_submit(Orders *o, const OrderRequest *req, OrderSubmittedFunc do
         }
         w->on_cpu = true;
 
-        r = job_pool_submit(o->ctx.cpu_pool, fast_run, fast_done, fast_destroy, f);
+        r = job_pool_submit(o->ctx.quick_pool, fast_run, fast_done, fast_destroy, f);
         if (r < 0) {
                 fast_order_free(f);
                 *ret_error = g_strdup_printf("cannot queue the order: %s", strerror(-r));
@@ -1335,6 +1375,7 @@ int orders_new(const OrdersContext *ctx, Orders **ret) {
         o->in_flight = g_hash_table_new(g_int64_hash, g_int64_equal);
         o->completed = g_ptr_array_new();
         o->notifications = g_array_new(FALSE, TRUE, sizeof(Notification));
+        o->ready = g_array_new(FALSE, TRUE, sizeof(Notification));
         o->group = g_array_new(FALSE, FALSE, sizeof(GroupEntry));
         o->fast_per_uid = g_hash_table_new(NULL, NULL);
         o->retry_base_sec = ctx->config->provider_retry_sec ? ctx->config->provider_retry_sec : 5;
@@ -1352,6 +1393,10 @@ int orders_new(const OrdersContext *ctx, Orders **ret) {
                 r = sd_event_add_defer(ctx->event, &o->group_source, on_group, o);
         if (r >= 0)
                 r = sd_event_source_set_enabled(o->group_source, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_defer(ctx->event, &o->emit_source, on_emit, o);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(o->emit_source, SD_EVENT_OFF);
         if (r >= 0)
                 r = sd_event_add_time(ctx->event, &o->group_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_group_timer, o);
         if (r >= 0)
@@ -1389,6 +1434,10 @@ Orders *orders_free(Orders *o) {
         g_hash_table_destroy(o->fast_per_uid);
         notifications_clear(o);
         g_array_unref(o->notifications);
+        sd_event_source_disable_unref(o->emit_source);
+        o->notifications = o->ready;
+        notifications_clear(o);
+        g_array_unref(o->ready);
         g_array_unref(o->listeners);
         g_free(o);
         return NULL;

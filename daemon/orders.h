@@ -21,7 +21,10 @@
 typedef struct Orders Orders;
 
 typedef struct OrdersListener {
-        void (*order_changed)(void *userdata, uint64_t order_id, const char *status);
+        /* properties: whether the order's properties changed for observers. False when the
+         * same commit also announced the order (it appeared with its final properties) or a
+         * later status of the same commit follows (which says it). */
+        void (*order_changed)(void *userdata, uint64_t order_id, const char *status, bool properties);
         void (*certificate_added)(void *userdata, uint64_t certificate_id);
         void (*alert_raised)(void *userdata, uint64_t alert_id, const char *kind, const char *message);
         /* The order reached its final status ("complete" or "failed"); called after the commit,
@@ -38,6 +41,7 @@ typedef struct OrdersContext {
         const MasterKey *master_key;
         JobPool *cpu_pool;                /* local signing and key generation */
         JobPool *io_pool;                 /* providers that wait on network or helpers */
+        JobPool *quick_pool;              /* quick local orders (CSR, EC/Ed25519 key); NULL: none */
         GHashTable *providers;            /* name → Provider*, borrowed */
         uint64_t local_ca_id;
 } OrdersContext;

@@ -507,6 +507,8 @@ static void finish_batch(Spool *s) {
                 g_ptr_array_add(rows, row);
         }
         g_array_remove_range(s->finishing, 0, n);
+        if (rows->len == 0)
+                return; /* orders of other channels: nothing to write or sync */
 
         /* The results are durable before any CSR leaves incoming/: all written, one syncfs() (rather
          * than an fsync per file, each a journal commit of its own), renamed into place, and the
