@@ -51,6 +51,7 @@ struct Orders {
          * answered after it. */
         GArray *group;               /* GroupEntry */
         bool group_open;
+        bool group_dispatch;         /* the group recorded pending orders: dispatch after its commit */
         sd_event_source *group_source;
         unsigned retry_base_sec;
         unsigned max_attempts;
@@ -404,7 +405,9 @@ static int insert_order(Orders *o, const OrderRequest *req, Provider *p, unsigne
                 return r;
         _cleanup_stmt_ sqlite3_stmt *stmt = st;
 
-        g_autofree char *params = req->parameters ? g_variant_print(req->parameters, TRUE) : g_strdup("@a{sv} {}");
+        g_autofree char *params = req->parameters_text ? g_strdup(req->parameters_text)
+                                  : req->parameters    ? g_variant_print(req->parameters, TRUE)
+                                                       : g_strdup("@a{sv} {}");
         g_autofree char *names = strv_join_lines(req->norm_dns_names);
         bool automated = streq(req->kind, "automated");
 
@@ -602,8 +605,10 @@ static void group_flush(Orders *o) {
                 GroupEntry *e = &g_array_index(entries, GroupEntry, i);
                 e->done(e->userdata, r < 0 ? 0 : e->id, r < 0 ? r : 0);
         }
-        if (r >= 0)
+        /* Open orders to run: only those recorded pending (fast orders are recorded finished). */
+        if (r >= 0 && o->group_dispatch)
                 schedule_dispatch(o);
+        o->group_dispatch = false;
 }
 
 static void group_add(Orders *o, OrderSubmittedFunc done, void *userdata, uint64_t id) {
@@ -695,6 +700,7 @@ int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc
                 return r;
         }
 
+        o->group_dispatch = true;
         group_add(o, done, userdata, id);
         return 0;
 }
@@ -1046,6 +1052,7 @@ static void fast_order_free(FastOrder *f) {
         g_free((char *) f->req.channel);
         if (f->req.parameters)
                 g_variant_unref(f->req.parameters);
+        g_free(f->req.parameters_text);
         order_request_done(&f->req);
         free(f->csr.key_algorithm);
         free(f->csr.der);
@@ -1067,7 +1074,16 @@ static bool fast_path_eligible(Orders *o, const OrderRequest *req, Provider *p) 
 
 static void fast_run(void *userdata) {
         FastOrder *f = userdata;
-        (void) work_execute(f->work);
+        Work *w = f->work;
+        (void) work_execute(w);
+        /* What the loop needs is in w->info: free the certificate here, and print the recorded
+         * parameters here too (a CSR's PEM is long to escape). */
+        if (w->have_info) {
+                X509_free(w->result.certificate);
+                w->result.certificate = NULL;
+        }
+        if (f->req.parameters)
+                f->req.parameters_text = g_variant_print(f->req.parameters, TRUE);
 }
 
 static void fast_done(void *userdata) {

@@ -55,6 +55,7 @@ typedef struct OrderRequest {
         Csr *csr;                         /* csr orders (borrowed) */
         unsigned validity_days;           /* 0 = the provider's default */
         GVariant *parameters;             /* the original a{sv}, recorded for Resubmit */
+        char *parameters_text;            /* optional: g_variant_print(parameters, TRUE) made already */
         uint32_t uid, pid;
         const char *requested_by;
         const char *channel;              /* "dbus" | "spool" */
