@@ -810,13 +810,16 @@ const sd_bus_vtable bus_manager_vtable[] = {
 
 /* ---- notifications from the domain --------------------------------------------------------- */
 
-static void on_order_changed(void *userdata, uint64_t id, const char *status, bool properties) {
+static void on_order_changed(void *userdata, uint64_t id, const char *status, unsigned flags) {
         BusContext *c = userdata;
         g_autofree char *path = bus_object_path(CK_ORDER_PREFIX, id);
-        int r = sd_bus_emit_signal(c->bus, CK_ROOT_PATH, CK_MANAGER_IFACE, "OrderChanged", "os", path, status);
-        if (r >= 0 && streq(status, "pending"))
+        int r = 0;
+        /* The object first: whoever hears OrderChanged may look at it. */
+        if (flags & ORDER_CHANGE_NEW)
                 r = sd_bus_emit_object_added(c->bus, path);
-        else if (r >= 0 && properties)
+        if (r >= 0)
+                r = sd_bus_emit_signal(c->bus, CK_ROOT_PATH, CK_MANAGER_IFACE, "OrderChanged", "os", path, status);
+        if (r >= 0 && (flags & ORDER_CHANGE_PROPERTIES))
                 r = sd_bus_emit_properties_changed(c->bus, path, CK_ORDER_IFACE, "Status", NULL);
         if (r < 0)
                 log_debug_errno(r, "Cannot emit OrderChanged: %s, ignoring.", strerror(abs(r)));

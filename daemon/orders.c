@@ -144,19 +144,34 @@ static void notifications_clear(Orders *o) {
         g_array_set_size(o->notifications, 0);
 }
 
-/* Whether a status change needs its own PropertiesChanged: not when the order was announced
- * ("pending") earlier in the same commit, nor when a later status of it follows. */
-static bool notification_changes_properties(Orders *o, guint i) {
-        const Notification *n = &g_array_index(o->notifications, Notification, i);
-        if (streq(n->a, "pending"))
-                return false;
-        for (guint k = 0; k < o->notifications->len; k++) {
-                const Notification *m = &g_array_index(o->notifications, Notification, k);
+static bool status_is_final(const char *status) {
+        return streq(status, "complete") || streq(status, "failed");
+}
+
+/* How to tell the status change list[i] (see OrdersListener.order_changed); false: not at all,
+ * a final status of the same order follows in this commit. */
+static bool order_change_flags(const GArray *list, guint i, unsigned *ret_flags) {
+        const Notification *n = &g_array_index(list, Notification, i);
+        bool earlier_pending = false, later = false, later_final = false;
+        for (guint k = 0; k < list->len; k++) {
+                const Notification *m = &g_array_index(list, Notification, k);
                 if (k == i || m->type != NOTIFY_ORDER || m->id != n->id)
                         continue;
-                if (k > i || streq(m->a, "pending"))
-                        return false;
+                if (k < i && streq(m->a, "pending"))
+                        earlier_pending = true;
+                if (k > i) {
+                        later = true;
+                        later_final = later_final || status_is_final(m->a);
+                }
         }
+        if (!status_is_final(n->a) && later_final)
+                return false;
+        unsigned flags = 0;
+        if (streq(n->a, "pending") || (status_is_final(n->a) && earlier_pending))
+                flags |= ORDER_CHANGE_NEW;
+        else if (!earlier_pending && !later)
+                flags |= ORDER_CHANGE_PROPERTIES;
+        *ret_flags = flags;
         return true;
 }
 
@@ -181,11 +196,13 @@ static int on_emit(sd_event_source *s, void *userdata) {
         o->notifications = list;
         for (guint i = 0; i < list->len; i++) {
                 Notification *n = &g_array_index(list, Notification, i);
-                bool properties = n->type == NOTIFY_ORDER && notification_changes_properties(o, i);
+                unsigned flags = 0;
+                if (n->type == NOTIFY_ORDER && !order_change_flags(list, i, &flags))
+                        continue;
                 for (guint j = 0; j < o->listeners->len; j++) {
                         OrdersListener *l = &g_array_index(o->listeners, OrdersListener, j);
                         if (n->type == NOTIFY_ORDER && l->order_changed)
-                                l->order_changed(l->userdata, n->id, n->a, properties);
+                                l->order_changed(l->userdata, n->id, n->a, flags);
                         else if (n->type == NOTIFY_CERTIFICATE && l->certificate_added)
                                 l->certificate_added(l->userdata, n->id);
                         else if (n->type == NOTIFY_ALERT && l->alert_raised)
@@ -1112,10 +1129,8 @@ static void fast_done(void *userdata) {
                 else if (w->result.outcome != PROVIDER_ISSUED)
                         r = order_set_failed(o, id, w->common_name, f->req.uid, f->req.pid,
                                              w->result.error ? w->result.error : "rejected by the provider");
-                else {
-                        notify(o, NOTIFY_ORDER, id, "processing", NULL);
+                else
                         r = apply_issued(o, w, f->req.uid, f->req.pid);
-                }
         }
         if (r < 0) {
                 (void) store_exec(o->ctx.store, "ROLLBACK TO submission");

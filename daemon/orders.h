@@ -20,11 +20,16 @@
 
 typedef struct Orders Orders;
 
+typedef enum OrderChangeFlags {
+        ORDER_CHANGE_NEW = 1 << 0,        /* the order appeared with this commit */
+        ORDER_CHANGE_PROPERTIES = 1 << 1, /* its properties changed for whoever knew it */
+} OrderChangeFlags;
+
 typedef struct OrdersListener {
-        /* properties: whether the order's properties changed for observers. False when the
-         * same commit also announced the order (it appeared with its final properties) or a
-         * later status of the same commit follows (which says it). */
-        void (*order_changed)(void *userdata, uint64_t order_id, const char *status, bool properties);
+        /* One call per status an order reached in a commit. An order that was recorded and
+         * finished in the same commit (a quick local order, a policy refusal) is told once,
+         * with its final status and ORDER_CHANGE_NEW: it never was pending for anyone. */
+        void (*order_changed)(void *userdata, uint64_t order_id, const char *status, unsigned flags);
         void (*certificate_added)(void *userdata, uint64_t certificate_id);
         void (*alert_raised)(void *userdata, uint64_t alert_id, const char *kind, const char *message);
         /* The order reached its final status ("complete" or "failed"); called after the commit,

@@ -25,8 +25,12 @@ signals_for() {
 }
 have_complete() { signals_for "$order" | grep -q '"complete"'; }
 ck_wait_for "OrderChanged reaches complete" 10 have_complete
-ck_check "OrderChanged goes pending, processing, complete in order" \
-        test "$(signals_for "$order" | grep OrderChanged | jq -r '.[1]' | tr '\n' ' ')" = "pending processing complete "
+# A quick local order (an EC key) is recorded once issued: it was never pending for anyone,
+# and is told once, announced first.
+ck_check "a quick order: OrderChanged says complete, once" \
+        test "$(signals_for "$order" | grep OrderChanged | jq -r '.[1]' | tr '\n' ' ')" = "complete "
+ck_check "a quick order: InterfacesAdded comes before its OrderChanged" \
+        test "$(signals_for "$order" | jq -r '.[0]' | grep -E '^(InterfacesAdded|OrderChanged)$' | tr '\n' ' ')" = "InterfacesAdded OrderChanged "
 # A quick local order is issued before it is recorded: it appears (InterfacesAdded) with its
 # final Status, so no PropertiesChanged follows for it. Slow ones change Status later (below).
 ck_check "the order is announced (InterfacesAdded) with Status complete" \
@@ -58,5 +62,7 @@ status_changed() {
         jq -e -s --arg p "$last" 'any(.[]; .type == "signal" and .member == "PropertiesChanged" and .path == $p and (.payload.data[1] | has("Status")))' "$CK_RUN/monitor.json" >/dev/null
 }
 ck_wait_for "PropertiesChanged on a slow order carries Status" 10 status_changed
+ck_check "a slow order: OrderChanged goes pending, processing, complete in order" \
+        test "$(signals_for "$last" | grep OrderChanged | jq -r '.[1]' | tr '\n' ' ')" = "pending processing complete "
 kill $mon 2>/dev/null
 ck_done
