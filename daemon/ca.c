@@ -12,6 +12,7 @@
 #include "ca.h"
 #include "keys.h"
 #include "log.h"
+#include "spki.h"
 
 #define CLOCK_SKEW_SEC (5 * 60)
 #define VALIDITY_DAYS_MAX 36500U
@@ -583,9 +584,12 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
                 (void) X509_PUBKEY_get0_param(&alg, NULL, NULL, NULL, pub);
                 rsa = OBJ_obj2nid(alg) == NID_rsaEncryption || OBJ_obj2nid(alg) == NID_rsassaPss;
         } else {
-                if (X509_set_pubkey(x, req->pkey) != 1)
-                        return set_error(ret_error, -EINVAL, "Cannot set the public key: %s",
-                                         openssl_last_error());
+                /* Without the encoder framework where the key type allows (spki.c). */
+                r = spki_set_from_pkey(X509_get_X509_PUBKEY(x), req->pkey);
+                if (r == -EOPNOTSUPP)
+                        r = X509_set_pubkey(x, req->pkey) == 1 ? 0 : -EINVAL;
+                if (r < 0)
+                        return set_error(ret_error, r, "Cannot set the public key: %s", openssl_last_error());
                 rsa = EVP_PKEY_is_a(req->pkey, "RSA") || EVP_PKEY_is_a(req->pkey, "RSA-PSS");
         }
 

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "orders.h"
 #include "policy.h"
+#include "spki.h"
 
 /* How many jobs we keep queued per worker thread: enough to keep the threads
  * busy between two loop iterations, few enough that a burst of 10,000 spool
@@ -738,7 +739,12 @@ static int work_fail(Work *w, int error, const char *fmt, ...) {
 static bool same_public_key(X509 *leaf, EVP_PKEY *pkey, X509_REQ *csr) {
         unsigned char *a = NULL, *b = NULL;
         int la = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &a);
-        int lb = pkey ? i2d_PUBKEY(pkey, &b) : i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr), &b);
+        int lb = -1;
+        if (pkey) {
+                if (spki_der_from_pkey(pkey, &b, &lb) < 0)
+                        lb = -1;
+        } else
+                lb = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr), &b);
         bool same = la > 0 && la == lb && memcmp(a, b, (size_t) la) == 0;
         OPENSSL_free(a);
         OPENSSL_free(b);
