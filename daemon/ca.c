@@ -12,7 +12,7 @@
 #include "ca.h"
 #include "keys.h"
 #include "log.h"
-#include "spki.h"
+#include "spki-encode.h"
 
 #define CLOCK_SKEW_SEC (5 * 60)
 #define VALIDITY_DAYS_MAX 36500U
@@ -584,7 +584,7 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
                 (void) X509_PUBKEY_get0_param(&alg, NULL, NULL, NULL, pub);
                 rsa = OBJ_obj2nid(alg) == NID_rsaEncryption || OBJ_obj2nid(alg) == NID_rsassaPss;
         } else {
-                /* Without the encoder framework where the key type allows (spki.c). */
+                /* Without the encoder framework where the key type allows (spki-encode.c). */
                 r = spki_set_from_pkey(X509_get_X509_PUBKEY(x), req->pkey);
                 if (r == -EOPNOTSUPP)
                         r = X509_set_pubkey(x, req->pkey) == 1 ? 0 : -EINVAL;

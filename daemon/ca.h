@@ -57,7 +57,7 @@ typedef struct LeafRequest {
  * become iPAddress SANs. A CN longer than 64 characters stays out of the subject
  * (ub-common-name) and the SAN is then critical.
  * With req->csr the key is copied as encoded, never decoded, and with req->pkey an EC
- * or EdDSA key is encoded by spki.c (not the OSSL_ENCODER framework, ~100 µs a key
+ * or EdDSA key is encoded by spki-encode.c (not the OSSL_ENCODER framework, ~100 µs a key
  * on OpenSSL 3.0), so the returned X509 has no in-memory EVP_PKEY: X509_get0_pubkey() returns NULL and
  * X509_verify_cert()/X509_check_private_key() on it fail. Serialise it (i2d_X509)
  * and use x509_from_der() when you need that; cert_info_from_x509() and

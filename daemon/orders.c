@@ -8,7 +8,7 @@
 #include "log.h"
 #include "orders.h"
 #include "policy.h"
-#include "spki.h"
+#include "spki-encode.h"
 
 /* How many jobs we keep queued per worker thread: enough to keep the threads
  * busy between two loop iterations, few enough that a burst of 10,000 spool

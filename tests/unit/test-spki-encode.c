@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* spki.c: the SubjectPublicKeyInfo we build without encoders is byte for byte what
+/* spki-encode.c: the SubjectPublicKeyInfo we build without encoders is byte for byte what
  * OpenSSL's encoder makes, for every key type certkeeper generates and a few more. */
 
 #include <stdbool.h>
@@ -10,7 +10,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "spki.h"
+#include "spki-encode.h"
 
 static EVP_PKEY *gen(const char *type, const char *curve, const char *point_format) {
         EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);

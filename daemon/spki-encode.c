@@ -17,7 +17,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
-#include "spki.h"
+#include "spki-encode.h"
 
 int spki_set_from_pkey(X509_PUBKEY *dst, EVP_PKEY *pkey) {
         unsigned char pub[256];   /* an uncompressed P-521 point is 133 bytes */
