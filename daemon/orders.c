@@ -697,7 +697,7 @@ int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc
         }
 
         /* A savepoint per submission: one that fails leaves the others of the group intact. */
-        r = store_exec(o->ctx.store, "SAVEPOINT submission");
+        r = store_exec_cached(o->ctx.store, "SAVEPOINT submission");
         if (r < 0) {
                 *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
                 return r;
@@ -706,13 +706,13 @@ int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc
         uint64_t id = 0;
         r = submit_in_txn(o, req, &id, ret_error);
         if (r < 0) {
-                (void) store_exec(o->ctx.store, "ROLLBACK TO submission");
-                (void) store_exec(o->ctx.store, "RELEASE submission");
+                (void) store_exec_cached(o->ctx.store, "ROLLBACK TO submission");
+                (void) store_exec_cached(o->ctx.store, "RELEASE submission");
                 /* Drop what this submission queued; the others' notifications stay. */
                 notifications_truncate(o, notified);
                 return r;
         }
-        r = store_exec(o->ctx.store, "RELEASE submission");
+        r = store_exec_cached(o->ctx.store, "RELEASE submission");
         if (r < 0) {
                 *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
                 return r;
@@ -1120,7 +1120,7 @@ static void fast_done(void *userdata) {
 
         int r = group_begin(o);
         if (r >= 0)
-                r = store_exec(o->ctx.store, "SAVEPOINT submission");
+                r = store_exec_cached(o->ctx.store, "SAVEPOINT submission");
         if (r < 0) {
                 f->done(f->userdata, 0, r);
                 fast_order_free(f);
@@ -1139,13 +1139,13 @@ static void fast_done(void *userdata) {
                         r = apply_issued(o, w, f->req.uid, f->req.pid);
         }
         if (r < 0) {
-                (void) store_exec(o->ctx.store, "ROLLBACK TO submission");
-                (void) store_exec(o->ctx.store, "RELEASE submission");
+                (void) store_exec_cached(o->ctx.store, "ROLLBACK TO submission");
+                (void) store_exec_cached(o->ctx.store, "RELEASE submission");
                 notifications_truncate(o, notified);
                 log_error_errno(r, "Cannot record order for %s: %s", w->common_name, err ? err : strerror(abs(r)));
                 f->done(f->userdata, 0, r);
         } else {
-                r = store_exec(o->ctx.store, "RELEASE submission");
+                r = store_exec_cached(o->ctx.store, "RELEASE submission");
                 if (r < 0)
                         f->done(f->userdata, 0, r);
                 else

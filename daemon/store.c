@@ -80,6 +80,20 @@ int store_exec(Store *s, const char *sql) {
         return 0;
 }
 
+int store_exec_cached(Store *s, const char *sql) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+                log_error("SQL failed (%s): %s", sql, sqlite3_errmsg(s->db));
+                return store_errno(rc);
+        }
+        return 0;
+}
+
 int store_open(const char *path, Store **ret, char **ret_error) {
         Store *s = calloc(1, sizeof *s);
         if (!s)
@@ -204,7 +218,7 @@ int store_begin(Store *s) {
         flush_pending(s);
         if (s->in_txn)
                 return -EBUSY;
-        int r = store_exec(s, "BEGIN IMMEDIATE");
+        int r = store_exec_cached(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         s->in_txn = true;
@@ -239,9 +253,16 @@ int store_begin_relaxed(Store *s) {
 int store_commit(Store *s) {
         if (!s->in_txn)
                 return -EINVAL;
-        int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-                int r = store_errno(rc);
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "COMMIT", &st);
+        if (r < 0) {
+                store_rollback(s);
+                return r;
+        }
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+                r = store_errno(rc);
                 log_error("Commit failed: %s", sqlite3_errmsg(s->db));
                 /* A failed COMMIT (disk full) leaves the transaction open: undo it. */
                 store_rollback(s);

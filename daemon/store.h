@@ -61,6 +61,9 @@ const char *store_errmsg(Store *s);
 
 /* Run one statement without results (for simple updates); logs failures. */
 int store_exec(Store *s, const char *sql);
+/* The same for one statement that is a string literal (it is prepared once and cached,
+ * keyed by the pointer like store_prepare()): SAVEPOINT, BEGIN... on hot paths. */
+int store_exec_cached(Store *s, const char *sql);
 
 int store_schema_version(Store *s);
 
