@@ -38,13 +38,19 @@ static int reply_order(sd_bus_message *m, uint64_t id) {
         return sd_bus_reply_method_return(m, "o", path);
 }
 
-static void on_submitted(void *userdata, uint64_t id, int error) {
+static void on_submitted(void *userdata, uint64_t id, int error, const char *message) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = userdata;
         int r;
 
         if (error < 0) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-                (void) bus_error_internal(&e, error, "cannot record the order");
+                if (!message)
+                        (void) bus_error_internal(&e, error, "cannot record the order");
+                else if (error == -EBADMSG || error == -EMSGSIZE || error == -EKEYREJECTED || error == -EINVAL)
+                        /* From orders_submit_csr(): the CSR, or a name in it, cannot be used. */
+                        (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, message);
+                else
+                        (void) map_order_error(&e, error, message);
                 r = sd_bus_reply_method_error(m, &e);
         } else
                 r = reply_order(m, id);
@@ -52,7 +58,9 @@ static void on_submitted(void *userdata, uint64_t id, int error) {
                 log_debug_errno(r, "Cannot answer a submission: %s, ignoring.", strerror(abs(r)));
 }
 
-static int submit(BusContext *c, sd_bus_message *m, OrderRequest *req, sd_bus_error *error) {
+/* Who asks: the caller's uid, pid and name into req (req->requested_by borrows from the
+ * credentials cache until the next call into authz). */
+static int request_caller(BusContext *c, sd_bus_message *m, OrderRequest *req, sd_bus_error *error) {
         Caller caller;
         int r = authz_caller(c->authz, m, &caller, error);
         if (r < 0)
@@ -61,6 +69,13 @@ static int submit(BusContext *c, sd_bus_message *m, OrderRequest *req, sd_bus_er
         req->pid = caller.pid;
         req->requested_by = caller.name;
         req->channel = "dbus";
+        return 0;
+}
+
+static int submit(BusContext *c, sd_bus_message *m, OrderRequest *req, sd_bus_error *error) {
+        int r = request_caller(c, m, req, error);
+        if (r < 0)
+                return r;
 
         /* Answered once the order is durable: after the commit it shares with the other
          * submissions of this loop iteration. */
@@ -263,6 +278,28 @@ static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *er
         if (r <= 0)
                 return r < 0 ? r : 1;
 
+        g_autoptr(GVariant) params = g_variant_ref_sink(g_variant_builder_end(record));
+
+        /* A Local PKI order: decoded, checked and issued on the quick pool in one go. */
+        OrderRequest quick = {
+                .kind = "csr",
+                .provider = provider,
+                .validity_days = validity,
+                .parameters = params,
+        };
+        r = request_caller(c, m, &quick, error);
+        if (r < 0)
+                return r;
+        g_autofree char *err = NULL;
+        r = orders_submit_csr(c->orders, &quick, pem, size, on_submitted, sd_bus_message_ref(m), &err);
+        if (r != -EAGAIN) {
+                if (r >= 0)
+                        return 1;   /* answered from on_submitted() */
+                sd_bus_message_unref(m);
+                return map_order_error(error, r, err);
+        }
+        sd_bus_message_unref(m);
+
         CsrIntake *in = calloc(1, sizeof *in);
         if (!in)
                 return -ENOMEM;
@@ -273,7 +310,7 @@ static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *er
                 .size = size,
                 .provider = g_steal_pointer(&provider),
                 .validity = validity,
-                .params = g_variant_ref_sink(g_variant_builder_end(record)),
+                .params = g_variant_ref(params),
         };
         if (!in->pem) {
                 csr_intake_free(in);

@@ -477,28 +477,28 @@ static void fast_in_flight_add(Orders *o, uint32_t uid, int delta) {
                 g_hash_table_insert(o->fast_per_uid, GUINT_TO_POINTER(uid), GUINT_TO_POINTER(n));
 }
 
-/* Before anything is recorded: the per-caller bound and the policy's verdict. */
-static int submit_check(Orders *o, const OrderRequest *req, PolicyVerdict *verdict, char **ret_error) {
-        int r;
-
-        /* Per-caller bound, so one local user cannot fill the queue for everyone. Root and the
-         * daemon's own spool intake are trusted with the whole queue. */
+/* The per-caller bound, so one local user cannot fill the queue for everyone. Root and the
+ * daemon's own spool intake are trusted with the whole queue. */
+static int submit_check_limit(Orders *o, uint32_t uid, char **ret_error) {
         unsigned limit = o->ctx.config->max_pending_orders_per_caller;
-        if (req->uid != 0 && limit > 0) {
-                uint64_t n = 0;
-                r = count_open_orders(o, req->uid, &n);
-                if (r < 0)
-                        return r;
-                n += fast_in_flight_for(o, req->uid);
-                if (n >= limit) {
-                        *ret_error = g_strdup_printf("uid %" PRIu32 " already has %" PRIu64 " open orders, "
-                                                     "the limit is %u: wait for some to finish",
-                                                     req->uid, n, limit);
-                        return -EUSERS;
-                }
+        if (uid == 0 || limit == 0)
+                return 0;
+        uint64_t n = 0;
+        int r = count_open_orders(o, uid, &n);
+        if (r < 0)
+                return r;
+        n += fast_in_flight_for(o, uid);
+        if (n >= limit) {
+                *ret_error = g_strdup_printf("uid %" PRIu32 " already has %" PRIu64 " open orders, "
+                                             "the limit is %u: wait for some to finish",
+                                             uid, n, limit);
+                return -EUSERS;
         }
+        return 0;
+}
 
-        /* The policy sees exactly what will be issued. */
+/* The policy's verdict on exactly what will be issued. Pure: also runs on the quick pool. */
+static int submit_policy(Orders *o, const OrderRequest *req, PolicyVerdict *verdict) {
         PolicyRequest pr = {
                 .common_name = req->norm_common_name,
                 .dns_names = req->norm_dns_names,
@@ -515,6 +515,14 @@ static int submit_check(Orders *o, const OrderRequest *req, PolicyVerdict *verdi
                 pr.rsa_bits = req->csr->rsa_bits;
         }
         return policy_evaluate(&o->ctx.config->policy, &pr, verdict);
+}
+
+/* Before anything is recorded: the per-caller bound and the policy's verdict. */
+static int submit_check(Orders *o, const OrderRequest *req, PolicyVerdict *verdict, char **ret_error) {
+        int r = submit_check_limit(o, req->uid, ret_error);
+        if (r < 0)
+                return r;
+        return submit_policy(o, req, verdict);
 }
 
 /* Record a checked submission inside the transaction that is open: the order row, its
@@ -621,7 +629,7 @@ static void group_flush(Orders *o) {
         o->group = g_array_new(FALSE, FALSE, sizeof(GroupEntry));
         for (guint i = 0; i < entries->len; i++) {
                 GroupEntry *e = &g_array_index(entries, GroupEntry, i);
-                e->done(e->userdata, r < 0 ? 0 : e->id, r < 0 ? r : 0);
+                e->done(e->userdata, r < 0 ? 0 : e->id, r < 0 ? r : 0, NULL);
         }
         /* Open orders to run: only those recorded pending (fast orders are recorded finished). */
         if (r >= 0 && o->group_dispatch)
@@ -1064,6 +1072,13 @@ typedef struct FastOrder {
         OrderSubmittedFunc done;
         void *userdata;
         Work *work;
+        /* orders_submit_csr(): the CSR as received, what the worker made of it. */
+        char *pem;
+        size_t pem_size;
+        Csr *parsed;
+        int refused;                 /* < 0: the CSR or its names cannot be used */
+        char *refusal;
+        bool policy_refused;         /* recorded as a failed order by the normal path */
 } FastOrder;
 
 static void fast_order_free(FastOrder *f) {
@@ -1081,6 +1096,9 @@ static void fast_order_free(FastOrder *f) {
         free(f->csr.der);
         policy_verdict_done(&f->verdict);
         work_free(f->work);
+        free(f->pem);
+        csr_free(f->parsed);
+        free(f->refusal);
         g_free(f);
 }
 
@@ -1118,11 +1136,25 @@ static void fast_done(void *userdata) {
 
         fast_in_flight_add(o, f->req.uid, -1);
 
+        if (f->refused < 0) {
+                f->done(f->userdata, 0, f->refused, f->refusal);
+                fast_order_free(f);
+                return;
+        }
+        if (f->policy_refused) {
+                /* Nothing was signed; the normal path records the refusal as a failed order. */
+                int k = orders_submit_grouped(o, &f->req, f->done, f->userdata, &err);
+                if (k < 0)
+                        f->done(f->userdata, 0, k, err);
+                fast_order_free(f);
+                return;
+        }
+
         int r = group_begin(o);
         if (r >= 0)
                 r = store_exec_cached(o->ctx.store, "SAVEPOINT submission");
         if (r < 0) {
-                f->done(f->userdata, 0, r);
+                f->done(f->userdata, 0, r, NULL);
                 fast_order_free(f);
                 return;
         }
@@ -1143,11 +1175,11 @@ static void fast_done(void *userdata) {
                 (void) store_exec_cached(o->ctx.store, "RELEASE submission");
                 notifications_truncate(o, notified);
                 log_error_errno(r, "Cannot record order for %s: %s", w->common_name, err ? err : strerror(abs(r)));
-                f->done(f->userdata, 0, r);
+                f->done(f->userdata, 0, r, NULL);
         } else {
                 r = store_exec_cached(o->ctx.store, "RELEASE submission");
                 if (r < 0)
-                        f->done(f->userdata, 0, r);
+                        f->done(f->userdata, 0, r, NULL);
                 else
                         group_add(o, f->done, f->userdata, id);
         }
@@ -1159,7 +1191,7 @@ static void fast_destroy(void *userdata) {
         fast_in_flight_add(f->orders, f->req.uid, -1);
         /* Shutting down before it was recorded: the caller is never answered (its call fails
          * when we leave the bus) and nothing was stored. Drop the caller's reference. */
-        f->done(f->userdata, 0, -ESHUTDOWN);
+        f->done(f->userdata, 0, -ESHUTDOWN, NULL);
         fast_order_free(f);
 }
 
@@ -1216,6 +1248,90 @@ static int fast_submit(Orders *o, const OrderRequest *req, OrderSubmittedFunc do
         w->on_cpu = true;
 
         r = job_pool_submit(o->ctx.quick_pool, fast_run, fast_done, fast_destroy, f);
+        if (r < 0) {
+                fast_order_free(f);
+                *ret_error = g_strdup_printf("cannot queue the order: %s", strerror(-r));
+                return r;
+        }
+        fast_in_flight_add(o, req->uid, +1);
+        return 0;
+}
+
+/* On the quick pool: everything about a CSR order that needs neither the store nor the bus. */
+static void fast_csr_run(void *userdata) {
+        FastOrder *f = userdata;
+        Orders *o = f->orders;
+        char *err = NULL;
+
+        int r = csr_parse(f->pem, f->pem_size, &f->parsed, &err);
+        if (r < 0) {
+                f->refused = r;
+                f->refusal = err ? err : strdup("not a valid CSR");
+                return;
+        }
+        f->req.common_name = f->parsed->common_name;
+        f->req.dns_names = f->parsed->dns_names;
+        f->req.csr = f->parsed;
+        /* orders_prepare() only reads the provider table, fixed since start-up. */
+        r = orders_prepare(o, &f->req, &err);
+        if (r < 0) {
+                f->refused = r;
+                f->refusal = err;
+                return;
+        }
+        r = submit_policy(o, &f->req, &f->verdict);
+        if (r < 0) {
+                f->refused = r;
+                f->refusal = strdup("cannot evaluate the issuance policy");
+                return;
+        }
+        if (policy_verdict_is_hard_fail(&f->verdict)) {
+                f->policy_refused = true;
+                return;
+        }
+
+        Work *w = f->work;
+        w->common_name = g_strdup(f->req.norm_common_name);
+        w->dns_names = g_strdupv(f->req.norm_dns_names);
+        w->validity_days = effective_validity(o, &f->req);
+        w->csr_der = g_memdup2(f->parsed->der, f->parsed->der_len);
+        w->csr_der_len = f->parsed->der_len;
+        fast_run(f);
+}
+
+int orders_submit_csr(Orders *o, const OrderRequest *req, const char *pem, size_t size, OrderSubmittedFunc done,
+                      void *userdata, char **ret_error) {
+        Provider *p = find_provider(o, req->provider);
+        if (!o->ctx.quick_pool || !p || !streq(p->ops->order_type, "local-pki") || req->resubmit_of ||
+            req->spool_name)
+                return -EAGAIN;
+
+        int r = submit_check_limit(o, req->uid, ret_error);
+        if (r < 0)
+                return r;
+
+        FastOrder *f = g_new0(FastOrder, 1);
+        f->orders = o;
+        f->req = (OrderRequest) {
+                .kind = g_strdup("csr"),
+                .provider = g_strdup(req->provider),
+                .validity_days = req->validity_days,
+                .parameters = req->parameters ? g_variant_ref(req->parameters) : NULL,
+                .uid = req->uid,
+                .pid = req->pid,
+                .requested_by = g_strdup(req->requested_by),
+                .channel = g_strdup(req->channel),
+        };
+        f->pem = g_memdup2(pem, size);
+        f->pem_size = size;
+        f->done = done;
+        f->userdata = userdata;
+        Work *w = f->work = g_new0(Work, 1);
+        w->orders = o;
+        w->provider = p;
+        w->on_cpu = true;
+
+        r = job_pool_submit(o->ctx.quick_pool, fast_csr_run, fast_done, fast_destroy, f);
         if (r < 0) {
                 fast_order_free(f);
                 *ret_error = g_strdup_printf("cannot queue the order: %s", strerror(-r));

@@ -125,9 +125,22 @@ int orders_submit(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **r
  * is called after that commit with the order id, or with a negative errno if the
  * commit failed. An error returned right away means nothing was recorded and done
  * will not be called. */
-typedef void (*OrderSubmittedFunc)(void *userdata, uint64_t order_id, int error);
+typedef void (*OrderSubmittedFunc)(void *userdata, uint64_t order_id, int error, const char *message);
 int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc done, void *userdata,
                           char **ret_error);
+/* A CSR order for the Local PKI, taken in whole off the loop: the CSR is decoded and its
+ * signature checked, its names normalised (as orders_prepare()), the policy evaluated and the
+ * certificate signed on the quick pool; the order is then recorded, complete, in the group
+ * commit, and done is called after it. req carries kind "csr", provider, validity_days,
+ * parameters and the caller (uid, pid, requested_by, channel); csr and common_name are not
+ * used. -EAGAIN: not such an order (another provider, no quick pool): decode the CSR and use
+ * orders_submit_grouped(). An error returned right away (-EUSERS: the caller's bound) means
+ * done will not be called. done may report a refusal with order id 0 and a message: the CSR
+ * does not decode (-EBADMSG, -EMSGSIZE, -EKEYREJECTED, as csr_parse()) or its names cannot be
+ * issued (-EINVAL, as orders_prepare()). A policy refusal is recorded as a failed order. */
+int orders_submit_csr(Orders *o, const OrderRequest *req, const char *pem, size_t size, OrderSubmittedFunc done,
+                      void *userdata, char **ret_error);
+
 /* Commit a pending group now (before shutdown). */
 void orders_flush(Orders *o);
 

@@ -669,7 +669,7 @@ static void requeue_head(Spool *s, const char *name);
 static void pause_intake(Spool *s);
 
 /* After the commit the file's order shares with the others of its loop turn. */
-static void on_submitted(void *userdata, uint64_t id, int error) {
+static void on_submitted(void *userdata, uint64_t id, int error, const char *message) {
         SpoolSubmission *sub = userdata;
         Spool *s = sub->spool;
 
