@@ -1088,6 +1088,8 @@ static void fast_order_free(FastOrder *f) {
         g_free((char *) f->req.provider);
         g_free((char *) f->req.requested_by);
         g_free((char *) f->req.channel);
+        g_free((char *) f->req.spool_name);
+        g_free((char *) f->req.spool_sha256);
         if (f->req.parameters)
                 g_variant_unref(f->req.parameters);
         g_free(f->req.parameters_text);
@@ -1103,8 +1105,7 @@ static void fast_order_free(FastOrder *f) {
 }
 
 static bool fast_path_eligible(Orders *o, const OrderRequest *req, Provider *p) {
-        if (!o->ctx.quick_pool || !p || !streq(p->ops->order_type, "local-pki") || req->resubmit_of ||
-            req->spool_name)
+        if (!o->ctx.quick_pool || !p || !streq(p->ops->order_type, "local-pki") || req->resubmit_of)
                 return false;
         if (streq(req->kind, "csr"))
                 return req->csr && req->csr->der;
@@ -1220,6 +1221,9 @@ static int fast_submit(Orders *o, const OrderRequest *req, OrderSubmittedFunc do
                 .pid = req->pid,
                 .requested_by = g_strdup(req->requested_by),
                 .channel = g_strdup(req->channel),
+                .spool_name = g_strdup(req->spool_name),
+                .spool_sha256 = g_strdup(req->spool_sha256),
+                .spool_owner = req->spool_owner,
                 .norm_common_name = g_strdup(req->norm_common_name),
                 .norm_dns_names = g_strdupv(req->norm_dns_names),
         };
