@@ -58,22 +58,23 @@ static void on_submitted(void *userdata, uint64_t id, int error, const char *mes
                 log_debug_errno(r, "Cannot answer a submission: %s, ignoring.", strerror(abs(r)));
 }
 
-/* Who asks: the caller's uid, pid and name into req (req->requested_by borrows from the
- * credentials cache until the next call into authz). */
-static int request_caller(BusContext *c, sd_bus_message *m, OrderRequest *req, sd_bus_error *error) {
-        Caller caller;
-        int r = authz_caller(c->authz, m, &caller, error);
+/* Who asks: the caller's uid, pid and name into req (req->requested_by points into *caller,
+ * which must outlive req). */
+static int request_caller(BusContext *c, sd_bus_message *m, Caller *caller, OrderRequest *req,
+                          sd_bus_error *error) {
+        int r = authz_caller(c->authz, m, caller, error);
         if (r < 0)
                 return r;
-        req->uid = caller.uid;
-        req->pid = caller.pid;
-        req->requested_by = caller.name;
+        req->uid = caller->uid;
+        req->pid = caller->pid;
+        req->requested_by = caller->name;
         req->channel = "dbus";
         return 0;
 }
 
 static int submit(BusContext *c, sd_bus_message *m, OrderRequest *req, sd_bus_error *error) {
-        int r = request_caller(c, m, req, error);
+        Caller caller;
+        int r = request_caller(c, m, &caller, req, error);
         if (r < 0)
                 return r;
 
@@ -287,7 +288,8 @@ static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *er
                 .validity_days = validity,
                 .parameters = params,
         };
-        r = request_caller(c, m, &quick, error);
+        Caller caller;
+        r = request_caller(c, m, &caller, &quick, error);
         if (r < 0)
                 return r;
         g_autofree char *err = NULL;
