@@ -41,7 +41,10 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
 
 /* A parsed, signature-checked CSR. */
 typedef struct Csr {
-        X509_REQ *req;
+        X509_PUBKEY *pubkey;     /* the subjectPublicKeyInfo as encoded, never decoded: use it with
+                                  * i2d_X509_PUBKEY(), X509_PUBKEY_get0_param() or as
+                                  * LeafRequest.spki; X509_PUBKEY_get0() on it fails. Decode
+                                  * der with d2i_X509_REQ() where an X509_REQ is needed. */
         char *common_name;       /* subject CN or NULL */
         char **dns_names;        /* SAN dNSNames as found (not normalised), NULL-terminated, never NULL */
         size_t n_dns_names;
@@ -59,6 +62,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Csr *, csr_free)
  * Errors: -EMSGSIZE (too large), -EBADMSG (not a CSR), -EKEYREJECTED (bad
  * signature); *ret_error is a readable reason. */
 int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error);
+
+/* Set dst to the algorithm identifier alg and the key bits key (copies both),
+ * without decoding the key: dst's in-memory EVP_PKEY stays unset. */
+int x509_pubkey_set_encoded(X509_PUBKEY *dst, const X509_ALGOR *alg, const unsigned char *key, int key_len);
 
 /* Everything the inventory shows about a certificate, extracted once when it
  * is stored (lists never parse certificates). */

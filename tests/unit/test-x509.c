@@ -252,7 +252,7 @@ static void test_csr_parse_ok(void) {
                                          a == KEY_ALGORITHM_RSA_2048   ? 2048
                                          : a == KEY_ALGORITHM_RSA_3072 ? 3072
                                                                        : 0);
-                        g_assert_nonnull(c->req);
+                        g_assert_nonnull(c->pubkey);
                         g_assert_cmpmem(c->der, c->der_len, der, len);
                         g_free(pem);
                 }
