@@ -759,6 +759,15 @@ static int csr_parse_openssl(const void *data, size_t size, Csr **ret, char **re
         return 0;
 }
 
+static uint64_t stats_fast, stats_generic;
+
+void csr_parse_stats(uint64_t *ret_fast, uint64_t *ret_generic) {
+        if (ret_fast)
+                *ret_fast = __atomic_load_n(&stats_fast, __ATOMIC_RELAXED);
+        if (ret_generic)
+                *ret_generic = __atomic_load_n(&stats_generic, __ATOMIC_RELAXED);
+}
+
 int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error) {
         _cleanup_free_ uint8_t *pem_der = NULL;
         const uint8_t *der = data;
@@ -782,9 +791,12 @@ int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error) {
                 return r;
         if (r > 0) {
                 r = csr_parse_fast(der, der_len, ret, ret_error);
-                if (r != 0)
+                if (r != 0) {
+                        __atomic_add_fetch(&stats_fast, 1, __ATOMIC_RELAXED);
                         return MIN(r, 0);
+                }
         }
+        __atomic_add_fetch(&stats_generic, 1, __ATOMIC_RELAXED);
         return csr_parse_openssl(data, size, ret, ret_error);
 }
 

@@ -63,6 +63,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Csr *, csr_free)
  * signature); *ret_error is a readable reason. */
 int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error);
 
+/* How many csr_parse() calls were decided by the fast path (our ASN.1
+ * template and spki.c, no OSSL_DECODER) and how many by OpenSSL's generic
+ * X509_REQ path (other key types, unusual encodings, every refusal before the
+ * names are looked at). Process-wide, for tests and benchmarks. */
+void csr_parse_stats(uint64_t *ret_fast, uint64_t *ret_generic);
+
 /* Set dst to the algorithm identifier alg and the key bits key (copies both),
  * without decoding the key: dst's in-memory EVP_PKEY stays unset. */
 int x509_pubkey_set_encoded(X509_PUBKEY *dst, const X509_ALGOR *alg, const unsigned char *key, int key_len);

@@ -382,6 +382,247 @@ static void test_csr_parse_bad_signature_all_algorithms(void) {
         }
 }
 
+
+/* A CSR for an arbitrary key, signed with SHA-256 (none for EdDSA). */
+static uint8_t *make_csr_for(EVP_PKEY *k, const char *cn, size_t *ret_len) {
+        X509_REQ *req = X509_REQ_new();
+        unsigned char *der = NULL;
+        int len;
+
+        X509_NAME_add_entry_by_NID(X509_REQ_get_subject_name(req), NID_commonName, MBSTRING_UTF8,
+                                   (const unsigned char *) cn, -1, -1, 0);
+        g_assert_cmpint(X509_REQ_set_pubkey(req, k), ==, 1);
+        bool eddsa = EVP_PKEY_is_a(k, "ED25519") || EVP_PKEY_is_a(k, "ED448");
+        g_assert_cmpint(X509_REQ_sign(req, k, eddsa ? NULL : EVP_sha256()), >, 0);
+        len = i2d_X509_REQ(req, &der);
+        g_assert_cmpint(len, >, 0);
+        X509_REQ_free(req);
+        *ret_len = (size_t) len;
+        return der;
+}
+
+static void parse_expect_path(const void *data, size_t len, bool fast, const char *algorithm) {
+        uint64_t f0, g0, f1, g1;
+        _cleanup_(csr_freep) Csr *c = NULL;
+        char *error = NULL;
+
+        csr_parse_stats(&f0, &g0);
+        if (csr_parse(data, len, &c, &error) < 0)
+                g_error("%s: %s", algorithm, error);
+        csr_parse_stats(&f1, &g1);
+        g_assert_cmpuint(f1 - f0, ==, fast ? 1 : 0);
+        g_assert_cmpuint(g1 - g0, ==, fast ? 0 : 1);
+        g_assert_cmpstr(c->key_algorithm, ==, algorithm);
+}
+
+/* The common key types never go near OSSL_DECODER; others still parse, the
+ * generic way, with the same results. */
+static void test_csr_parse_paths(void) {
+        static const struct {
+                const char *type, *param, *algorithm;
+                bool fast;
+        } keys[] = {
+                { "EC", "P-256", "ec-256", true },
+                { "EC", "P-384", "ec-384", true },
+                { "EC", "P-521", "ec-521", true },
+                { "RSA", NULL, "rsa-2048", true },
+                { "ED25519", NULL, "ed25519", true },
+                { "ED448", NULL, "ed448", false },
+                { "EC", "brainpoolP256r1", "unknown", false },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+                EVP_PKEY *k = keys[i].param ? EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type, keys[i].param)
+                              : streq(keys[i].type, "RSA") ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048)
+                                                           : EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type);
+                g_assert_nonnull(k);
+                size_t len;
+                uint8_t *der = make_csr_for(k, "paths.example.com", &len);
+                char *want = pkey_describe(k, NULL);
+                g_assert_cmpstr(want, ==, keys[i].algorithm);
+
+                parse_expect_path(der, len, keys[i].fast, want);
+                char *pem = der_csr_to_pem(der, len, false);
+                parse_expect_path(pem, strlen(pem), keys[i].fast, want);
+
+                /* A bad signature is refused by either path, and explained. */
+                der[len - 1] ^= 0x01;
+                Csr *c = NULL;
+                char *error = NULL;
+                g_assert_cmpint(csr_parse(der, len, &c, &error), ==, -EKEYREJECTED);
+                g_assert_nonnull(strstr(error, "signature does not verify"));
+                g_assert_null(c);
+                free(error);
+
+                g_free(pem);
+                free(want);
+                free(der);
+                EVP_PKEY_free(k);
+        }
+}
+
+/* PEM shapes: the plain one in its variants is read by our decoder, everything
+ * else as PEM_read_bio_X509_REQ() always did. */
+static void test_csr_parse_pem_shapes(void) {
+        size_t len;
+        uint8_t *der = make_csr(KEY_ALGORITHM_EC_256, "pem.example.com", NULL, &len);
+        g_autofree char *pem = der_csr_to_pem(der, len, false);
+        g_autofree char *pem_new = der_csr_to_pem(der, len, true);
+        Csr *c = NULL;
+        char *error = NULL;
+
+        /* white space before, junk after the END line */
+        g_autofree char *around = g_strconcat(" \n\t\n", pem, "and some junk after it\n", NULL);
+        parse_expect_path(around, strlen(around), true, "ec-256");
+        parse_expect_path(pem_new, strlen(pem_new), true, "ec-256");
+
+        /* CRLF line ends; no newline after END */
+        g_autofree char *crlf = NULL;
+        {
+                GString *g = g_string_new(NULL);
+                for (const char *p = pem; *p; p++) {
+                        if (*p == '\n')
+                                g_string_append_c(g, '\r');
+                        g_string_append_c(g, *p);
+                }
+                crlf = g_string_free(g, FALSE);
+        }
+        parse_expect_path(crlf, strlen(crlf), true, "ec-256");
+        parse_expect_path(pem, strlen(pem) - 1, true, "ec-256");
+
+        /* one long base64 line */
+        g_autofree char *b64 = g_base64_encode(der, len);
+        g_autofree char *one_line =
+                g_strconcat("-----BEGIN CERTIFICATE REQUEST-----\n", b64, "\n-----END CERTIFICATE REQUEST-----\n", NULL);
+        parse_expect_path(one_line, strlen(one_line), true, "ec-256");
+
+        /* another block first: the generic reader skips it */
+        g_autofree char *key_first = g_strconcat(
+                "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n",
+                pem, NULL);
+        parse_expect_path(key_first, strlen(key_first), false, "ec-256");
+
+        /* Bytes after the request inside the base64: PEM_read_bio_X509_REQ() has
+         * always ignored them; the stored DER is the request alone. */
+        {
+                uint8_t *longer = g_malloc(len + 3);
+                memcpy(longer, der, len);
+                memcpy(longer + len, "xyz", 3);
+                g_autofree char *b = g_base64_encode(longer, len + 3);
+                g_autofree char *p = g_strconcat("-----BEGIN CERTIFICATE REQUEST-----\n", b,
+                                                 "\n-----END CERTIFICATE REQUEST-----\n", NULL);
+                _cleanup_(csr_freep) Csr *c2 = NULL;
+                g_assert_cmpint(csr_parse(p, strlen(p), &c2, NULL), ==, 0);
+                g_assert_cmpmem(c2->der, c2->der_len, der, len);
+                g_free(longer);
+        }
+
+        /* junk before the PEM: not PEM, and not DER either (as before) */
+        g_autofree char *junk_first = g_strconcat("junk\n", pem, NULL);
+        g_assert_cmpint(csr_parse(junk_first, strlen(junk_first), &c, &error), ==, -EBADMSG);
+        g_assert_nonnull(strstr(error, "neither a PEM nor a DER"));
+        g_clear_pointer(&error, free);
+
+        /* broken base64, a wrong END line, no END line */
+        g_autofree char *bad_b64 = g_strdup(pem);
+        bad_b64[strlen("-----BEGIN CERTIFICATE REQUEST-----\n") + 5] = '*';
+        g_assert_cmpint(csr_parse(bad_b64, strlen(bad_b64), &c, &error), ==, -EBADMSG);
+        g_assert_nonnull(strstr(error, "not a PEM certificate request"));
+        g_clear_pointer(&error, free);
+        g_autofree char *wrong_end = g_strdup(pem);
+        char *e = strstr(wrong_end, "-----END CERTIFICATE REQUEST");
+        memcpy(e, "-----END CERTIFICATE REQUESX", 28);
+        g_assert_cmpint(csr_parse(wrong_end, strlen(wrong_end), &c, &error), ==, -EBADMSG);
+        g_clear_pointer(&error, free);
+        g_autofree char *no_end = g_strndup(pem, (gsize) (strstr(pem, "-----END") - pem));
+        g_assert_cmpint(csr_parse(no_end, strlen(no_end), &c, &error), ==, -EBADMSG);
+        g_clear_pointer(&error, free);
+
+        g_assert_null(c);
+        free(der);
+}
+
+/* A request whose subjectPublicKeyInfo is not a usable key: refused as not
+ * decodable, not as a bad signature. */
+static void test_csr_parse_garbage_spki(void) {
+        static const KeyAlgorithm algs[] = { KEY_ALGORITHM_EC_256, KEY_ALGORITHM_EC_384, KEY_ALGORITHM_RSA_2048 };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(algs); i++) {
+                size_t len;
+                uint8_t *der = make_csr(algs[i], "spki.example.com", NULL, &len);
+                _cleanup_(csr_freep) Csr *ok = NULL;
+                g_assert_cmpint(csr_parse(der, len, &ok, NULL), ==, 0);
+
+                const unsigned char *key = NULL;
+                int key_len = 0;
+                g_assert_cmpint(X509_PUBKEY_get0_param(NULL, &key, &key_len, NULL, ok->pubkey), ==, 1);
+                uint8_t *pos = memmem(der, len, key, (size_t) key_len);
+                g_assert_nonnull(pos);
+                if (algs[i] == KEY_ALGORITHM_RSA_2048)
+                        pos[0] = 0x31; /* RSAPublicKey's SEQUENCE becomes a SET */
+                else
+                        pos[key_len - 1] ^= 0x01; /* the point leaves the curve */
+
+                Csr *c = NULL;
+                char *error = NULL;
+                g_assert_cmpint(csr_parse(der, len, &c, &error), ==, -EBADMSG);
+                g_assert_nonnull(strstr(error, "public key cannot be decoded"));
+                g_assert_null(c);
+                free(error);
+                free(der);
+        }
+}
+
+/* cert_info_from_x509() names the key of a leaf signed from a CSR (its key
+ * never decoded) exactly as pkey_describe() names the key itself. */
+static void test_cert_info_algorithm_from_spki(void) {
+        static const struct {
+                const char *type, *param;
+                size_t bits;
+        } keys[] = {
+                { "EC", "P-256", 0 }, { "EC", "P-384", 0 }, { "EC", "P-521", 0 },
+                { "RSA", NULL, 2048 }, { "RSA", NULL, 1024 }, { "ED25519", NULL, 0 },
+                { "ED448", NULL, 0 }, { "EC", "brainpoolP256r1", 0 },
+        };
+        CaSettings s = { .subject = "CN=Describe CA", .key_algorithm = KEY_ALGORITHM_EC_256, .validity_days = 10 };
+        _cleanup_(ca_freep) Ca *ca = NULL;
+        g_assert_cmpint(ca_create(&s, &ca, NULL), ==, 0);
+
+        for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+                EVP_PKEY *k = keys[i].param ? EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type, keys[i].param)
+                              : keys[i].bits ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", keys[i].bits)
+                                             : EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type);
+                g_assert_nonnull(k);
+                size_t len;
+                uint8_t *der = make_csr_for(k, "describe.example.com", &len);
+                _cleanup_(csr_freep) Csr *c = NULL;
+                g_assert_cmpint(csr_parse(der, len, &c, NULL), ==, 0);
+
+                X509 *leaf = NULL;
+                LeafRequest lr = { .common_name = "describe.example.com", .spki = c->pubkey, .validity_days = 1 };
+                g_assert_cmpint(ca_sign_leaf(ca, &lr, &leaf, NULL), ==, 0);
+                CertInfo info = { 0 };
+                g_assert_cmpint(cert_info_from_x509(leaf, &info), ==, 0);
+                char *want = pkey_describe(k, NULL);
+                g_assert_cmpstr(info.algorithm, ==, want);
+                g_assert_cmpstr(info.algorithm, ==, c->key_algorithm);
+                g_assert_false(info.self_signed);
+                g_assert_cmpstr(info.digest, ==, "sha256");
+                free(want);
+                cert_info_done(&info);
+                X509_free(leaf);
+                free(der);
+                EVP_PKEY_free(k);
+        }
+
+        /* The CA itself: self-issued and self-signed. */
+        CertInfo info = { 0 };
+        g_assert_cmpint(cert_info_from_x509(ca->cert, &info), ==, 0);
+        g_assert_true(info.self_signed);
+        g_assert_cmpstr(info.algorithm, ==, "ec-256");
+        cert_info_done(&info);
+}
+
 static void test_csr_parse_too_many_sans(void) {
         char **names = g_new0(char *, SANS_MAX + 2);
         Csr *c = NULL;
@@ -621,6 +862,10 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/x509/csr/errors", test_csr_parse_errors);
         g_test_add_func("/x509/csr/bad-signature", test_csr_parse_bad_signature_all_algorithms);
         g_test_add_func("/x509/csr/too-many-sans", test_csr_parse_too_many_sans);
+        g_test_add_func("/x509/csr/paths", test_csr_parse_paths);
+        g_test_add_func("/x509/csr/pem-shapes", test_csr_parse_pem_shapes);
+        g_test_add_func("/x509/csr/garbage-spki", test_csr_parse_garbage_spki);
+        g_test_add_func("/x509/cert-info/algorithm-from-spki", test_cert_info_algorithm_from_spki);
         g_test_add_func("/x509/cert-info", test_cert_info);
         g_test_add_func("/x509/cert-info/ed25519-v1", test_cert_info_ed25519_and_zero_serial);
         g_test_add_func("/x509/pem-helpers", test_pem_helpers);
