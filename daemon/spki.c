@@ -218,6 +218,43 @@ char *spki_key_describe(const SpkiKey *k, unsigned *ret_rsa_bits) {
         }
 }
 
+EVP_PKEY *spki_key_to_pkey(const SpkiKey *k) {
+        EVP_PKEY *pkey = NULL;
+
+        if (!k)
+                return NULL;
+        if (k->type == SPKI_EC) {
+                EC_KEY *ec = NULL;
+                if (ec_key_build(group_for(k->curve_nid, NULL), k->key, &ec) <= 0)
+                        return NULL;
+                pkey = EVP_PKEY_new();
+                if (!pkey || EVP_PKEY_assign_EC_KEY(pkey, ec) != 1) {
+                        EC_KEY_free(ec);
+                        EVP_PKEY_free(pkey);
+                        return NULL;
+                }
+        } else if (k->type == SPKI_RSA) {
+                _cleanup_(ck_rsa_pub_freep) CkRsaPub *rp = NULL;
+                RSA *rsa;
+                if (rsa_pub_parse(k->key, &rp) <= 0)
+                        return NULL;
+                rsa = RSA_new();
+                if (!rsa || RSA_set0_key(rsa, rp->n, rp->e, NULL) != 1) {
+                        RSA_free(rsa);
+                        return NULL;
+                }
+                rp->n = rp->e = NULL;
+                pkey = EVP_PKEY_new();
+                if (!pkey || EVP_PKEY_assign_RSA(pkey, rsa) != 1) {
+                        RSA_free(rsa);
+                        EVP_PKEY_free(pkey);
+                        return NULL;
+                }
+        }
+        ERR_clear_error();
+        return pkey;
+}
+
 static int digest(const EVP_MD *md, const uint8_t *data, size_t len, unsigned char *ret, unsigned *ret_len) {
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         int ok;

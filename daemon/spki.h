@@ -38,6 +38,12 @@ int spki_key_load(const X509_ALGOR *alg, const ASN1_BIT_STRING *key, SpkiKey *re
 /* pkey_describe()'s name for a handled key: "rsa-2048", "ec-256", "ed25519", ... */
 char *spki_key_describe(const SpkiKey *k, unsigned *ret_rsa_bits);
 
+/* The key as an EVP_PKEY built from the encoding without OSSL_DECODER (an
+ * EC_KEY or RSA inside: EVP_PKEY_eq(), EVP_PKEY_get_base_id() and the EVP
+ * operations take it like any other). NULL for Ed25519, which has no such
+ * form, and on failure. */
+EVP_PKEY *spki_key_to_pkey(const SpkiKey *k);
+
 /* Verify signature (a BIT STRING as found in a CSR or certificate) over tbs
  * with the signature algorithm sig_alg. Returns 1 when it verifies, 0 when it
  * does not or when the combination is not handled here (the caller then asks

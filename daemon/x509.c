@@ -759,6 +759,67 @@ static int csr_parse_openssl(const void *data, size_t size, Csr **ret, char **re
         return 0;
 }
 
+static X509_REQ *csr_request_assemble(const uint8_t *der, size_t len) {
+        _cleanup_(ck_req_freep) CkReq *cr = NULL;
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
+        const unsigned char *p = der;
+        unsigned char *out = NULL;
+        ASN1_BIT_STRING *sig = NULL;
+        SpkiKey key;
+        int n;
+
+        cr = (CkReq *) ASN1_item_d2i(NULL, &p, (long) len, ASN1_ITEM_rptr(CkReq));
+        if (!cr || p != der + len || ASN1_INTEGER_get(cr->info->version) != 0)
+                return NULL;
+        const CkReqInfo *info = cr->info;
+        if (spki_key_load(info->spki->algor, info->spki->public_key, &key) <= 0)
+                return NULL;
+        pkey = spki_key_to_pkey(&key);
+        req = X509_REQ_new();
+        if (!pkey || !req)
+                return NULL;
+        if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
+            X509_REQ_set_subject_name(req, info->subject) != 1 || X509_REQ_set_pubkey(req, pkey) != 1)
+                return NULL;
+        /* The key as it was encoded (parameters and all), the EVP_PKEY still attached. */
+        if (x509_pubkey_set_encoded(X509_REQ_get_X509_PUBKEY(req), info->spki->algor,
+                                    ASN1_STRING_get0_data(info->spki->public_key),
+                                    ASN1_STRING_length(info->spki->public_key)) < 0)
+                return NULL;
+        for (int i = 0; i < sk_X509_ATTRIBUTE_num(info->attributes); i++)
+                if (X509_REQ_add1_attr(req, sk_X509_ATTRIBUTE_value(info->attributes, i)) != 1)
+                        return NULL;
+        sig = ASN1_STRING_dup(cr->signature);
+        if (!sig || X509_REQ_set1_signature_algo(req, cr->sig_alg) != 1) {
+                ASN1_BIT_STRING_free(sig);
+                return NULL;
+        }
+        X509_REQ_set0_signature(req, sig);
+
+        /* Only a request that encodes back to the very same bytes: the signature
+         * covers them, and providers send this request on. */
+        n = i2d_X509_REQ(req, &out);
+        bool same = n > 0 && (size_t) n == len && memcmp(out, der, len) == 0;
+        OPENSSL_free(out);
+        return same ? TAKE_PTR(req) : NULL;
+}
+
+X509_REQ *csr_request_from_der(const uint8_t *der, size_t len) {
+        X509_REQ *req;
+
+        if (!der || len == 0 || len > LONG_MAX)
+                return NULL;
+        if (len <= CSR_MAX_SIZE) {
+                req = csr_request_assemble(der, len);
+                ERR_clear_error();
+                if (req)
+                        return req;
+        }
+        const unsigned char *p = der;
+        return d2i_X509_REQ(NULL, &p, (long) len);
+}
+
 static uint64_t stats_fast, stats_generic;
 
 void csr_parse_stats(uint64_t *ret_fast, uint64_t *ret_generic) {

@@ -63,6 +63,14 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Csr *, csr_free)
  * signature); *ret_error is a readable reason. */
 int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error);
 
+/* d2i_X509_REQ() of a DER request (as stored from Csr.der), without
+ * OSSL_DECODER for EC and RSA keys: the X509_REQ is assembled from the parts,
+ * with an EVP_PKEY built from the encoding, and only returned when it encodes
+ * back to exactly der; anything else is decoded by d2i_X509_REQ(). The
+ * signature is not checked (csr_parse() did that before storing). NULL when
+ * der is not a request. */
+X509_REQ *csr_request_from_der(const uint8_t *der, size_t len);
+
 /* How many csr_parse() calls were decided by the fast path (our ASN.1
  * template and spki.c, no OSSL_DECODER) and how many by OpenSSL's generic
  * X509_REQ path (other key types, unusual encodings, every refusal before the

@@ -573,6 +573,58 @@ static void test_csr_parse_garbage_spki(void) {
         }
 }
 
+/* The order worker's X509_REQ, assembled without decoding the key, is the
+ * request d2i_X509_REQ() gives, byte for byte and key for key. */
+static void test_csr_request_from_der(void) {
+        static const struct {
+                const char *type, *param;
+        } keys[] = {
+                { "EC", "P-256" }, { "EC", "P-384" }, { "EC", "P-521" }, { "RSA", NULL },
+                { "ED25519", NULL }, { "ED448", NULL }, { "EC", "brainpoolP256r1" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+                EVP_PKEY *k = keys[i].param ? EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type, keys[i].param)
+                              : streq(keys[i].type, "RSA") ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048)
+                                                           : EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type);
+                char *names[] = { (char *) "req.example.com", (char *) "alt.example.com", NULL };
+                uint8_t *der = NULL;
+                size_t len;
+                g_assert_cmpint(csr_build(k, "req.example.com", names, &der, &len), ==, 0);
+                _cleanup_(csr_freep) Csr *c = NULL;
+                g_assert_cmpint(csr_parse(der, len, &c, NULL), ==, 0);
+
+                X509_REQ *req = csr_request_from_der(c->der, c->der_len);
+                g_assert_nonnull(req);
+                unsigned char *out = NULL;
+                int n = i2d_X509_REQ(req, &out);
+                g_assert_cmpmem(out, (size_t) n, c->der, c->der_len);
+                OPENSSL_free(out);
+                EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+                g_assert_nonnull(pub);
+                g_assert_cmpint(EVP_PKEY_eq(pub, k), ==, 1);
+                g_assert_cmpint(EVP_PKEY_get_base_id(pub), ==, EVP_PKEY_get_base_id(k));
+                g_assert_cmpint(X509_REQ_verify(req, pub), ==, 1);
+                g_assert_cmpint(X509_NAME_get_index_by_NID(X509_REQ_get_subject_name(req), NID_commonName, -1), >=, 0);
+                STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+                g_assert_cmpint(sk_X509_EXTENSION_num(exts), ==, 1);
+                sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+                unsigned char *a = NULL, *b = NULL;
+                int la = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &a), lb = i2d_X509_PUBKEY(c->pubkey, &b);
+                g_assert_cmpmem(a, (size_t) la, b, (size_t) lb);
+                OPENSSL_free(a);
+                OPENSSL_free(b);
+                X509_REQ_free(req);
+
+                /* Not a request, or a truncated one: NULL, like d2i_X509_REQ(). */
+                g_assert_null(csr_request_from_der(c->der, c->der_len - 1));
+                g_assert_null(csr_request_from_der((const uint8_t *) "junk", 4));
+                ERR_clear_error();
+                free(der);
+                EVP_PKEY_free(k);
+        }
+}
+
 /* cert_info_from_x509() names the key of a leaf signed from a CSR (its key
  * never decoded) exactly as pkey_describe() names the key itself. */
 static void test_cert_info_algorithm_from_spki(void) {
@@ -866,6 +918,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/x509/csr/pem-shapes", test_csr_parse_pem_shapes);
         g_test_add_func("/x509/csr/garbage-spki", test_csr_parse_garbage_spki);
         g_test_add_func("/x509/cert-info/algorithm-from-spki", test_cert_info_algorithm_from_spki);
+        g_test_add_func("/x509/csr/request-from-der", test_csr_request_from_der);
         g_test_add_func("/x509/cert-info", test_cert_info);
         g_test_add_func("/x509/cert-info/ed25519-v1", test_cert_info_ed25519_and_zero_serial);
         g_test_add_func("/x509/pem-helpers", test_pem_helpers);
