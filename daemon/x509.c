@@ -478,6 +478,9 @@ static int pem_csr_decode(const char *data, size_t size, uint8_t **ret, size_t *
 
         while (p < end && isspace((unsigned char) *p))
                 p++;
+        /* PEM_read_bio() skips whole lines only: the BEGIN must start a line. */
+        if (p > data && p[-1] != '\n')
+                return 0;
         for (size_t i = 0; i < ELEMENTSOF(labels) && !label; i++) {
                 size_t l = strlen(labels[i]);
                 if ((size_t) (end - p) > STRLEN("-----BEGIN ") + l + STRLEN("-----") &&

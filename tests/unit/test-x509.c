@@ -410,6 +410,14 @@ static void parse_expect_path(const void *data, size_t len, bool fast, const cha
         if (csr_parse(data, len, &c, &error) < 0)
                 g_error("%s: %s", algorithm, error);
         csr_parse_stats(&f1, &g1);
+        /* Whatever is accepted, OpenSSL's PEM reader accepts as well. */
+        if (len > 10 && memmem(data, MIN(len, 64), "-----BEGIN", 10)) {
+                BIO *bio = BIO_new_mem_buf(data, (int) len);
+                X509_REQ *req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+                g_assert_nonnull(req);
+                X509_REQ_free(req);
+                BIO_free(bio);
+        }
         g_assert_cmpuint(f1 - f0, ==, fast ? 1 : 0);
         g_assert_cmpuint(g1 - g0, ==, fast ? 0 : 1);
         g_assert_cmpstr(c->key_algorithm, ==, algorithm);
@@ -516,6 +524,13 @@ static void test_csr_parse_pem_shapes(void) {
                 g_assert_cmpmem(c2->der, c2->der_len, der, len);
                 g_free(longer);
         }
+
+        /* white space before the BEGIN on its line: PEM_read_bio() does not see a
+         * BEGIN line there, so neither do we */
+        g_autofree char *indented = g_strconcat("\t", pem, NULL);
+        g_assert_cmpint(csr_parse(indented, strlen(indented), &c, &error), ==, -EBADMSG);
+        g_assert_nonnull(strstr(error, "not a PEM certificate request"));
+        g_clear_pointer(&error, free);
 
         /* junk before the PEM: not PEM, and not DER either (as before) */
         g_autofree char *junk_first = g_strconcat("junk\n", pem, NULL);
