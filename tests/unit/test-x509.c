@@ -640,6 +640,67 @@ static void test_csr_request_from_der(void) {
         }
 }
 
+/* The fast path on several threads at once (the cpu pool does this): shared
+ * curve groups and digests, every result right, bad signatures refused. */
+typedef struct ParseThread {
+        const uint8_t *der[4];
+        size_t len[4];
+        const char *algorithm[4];
+        int failures;
+} ParseThread;
+
+static gpointer parse_thread(gpointer data) {
+        ParseThread *t = data;
+
+        for (int i = 0; i < 200; i++) {
+                size_t k = (size_t) i % 4;
+                _cleanup_(csr_freep) Csr *c = NULL;
+                if (csr_parse(t->der[k], t->len[k], &c, NULL) < 0 || !streq(c->key_algorithm, t->algorithm[k]))
+                        t->failures++;
+                X509_REQ *req = csr_request_from_der(t->der[k], t->len[k]);
+                if (!req || X509_REQ_verify(req, X509_REQ_get0_pubkey(req)) != 1)
+                        t->failures++;
+                X509_REQ_free(req);
+                /* the same request with its signature broken */
+                uint8_t *bad = g_memdup2(t->der[k], t->len[k]);
+                bad[t->len[k] - 1] ^= 0x04;
+                Csr *b = NULL;
+                char *error = NULL;
+                if (csr_parse(bad, t->len[k], &b, &error) != -EKEYREJECTED)
+                        t->failures++;
+                free(error);
+                g_free(bad);
+        }
+        return NULL;
+}
+
+static void test_csr_parse_threads(void) {
+        static const KeyAlgorithm algs[4] = { KEY_ALGORITHM_EC_256, KEY_ALGORITHM_EC_384, KEY_ALGORITHM_RSA_2048,
+                                              KEY_ALGORITHM_ED25519 };
+        uint8_t *der[4];
+        size_t len[4];
+        ParseThread t[4];
+        GThread *th[4];
+
+        for (size_t k = 0; k < 4; k++)
+                der[k] = make_csr(algs[k], "threads.example.com", NULL, &len[k]);
+        for (size_t i = 0; i < 4; i++) {
+                t[i] = (ParseThread) { .failures = 0 };
+                for (size_t k = 0; k < 4; k++) {
+                        t[i].der[k] = der[(k + i) % 4];
+                        t[i].len[k] = len[(k + i) % 4];
+                        t[i].algorithm[k] = key_algorithm_to_string(algs[(k + i) % 4]);
+                }
+                th[i] = g_thread_new("parse", parse_thread, &t[i]);
+        }
+        for (size_t i = 0; i < 4; i++) {
+                g_thread_join(th[i]);
+                g_assert_cmpint(t[i].failures, ==, 0);
+        }
+        for (size_t k = 0; k < 4; k++)
+                free(der[k]);
+}
+
 /* cert_info_from_x509() names the key of a leaf signed from a CSR (its key
  * never decoded) exactly as pkey_describe() names the key itself. */
 static void test_cert_info_algorithm_from_spki(void) {
@@ -934,6 +995,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/x509/csr/garbage-spki", test_csr_parse_garbage_spki);
         g_test_add_func("/x509/cert-info/algorithm-from-spki", test_cert_info_algorithm_from_spki);
         g_test_add_func("/x509/csr/request-from-der", test_csr_request_from_der);
+        g_test_add_func("/x509/csr/threads", test_csr_parse_threads);
         g_test_add_func("/x509/cert-info", test_cert_info);
         g_test_add_func("/x509/cert-info/ed25519-v1", test_cert_info_ed25519_and_zero_serial);
         g_test_add_func("/x509/pem-helpers", test_pem_helpers);
