@@ -409,43 +409,14 @@ int ca_load(EVP_PKEY *key, X509 *cert, const char *digest, Ca **ret) {
  * without decoding the key. X509_set_pubkey(X509_REQ_get0_pubkey()) would
  * re-encode the key through the encoder framework and decode it again (~1.8x the
  * cost of the whole signing). The copy's in-memory EVP_PKEY is left unset. */
-static int x509_pubkey_copy(X509_PUBKEY *dst, X509_PUBKEY *src) {
-        ASN1_OBJECT *obj = NULL, *aobj_copy = NULL;
+static int x509_pubkey_copy(X509_PUBKEY *dst, const X509_PUBKEY *src) {
         const unsigned char *pk = NULL;
-        int pklen = 0, ptype = V_ASN1_UNDEF;
+        int pklen = 0;
         X509_ALGOR *alg = NULL;
-        const void *pval = NULL;
-        const ASN1_OBJECT *aobj = NULL;
-        void *pval_copy = NULL;
-        unsigned char *penc = NULL;
 
-        if (X509_PUBKEY_get0_param(&obj, &pk, &pklen, &alg, src) != 1 || !alg || pklen <= 0)
+        if (X509_PUBKEY_get0_param(NULL, &pk, &pklen, &alg, src) != 1 || !alg || pklen <= 0)
                 return -EBADMSG;
-        X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
-
-        aobj_copy = OBJ_dup(aobj);
-        if (!aobj_copy)
-                return -ENOMEM;
-        if (ptype == V_ASN1_OBJECT)
-                pval_copy = OBJ_dup(pval);
-        else if (ptype != V_ASN1_UNDEF && ptype != V_ASN1_NULL && pval)
-                pval_copy = ASN1_STRING_dup(pval);
-        penc = OPENSSL_memdup(pk, (size_t) pklen);
-        if ((ptype != V_ASN1_UNDEF && ptype != V_ASN1_NULL && pval && !pval_copy) || !penc)
-                goto fail;
-
-        if (X509_PUBKEY_set0_param(dst, aobj_copy, ptype, pval_copy, penc, pklen) != 1)
-                goto fail;
-        return 0;
-
-fail:
-        ASN1_OBJECT_free(aobj_copy);
-        if (ptype == V_ASN1_OBJECT)
-                ASN1_OBJECT_free(pval_copy);
-        else
-                ASN1_STRING_free(pval_copy);
-        OPENSSL_free(penc);
-        return -ENOMEM;
+        return x509_pubkey_set_encoded(dst, alg, pk, pklen);
 }
 
 static int general_names_add(GENERAL_NAMES *gens, const char *name) {
@@ -515,7 +486,7 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
                 return -EINVAL;
         if (isempty(req->common_name))
                 return set_error(ret_error, -EINVAL, "A leaf certificate needs a common name");
-        if (!!req->csr == !!req->pkey)
+        if (!!req->csr + !!req->spki + !!req->pkey != 1)
                 return set_error(ret_error, -EINVAL, "Exactly one of a CSR and a public key must be given");
         if (req->validity_days < 1 || req->validity_days > VALIDITY_DAYS_MAX)
                 return set_error(ret_error, -EINVAL, "Validity of %u days is out of range 1..%u",
@@ -572,8 +543,8 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
             time_set(X509_getm_notAfter(x), not_after) < 0)
                 return set_error(ret_error, -EIO, "Cannot build the certificate: %s", openssl_last_error());
 
-        if (req->csr) {
-                X509_PUBKEY *pub = X509_REQ_get_X509_PUBKEY(req->csr);
+        if (req->csr || req->spki) {
+                const X509_PUBKEY *pub = req->spki ? req->spki : X509_REQ_get_X509_PUBKEY(req->csr);
                 ASN1_OBJECT *alg = NULL;
 
                 if (!pub)

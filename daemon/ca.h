@@ -42,6 +42,7 @@ typedef struct LeafRequest {
         char *const *dns_names;     /* normalised; the CN is added to the SAN if missing */
         /* Exactly one of these gives the public key: */
         X509_REQ *csr;              /* the key is copied from the CSR's X509_PUBKEY (fast path) */
+        const X509_PUBKEY *spki;    /* the key as encoded (Csr.pubkey): copied, never decoded */
         EVP_PKEY *pkey;
         unsigned validity_days;
         uint64_t now;               /* usec; notBefore = now - 5 min for clock skew; 0: the current time */
@@ -56,9 +57,9 @@ typedef struct LeafRequest {
  * address (then an iPAddress SAN); entries of dns_names that are IP addresses
  * become iPAddress SANs. A CN longer than 64 characters stays out of the subject
  * (ub-common-name) and the SAN is then critical.
- * With req->csr the key is copied as encoded, never decoded, and with req->pkey an EC
- * or EdDSA key is encoded by spki-encode.c (not the OSSL_ENCODER framework, ~100 µs a key
- * on OpenSSL 3.0), so the returned X509 has no in-memory EVP_PKEY: X509_get0_pubkey() returns NULL and
+ * With req->csr or req->spki the key is copied as encoded, never decoded, and with
+ * req->pkey an EC or EdDSA key is encoded by spki-encode.c (not the OSSL_ENCODER
+ * framework), so the returned X509 has no in-memory EVP_PKEY: X509_get0_pubkey() returns NULL and
  * X509_verify_cert()/X509_check_private_key() on it fail. Serialise it (i2d_X509)
  * and use x509_from_der() when you need that; cert_info_from_x509() and
  * pkcs12_export() cope with it as it is. */

@@ -795,8 +795,8 @@ static int work_execute(Work *w) {
                         csr = d2i_X509_REQ(NULL, &p, (long) len);
                 }
         } else {
-                const unsigned char *p = w->csr_der;
-                csr = d2i_X509_REQ(NULL, &p, (long) w->csr_der_len);
+                /* d2i_X509_REQ() without decoding EC/RSA keys through OSSL_DECODER. */
+                csr = csr_request_from_der(w->csr_der, w->csr_der_len);
                 if (!csr)
                         return work_fail(w, -EBADMSG, "stored CSR cannot be decoded: %s", openssl_last_error());
         }

@@ -612,7 +612,7 @@ static void on_order_finished(void *userdata, uint64_t id, const char *status) {
 
 static char *csr_to_pem(const Csr *csr) {
         _cleanup_(BIO_free_allp) BIO *b = BIO_new(BIO_s_mem());
-        if (!b || PEM_write_bio_X509_REQ(b, csr->req) != 1)
+        if (!b || PEM_write_bio(b, PEM_STRING_X509_REQ, "", csr->der, (long) csr->der_len) <= 0)
                 return NULL;
         char *p = NULL;
         long n = BIO_get_mem_data(b, &p);

@@ -41,7 +41,10 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
 
 /* A parsed, signature-checked CSR. */
 typedef struct Csr {
-        X509_REQ *req;
+        X509_PUBKEY *pubkey;     /* the subjectPublicKeyInfo as encoded, never decoded: use it with
+                                  * i2d_X509_PUBKEY(), X509_PUBKEY_get0_param() or as
+                                  * LeafRequest.spki; X509_PUBKEY_get0() on it fails. Decode
+                                  * der with d2i_X509_REQ() where an X509_REQ is needed. */
         char *common_name;       /* subject CN or NULL */
         char **dns_names;        /* SAN dNSNames as found (not normalised), NULL-terminated, never NULL */
         size_t n_dns_names;
@@ -59,6 +62,24 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Csr *, csr_free)
  * Errors: -EMSGSIZE (too large), -EBADMSG (not a CSR), -EKEYREJECTED (bad
  * signature); *ret_error is a readable reason. */
 int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error);
+
+/* d2i_X509_REQ() of a DER request (as stored from Csr.der), without
+ * OSSL_DECODER for EC and RSA keys: the X509_REQ is assembled from the parts,
+ * with an EVP_PKEY built from the encoding, and only returned when it encodes
+ * back to exactly der; anything else is decoded by d2i_X509_REQ(). The
+ * signature is not checked (csr_parse() did that before storing). NULL when
+ * der is not a request. */
+X509_REQ *csr_request_from_der(const uint8_t *der, size_t len);
+
+/* How many csr_parse() calls were decided by the fast path (our ASN.1
+ * template and spki.c, no OSSL_DECODER) and how many by OpenSSL's generic
+ * X509_REQ path (other key types, unusual encodings, every refusal before the
+ * names are looked at). Process-wide, for tests and benchmarks. */
+void csr_parse_stats(uint64_t *ret_fast, uint64_t *ret_generic);
+
+/* Set dst to the algorithm identifier alg and the key bits key (copies both),
+ * without decoding the key: dst's in-memory EVP_PKEY stays unset. */
+int x509_pubkey_set_encoded(X509_PUBKEY *dst, const X509_ALGOR *alg, const unsigned char *key, int key_len);
 
 /* Everything the inventory shows about a certificate, extracted once when it
  * is stored (lists never parse certificates). */

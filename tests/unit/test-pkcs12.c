@@ -277,7 +277,7 @@ static void test_export_csr_leaf(void) {
         fixture_setup(&f, KEY_ALGORITHM_EC_256, KEY_ALGORITHM_EC_256);
         g_assert_cmpint(csr_build(f.key, "csr.example.com", NULL, &csr_der, &csr_len), ==, 0);
         g_assert_cmpint(csr_parse(csr_der, csr_len, &csr, NULL), ==, 0);
-        LeafRequest req = {.common_name = "csr.example.com", .csr = csr->req, .validity_days = 1};
+        LeafRequest req = {.common_name = "csr.example.com", .spki = csr->pubkey, .validity_days = 1};
         g_assert_cmpint(ca_sign_leaf(f.ca, &req, &leaf, NULL), ==, 0);
         g_assert_cmpint(pkcs12_export(f.key, leaf, f.chain, "csr", "password-password-1", false, &der, &len),
                         ==, 0);

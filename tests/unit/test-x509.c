@@ -252,7 +252,7 @@ static void test_csr_parse_ok(void) {
                                          a == KEY_ALGORITHM_RSA_2048   ? 2048
                                          : a == KEY_ALGORITHM_RSA_3072 ? 3072
                                                                        : 0);
-                        g_assert_nonnull(c->req);
+                        g_assert_nonnull(c->pubkey);
                         g_assert_cmpmem(c->der, c->der_len, der, len);
                         g_free(pem);
                 }
@@ -380,6 +380,375 @@ static void test_csr_parse_bad_signature_all_algorithms(void) {
                 g_assert_cmpint(csr_parse(der, len, &c, NULL), ==, -EKEYREJECTED);
                 free(der);
         }
+}
+
+
+/* A CSR for an arbitrary key, signed with SHA-256 (none for EdDSA). */
+static uint8_t *make_csr_for(EVP_PKEY *k, const char *cn, size_t *ret_len) {
+        X509_REQ *req = X509_REQ_new();
+        unsigned char *der = NULL;
+        int len;
+
+        X509_NAME_add_entry_by_NID(X509_REQ_get_subject_name(req), NID_commonName, MBSTRING_UTF8,
+                                   (const unsigned char *) cn, -1, -1, 0);
+        g_assert_cmpint(X509_REQ_set_pubkey(req, k), ==, 1);
+        bool eddsa = EVP_PKEY_is_a(k, "ED25519") || EVP_PKEY_is_a(k, "ED448");
+        g_assert_cmpint(X509_REQ_sign(req, k, eddsa ? NULL : EVP_sha256()), >, 0);
+        len = i2d_X509_REQ(req, &der);
+        g_assert_cmpint(len, >, 0);
+        X509_REQ_free(req);
+        *ret_len = (size_t) len;
+        return der;
+}
+
+static void parse_expect_path(const void *data, size_t len, bool fast, const char *algorithm) {
+        uint64_t f0, g0, f1, g1;
+        _cleanup_(csr_freep) Csr *c = NULL;
+        char *error = NULL;
+
+        csr_parse_stats(&f0, &g0);
+        if (csr_parse(data, len, &c, &error) < 0)
+                g_error("%s: %s", algorithm, error);
+        csr_parse_stats(&f1, &g1);
+        /* Whatever is accepted, OpenSSL's PEM reader accepts as well. */
+        if (len > 10 && memmem(data, MIN(len, 64), "-----BEGIN", 10)) {
+                BIO *bio = BIO_new_mem_buf(data, (int) len);
+                X509_REQ *req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+                g_assert_nonnull(req);
+                X509_REQ_free(req);
+                BIO_free(bio);
+        }
+        g_assert_cmpuint(f1 - f0, ==, fast ? 1 : 0);
+        g_assert_cmpuint(g1 - g0, ==, fast ? 0 : 1);
+        g_assert_cmpstr(c->key_algorithm, ==, algorithm);
+}
+
+/* The common key types never go near OSSL_DECODER; others still parse, the
+ * generic way, with the same results. */
+static void test_csr_parse_paths(void) {
+        static const struct {
+                const char *type, *param, *algorithm;
+                bool fast;
+        } keys[] = {
+                { "EC", "P-256", "ec-256", true },
+                { "EC", "P-384", "ec-384", true },
+                { "EC", "P-521", "ec-521", true },
+                { "RSA", NULL, "rsa-2048", true },
+                { "ED25519", NULL, "ed25519", true },
+                { "ED448", NULL, "ed448", false },
+                { "EC", "brainpoolP256r1", "unknown", false },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+                EVP_PKEY *k = keys[i].param ? EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type, keys[i].param)
+                              : streq(keys[i].type, "RSA") ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048)
+                                                           : EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type);
+                g_assert_nonnull(k);
+                size_t len;
+                uint8_t *der = make_csr_for(k, "paths.example.com", &len);
+                char *want = pkey_describe(k, NULL);
+                g_assert_cmpstr(want, ==, keys[i].algorithm);
+
+                parse_expect_path(der, len, keys[i].fast, want);
+                char *pem = der_csr_to_pem(der, len, false);
+                parse_expect_path(pem, strlen(pem), keys[i].fast, want);
+
+                /* A bad signature is refused by either path, and explained. */
+                der[len - 1] ^= 0x01;
+                Csr *c = NULL;
+                char *error = NULL;
+                g_assert_cmpint(csr_parse(der, len, &c, &error), ==, -EKEYREJECTED);
+                g_assert_nonnull(strstr(error, "signature does not verify"));
+                g_assert_null(c);
+                free(error);
+
+                g_free(pem);
+                free(want);
+                free(der);
+                EVP_PKEY_free(k);
+        }
+}
+
+/* PEM shapes: the plain one in its variants is read by our decoder, everything
+ * else as PEM_read_bio_X509_REQ() always did. */
+static void test_csr_parse_pem_shapes(void) {
+        size_t len;
+        uint8_t *der = make_csr(KEY_ALGORITHM_EC_256, "pem.example.com", NULL, &len);
+        g_autofree char *pem = der_csr_to_pem(der, len, false);
+        g_autofree char *pem_new = der_csr_to_pem(der, len, true);
+        Csr *c = NULL;
+        char *error = NULL;
+
+        /* white space before, junk after the END line */
+        g_autofree char *around = g_strconcat(" \n\t\n", pem, "and some junk after it\n", NULL);
+        parse_expect_path(around, strlen(around), true, "ec-256");
+        parse_expect_path(pem_new, strlen(pem_new), true, "ec-256");
+
+        /* CRLF line ends; no newline after END */
+        g_autofree char *crlf = NULL;
+        {
+                GString *g = g_string_new(NULL);
+                for (const char *p = pem; *p; p++) {
+                        if (*p == '\n')
+                                g_string_append_c(g, '\r');
+                        g_string_append_c(g, *p);
+                }
+                crlf = g_string_free(g, FALSE);
+        }
+        parse_expect_path(crlf, strlen(crlf), true, "ec-256");
+        parse_expect_path(pem, strlen(pem) - 1, true, "ec-256");
+
+        /* one long base64 line */
+        g_autofree char *b64 = g_base64_encode(der, len);
+        g_autofree char *one_line =
+                g_strconcat("-----BEGIN CERTIFICATE REQUEST-----\n", b64, "\n-----END CERTIFICATE REQUEST-----\n", NULL);
+        parse_expect_path(one_line, strlen(one_line), true, "ec-256");
+
+        /* another block first: the generic reader skips it */
+        g_autofree char *key_first = g_strconcat(
+                "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n",
+                pem, NULL);
+        parse_expect_path(key_first, strlen(key_first), false, "ec-256");
+
+        /* Bytes after the request inside the base64: PEM_read_bio_X509_REQ() has
+         * always ignored them; the stored DER is the request alone. */
+        {
+                uint8_t *longer = g_malloc(len + 3);
+                memcpy(longer, der, len);
+                memcpy(longer + len, "xyz", 3);
+                g_autofree char *b = g_base64_encode(longer, len + 3);
+                g_autofree char *p = g_strconcat("-----BEGIN CERTIFICATE REQUEST-----\n", b,
+                                                 "\n-----END CERTIFICATE REQUEST-----\n", NULL);
+                _cleanup_(csr_freep) Csr *c2 = NULL;
+                g_assert_cmpint(csr_parse(p, strlen(p), &c2, NULL), ==, 0);
+                g_assert_cmpmem(c2->der, c2->der_len, der, len);
+                g_free(longer);
+        }
+
+        /* white space before the BEGIN on its line: PEM_read_bio() does not see a
+         * BEGIN line there, so neither do we */
+        g_autofree char *indented = g_strconcat("\t", pem, NULL);
+        g_assert_cmpint(csr_parse(indented, strlen(indented), &c, &error), ==, -EBADMSG);
+        g_assert_nonnull(strstr(error, "not a PEM certificate request"));
+        g_clear_pointer(&error, free);
+
+        /* junk before the PEM: not PEM, and not DER either (as before) */
+        g_autofree char *junk_first = g_strconcat("junk\n", pem, NULL);
+        g_assert_cmpint(csr_parse(junk_first, strlen(junk_first), &c, &error), ==, -EBADMSG);
+        g_assert_nonnull(strstr(error, "neither a PEM nor a DER"));
+        g_clear_pointer(&error, free);
+
+        /* broken base64, a wrong END line, no END line */
+        g_autofree char *bad_b64 = g_strdup(pem);
+        bad_b64[strlen("-----BEGIN CERTIFICATE REQUEST-----\n") + 5] = '*';
+        g_assert_cmpint(csr_parse(bad_b64, strlen(bad_b64), &c, &error), ==, -EBADMSG);
+        g_assert_nonnull(strstr(error, "not a PEM certificate request"));
+        g_clear_pointer(&error, free);
+        g_autofree char *wrong_end = g_strdup(pem);
+        char *e = strstr(wrong_end, "-----END CERTIFICATE REQUEST");
+        memcpy(e, "-----END CERTIFICATE REQUESX", 28);
+        g_assert_cmpint(csr_parse(wrong_end, strlen(wrong_end), &c, &error), ==, -EBADMSG);
+        g_clear_pointer(&error, free);
+        g_autofree char *no_end = g_strndup(pem, (gsize) (strstr(pem, "-----END") - pem));
+        g_assert_cmpint(csr_parse(no_end, strlen(no_end), &c, &error), ==, -EBADMSG);
+        g_clear_pointer(&error, free);
+
+        g_assert_null(c);
+        free(der);
+}
+
+/* A request whose subjectPublicKeyInfo is not a usable key: refused as not
+ * decodable, not as a bad signature. */
+static void test_csr_parse_garbage_spki(void) {
+        static const KeyAlgorithm algs[] = { KEY_ALGORITHM_EC_256, KEY_ALGORITHM_EC_384, KEY_ALGORITHM_RSA_2048 };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(algs); i++) {
+                size_t len;
+                uint8_t *der = make_csr(algs[i], "spki.example.com", NULL, &len);
+                _cleanup_(csr_freep) Csr *ok = NULL;
+                g_assert_cmpint(csr_parse(der, len, &ok, NULL), ==, 0);
+
+                const unsigned char *key = NULL;
+                int key_len = 0;
+                g_assert_cmpint(X509_PUBKEY_get0_param(NULL, &key, &key_len, NULL, ok->pubkey), ==, 1);
+                uint8_t *pos = memmem(der, len, key, (size_t) key_len);
+                g_assert_nonnull(pos);
+                if (algs[i] == KEY_ALGORITHM_RSA_2048)
+                        pos[0] = 0x31; /* RSAPublicKey's SEQUENCE becomes a SET */
+                else
+                        pos[key_len - 1] ^= 0x01; /* the point leaves the curve */
+
+                Csr *c = NULL;
+                char *error = NULL;
+                g_assert_cmpint(csr_parse(der, len, &c, &error), ==, -EBADMSG);
+                g_assert_nonnull(strstr(error, "public key cannot be decoded"));
+                g_assert_null(c);
+                free(error);
+                free(der);
+        }
+}
+
+/* The order worker's X509_REQ, assembled without decoding the key, is the
+ * request d2i_X509_REQ() gives, byte for byte and key for key. */
+static void test_csr_request_from_der(void) {
+        static const struct {
+                const char *type, *param;
+        } keys[] = {
+                { "EC", "P-256" }, { "EC", "P-384" }, { "EC", "P-521" }, { "RSA", NULL },
+                { "ED25519", NULL }, { "ED448", NULL }, { "EC", "brainpoolP256r1" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+                EVP_PKEY *k = keys[i].param ? EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type, keys[i].param)
+                              : streq(keys[i].type, "RSA") ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048)
+                                                           : EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type);
+                char *names[] = { (char *) "req.example.com", (char *) "alt.example.com", NULL };
+                uint8_t *der = NULL;
+                size_t len;
+                g_assert_cmpint(csr_build(k, "req.example.com", names, &der, &len), ==, 0);
+                _cleanup_(csr_freep) Csr *c = NULL;
+                g_assert_cmpint(csr_parse(der, len, &c, NULL), ==, 0);
+
+                X509_REQ *req = csr_request_from_der(c->der, c->der_len);
+                g_assert_nonnull(req);
+                unsigned char *out = NULL;
+                int n = i2d_X509_REQ(req, &out);
+                g_assert_cmpmem(out, (size_t) n, c->der, c->der_len);
+                OPENSSL_free(out);
+                EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+                g_assert_nonnull(pub);
+                g_assert_cmpint(EVP_PKEY_eq(pub, k), ==, 1);
+                g_assert_cmpint(EVP_PKEY_get_base_id(pub), ==, EVP_PKEY_get_base_id(k));
+                g_assert_cmpint(X509_REQ_verify(req, pub), ==, 1);
+                g_assert_cmpint(X509_NAME_get_index_by_NID(X509_REQ_get_subject_name(req), NID_commonName, -1), >=, 0);
+                STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+                g_assert_cmpint(sk_X509_EXTENSION_num(exts), ==, 1);
+                sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+                unsigned char *a = NULL, *b = NULL;
+                int la = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &a), lb = i2d_X509_PUBKEY(c->pubkey, &b);
+                g_assert_cmpmem(a, (size_t) la, b, (size_t) lb);
+                OPENSSL_free(a);
+                OPENSSL_free(b);
+                X509_REQ_free(req);
+
+                /* Not a request, or a truncated one: NULL, like d2i_X509_REQ(). */
+                g_assert_null(csr_request_from_der(c->der, c->der_len - 1));
+                g_assert_null(csr_request_from_der((const uint8_t *) "junk", 4));
+                ERR_clear_error();
+                free(der);
+                EVP_PKEY_free(k);
+        }
+}
+
+/* The fast path on several threads at once (the cpu pool does this): shared
+ * curve groups and digests, every result right, bad signatures refused. */
+typedef struct ParseThread {
+        const uint8_t *der[4];
+        size_t len[4];
+        const char *algorithm[4];
+        int failures;
+} ParseThread;
+
+static gpointer parse_thread(gpointer data) {
+        ParseThread *t = data;
+
+        for (int i = 0; i < 200; i++) {
+                size_t k = (size_t) i % 4;
+                _cleanup_(csr_freep) Csr *c = NULL;
+                if (csr_parse(t->der[k], t->len[k], &c, NULL) < 0 || !streq(c->key_algorithm, t->algorithm[k]))
+                        t->failures++;
+                X509_REQ *req = csr_request_from_der(t->der[k], t->len[k]);
+                if (!req || X509_REQ_verify(req, X509_REQ_get0_pubkey(req)) != 1)
+                        t->failures++;
+                X509_REQ_free(req);
+                /* the same request with its signature broken */
+                uint8_t *bad = g_memdup2(t->der[k], t->len[k]);
+                bad[t->len[k] - 1] ^= 0x04;
+                Csr *b = NULL;
+                char *error = NULL;
+                if (csr_parse(bad, t->len[k], &b, &error) != -EKEYREJECTED)
+                        t->failures++;
+                free(error);
+                g_free(bad);
+        }
+        return NULL;
+}
+
+static void test_csr_parse_threads(void) {
+        static const KeyAlgorithm algs[4] = { KEY_ALGORITHM_EC_256, KEY_ALGORITHM_EC_384, KEY_ALGORITHM_RSA_2048,
+                                              KEY_ALGORITHM_ED25519 };
+        uint8_t *der[4];
+        size_t len[4];
+        ParseThread t[4];
+        GThread *th[4];
+
+        for (size_t k = 0; k < 4; k++)
+                der[k] = make_csr(algs[k], "threads.example.com", NULL, &len[k]);
+        for (size_t i = 0; i < 4; i++) {
+                t[i] = (ParseThread) { .failures = 0 };
+                for (size_t k = 0; k < 4; k++) {
+                        t[i].der[k] = der[(k + i) % 4];
+                        t[i].len[k] = len[(k + i) % 4];
+                        t[i].algorithm[k] = key_algorithm_to_string(algs[(k + i) % 4]);
+                }
+                th[i] = g_thread_new("parse", parse_thread, &t[i]);
+        }
+        for (size_t i = 0; i < 4; i++) {
+                g_thread_join(th[i]);
+                g_assert_cmpint(t[i].failures, ==, 0);
+        }
+        for (size_t k = 0; k < 4; k++)
+                free(der[k]);
+}
+
+/* cert_info_from_x509() names the key of a leaf signed from a CSR (its key
+ * never decoded) exactly as pkey_describe() names the key itself. */
+static void test_cert_info_algorithm_from_spki(void) {
+        static const struct {
+                const char *type, *param;
+                size_t bits;
+        } keys[] = {
+                { "EC", "P-256", 0 }, { "EC", "P-384", 0 }, { "EC", "P-521", 0 },
+                { "RSA", NULL, 2048 }, { "RSA", NULL, 1024 }, { "ED25519", NULL, 0 },
+                { "ED448", NULL, 0 }, { "EC", "brainpoolP256r1", 0 },
+        };
+        CaSettings s = { .subject = "CN=Describe CA", .key_algorithm = KEY_ALGORITHM_EC_256, .validity_days = 10 };
+        _cleanup_(ca_freep) Ca *ca = NULL;
+        g_assert_cmpint(ca_create(&s, &ca, NULL), ==, 0);
+
+        for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+                EVP_PKEY *k = keys[i].param ? EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type, keys[i].param)
+                              : keys[i].bits ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", keys[i].bits)
+                                             : EVP_PKEY_Q_keygen(NULL, NULL, keys[i].type);
+                g_assert_nonnull(k);
+                size_t len;
+                uint8_t *der = make_csr_for(k, "describe.example.com", &len);
+                _cleanup_(csr_freep) Csr *c = NULL;
+                g_assert_cmpint(csr_parse(der, len, &c, NULL), ==, 0);
+
+                X509 *leaf = NULL;
+                LeafRequest lr = { .common_name = "describe.example.com", .spki = c->pubkey, .validity_days = 1 };
+                g_assert_cmpint(ca_sign_leaf(ca, &lr, &leaf, NULL), ==, 0);
+                CertInfo info = { 0 };
+                g_assert_cmpint(cert_info_from_x509(leaf, &info), ==, 0);
+                char *want = pkey_describe(k, NULL);
+                g_assert_cmpstr(info.algorithm, ==, want);
+                g_assert_cmpstr(info.algorithm, ==, c->key_algorithm);
+                g_assert_false(info.self_signed);
+                g_assert_cmpstr(info.digest, ==, "sha256");
+                free(want);
+                cert_info_done(&info);
+                X509_free(leaf);
+                free(der);
+                EVP_PKEY_free(k);
+        }
+
+        /* The CA itself: self-issued and self-signed. */
+        CertInfo info = { 0 };
+        g_assert_cmpint(cert_info_from_x509(ca->cert, &info), ==, 0);
+        g_assert_true(info.self_signed);
+        g_assert_cmpstr(info.algorithm, ==, "ec-256");
+        cert_info_done(&info);
 }
 
 static void test_csr_parse_too_many_sans(void) {
@@ -621,6 +990,12 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/x509/csr/errors", test_csr_parse_errors);
         g_test_add_func("/x509/csr/bad-signature", test_csr_parse_bad_signature_all_algorithms);
         g_test_add_func("/x509/csr/too-many-sans", test_csr_parse_too_many_sans);
+        g_test_add_func("/x509/csr/paths", test_csr_parse_paths);
+        g_test_add_func("/x509/csr/pem-shapes", test_csr_parse_pem_shapes);
+        g_test_add_func("/x509/csr/garbage-spki", test_csr_parse_garbage_spki);
+        g_test_add_func("/x509/cert-info/algorithm-from-spki", test_cert_info_algorithm_from_spki);
+        g_test_add_func("/x509/csr/request-from-der", test_csr_request_from_der);
+        g_test_add_func("/x509/csr/threads", test_csr_parse_threads);
         g_test_add_func("/x509/cert-info", test_cert_info);
         g_test_add_func("/x509/cert-info/ed25519-v1", test_cert_info_ed25519_and_zero_serial);
         g_test_add_func("/x509/pem-helpers", test_pem_helpers);
