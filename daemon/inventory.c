@@ -165,13 +165,16 @@ int inventory_count(Store *s, uint64_t *ret) {
 int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata) {
         /* One statement for every filter combination: a NULL parameter disables its condition.
          * It walks the covering index certificates_list in (not_after, id) order: soonest expiry
-         * first, stable for paging, and the DER blobs are never read. */
+         * first, stable for paging, and the DER blobs are never read. The status and expiry
+         * filters also bound not_after (?8..?9, inclusive), which SQLite turns into a range of the
+         * index: expiring_within_days=30 reads the rows of the next 30 days, not all of them. */
         sqlite3_stmt *st;
         int r = store_prepare(
                 s,
                 "SELECT id, common_name, source, issuer, not_after, revoked_at FROM certificates"
                 " INDEXED BY certificates_list"
-                " WHERE (?1 IS NULL OR source = ?1)"
+                " WHERE not_after BETWEEN ?8 AND ?9"
+                "   AND (?1 IS NULL OR source = ?1)"
                 "   AND (?2 IS NULL"
                 "        OR (?2 = 'revoked' AND revoked_at != 0)"
                 "        OR (?2 = 'expired' AND revoked_at = 0 AND not_after < ?3)"
@@ -184,14 +187,32 @@ int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb,
                 return r;
         _cleanup_stmt_ sqlite3_stmt *stmt = st;
 
+        /* The same conditions as the WHERE above, as bounds of not_after; the WHERE stays the
+         * definition. now and the window end fit int64 (checked below). */
+        int64_t lo = INT64_MIN, hi = INT64_MAX, now_i = (int64_t) MIN(now, (uint64_t) INT64_MAX);
+        if (streq_ptr(f->status, "active"))
+                lo = now_i;
+        else if (streq_ptr(f->status, "expired"))
+                hi = now_i - 1;
+        uint64_t window_end = 0;
+        if (f->expiring) {
+                window_end = now + (uint64_t) f->expiring_within_days * USEC_PER_DAY;
+                if (window_end > (uint64_t) INT64_MAX)
+                        window_end = (uint64_t) INT64_MAX;
+                lo = MAX(lo, now_i);
+                hi = MIN(hi, (int64_t) window_end - 1);
+        }
+
         store_bind_text(st, 1, f->source);
         store_bind_text(st, 2, f->status);
-        store_bind_int64(st, 3, (int64_t) now);
+        store_bind_int64(st, 3, now_i);
         store_bind_text(st, 4, f->cn_glob);
         if (f->expiring)
-                store_bind_int64(st, 5, (int64_t) (now + (uint64_t) f->expiring_within_days * USEC_PER_DAY));
+                store_bind_int64(st, 5, (int64_t) window_end);
         store_bind_int64(st, 6, f->limit ? (int64_t) f->limit : -1);
         store_bind_int64(st, 7, f->offset);
+        store_bind_int64(st, 8, lo);
+        store_bind_int64(st, 9, hi);
 
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
