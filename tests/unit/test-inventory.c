@@ -82,18 +82,46 @@ static int collect(void *userdata, const CertListEntry *e) {
         return 0;
 }
 
-static char *list(Fixture *f, const CertFilter *filter) {
+static int collect_names(void *userdata, const CertListEntry *e) {
+        g_string_append_printf(userdata, "%s ", e->common_name);
+        return 0;
+}
+
+static char *list_at(Fixture *f, const CertFilter *filter, uint64_t now) {
         GString *out = g_string_new(NULL);
-        g_assert_cmpint(inventory_list(f->store, filter, NOW, collect, out), ==, 0);
+        g_assert_cmpint(inventory_list(f->store, filter, now, collect, out), ==, 0);
         return g_string_free(out, false);
+}
+
+static char *list(Fixture *f, const CertFilter *filter) {
+        return list_at(f, filter, NOW);
+}
+
+static char *list_sql(Fixture *f, const CertFilter *filter, uint64_t now) {
+        GString *out = g_string_new(NULL);
+        g_assert_cmpint(inventory_list_sql(f->store, filter, now, collect, out), ==, 0);
+        return g_string_free(out, false);
+}
+
+/* A change the cache's trigger sees, that changes nothing listed. */
+static void touch(Fixture *f) {
+        g_assert_cmpint(store_exec(f->store, "UPDATE certificates SET not_after = not_after"), ==, 0);
 }
 
 #define ROW(id, rest) g_strdup_printf("%" PRIu64 ":%s", (id), (rest))
 
+/* The filter's rows from SQL alone, through a stale cache (the filter decides whether it
+ * refills it) and through a current one. */
 static void check(Fixture *f, const CertFilter *filter, char **expected) {
-        g_autofree char *got = list(f, filter);
         g_autofree char *want = g_strjoinv(" ", expected);
-        g_assert_cmpstr(got, ==, want);
+        g_autofree char *sql = list_sql(f, filter, NOW);
+        g_assert_cmpstr(sql, ==, want);
+        touch(f);
+        g_autofree char *stale = list(f, filter);
+        g_assert_cmpstr(stale, ==, want);
+        g_free(list(f, &(CertFilter) { .source = NULL })); /* fills the cache */
+        g_autofree char *cached = list(f, filter);
+        g_assert_cmpstr(cached, ==, want);
 }
 
 static void test_all(Fixture *f, gconstpointer data) {
@@ -173,6 +201,9 @@ static void test_status_follows_now(Fixture *f, gconstpointer data) {
         g_autofree char *want = ROW(id_f, "active:69");
         g_assert_cmpstr(got, ==, want);
 
+        g_autofree char *got_sql = list_sql(f, &active, NOW + 31 * USEC_PER_DAY);
+        g_assert_cmpstr(got_sql, ==, want);
+
         out = g_string_new(NULL);
         CertFilter expired = { .status = "expired" };
         g_assert_cmpint(inventory_list(f->store, &expired, NOW + 31 * USEC_PER_DAY, collect, out), ==, 0);
@@ -183,6 +214,82 @@ static void test_status_follows_now(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(got2, ==, want2);
 }
 
+static int64_t query_int(Store *s, const char *sql) {
+        sqlite3_stmt *st = NULL;
+        g_assert_cmpint(sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL), ==, SQLITE_OK);
+        g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
+        int64_t v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return v;
+}
+
+/* The cache follows every change to certificates, committed or rolled back. */
+static void test_cache_follows_changes(Fixture *f, gconstpointer data) {
+        CertFilter all = { .source = NULL };
+        g_autofree char *before = list(f, &all);
+        g_assert_cmpint(query_int(f->store, "SELECT count(*) FROM sqlite_temp_master WHERE type = 'trigger'"), ==, 3);
+
+        /* Insert. */
+        uint64_t id_g;
+        add_cert(f->store, "g.example", NOW + 2 * USEC_PER_DAY, "managed", &id_g);
+        g_autofree char *after_insert = list(f, &all);
+        g_autofree char *want_insert = list_sql(f, &all, NOW);
+        g_assert_cmpstr(after_insert, ==, want_insert);
+        g_autofree char *g_row = ROW(id_g, "active:2");
+        g_assert_nonnull(strstr(after_insert, g_row));
+
+        /* Revocation (an UPDATE of revoked_at). */
+        g_autofree char *revoke = g_strdup_printf("UPDATE certificates SET revoked_at = 1 WHERE id = %" PRIu64, id_g);
+        g_assert_cmpint(store_exec(f->store, revoke), ==, 0);
+        g_autofree char *after_revoke = list(f, &all);
+        g_autofree char *g_revoked = ROW(id_g, "revoked:2");
+        g_assert_nonnull(strstr(after_revoke, g_revoked));
+        g_autofree char *revoked_sql = list_sql(f, &(CertFilter) { .status = "revoked" }, NOW);
+        g_autofree char *revoked_cached = list(f, &(CertFilter) { .status = "revoked" });
+        g_assert_cmpstr(revoked_cached, ==, revoked_sql);
+
+        /* A change rolled back: the list shows the store as it is. */
+        g_assert_cmpint(store_begin(f->store), ==, 0);
+        g_autofree char *del = g_strdup_printf("DELETE FROM certificates WHERE id = %" PRIu64, id_g);
+        g_assert_cmpint(store_exec(f->store, del), ==, 0);
+        g_autofree char *inside = list(f, &all);
+        g_assert_null(strstr(inside, g_revoked));
+        store_rollback(f->store);
+        g_autofree char *rolled_back = list(f, &all);
+        g_assert_cmpstr(rolled_back, ==, after_revoke);
+
+        /* Delete. */
+        g_assert_cmpint(store_exec(f->store, del), ==, 0);
+        g_autofree char *after_delete = list(f, &all);
+        g_assert_cmpstr(after_delete, ==, before);
+
+        /* Another connection's commit (sqlite3 by hand while the daemon runs) fires none of our
+         * triggers: PRAGMA data_version catches it. */
+        g_autofree char *path = g_build_filename(f->dir, "certkeeper.db", NULL);
+        sqlite3 *other = NULL;
+        g_assert_cmpint(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL), ==, SQLITE_OK);
+        g_autofree char *ext = g_strdup_printf("UPDATE certificates SET common_name = 'renamed' WHERE id = %" PRIu64, id_b);
+        g_assert_cmpint(sqlite3_exec(other, ext, NULL, NULL, NULL), ==, SQLITE_OK);
+        g_autofree char *after_ext = list(f, &all);
+        g_autofree char *after_ext_sql = list_sql(f, &all, NOW);
+        g_assert_cmpstr(after_ext, ==, after_ext_sql);
+        GString *names = g_string_new(NULL);
+        g_assert_cmpint(inventory_list(f->store, &all, NOW, collect_names, names), ==, 0);
+        g_autofree char *got_names = g_string_free(names, false);
+        g_assert_nonnull(strstr(got_names, "renamed"));
+        g_assert_cmpint(sqlite3_close(other), ==, SQLITE_OK);
+
+        /* The trigger is what keeps it current: without it, a change goes unseen (which also
+         * shows that full lists are served from the cache). */
+        g_assert_cmpint(store_exec(f->store, "DROP TRIGGER temp.ck_list_cache_update"), ==, 0);
+        g_autofree char *cn = g_strdup_printf("UPDATE certificates SET revoked_at = 1 WHERE id = %" PRIu64, id_a);
+        g_assert_cmpint(store_exec(f->store, cn), ==, 0);
+        g_autofree char *stale = list(f, &all);
+        g_assert_cmpstr(stale, ==, before);
+        g_autofree char *fresh = list_sql(f, &all, NOW);
+        g_assert_cmpstr(fresh, !=, before);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         log_set_max_level(LOG_WARNING);
@@ -191,5 +298,6 @@ int main(int argc, char **argv) {
         g_test_add("/inventory/list-expiring", Fixture, NULL, setup, test_expiring, teardown);
         g_test_add("/inventory/list-source-glob-paging", Fixture, NULL, setup, test_source_glob_paging, teardown);
         g_test_add("/inventory/list-status-follows-now", Fixture, NULL, setup, test_status_follows_now, teardown);
+        g_test_add("/inventory/list-cache-follows-changes", Fixture, NULL, setup, test_cache_follows_changes, teardown);
         return g_test_run();
 }
