@@ -417,13 +417,13 @@ int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb,
         ListCache *c = NULL;
         if (!f->cn_glob && now <= (uint64_t) INT64_MAX && (!f->expiring || f->expiring_within_days <= 36500))
                 c = list_cache_get(s);
-        /* Filled outside transactions only: a rollback fires no trigger, so a copy of rows that
-         * a transaction had changed would outlive them. */
         if (c && c->valid) {
                 int64_t v;
                 if (data_version(s, &v) < 0 || v != c->data_version)
                         c->valid = false;
         }
+        /* Filled outside transactions only: a rollback fires no trigger, so a copy of rows that
+         * a transaction had changed would outlive them. */
         if (c && !c->valid && !f->expiring && f->limit == 0 && sqlite3_get_autocommit(store_db(s))) {
                 int r = list_cache_fill(s, c);
                 if (r < 0)
