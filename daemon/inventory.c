@@ -237,21 +237,28 @@ int inventory_list_sql(Store *s, const CertFilter *f, uint64_t now, CertListFunc
  * (a full or status-filtered list of 100,000 rows spent a third of its time in SQLite). A
  * TEMP trigger on the certificates table marks it stale on any INSERT, DELETE or UPDATE of a
  * listed column, from any module and in any transaction; the next big list outside a
- * transaction refills it (so it only ever holds committed rows: a rollback fires no trigger). Status and days are computed at each list, from
- * its now, exactly as in inventory_list_sql(), whose WHERE clause stays the definition. */
+ * transaction refills it (so it only ever holds committed rows: a rollback fires no trigger).
+ * Status and days are computed at each list, from its now, exactly as in
+ * inventory_list_sql(), whose WHERE clause stays the definition. 24 bytes a row plus the CN:
+ * source and issuer repeat, so they are kept once each ("labels"). */
 typedef struct ListCacheRow {
         int64_t id;
         int64_t not_after;
-        const char *common_name, *source, *issuer; /* in strings */
+        uint32_t common_name;   /* offset in text */
+        uint16_t issuer;        /* index in labels */
+        uint8_t source;         /* index in labels */
         bool revoked;
 } ListCacheRow;
+G_STATIC_ASSERT(sizeof(ListCacheRow) == 24);
 
 typedef struct ListCache {
         bool valid;
         int64_t data_version;   /* PRAGMA data_version at the fill: commits by other connections */
         bool triggers;          /* installed on this connection */
         GArray *rows;           /* ListCacheRow */
-        GStringChunk *strings;
+        GByteArray *text;       /* the CNs, each NUL-terminated */
+        GPtrArray *labels;      /* char *, owned */
+        GHashTable *label_index; /* label (owned by labels) → index + 1 */
 } ListCache;
 
 #define LIST_CACHE_KEY "inventory-list-cache"
@@ -259,7 +266,9 @@ typedef struct ListCache {
 static void list_cache_drop_rows(ListCache *c) {
         c->valid = false;
         g_array_set_size(c->rows, 0);
-        g_string_chunk_clear(c->strings);
+        g_byte_array_set_size(c->text, 0);
+        g_hash_table_remove_all(c->label_index);
+        g_ptr_array_set_size(c->labels, 0);
 }
 
 static void list_cache_free(void *p) {
@@ -267,7 +276,9 @@ static void list_cache_free(void *p) {
         if (!c)
                 return;
         g_array_unref(c->rows);
-        g_string_chunk_free(c->strings);
+        g_byte_array_unref(c->text);
+        g_hash_table_unref(c->label_index);
+        g_ptr_array_unref(c->labels);
         free(c);
 }
 
@@ -284,7 +295,9 @@ static ListCache *list_cache_get(Store *s) {
 
         c = g_new0(ListCache, 1);
         c->rows = g_array_new(false, false, sizeof(ListCacheRow));
-        c->strings = g_string_chunk_new(64 * 1024);
+        c->text = g_byte_array_new();
+        c->labels = g_ptr_array_new_with_free_func(g_free);
+        c->label_index = g_hash_table_new(g_str_hash, g_str_equal);
         store_set_module_data(s, LIST_CACHE_KEY, c, list_cache_free);
 
         /* TEMP triggers live and die with this connection and are not part of the schema;
@@ -322,6 +335,21 @@ static int data_version(Store *s, int64_t *ret) {
         return 0;
 }
 
+static int label_intern(ListCache *c, const char *label, unsigned max, unsigned *ret) {
+        gpointer v = g_hash_table_lookup(c->label_index, label);
+        if (v) {
+                *ret = GPOINTER_TO_UINT(v) - 1;
+                return *ret <= max ? 0 : -E2BIG;
+        }
+        if (c->labels->len > max)
+                return -E2BIG;
+        char *copy = g_strdup(label);
+        g_ptr_array_add(c->labels, copy);
+        *ret = c->labels->len - 1;
+        g_hash_table_insert(c->label_index, copy, GUINT_TO_POINTER(c->labels->len));
+        return 0;
+}
+
 static int list_cache_fill(Store *s, ListCache *c) {
         int r = data_version(s, &c->data_version);
         if (r < 0)
@@ -329,9 +357,9 @@ static int list_cache_fill(Store *s, ListCache *c) {
 
         sqlite3_stmt *st;
         r = store_prepare(s,
-                              "SELECT id, common_name, source, issuer, not_after, revoked_at FROM certificates"
-                              " INDEXED BY certificates_list ORDER BY not_after, id",
-                              &st);
+                          "SELECT id, common_name, source, issuer, not_after, revoked_at FROM certificates"
+                          " INDEXED BY certificates_list ORDER BY not_after, id",
+                          &st);
         if (r < 0)
                 return r;
         _cleanup_stmt_ sqlite3_stmt *stmt = st;
@@ -339,14 +367,29 @@ static int list_cache_fill(Store *s, ListCache *c) {
         list_cache_drop_rows(c);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *cn = strempty((const char *) sqlite3_column_text(st, 1));
+                size_t cn_size = strlen(cn) + 1;
+                unsigned source, issuer;
+
+                /* More than 65,536 issuers, or 4 GiB of names: lists read SQL. */
+                r = label_intern(c, strempty((const char *) sqlite3_column_text(st, 2)), UINT8_MAX, &source);
+                if (r >= 0)
+                        r = label_intern(c, strempty((const char *) sqlite3_column_text(st, 3)), UINT16_MAX, &issuer);
+                if (r >= 0 && c->text->len + cn_size > UINT32_MAX)
+                        r = -E2BIG;
+                if (r < 0) {
+                        list_cache_drop_rows(c);
+                        return r;
+                }
                 ListCacheRow row = {
                         .id = sqlite3_column_int64(st, 0),
-                        .common_name = g_string_chunk_insert(c->strings, strempty((const char *) sqlite3_column_text(st, 1))),
-                        .source = g_string_chunk_insert_const(c->strings, strempty((const char *) sqlite3_column_text(st, 2))),
-                        .issuer = g_string_chunk_insert_const(c->strings, strempty((const char *) sqlite3_column_text(st, 3))),
                         .not_after = sqlite3_column_int64(st, 4),
+                        .common_name = c->text->len,
+                        .issuer = (uint16_t) issuer,
+                        .source = (uint8_t) source,
                         .revoked = sqlite3_column_int64(st, 5) != 0,
                 };
+                g_byte_array_append(c->text, (const guint8 *) cn, (guint) cn_size);
                 g_array_append_val(c->rows, row);
         }
         if (rc != SQLITE_DONE) {
@@ -358,8 +401,9 @@ static int list_cache_fill(Store *s, ListCache *c) {
 }
 
 /* The WHERE clause of inventory_list_sql(), without the glob. */
-static bool list_cache_match(const ListCacheRow *row, const CertFilter *f, int64_t now, int64_t window_end) {
-        if (f->source && !streq(row->source, f->source))
+static bool list_cache_match(const ListCache *c, const ListCacheRow *row, const CertFilter *f, int64_t now,
+                             int64_t window_end) {
+        if (f->source && !streq(c->labels->pdata[row->source], f->source))
                 return false;
         if (f->status) {
                 if (streq(f->status, "revoked")) {
@@ -386,7 +430,7 @@ static int list_cached(ListCache *c, const CertFilter *f, uint64_t now, CertList
 
         for (guint i = 0; i < c->rows->len; i++) {
                 const ListCacheRow *row = &g_array_index(c->rows, ListCacheRow, i);
-                if (!list_cache_match(row, f, now_i, window_end))
+                if (!list_cache_match(c, row, f, now_i, window_end))
                         continue;
                 if (skip > 0) {
                         skip--;
@@ -395,9 +439,9 @@ static int list_cached(ListCache *c, const CertFilter *f, uint64_t now, CertList
                 uint64_t not_after = (uint64_t) row->not_after;
                 CertListEntry e = {
                         .id = (uint64_t) row->id,
-                        .common_name = row->common_name,
-                        .source = row->source,
-                        .issuer = row->issuer,
+                        .common_name = (const char *) c->text->data + row->common_name,
+                        .source = c->labels->pdata[row->source],
+                        .issuer = c->labels->pdata[row->issuer],
                         .not_after = not_after,
                         .status = cert_status(row->revoked, not_after, now),
                         .days_until_expiry = days_until(not_after, now),
@@ -426,7 +470,7 @@ int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb,
          * a transaction had changed would outlive them. */
         if (c && !c->valid && !f->expiring && f->limit == 0 && sqlite3_get_autocommit(store_db(s))) {
                 int r = list_cache_fill(s, c);
-                if (r < 0)
+                if (r < 0 && r != -E2BIG)
                         return r;
         }
         if (c && c->valid)

@@ -29,7 +29,8 @@ static void add_cert(Store *s, const char *cn, uint64_t not_after, const char *s
                 .common_name = (char *) cn,
                 .sans = sans,
                 .subject = (char *) "CN=subject",
-                .issuer = (char *) "CN=certkeeper Local CA",
+                /* Discovered certificates come from elsewhere. */
+                .issuer = (char *) (streq(source, "discovered") ? "CN=Other CA,O=Elsewhere" : "CN=certkeeper Local CA"),
                 .algorithm = (char *) "ec-256",
                 .digest = (char *) "sha256",
                 .not_before = NOW - 10 * USEC_PER_DAY,
@@ -78,7 +79,8 @@ static int collect(void *userdata, const CertListEntry *e) {
         GString *out = userdata;
         g_string_append_printf(out, "%s%" PRIu64 ":%s:%" PRIi64, out->len ? " " : "", e->id, e->status,
                                e->days_until_expiry);
-        g_assert_cmpstr(e->issuer, ==, "CN=certkeeper Local CA");
+        g_assert_cmpstr(e->issuer, ==, streq(e->source, "discovered") ? "CN=Other CA,O=Elsewhere" : "CN=certkeeper Local CA");
+        g_assert_true(streq(e->source, "managed") || streq(e->source, "discovered"));
         return 0;
 }
 
