@@ -245,7 +245,8 @@ static int list_cert_cb(void *userdata, const CertListEntry *e) {
         r = sd_bus_message_open_container(reply, 'r', "osssstx");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append_basic(reply, 'o', bus_object_path_buf(path, sizeof path, CK_CERT_PREFIX, e->id));
+        r = sd_bus_message_append_basic(reply, 'o',
+                                        bus_object_path_buf(path, sizeof path, CK_CERT_PREFIX, e->id));
         if (r < 0)
                 return r;
         r = bus_append_string(reply, e->common_name);

@@ -307,17 +307,20 @@ static ListCache *list_cache_get(Store *s) {
                                             NULL, NULL, NULL);
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(store_db(s),
-                                  "CREATE TEMP TRIGGER ck_list_cache_insert AFTER INSERT ON main.certificates"
+                                  "CREATE TEMP TRIGGER ck_list_cache_insert"
+                                  " AFTER INSERT ON main.certificates"
                                   " BEGIN SELECT ck_list_cache_invalidate(); END;"
-                                  "CREATE TEMP TRIGGER ck_list_cache_delete AFTER DELETE ON main.certificates"
+                                  "CREATE TEMP TRIGGER ck_list_cache_delete"
+                                  " AFTER DELETE ON main.certificates"
                                   " BEGIN SELECT ck_list_cache_invalidate(); END;"
-                                  "CREATE TEMP TRIGGER ck_list_cache_update AFTER UPDATE OF"
-                                  " id, common_name, source, issuer, not_after, revoked_at ON main.certificates"
+                                  "CREATE TEMP TRIGGER ck_list_cache_update"
+                                  " AFTER UPDATE OF id, common_name, source, issuer, not_after, revoked_at"
+                                  " ON main.certificates"
                                   " BEGIN SELECT ck_list_cache_invalidate(); END;",
                                   NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
                 /* Lists still work, from SQL each time. */
-                log_warning("Cannot set up the certificate list cache: %s", store_errmsg(s));
+                log_warning("Cannot set up the certificate list cache, ignoring: %s", store_errmsg(s));
                 return NULL;
         }
         c->triggers = true;
@@ -374,7 +377,8 @@ static int list_cache_fill(Store *s, ListCache *c) {
                 /* More than 65,536 issuers, or 4 GiB of names: lists read SQL. */
                 r = label_intern(c, strempty((const char *) sqlite3_column_text(st, 2)), UINT8_MAX, &source);
                 if (r >= 0)
-                        r = label_intern(c, strempty((const char *) sqlite3_column_text(st, 3)), UINT16_MAX, &issuer);
+                        r = label_intern(c, strempty((const char *) sqlite3_column_text(st, 3)), UINT16_MAX,
+                                         &issuer);
                 if (r >= 0 && c->text->len + cn_size > UINT32_MAX)
                         r = -E2BIG;
                 if (r < 0) {
@@ -425,7 +429,8 @@ static bool list_cache_match(const ListCache *c, const ListCacheRow *row, const 
 
 static int list_cached(ListCache *c, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata) {
         int64_t now_i = (int64_t) now;
-        int64_t window_end = f->expiring ? (int64_t) (now + (uint64_t) f->expiring_within_days * USEC_PER_DAY) : 0;
+        int64_t window_end =
+                f->expiring ? (int64_t) (now + (uint64_t) f->expiring_within_days * USEC_PER_DAY) : 0;
         uint32_t skip = f->offset, left = f->limit;
 
         for (guint i = 0; i < c->rows->len; i++) {

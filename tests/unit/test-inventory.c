@@ -30,7 +30,8 @@ static void add_cert(Store *s, const char *cn, uint64_t not_after, const char *s
                 .sans = sans,
                 .subject = (char *) "CN=subject",
                 /* Discovered certificates come from elsewhere. */
-                .issuer = (char *) (streq(source, "discovered") ? "CN=Other CA,O=Elsewhere" : "CN=certkeeper Local CA"),
+                .issuer = (char *) (streq(source, "discovered") ? "CN=Other CA,O=Elsewhere"
+                                                                : "CN=certkeeper Local CA"),
                 .algorithm = (char *) "ec-256",
                 .digest = (char *) "sha256",
                 .not_before = NOW - 10 * USEC_PER_DAY,
@@ -56,11 +57,13 @@ static void setup(Fixture *f, gconstpointer data) {
         g_assert_cmpint(store_open(path, &f->store, &err), ==, 0);
 
         /* Inserted out of expiry order: the list sorts by not_after, then id. */
-        add_cert(f->store, "d.example", NOW + 30 * USEC_PER_DAY, "managed", &id_d);      /* just outside 30 days */
-        add_cert(f->store, "a.example", NOW - 1, "managed", &id_a);                      /* expired a µs ago */
+        /* d: just outside 30 days; a: expired a µs ago; b: expires now, so active; c: the last µs
+         * inside 30 days. */
+        add_cert(f->store, "d.example", NOW + 30 * USEC_PER_DAY, "managed", &id_d);
+        add_cert(f->store, "a.example", NOW - 1, "managed", &id_a);
         add_cert(f->store, "Other.Example", NOW + 100 * USEC_PER_DAY, "discovered", &id_f);
-        add_cert(f->store, "b.example", NOW, "managed", &id_b);                          /* expires now: active */
-        add_cert(f->store, "c.example", NOW + 30 * USEC_PER_DAY - 1, "managed", &id_c);  /* last µs inside 30 days */
+        add_cert(f->store, "b.example", NOW, "managed", &id_b);
+        add_cert(f->store, "c.example", NOW + 30 * USEC_PER_DAY - 1, "managed", &id_c);
         add_cert(f->store, "e.example", NOW + 5 * USEC_PER_DAY, "managed", &id_e);
         g_autofree char *revoke = g_strdup_printf("UPDATE certificates SET revoked_at = %" PRIu64 " WHERE id = %" PRIu64,
                                                   NOW - USEC_PER_DAY, id_e);
@@ -79,7 +82,8 @@ static int collect(void *userdata, const CertListEntry *e) {
         GString *out = userdata;
         g_string_append_printf(out, "%s%" PRIu64 ":%s:%" PRIi64, out->len ? " " : "", e->id, e->status,
                                e->days_until_expiry);
-        g_assert_cmpstr(e->issuer, ==, streq(e->source, "discovered") ? "CN=Other CA,O=Elsewhere" : "CN=certkeeper Local CA");
+        g_assert_cmpstr(e->issuer, ==,
+                        streq(e->source, "discovered") ? "CN=Other CA,O=Elsewhere" : "CN=certkeeper Local CA");
         g_assert_true(streq(e->source, "managed") || streq(e->source, "discovered"));
         return 0;
 }
