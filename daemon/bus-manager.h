@@ -64,6 +64,14 @@ void bus_context_done(BusContext *c);
 
 /* Shared by the bus-*.c files. */
 char *bus_object_path(const char *prefix, uint64_t id);
+/* prefix/<id> written into buf without allocating, for the rows of long lists; returns buf.
+ * BUS_OBJECT_PATH_MAX holds any of our prefixes with a 64-bit id. */
+#define BUS_OBJECT_PATH_MAX 96
+const char *bus_object_path_buf(char *buf, size_t size, const char *prefix, uint64_t id);
+/* sd_bus_message_append_basic(m, 's', s) for the rows of long lists: an ASCII string (nearly
+ * every one) is checked in one pass and copied in place; a string that sd-bus refuses as
+ * UTF-8 is sent escaped (g_strescape) instead of failing the whole reply. NULL is "". */
+int bus_append_string(sd_bus_message *m, const char *s);
 int bus_path_id(const char *path, const char *prefix, uint64_t *ret);
 /* Object paths prefix/<id> for a node enumerator (NULL-terminated, newly allocated). */
 char **bus_paths_from_ids(const char *prefix, const uint64_t *ids, size_t n);

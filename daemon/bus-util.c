@@ -15,6 +15,50 @@ char *bus_object_path(const char *prefix, uint64_t id) {
         return g_strdup_printf("%s/%" PRIu64, prefix, id);
 }
 
+const char *bus_object_path_buf(char *buf, size_t size, const char *prefix, uint64_t id) {
+        char digits[20]; /* UINT64_MAX has 20 */
+        size_t n = 0, l = strlen(prefix);
+
+        do {
+                digits[n++] = (char) ('0' + id % 10);
+                id /= 10;
+        } while (id > 0);
+        g_assert(l + 1 + n < size);
+        memcpy(buf, prefix, l);
+        buf[l++] = '/';
+        while (n > 0)
+                buf[l++] = digits[--n];
+        buf[l] = 0;
+        return buf;
+}
+
+int bus_append_string(sd_bus_message *m, const char *s) {
+        s = strempty(s);
+        size_t n = strlen(s);
+        unsigned char bits = 0;
+        int r;
+
+        for (size_t i = 0; i < n; i++)
+                bits |= (unsigned char) s[i];
+        if (!(bits & 0x80)) {
+                /* ASCII without NUL is valid UTF-8: skip sd-bus's per-character decoding. */
+                char *p;
+                r = sd_bus_message_append_string_space(m, n, &p);
+                if (r < 0)
+                        return r;
+                memcpy(p, s, n);
+                return 0;
+        }
+        r = sd_bus_message_append_basic(m, 's', s);
+        if (r != -EINVAL)
+                return r;
+        /* Not valid UTF-8 (a store edited by hand, a name from an old version): one row shown
+         * escaped rather than a failed list, and never an invalid message, which the bus would
+         * answer by dropping our connection. */
+        g_autofree char *escaped = g_strescape(s, NULL);
+        return sd_bus_message_append_basic(m, 's', escaped);
+}
+
 int bus_path_id(const char *path, const char *prefix, uint64_t *ret) {
         size_t n = strlen(prefix);
         if (strncmp(path, prefix, n) != 0 || path[n] != '/')

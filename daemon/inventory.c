@@ -162,16 +162,19 @@ int inventory_count(Store *s, uint64_t *ret) {
         return store_query_u64(s, "SELECT count(*) FROM certificates", ret);
 }
 
-int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata) {
+int inventory_list_sql(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata) {
         /* One statement for every filter combination: a NULL parameter disables its condition.
          * It walks the covering index certificates_list in (not_after, id) order: soonest expiry
-         * first, stable for paging, and the DER blobs are never read. */
+         * first, stable for paging, and the DER blobs are never read. The status and expiry
+         * filters also bound not_after (?8..?9, inclusive), which SQLite turns into a range of the
+         * index: expiring_within_days=30 reads the rows of the next 30 days, not all of them. */
         sqlite3_stmt *st;
         int r = store_prepare(
                 s,
                 "SELECT id, common_name, source, issuer, not_after, revoked_at FROM certificates"
                 " INDEXED BY certificates_list"
-                " WHERE (?1 IS NULL OR source = ?1)"
+                " WHERE not_after BETWEEN ?8 AND ?9"
+                "   AND (?1 IS NULL OR source = ?1)"
                 "   AND (?2 IS NULL"
                 "        OR (?2 = 'revoked' AND revoked_at != 0)"
                 "        OR (?2 = 'expired' AND revoked_at = 0 AND not_after < ?3)"
@@ -184,14 +187,32 @@ int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb,
                 return r;
         _cleanup_stmt_ sqlite3_stmt *stmt = st;
 
+        /* The same conditions as the WHERE above, as bounds of not_after; the WHERE stays the
+         * definition. now and the window end fit int64 (checked below). */
+        int64_t lo = INT64_MIN, hi = INT64_MAX, now_i = (int64_t) MIN(now, (uint64_t) INT64_MAX);
+        if (streq_ptr(f->status, "active"))
+                lo = now_i;
+        else if (streq_ptr(f->status, "expired"))
+                hi = now_i - 1;
+        uint64_t window_end = 0;
+        if (f->expiring) {
+                window_end = now + (uint64_t) f->expiring_within_days * USEC_PER_DAY;
+                if (window_end > (uint64_t) INT64_MAX)
+                        window_end = (uint64_t) INT64_MAX;
+                lo = MAX(lo, now_i);
+                hi = MIN(hi, (int64_t) window_end - 1);
+        }
+
         store_bind_text(st, 1, f->source);
         store_bind_text(st, 2, f->status);
-        store_bind_int64(st, 3, (int64_t) now);
+        store_bind_int64(st, 3, now_i);
         store_bind_text(st, 4, f->cn_glob);
         if (f->expiring)
-                store_bind_int64(st, 5, (int64_t) (now + (uint64_t) f->expiring_within_days * USEC_PER_DAY));
+                store_bind_int64(st, 5, (int64_t) window_end);
         store_bind_int64(st, 6, f->limit ? (int64_t) f->limit : -1);
         store_bind_int64(st, 7, f->offset);
+        store_bind_int64(st, 8, lo);
+        store_bind_int64(st, 9, hi);
 
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -210,6 +231,256 @@ int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb,
                         return r;
         }
         return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+/* The list cache: every row of certificates_list in index order, in memory, for the big lists
+ * (a full or status-filtered list of 100,000 rows spent a third of its time in SQLite). A
+ * TEMP trigger on the certificates table marks it stale on any INSERT, DELETE or UPDATE of a
+ * listed column, from any module and in any transaction; the next big list outside a
+ * transaction refills it (so it only ever holds committed rows: a rollback fires no trigger).
+ * Status and days are computed at each list, from its now, exactly as in
+ * inventory_list_sql(), whose WHERE clause stays the definition. 24 bytes a row plus the CN:
+ * source and issuer repeat, so they are kept once each ("labels"). */
+typedef struct ListCacheRow {
+        int64_t id;
+        int64_t not_after;
+        uint32_t common_name;   /* offset in text */
+        uint16_t issuer;        /* index in labels */
+        uint8_t source;         /* index in labels */
+        bool revoked;
+} ListCacheRow;
+G_STATIC_ASSERT(sizeof(ListCacheRow) == 24);
+
+typedef struct ListCache {
+        bool valid;
+        int64_t data_version;   /* PRAGMA data_version at the fill: commits by other connections */
+        bool triggers;          /* installed on this connection */
+        GArray *rows;           /* ListCacheRow */
+        GByteArray *text;       /* the CNs, each NUL-terminated */
+        GPtrArray *labels;      /* char *, owned */
+        GHashTable *label_index; /* label (owned by labels) → index + 1 */
+} ListCache;
+
+#define LIST_CACHE_KEY "inventory-list-cache"
+
+static void list_cache_drop_rows(ListCache *c) {
+        c->valid = false;
+        g_array_set_size(c->rows, 0);
+        g_byte_array_set_size(c->text, 0);
+        g_hash_table_remove_all(c->label_index);
+        g_ptr_array_set_size(c->labels, 0);
+}
+
+static void list_cache_free(void *p) {
+        ListCache *c = p;
+        if (!c)
+                return;
+        g_array_unref(c->rows);
+        g_byte_array_unref(c->text);
+        g_hash_table_unref(c->label_index);
+        g_ptr_array_unref(c->labels);
+        free(c);
+}
+
+static void list_cache_invalidate_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+        ListCache *c = sqlite3_user_data(ctx);
+        c->valid = false;
+        sqlite3_result_null(ctx);
+}
+
+static ListCache *list_cache_get(Store *s) {
+        ListCache *c = store_get_module_data(s, LIST_CACHE_KEY);
+        if (c)
+                return c->triggers ? c : NULL;
+
+        c = g_new0(ListCache, 1);
+        c->rows = g_array_new(false, false, sizeof(ListCacheRow));
+        c->text = g_byte_array_new();
+        c->labels = g_ptr_array_new_with_free_func(g_free);
+        c->label_index = g_hash_table_new(g_str_hash, g_str_equal);
+        store_set_module_data(s, LIST_CACHE_KEY, c, list_cache_free);
+
+        /* TEMP triggers live and die with this connection and are not part of the schema;
+         * the function is ours alone (DIRECTONLY: not callable from the schema). */
+        int rc = sqlite3_create_function_v2(store_db(s), "ck_list_cache_invalidate", 0,
+                                            SQLITE_UTF8 | SQLITE_DIRECTONLY, c, list_cache_invalidate_fn,
+                                            NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_exec(store_db(s),
+                                  "CREATE TEMP TRIGGER ck_list_cache_insert"
+                                  " AFTER INSERT ON main.certificates"
+                                  " BEGIN SELECT ck_list_cache_invalidate(); END;"
+                                  "CREATE TEMP TRIGGER ck_list_cache_delete"
+                                  " AFTER DELETE ON main.certificates"
+                                  " BEGIN SELECT ck_list_cache_invalidate(); END;"
+                                  "CREATE TEMP TRIGGER ck_list_cache_update"
+                                  " AFTER UPDATE OF id, common_name, source, issuer, not_after, revoked_at"
+                                  " ON main.certificates"
+                                  " BEGIN SELECT ck_list_cache_invalidate(); END;",
+                                  NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+                /* Lists still work, from SQL each time. */
+                log_warning("Cannot set up the certificate list cache, ignoring: %s", store_errmsg(s));
+                return NULL;
+        }
+        c->triggers = true;
+        return c;
+}
+
+/* PRAGMA data_version changes when another connection (sqlite3 by hand, another process) has
+ * committed to the file: our triggers do not see those changes. */
+static int data_version(Store *s, int64_t *ret) {
+        uint64_t v;
+        int r = store_query_u64(s, "PRAGMA data_version", &v);
+        if (r < 0)
+                return r;
+        *ret = (int64_t) v;
+        return 0;
+}
+
+static int label_intern(ListCache *c, const char *label, unsigned max, unsigned *ret) {
+        gpointer v = g_hash_table_lookup(c->label_index, label);
+        if (v) {
+                *ret = GPOINTER_TO_UINT(v) - 1;
+                return *ret <= max ? 0 : -E2BIG;
+        }
+        if (c->labels->len > max)
+                return -E2BIG;
+        char *copy = g_strdup(label);
+        g_ptr_array_add(c->labels, copy);
+        *ret = c->labels->len - 1;
+        g_hash_table_insert(c->label_index, copy, GUINT_TO_POINTER(c->labels->len));
+        return 0;
+}
+
+static int list_cache_fill(Store *s, ListCache *c) {
+        int r = data_version(s, &c->data_version);
+        if (r < 0)
+                return r;
+
+        sqlite3_stmt *st;
+        r = store_prepare(s,
+                          "SELECT id, common_name, source, issuer, not_after, revoked_at FROM certificates"
+                          " INDEXED BY certificates_list ORDER BY not_after, id",
+                          &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+
+        list_cache_drop_rows(c);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *cn = strempty((const char *) sqlite3_column_text(st, 1));
+                size_t cn_size = strlen(cn) + 1;
+                unsigned source, issuer;
+
+                /* More than 65,536 issuers, or 4 GiB of names: lists read SQL. */
+                r = label_intern(c, strempty((const char *) sqlite3_column_text(st, 2)), UINT8_MAX, &source);
+                if (r >= 0)
+                        r = label_intern(c, strempty((const char *) sqlite3_column_text(st, 3)), UINT16_MAX,
+                                         &issuer);
+                if (r >= 0 && c->text->len + cn_size > UINT32_MAX)
+                        r = -E2BIG;
+                if (r < 0) {
+                        list_cache_drop_rows(c);
+                        return r;
+                }
+                ListCacheRow row = {
+                        .id = sqlite3_column_int64(st, 0),
+                        .not_after = sqlite3_column_int64(st, 4),
+                        .common_name = c->text->len,
+                        .issuer = (uint16_t) issuer,
+                        .source = (uint8_t) source,
+                        .revoked = sqlite3_column_int64(st, 5) != 0,
+                };
+                g_byte_array_append(c->text, (const guint8 *) cn, (guint) cn_size);
+                g_array_append_val(c->rows, row);
+        }
+        if (rc != SQLITE_DONE) {
+                list_cache_drop_rows(c);
+                return store_errno(rc);
+        }
+        c->valid = true;
+        return 0;
+}
+
+/* The WHERE clause of inventory_list_sql(), without the glob. */
+static bool list_cache_match(const ListCache *c, const ListCacheRow *row, const CertFilter *f, int64_t now,
+                             int64_t window_end) {
+        if (f->source && !streq(c->labels->pdata[row->source], f->source))
+                return false;
+        if (f->status) {
+                if (streq(f->status, "revoked")) {
+                        if (!row->revoked)
+                                return false;
+                } else if (streq(f->status, "expired")) {
+                        if (row->revoked || row->not_after >= now)
+                                return false;
+                } else if (streq(f->status, "active")) {
+                        if (row->revoked || row->not_after < now)
+                                return false;
+                } else
+                        return false;
+        }
+        if (f->expiring && (row->revoked || row->not_after < now || row->not_after >= window_end))
+                return false;
+        return true;
+}
+
+static int list_cached(ListCache *c, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata) {
+        int64_t now_i = (int64_t) now;
+        int64_t window_end =
+                f->expiring ? (int64_t) (now + (uint64_t) f->expiring_within_days * USEC_PER_DAY) : 0;
+        uint32_t skip = f->offset, left = f->limit;
+
+        for (guint i = 0; i < c->rows->len; i++) {
+                const ListCacheRow *row = &g_array_index(c->rows, ListCacheRow, i);
+                if (!list_cache_match(c, row, f, now_i, window_end))
+                        continue;
+                if (skip > 0) {
+                        skip--;
+                        continue;
+                }
+                uint64_t not_after = (uint64_t) row->not_after;
+                CertListEntry e = {
+                        .id = (uint64_t) row->id,
+                        .common_name = (const char *) c->text->data + row->common_name,
+                        .source = c->labels->pdata[row->source],
+                        .issuer = c->labels->pdata[row->issuer],
+                        .not_after = not_after,
+                        .status = cert_status(row->revoked, not_after, now),
+                        .days_until_expiry = days_until(not_after, now),
+                };
+                int r = cb(userdata, &e);
+                if (r < 0)
+                        return r;
+                if (f->limit > 0 && --left == 0)
+                        break;
+        }
+        return 0;
+}
+
+int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata) {
+        /* A glob (lower() is SQLite's) and now beyond int64 stay with SQL. A list that reads a
+         * few rows of the index (a page, the expiry window) does not refill a stale cache. */
+        ListCache *c = NULL;
+        if (!f->cn_glob && now <= (uint64_t) INT64_MAX && (!f->expiring || f->expiring_within_days <= 36500))
+                c = list_cache_get(s);
+        if (c && c->valid) {
+                int64_t v;
+                if (data_version(s, &v) < 0 || v != c->data_version)
+                        c->valid = false;
+        }
+        /* Filled outside transactions only: a rollback fires no trigger, so a copy of rows that
+         * a transaction had changed would outlive them. */
+        if (c && !c->valid && !f->expiring && f->limit == 0 && sqlite3_get_autocommit(store_db(s))) {
+                int r = list_cache_fill(s, c);
+                if (r < 0 && r != -E2BIG)
+                        return r;
+        }
+        if (c && c->valid)
+                return list_cached(c, f, now, cb, userdata);
+        return inventory_list_sql(s, f, now, cb, userdata);
 }
 
 int inventory_list_ids(Store *s, uint64_t **ret, size_t *ret_n) {

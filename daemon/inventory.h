@@ -2,8 +2,9 @@
 #pragma once
 
 /* Layer 2: the certificate inventory in the store. Lists are answered from
- * the covering index and never parse certificates; Status and DaysUntilExpiry
- * are computed from the time of the read. Loop thread only. */
+ * the covering index (or a copy of its rows in memory) and never parse
+ * certificates; Status and DaysUntilExpiry are computed from the time of the
+ * read. Loop thread only. */
 
 #include "macro.h"
 #include "store.h"
@@ -67,7 +68,13 @@ typedef struct CertListEntry {
 } CertListEntry;
 
 typedef int (*CertListFunc)(void *userdata, const CertListEntry *e);
+/* Full and status-filtered lists are answered from an in-memory copy of the index rows, filled
+ * by the first such list and dropped by a TEMP trigger on any change to certificates; globs,
+ * pages and expiry windows read SQL unless that copy is current. The entry's strings are valid
+ * during the callback only, which must not change the store. */
 int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata);
+/* The same list from SQL alone (the definition; tests compare the two). */
+int inventory_list_sql(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata);
 /* All ids, ascending, for the bus node enumerator. */
 int inventory_list_ids(Store *s, uint64_t **ret, size_t *ret_n);
 

@@ -24,6 +24,7 @@ struct Store {
         size_t n_hooks;
         StoreFlushHook flush_hook;
         void *flush_userdata;
+        GData *module_data;
 };
 
 int store_errno(int rc) {
@@ -188,9 +189,19 @@ Store *store_free(Store *s) {
                 g_hash_table_destroy(s->stmts);
         if (s->db)
                 sqlite3_close_v2(s->db);
+        /* After the close: a module's SQL functions may point into its data. */
+        g_datalist_clear(&s->module_data);
         free(s->path);
         free(s);
         return NULL;
+}
+
+void *store_get_module_data(Store *s, const char *key) {
+        return g_datalist_get_data(&s->module_data, key);
+}
+
+void store_set_module_data(Store *s, const char *key, void *data, void (*destroy)(void *)) {
+        g_datalist_set_data_full(&s->module_data, key, data, destroy);
 }
 
 void store_add_txn_hook(Store *s, StoreTxnHook hook, void *userdata) {

@@ -27,6 +27,12 @@ void store_add_txn_hook(Store *s, StoreTxnHook hook, void *userdata);
 typedef void (*StoreFlushHook)(void *userdata);
 void store_set_flush_hook(Store *s, StoreFlushHook hook, void *userdata);
 
+/* Data a module keeps for as long as the store is open (inventory.c: its list cache), by
+ * key; destroy (may be NULL) runs in store_free after the database is closed, or when the key
+ * is set again. */
+void *store_get_module_data(Store *s, const char *key);
+void store_set_module_data(Store *s, const char *key, void *data, void (*destroy)(void *));
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Nested begin is an error (-EBUSY). */
 int store_begin(Store *s);
 int store_commit(Store *s);
