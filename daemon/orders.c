@@ -193,8 +193,6 @@ static int on_emit(sd_event_source *s, void *userdata) {
         /* Listeners may commit (and so queue more): take the list first. */
         g_autoptr(GArray) list = o->ready;
         o->ready = g_array_new(FALSE, TRUE, sizeof(Notification));
-        GArray *saved = o->notifications;
-        o->notifications = list;
         for (guint i = 0; i < list->len; i++) {
                 Notification *n = &g_array_index(list, Notification, i);
                 unsigned flags = 0;
@@ -213,8 +211,11 @@ static int on_emit(sd_event_source *s, void *userdata) {
                                 l->order_finished(l->userdata, n->id, n->a);
                 }
         }
-        notifications_clear(o);
-        o->notifications = saved;
+        for (guint i = 0; i < list->len; i++) {
+                Notification *n = &g_array_index(list, Notification, i);
+                g_free(n->a);
+                g_free(n->b);
+        }
         return 0;
 }
 
@@ -614,8 +615,13 @@ int orders_submit(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **r
         return 0;
 }
 
-/* Commit the group and answer everyone in it. */
-static void group_flush(Orders *o) {
+static int on_emit(sd_event_source *s, void *userdata);
+
+/* Commit the group and answer everyone in it. top_level: called from an event source of our
+ * own, not from inside a bus handler (see notifications_flush()): the signals then go out at
+ * once, before the answers, so a caller waiting for its order's OrderChanged does not wait
+ * for one more loop iteration. */
+static void group_flush_full(Orders *o, bool top_level) {
         if (!o->group_open)
                 return;
         o->group_open = false;
@@ -624,6 +630,8 @@ static void group_flush(Orders *o) {
         int r = txn_finish(o, 0);
         if (r < 0)
                 log_error_errno(r, "Cannot record %u orders: %s", o->group->len, strerror(abs(r)));
+        if (r >= 0 && top_level && o->ready->len > 0)
+                (void) on_emit(NULL, o);
         /* The callbacks may submit again: take the list first. */
         g_autoptr(GArray) entries = o->group;
         o->group = g_array_new(FALSE, FALSE, sizeof(GroupEntry));
@@ -635,6 +643,10 @@ static void group_flush(Orders *o) {
         if (r >= 0 && o->group_dispatch)
                 schedule_dispatch(o);
         o->group_dispatch = false;
+}
+
+static void group_flush(Orders *o) {
+        group_flush_full(o, false);
 }
 
 static void group_add(Orders *o, OrderSubmittedFunc done, void *userdata, uint64_t id) {
@@ -674,12 +686,12 @@ static int on_group(sd_event_source *s, void *userdata) {
                         return 0;
                 }
         }
-        group_flush(o);
+        group_flush_full(o, true);
         return 0;
 }
 
 static int on_group_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        group_flush(userdata);
+        group_flush_full(userdata, true);
         return 0;
 }
 
