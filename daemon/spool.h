@@ -45,7 +45,12 @@
 #define SPOOL_SUBMIT_GROUP "certkeeper-submit"
 #define SPOOL_MAX_IN_FLIGHT 256U
 #define SPOOL_INTAKE_CHUNK 16U
-#define SPOOL_FINISH_CHUNK 64U
+#define SPOOL_FINISH_CHUNK 256U
+/* Dropped files are read, hashed and parsed on the spool's own worker threads, SPOOL_READ_JOB to a
+ * job and at most SPOOL_MAX_READING at once; results are written there too, one batch at a time. */
+#define SPOOL_THREADS 2U
+#define SPOOL_READ_JOB 16U
+#define SPOOL_MAX_READING 64U
 /* The longest NAME in NAME.csr: NAME.chain.pem must still fit in NAME_MAX. */
 #define SPOOL_NAME_MAX 240U
 
