@@ -769,6 +769,7 @@ typedef struct IntakeItem {
         char *provider;
         unsigned validity;
         char *pem;                 /* the CSR, re-encoded for the order's record */
+        char *requested_by;        /* the owner's user name (an NSS lookup: not on the loop) */
 } IntakeItem;
 
 typedef struct IntakeJob {
@@ -785,6 +786,7 @@ static void intake_item_free(gpointer p) {
         g_free(it->sidecar_why);
         g_free(it->provider);
         g_free(it->pem);
+        g_free(it->requested_by);
         g_free(it);
 }
 
@@ -814,6 +816,7 @@ static void intake_run(void *userdata) {
                 it->sidecar_r = read_sidecar(s, it->name, f.st.st_uid, &it->provider, &it->validity,
                                              &it->sidecar_why);
                 it->pem = csr_to_pem(it->csr);
+                it->requested_by = user_name(f.st.st_uid, NULL);
         }
 }
 
@@ -913,8 +916,6 @@ static int take(Spool *s, IntakeItem *it) {
         if (it->validity)
                 g_variant_builder_add(record, "{sv}", "validity_days", g_variant_new_uint32(it->validity));
         g_autoptr(GVariant) params = g_variant_ref_sink(g_variant_builder_end(record));
-        g_autofree char *requested_by = user_name(owner, NULL);
-
         OrderRequest req = {
                 .kind = "csr",
                 .provider = it->provider,
@@ -925,7 +926,7 @@ static int take(Spool *s, IntakeItem *it) {
                 .parameters = params,
                 .uid = owner,
                 .pid = 0,
-                .requested_by = requested_by,
+                .requested_by = it->requested_by,
                 .channel = "spool",
                 .spool_name = name,
                 .spool_sha256 = it->sha256,
