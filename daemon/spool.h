@@ -49,8 +49,8 @@
 /* Dropped files are read, hashed and parsed on the spool's own worker threads, SPOOL_READ_JOB to a
  * job and at most SPOOL_MAX_READING at once; results are written there too, one batch at a time. */
 #define SPOOL_THREADS 2U
-#define SPOOL_READ_JOB 16U
-#define SPOOL_MAX_READING 64U
+#define SPOOL_READ_JOB 64U
+#define SPOOL_MAX_READING 128U
 /* The longest NAME in NAME.csr: NAME.chain.pem must still fit in NAME_MAX. */
 #define SPOOL_NAME_MAX 240U
 
