@@ -12,7 +12,7 @@
 /* How many jobs we keep queued per worker thread: enough to keep the threads
  * busy between two loop iterations, few enough that a burst of 10,000 spool
  * files does not pin 10,000 parsed requests in memory. */
-#define CPU_JOBS_PER_THREAD 4U
+#define CPU_JOBS_PER_THREAD 32U
 #define IO_JOBS_MAX 32U
 #define UNREACHABLE_ALERT_AFTER 3U
 
