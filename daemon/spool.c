@@ -11,7 +11,8 @@
 #include <glib.h>
 #include <openssl/pem.h>
 
-#include "export.h"
+#include "inventory.h"
+#include "jobs.h"
 #include "log.h"
 #include "spool.h"
 
@@ -27,7 +28,9 @@
 #define IN_SET_TRANSIENT(r) ((r) == -EMFILE || (r) == -ENFILE || (r) == -ENOMEM)
 
 typedef struct Entry {
-        uint64_t order_id;  /* 0 while orders_submit() runs */
+        uint64_t order_id;  /* 0 while it is read or orders_submit() runs */
+        bool reading;       /* a spool worker reads the file: no order yet */
+        bool again;         /* the name was queued again meanwhile: look once more when done */
 } Entry;
 
 struct Spool {
@@ -38,13 +41,16 @@ struct Spool {
         sd_event_source *intake_source;
         sd_event_source *retry_source;
         sd_event_source *finish_source;
+        JobPool *pool;             /* reads and parses dropped files, writes results */
+        unsigned n_reading;        /* names handed to the pool for reading */
+        bool finish_busy;          /* a batch of results is being written */
         GArray *finishing;         /* order ids (uint64_t) whose results are to be written */
         GQueue queue;              /* names (char*), arrival order */
         GHashTable *queued;        /* name → NULL: what is in queue */
         GQueue deferred;           /* names whose owner has too many open orders: retried as orders finish */
         GHashTable *in_flight;     /* name → Entry*: an open order for the file in incoming/ */
         bool paused;               /* the store refused a write: retry on a timer */
-        bool chown_warned;
+        bool chown_warned;         /* any thread: __atomic */
         dev_t issued_dev, failed_dev;
 };
 
@@ -252,8 +258,8 @@ static int output_write(Spool *s, int dirfd, const char *name, const void *data,
                 g_free(user_name(uid, &gid));
                 if (fchown(fd, uid, gid) < 0) {
                         /* Still readable by everyone (0644): the owner is a courtesy, not a secret. */
-                        int level = s->chown_warned ? LOG_DEBUG : LOG_WARNING;
-                        s->chown_warned = true;
+                        int level = __atomic_exchange_n(&s->chown_warned, true, __ATOMIC_RELAXED) ? LOG_DEBUG
+                                                                                                 : LOG_WARNING;
                         log_full_errno(level, errno, "Cannot hand spool results to uid %" PRIu32 ": %s (is "
                                        "CAP_CHOWN missing?), ignoring.", (uint32_t) uid, strerror(errno));
                 }
@@ -342,7 +348,7 @@ static void fail_without_order(Spool *s, const char *name, uid_t owner, const ch
 /* ---- the queue ------------------------------------------------------------------------------------ */
 
 static void schedule(Spool *s) {
-        bool work = !g_queue_is_empty(&s->queue) && !s->paused &&
+        bool work = !g_queue_is_empty(&s->queue) && !s->paused && s->n_reading < SPOOL_MAX_READING &&
                     g_hash_table_size(s->in_flight) < SPOOL_MAX_IN_FLIGHT;
         if (s->intake_source)
                 (void) sd_event_source_set_enabled(s->intake_source, work ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
@@ -421,7 +427,55 @@ static int rescan(Spool *s) {
         return 0;
 }
 
+static void sync_fs(int fd) {
+        if (syncfs(fd) < 0)
+                log_warning_errno(errno, "Cannot sync the spool's file system: %s, ignoring.", strerror(errno));
+}
+
+/* PEM of DER as it is, without decoding it (the store holds the canonical encoding). */
+static char *der_to_pem(const char *type, const uint8_t *der, size_t len) {
+        if (!der || len == 0 || len > LONG_MAX)
+                return NULL;
+        _cleanup_(BIO_free_allp) BIO *b = BIO_new(BIO_s_mem());
+        if (!b || PEM_write_bio(b, type, "", der, (long) len) <= 0)
+                return NULL;
+        char *p = NULL;
+        long n = BIO_get_mem_data(b, &p);
+        return n > 0 ? g_strndup(p, (gsize) n) : NULL;
+}
+
 /* ---- finishing orders ---------------------------------------------------------------------------- */
+
+/* A finished spool order on its way out: what the loop read from the store, then what a spool
+ * worker did with the files. */
+typedef struct FinishItem {
+        OrderRow *row;
+        bool ok;                   /* complete: issued/; else failed/ */
+        uint8_t *der;              /* the leaf, complete orders */
+        size_t der_len;
+        char *chain_pem;           /* its issuers, complete orders */
+        bool written;              /* the results are durable in place: the CSR may leave incoming/ */
+        int belongs;               /* incoming/NAME was the order's file (and was moved): 1; another: 0 */
+} FinishItem;
+
+typedef struct FinishJob {
+        Spool *spool;
+        GPtrArray *items;          /* FinishItem* */
+} FinishJob;
+
+static void finish_item_free(gpointer p) {
+        FinishItem *it = p;
+        order_row_free(it->row);
+        free(it->der);
+        g_free(it->chain_pem);
+        g_free(it);
+}
+
+static void finish_job_free(void *userdata) {
+        FinishJob *j = userdata;
+        g_ptr_array_unref(j->items);
+        g_free(j);
+}
 
 /* Is incoming/NAME still the file this order was made from? The same content, not changed since the
  * order was submitted. */
@@ -440,20 +494,21 @@ static int entry_belongs_to(Spool *s, const char *name, const OrderRow *row, str
         return ours;
 }
 
-/* The results of a finished order as temp files, appended to outputs (Output). */
-static int prepare_issued(Spool *s, const OrderRow *row, GArray *outputs) {
-        g_autofree char *leaf = NULL, *chain = NULL;
-        int r = export_pem(s->ctx.store, row->certificate_id, false, &leaf);
-        if (r >= 0)
-                r = export_pem(s->ctx.store, row->certificate_id, true, &chain);
-        if (r < 0)
-                return log_error_errno(r, "Spool: cannot read the certificate of order %" PRIu64 ": %s", row->id,
-                                       strerror(-r));
+/* The results of a finished order as temp files, appended to outputs (Output). Worker thread. */
+static int prepare_issued(Spool *s, const FinishItem *it, GArray *outputs) {
+        const OrderRow *row = it->row;
+        if (!it->der)
+                return -ENOENT;   /* the loop could not read it from the store, and said so */
+        g_autofree char *leaf = der_to_pem("CERTIFICATE", it->der, it->der_len);
+        if (!leaf)
+                return log_error_errno(ENOMEM, "Spool: cannot encode the certificate of order %" PRIu64 ".",
+                                       row->id);
+        g_autofree char *chain = g_strconcat(leaf, strempty(it->chain_pem), NULL);
 
         g_autofree char *crt = name_with_suffix(row->spool_name, ".crt");
         g_autofree char *chain_name = name_with_suffix(row->spool_name, ".chain.pem");
         Output a, b;
-        r = output_write(s, s->issued_fd, crt, leaf, strlen(leaf), row->spool_owner, false, &a);
+        int r = output_write(s, s->issued_fd, crt, leaf, strlen(leaf), row->spool_owner, false, &a);
         if (r < 0)
                 return log_error_errno(r, "Spool: cannot write issued/%s: %s", crt, strerror(-r));
         r = output_write(s, s->issued_fd, chain_name, chain, strlen(chain), row->spool_owner, false, &b);
@@ -480,49 +535,24 @@ static int prepare_failed(Spool *s, const OrderRow *row, GArray *outputs) {
         return 0;
 }
 
-static void sync_fs(int fd) {
-        if (syncfs(fd) < 0)
-                log_warning_errno(errno, "Cannot sync the spool's file system: %s, ignoring.", strerror(errno));
-}
+/* Worker thread: the files of a batch of finished orders. Every result written, one syncfs() (rather
+ * than an fsync per file, each a journal commit of its own), renamed into place, the directories
+ * fsync'd; only then does any CSR leave incoming/, and the directories are fsync'd again. Touches
+ * only the spool's directories (fds fixed at start) and the job's items. */
+static void finish_run(void *userdata) {
+        FinishJob *j = userdata;
+        Spool *s = j->spool;
 
-/* Finished orders are answered in batches: every result written, synced and renamed into place,
- * one fsync per directory, then every CSR moved, one fsync per directory again. */
-static void order_row_free_void(gpointer p) {
-        order_row_free(p);
-}
-
-static void finish_batch(Spool *s) {
-        guint n = MIN(s->finishing->len, SPOOL_FINISH_CHUNK);
-        g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(order_row_free_void);
-        g_autoptr(GArray) written = g_array_sized_new(FALSE, TRUE, sizeof(bool), n);
-
-        for (guint i = 0; i < n; i++) {
-                OrderRow *row = NULL;
-                if (orders_get(s->ctx.store, g_array_index(s->finishing, uint64_t, i), &row) < 0)
-                        continue;
-                if (!row->spool_name) {
-                        order_row_free(row);
-                        continue;
-                }
-                g_ptr_array_add(rows, row);
-        }
-        g_array_remove_range(s->finishing, 0, n);
-        if (rows->len == 0)
-                return; /* orders of other channels: nothing to write or sync */
-
-        /* The results are durable before any CSR leaves incoming/: all written, one syncfs() (rather
-         * than an fsync per file, each a journal commit of its own), renamed into place, and the
-         * directories fsync'd. */
         g_autoptr(GArray) outputs = g_array_new(FALSE, FALSE, sizeof(Output));
-        for (guint i = 0; i < rows->len; i++) {
-                OrderRow *row = rows->pdata[i];
-                bool w = (streq(row->status, "complete") ? prepare_issued(s, row, outputs)
-                                                         : prepare_failed(s, row, outputs)) >= 0;
-                g_array_append_val(written, w);
+        for (guint i = 0; i < j->items->len; i++) {
+                FinishItem *it = j->items->pdata[i];
+                it->written = (it->ok ? prepare_issued(s, it, outputs) : prepare_failed(s, it->row, outputs)) >= 0;
         }
-        sync_fs(s->issued_fd);
-        if (s->issued_dev != s->failed_dev)
-                sync_fs(s->failed_fd);
+        if (outputs->len > 0) {
+                sync_fs(s->issued_fd);
+                if (s->issued_dev != s->failed_dev)
+                        sync_fs(s->failed_fd);
+        }
         for (guint i = 0; i < outputs->len; i++) {
                 Output *o = &g_array_index(outputs, Output, i);
                 g_autofree char *shown = one_line(o->name);
@@ -533,27 +563,22 @@ static void finish_batch(Spool *s) {
         fsync_dir(s->issued_fd);
         fsync_dir(s->failed_fd);
 
-        for (guint i = 0; i < rows->len; i++) {
-                OrderRow *row = rows->pdata[i];
-                const char *name = row->spool_name;
-                bool ok = streq(row->status, "complete");
-                int dst = ok ? s->issued_fd : s->failed_fd;
-                g_autofree char *shown = one_line(name);
+        for (guint i = 0; i < j->items->len; i++) {
+                FinishItem *it = j->items->pdata[i];
+                const char *name = it->row->spool_name;
+                int dst = it->ok ? s->issued_fd : s->failed_fd;
 
-                Entry *e = g_hash_table_lookup(s->in_flight, name);
-                if (e && (e->order_id == row->id || e->order_id == 0))
-                        g_hash_table_remove(s->in_flight, name);
-
-                if (!g_array_index(written, bool, i))
+                if (!it->written)
                         continue;   /* the CSR stays in incoming/ and is finished at the next start */
 
                 struct stat st;
-                int belongs = entry_belongs_to(s, name, row, &st);
+                int belongs = entry_belongs_to(s, name, it->row, &st);
                 if (belongs > 0) {
+                        g_autofree char *shown = one_line(name);
                         int r = move_entry(s, name, dst);
                         if (r < 0)
                                 log_error_errno(r, "Spool: cannot move incoming/%s to %s/: %s", shown,
-                                                ok ? "issued" : "failed", strerror(-r));
+                                                it->ok ? "issued" : "failed", strerror(-r));
                         else {
                                 /* Moved what we checked, not a file swapped in meanwhile? Else put it back. */
                                 struct stat moved;
@@ -567,38 +592,113 @@ static void finish_batch(Spool *s) {
                                 }
                         }
                 }
-                if (ok) {
+                if (it->ok) {
                         g_autofree char *error_name = name_with_suffix(name, ".error");
                         g_autofree char *conf = name_with_suffix(name, ".conf");
                         unlink_quiet(s->failed_fd, error_name);
                         unlink_quiet(s->failed_fd, name);
                         unlink_quiet(s->failed_fd, conf);
-                        log_debug("Spool: %s issued (order %" PRIu64 ").", shown, row->id);
-                } else
-                        log_notice("Spool: %s failed (order %" PRIu64 "): %s", shown, row->id,
-                                   strempty(row->error));
-                if (belongs == 0)
-                        /* Another drop under the same name: its turn now that this order is out of the way
-                         * (or when the order it belongs to finishes). */
-                        enqueue(s, name);
+                }
+                it->belongs = belongs;
         }
         fsync_dir(s->issued_fd);
         fsync_dir(s->failed_fd);
         fsync_dir(s->incoming_fd);
 }
 
+static void start_finishing(Spool *s);
+
+/* Loop thread, after finish_run(): the names are out of flight. */
+static void finish_done(void *userdata) {
+        FinishJob *j = userdata;
+        Spool *s = j->spool;
+
+        for (guint i = 0; i < j->items->len; i++) {
+                FinishItem *it = j->items->pdata[i];
+                const OrderRow *row = it->row;
+                const char *name = row->spool_name;
+                g_autofree char *shown = one_line(name);
+
+                bool again = false;
+                Entry *e = g_hash_table_lookup(s->in_flight, name);
+                if (e && !e->reading && (e->order_id == row->id || e->order_id == 0)) {
+                        again = e->again;
+                        g_hash_table_remove(s->in_flight, name);
+                }
+
+                if (it->written) {
+                        if (it->ok)
+                                log_debug("Spool: %s issued (order %" PRIu64 ").", shown, row->id);
+                        else
+                                log_notice("Spool: %s failed (order %" PRIu64 "): %s", shown, row->id,
+                                           strempty(row->error));
+                }
+                /* Another drop under the same name (found now, or seen while this order was out of
+                 * the way): its turn now (or when the order it belongs to finishes). */
+                if ((it->written && it->belongs == 0) || again)
+                        enqueue(s, name);
+        }
+        finish_job_free(j);
+        s->finish_busy = false;
+        start_finishing(s);
+        release_deferred(s);
+        schedule(s);
+}
+
+/* Loop thread: read the next batch of finished orders from the store and hand their files to a
+ * spool worker; one batch at a time, so the next one collects what finishes meanwhile. */
+static void start_finishing(Spool *s) {
+        if (s->finish_busy || s->finishing->len == 0)
+                return;
+
+        guint n = MIN(s->finishing->len, SPOOL_FINISH_CHUNK);
+        FinishJob *j = g_new0(FinishJob, 1);
+        j->spool = s;
+        j->items = g_ptr_array_new_with_free_func(finish_item_free);
+        for (guint i = 0; i < n; i++) {
+                OrderRow *row = NULL;
+                if (orders_get(s->ctx.store, g_array_index(s->finishing, uint64_t, i), &row) < 0)
+                        continue;
+                if (!row->spool_name) {
+                        order_row_free(row);
+                        continue;
+                }
+                FinishItem *it = g_new0(FinishItem, 1);
+                it->row = row;
+                it->ok = streq(row->status, "complete");
+                if (it->ok) {
+                        int r = inventory_get_der(s->ctx.store, row->certificate_id, &it->der, &it->der_len,
+                                                  &it->chain_pem);
+                        if (r < 0)
+                                log_error_errno(r, "Spool: cannot read the certificate of order %" PRIu64 ": %s",
+                                                row->id, strerror(-r));
+                }
+                g_ptr_array_add(j->items, it);
+        }
+        g_array_remove_range(s->finishing, 0, n);
+
+        if (j->items->len == 0) {
+                finish_job_free(j);
+                if (s->finishing->len > 0)
+                        (void) sd_event_source_set_enabled(s->finish_source, SD_EVENT_ONESHOT);
+                return;
+        }
+        s->finish_busy = true;
+        if (job_pool_submit(s->pool, finish_run, finish_done, finish_job_free, j) < 0) {
+                finish_run(j);
+                finish_done(j);
+        }
+}
+
 static void finish_later(Spool *s, uint64_t id) {
         g_array_append_val(s->finishing, id);
-        (void) sd_event_source_set_enabled(s->finish_source, SD_EVENT_ONESHOT);
+        if (!s->finish_busy)
+                (void) sd_event_source_set_enabled(s->finish_source, SD_EVENT_ONESHOT);
 }
 
 static int on_finish(sd_event_source *es, void *userdata) {
         Spool *s = userdata;
-        finish_batch(s);
-        if (s->finishing->len > 0)
-                (void) sd_event_source_set_enabled(s->finish_source, SD_EVENT_ONESHOT);
-        release_deferred(s);
-        schedule(s);
+        start_finishing(s);
         return 0;
 }
 
@@ -653,6 +753,73 @@ static void entry_free(gpointer p) {
         g_free(p);
 }
 
+/* A dropped file as a spool worker read it: the bytes' owner and hash, the parsed CSR and sidecar (or
+ * why not). The loop decides what it becomes. */
+typedef struct IntakeItem {
+        char *name;
+        int r;                     /* of read_entry(): 0, -ENOENT, or an error that why explains */
+        char *why;
+        struct stat st;
+        char sha256[65];
+        Csr *csr;                  /* NULL: csr_why says why */
+        char *csr_why;
+        int csr_r;
+        int sidecar_r;             /* < 0: sidecar_why says why */
+        char *sidecar_why;
+        char *provider;
+        unsigned validity;
+        char *pem;                 /* the CSR, re-encoded for the order's record */
+        char *requested_by;        /* the owner's user name (an NSS lookup: not on the loop) */
+} IntakeItem;
+
+typedef struct IntakeJob {
+        Spool *spool;
+        GPtrArray *items;          /* IntakeItem* */
+} IntakeJob;
+
+static void intake_item_free(gpointer p) {
+        IntakeItem *it = p;
+        g_free(it->name);
+        g_free(it->why);
+        csr_free(it->csr);
+        g_free(it->csr_why);
+        g_free(it->sidecar_why);
+        g_free(it->provider);
+        g_free(it->pem);
+        g_free(it->requested_by);
+        g_free(it);
+}
+
+static void intake_job_free(void *userdata) {
+        IntakeJob *j = userdata;
+        g_ptr_array_unref(j->items);
+        g_free(j);
+}
+
+/* Worker thread: read, hash and parse. Touches only incoming/ and the job's items. */
+static void intake_run(void *userdata) {
+        IntakeJob *j = userdata;
+        Spool *s = j->spool;
+
+        for (guint i = 0; i < j->items->len; i++) {
+                IntakeItem *it = j->items->pdata[i];
+                SpoolFile f;
+                it->r = read_entry(s->incoming_fd, it->name, CSR_MAX_SIZE, &f, &it->why);
+                it->st = f.st;
+                if (it->r < 0)
+                        continue;
+                memcpy(it->sha256, f.sha256, sizeof it->sha256);
+                it->csr_r = csr_parse(f.data, f.size, &it->csr, &it->csr_why);
+                spool_file_done(&f);
+                if (it->csr_r < 0)
+                        continue;
+                it->sidecar_r = read_sidecar(s, it->name, f.st.st_uid, &it->provider, &it->validity,
+                                             &it->sidecar_why);
+                it->pem = csr_to_pem(it->csr);
+                it->requested_by = user_name(f.st.st_uid, NULL);
+        }
+}
+
 /* 0: done with this name (taken, finished, refused or gone); -EUSERS: its owner has too many open
  * orders; another negative errno: the store failed, try again later. */
 typedef struct SpoolSubmission {
@@ -690,50 +857,31 @@ static void on_submitted(void *userdata, uint64_t id, int error, const char *mes
         spool_submission_free(sub);
 }
 
-static int take(Spool *s, const char *name) {
+/* Loop thread: what a read file becomes. Same return values as above. */
+static int take(Spool *s, IntakeItem *it) {
+        const char *name = it->name;
         g_autofree char *shown = one_line(name);
-        g_autofree char *why = NULL;
-        SpoolFile f;
-        int r;
+        int r = it->r;
 
-        if (g_hash_table_contains(s->in_flight, name))
-                return 0;   /* looked at again when its order finishes */
-
-        if (strlen(name) - STRLEN(".csr") > SPOOL_NAME_MAX) {
-                struct stat st;
-                if (fstatat(s->incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return 0;
-                log_notice("Spool: incoming/%s has a name longer than %u characters before .csr; moved to "
-                           "failed/ without an order.", shown, SPOOL_NAME_MAX);
-                r = move_entry(s, name, s->failed_fd);
-                if (r < 0)
-                        log_error_errno(r, "Cannot move incoming/%s to failed/: %s", shown, strerror(-r));
-                return 0;
-        }
-
-        r = read_entry(s->incoming_fd, name, CSR_MAX_SIZE, &f, &why);
         if (r == -ENOENT)
                 return 0;
         if (IN_SET_TRANSIENT(r))
                 return r;   /* our trouble, not the file's: try again later */
         if (r < 0) {
-                fail_without_order(s, name, f.st.st_uid, why);
+                fail_without_order(s, name, it->st.st_uid, it->why);
                 return 0;
         }
-        uid_t owner = f.st.st_uid;
+        uid_t owner = it->st.st_uid;
 
         /* Crash leftover or a file we are already waiting for? */
         uint64_t id = 0;
-        r = orders_find_spool(s->ctx.store, name, f.sha256, &id);
+        r = orders_find_spool(s->ctx.store, name, it->sha256, &id);
         if (r >= 0) {
                 _cleanup_(order_row_freep) OrderRow *row = NULL;
                 r = orders_get(s->ctx.store, id, &row);
-                if (r < 0) {
-                        spool_file_done(&f);
+                if (r < 0)
                         return r;   /* never a second order because a read failed: try again later */
-                }
-                if (ctime_usec(&f.st) <= row->submitted_at) {
-                        spool_file_done(&f);
+                if (ctime_usec(&it->st) <= row->submitted_at) {
                         Entry *e = g_new0(Entry, 1);
                         e->order_id = id;
                         g_hash_table_insert(s->in_flight, g_strdup(name), e);
@@ -744,55 +892,44 @@ static int take(Spool *s, const char *name) {
                         }
                         return 0;
                 }
-        } else if (r != -ENOENT) {
-                spool_file_done(&f);
+        } else if (r != -ENOENT)
                 return r;
-        }
 
-        _cleanup_(csr_freep) Csr *csr = NULL;
-        r = csr_parse(f.data, f.size, &csr, &why);
-        g_autofree char *sha = g_strdup(f.sha256);
-        spool_file_done(&f);
-        if (r < 0) {
-                g_autofree char *msg = g_strdup_printf("is not a usable CSR: %s", why ? why : strerror(-r));
+        if (it->csr_r < 0) {
+                g_autofree char *msg = g_strdup_printf("is not a usable CSR: %s",
+                                                       it->csr_why ? it->csr_why : strerror(-it->csr_r));
                 fail_without_order(s, name, owner, msg);
                 return 0;
         }
-
-        g_autofree char *provider = NULL;
-        unsigned validity = 0;
-        r = read_sidecar(s, name, owner, &provider, &validity, &why);
-        if (r < 0) {
-                fail_without_order(s, name, owner, why);
+        if (it->sidecar_r < 0) {
+                fail_without_order(s, name, owner, it->sidecar_why);
                 return 0;
         }
 
-        g_autofree char *pem = csr_to_pem(csr);
+        Csr *csr = it->csr;
         g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
-        if (pem)
-                g_variant_builder_add(record, "{sv}", "csr", g_variant_new_string(pem));
+        if (it->pem)
+                g_variant_builder_add(record, "{sv}", "csr", g_variant_new_string(it->pem));
         g_variant_builder_add(record, "{sv}", "spool_name", g_variant_new_string(name));
-        if (provider)
-                g_variant_builder_add(record, "{sv}", "provider", g_variant_new_string(provider));
-        if (validity)
-                g_variant_builder_add(record, "{sv}", "validity_days", g_variant_new_uint32(validity));
+        if (it->provider)
+                g_variant_builder_add(record, "{sv}", "provider", g_variant_new_string(it->provider));
+        if (it->validity)
+                g_variant_builder_add(record, "{sv}", "validity_days", g_variant_new_uint32(it->validity));
         g_autoptr(GVariant) params = g_variant_ref_sink(g_variant_builder_end(record));
-        g_autofree char *requested_by = user_name(owner, NULL);
-
         OrderRequest req = {
                 .kind = "csr",
-                .provider = provider,
+                .provider = it->provider,
                 .common_name = csr->common_name,
                 .dns_names = csr->dns_names,
                 .csr = csr,
-                .validity_days = validity,
+                .validity_days = it->validity,
                 .parameters = params,
                 .uid = owner,
                 .pid = 0,
-                .requested_by = requested_by,
+                .requested_by = it->requested_by,
                 .channel = "spool",
                 .spool_name = name,
-                .spool_sha256 = sha,
+                .spool_sha256 = it->sha256,
                 .spool_owner = owner,
         };
         g_autofree char *err = NULL;
@@ -823,8 +960,54 @@ static int take(Spool *s, const char *name) {
                         log_debug("Spool: incoming/%s waits: %s", shown, strempty(err));
                 return r;
         }
-        (void) id;
         return 0;
+}
+
+/* Loop thread, after intake_run(): each file in arrival order, as take() did it before. A name that
+ * must wait (store trouble) goes back to the front of the queue with every name after it. */
+static void intake_done(void *userdata) {
+        IntakeJob *j = userdata;
+        Spool *s = j->spool;
+        g_autoptr(GPtrArray) back = g_ptr_array_new();   /* names to requeue at the head, in order */
+
+        for (guint i = 0; i < j->items->len; i++) {
+                IntakeItem *it = j->items->pdata[i];
+                bool again = false;
+                Entry *e = g_hash_table_lookup(s->in_flight, it->name);
+                if (e && e->reading) {
+                        again = e->again;
+                        g_hash_table_remove(s->in_flight, it->name);
+                }
+                s->n_reading--;
+
+                if (s->paused) {
+                        g_ptr_array_add(back, it->name);
+                        continue;
+                }
+                int r = take(s, it);
+                if (r == -EUSERS) {
+                        /* Its owner's other orders must finish first; everyone else goes on. */
+                        g_queue_push_tail(&s->deferred, g_strdup(it->name));
+                        if (!sd_event_source_get_enabled(s->retry_source, NULL)) {
+                                (void) sd_event_source_set_time_relative(s->retry_source, RETRY_USEC);
+                                (void) sd_event_source_set_enabled(s->retry_source, SD_EVENT_ONESHOT);
+                        }
+                } else if (r < 0) {
+                        g_ptr_array_add(back, it->name);
+                        pause_intake(s);
+                } else if (again) {
+                        /* Dropped again while it was read: look once more when this one is done. */
+                        Entry *n = g_hash_table_lookup(s->in_flight, it->name);
+                        if (n)
+                                n->again = true;
+                        else
+                                enqueue(s, it->name);
+                }
+        }
+        for (guint i = back->len; i > 0; i--)
+                requeue_head(s, back->pdata[i - 1]);
+        intake_job_free(j);
+        schedule(s);
 }
 
 static int on_retry(sd_event_source *es, uint64_t usec, void *userdata) {
@@ -841,30 +1024,68 @@ static void pause_intake(Spool *s) {
         (void) sd_event_source_set_enabled(s->retry_source, SD_EVENT_ONESHOT);
 }
 
+/* A name NAME.chain.pem would not fit: refused on the loop, without reading the file. */
+static void take_long_name(Spool *s, const char *name) {
+        struct stat st;
+        if (fstatat(s->incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return;
+        g_autofree char *shown = one_line(name);
+        log_notice("Spool: incoming/%s has a name longer than %u characters before .csr; moved to failed/ "
+                   "without an order.", shown, SPOOL_NAME_MAX);
+        int r = move_entry(s, name, s->failed_fd);
+        if (r < 0)
+                log_error_errno(r, "Cannot move incoming/%s to failed/: %s", shown, strerror(-r));
+}
+
+static void intake_submit(Spool *s, IntakeJob *j) {
+        if (job_pool_submit(s->pool, intake_run, intake_done, intake_job_free, j) < 0) {
+                intake_run(j);
+                intake_done(j);
+        }
+}
+
+/* Hand queued names to the spool workers, SPOOL_READ_JOB to a job, up to SPOOL_MAX_READING read at
+ * once; the rest of take() happens in intake_done(). */
 static int on_intake(sd_event_source *es, void *userdata) {
         Spool *s = userdata;
+        IntakeJob *j = NULL;
 
-        for (unsigned i = 0; i < SPOOL_INTAKE_CHUNK && !s->paused; i++) {
-                if (g_hash_table_size(s->in_flight) >= SPOOL_MAX_IN_FLIGHT)
-                        break;
+        while (!s->paused && s->n_reading < SPOOL_MAX_READING &&
+               g_hash_table_size(s->in_flight) < SPOOL_MAX_IN_FLIGHT) {
                 g_autofree char *name = g_queue_pop_head(&s->queue);
                 if (!name)
                         break;
                 g_hash_table_remove(s->queued, name);
 
-                int r = take(s, name);
-                if (r == -EUSERS) {
-                        /* Its owner's other orders must finish first; everyone else goes on. */
-                        g_queue_push_tail(&s->deferred, g_steal_pointer(&name));
-                        if (!sd_event_source_get_enabled(s->retry_source, NULL)) {
-                                (void) sd_event_source_set_time_relative(s->retry_source, RETRY_USEC);
-                                (void) sd_event_source_set_enabled(s->retry_source, SD_EVENT_ONESHOT);
-                        }
-                } else if (r < 0) {
-                        requeue_head(s, name);
-                        pause_intake(s);
+                Entry *e = g_hash_table_lookup(s->in_flight, name);
+                if (e) {
+                        e->again = true;   /* looked at again when its order (or read) is done */
+                        continue;
+                }
+                if (strlen(name) - STRLEN(".csr") > SPOOL_NAME_MAX) {
+                        take_long_name(s, name);
+                        continue;
+                }
+
+                e = g_new0(Entry, 1);
+                e->reading = true;
+                g_hash_table_insert(s->in_flight, g_strdup(name), e);
+                s->n_reading++;
+                if (!j) {
+                        j = g_new0(IntakeJob, 1);
+                        j->spool = s;
+                        j->items = g_ptr_array_new_with_free_func(intake_item_free);
+                }
+                IntakeItem *it = g_new0(IntakeItem, 1);
+                it->name = g_steal_pointer(&name);
+                g_ptr_array_add(j->items, it);
+                if (j->items->len >= SPOOL_READ_JOB) {
+                        intake_submit(s, j);
+                        j = NULL;
                 }
         }
+        if (j)
+                intake_submit(s, j);
         schedule(s);
         return 0;
 }
@@ -998,6 +1219,10 @@ int spool_new(const SpoolContext *ctx, Spool **ret) {
         if (r < 0)
                 return r;
 
+        r = job_pool_new(ctx->event, "spool", SPOOL_THREADS, &s->pool);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the spool's worker threads: %s", strerror(-r));
+
         /* Watch before the first scan, so nothing dropped in between is missed (duplicates are merged). */
         r = sd_event_add_inotify_fd(ctx->event, &s->inotify_source, s->incoming_fd,
                                     IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF |
@@ -1043,6 +1268,9 @@ int spool_start(Spool *s) {
 Spool *spool_free(Spool *s) {
         if (!s)
                 return NULL;
+        /* First: waits for a running job (which uses the directories) and drops queued ones; what they
+         * would have done is done again at the next start. */
+        job_pool_free(s->pool);
         sd_event_source_disable_unref(s->inotify_source);
         sd_event_source_disable_unref(s->intake_source);
         sd_event_source_disable_unref(s->retry_source);

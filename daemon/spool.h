@@ -21,20 +21,25 @@
  * or waited for, never submitted again. The same bytes dropped again later (an
  * RSA or Ed25519 CSR signed twice is byte-identical) are a new request.
  *
- * Order of writes. Outputs are written to a temp file, fsync'd, renamed and
- * the directory fsync'd before the CSR (sidecar first, then the CSR) leaves
- * incoming/ (in batches of up to SPOOL_FINISH_CHUNK finished orders), so a crash at any point leaves either the CSR in incoming/ (and it
- * is finished at the next start) or complete results.
+ * Order of writes. Outputs are written to temp files, made durable (one
+ * syncfs() per batch), renamed and the directories fsync'd before the CSR
+ * (sidecar first, then the CSR) leaves incoming/; batches of up to
+ * SPOOL_FINISH_CHUNK finished orders, written on a spool worker thread, one
+ * batch at a time. A crash at any point leaves either the CSR in incoming/
+ * (and it is finished at the next start) or complete results.
  *
  * Latest result per name. A success removes an older failed/NAME.error (and
  * its CSR); a failure leaves earlier certificates in issued/ alone, because
  * services may be using them. Files in issued/ and failed/ are replaced
  * atomically by rename.
  *
- * Flow control. At most SPOOL_MAX_IN_FLIGHT spool orders are open at once;
- * further names wait in a FIFO queue in arrival order and are taken
- * SPOOL_INTAKE_CHUNK at a time per loop iteration at idle priority, so D-Bus
- * callers come first. A file is open only while it is read. */
+ * Flow control. At most SPOOL_MAX_IN_FLIGHT names are open at once (being
+ * read, or with an open order, or being finished); further names wait in a
+ * FIFO queue in arrival order, taken at idle priority so D-Bus callers come
+ * first. Reading, hashing and parsing a dropped file (and its sidecar) happen
+ * on the spool's worker threads; the loop then checks for a crash leftover
+ * and records the orders of one job in one commit. A file is open only while
+ * it is read. SPOOL_INTAKE_CHUNK is no longer used. */
 
 #include <systemd/sd-event.h>
 
@@ -45,7 +50,12 @@
 #define SPOOL_SUBMIT_GROUP "certkeeper-submit"
 #define SPOOL_MAX_IN_FLIGHT 256U
 #define SPOOL_INTAKE_CHUNK 16U
-#define SPOOL_FINISH_CHUNK 64U
+#define SPOOL_FINISH_CHUNK 256U
+/* Dropped files are read, hashed and parsed on the spool's own worker threads, SPOOL_READ_JOB to a
+ * job and at most SPOOL_MAX_READING at once; results are written there too, one batch at a time. */
+#define SPOOL_THREADS 2U
+#define SPOOL_READ_JOB 64U
+#define SPOOL_MAX_READING 128U
 /* The longest NAME in NAME.csr: NAME.chain.pem must still fit in NAME_MAX. */
 #define SPOOL_NAME_MAX 240U
 
