@@ -1208,21 +1208,12 @@ static void fast_destroy(void *userdata) {
         fast_order_free(f);
 }
 
-static int fast_submit(Orders *o, const OrderRequest *req, OrderSubmittedFunc done, void *userdata,
-                       char **ret_error) {
-        Provider *p = find_provider(o, req->provider);
-        if (!fast_path_eligible(o, req, p))
-                return -EAGAIN;
-
+/* A quick order with a deep copy of what req says about the caller and the request (the
+ * normalised names once orders_prepare() made them) and a Work for provider p. */
+static FastOrder *fast_order_new(Orders *o, const OrderRequest *req, Provider *p, OrderSubmittedFunc done,
+                                 void *userdata) {
         FastOrder *f = g_new0(FastOrder, 1);
         f->orders = o;
-        int r = submit_check(o, req, &f->verdict, ret_error);
-        if (r < 0 || policy_verdict_is_hard_fail(&f->verdict)) {
-                fast_order_free(f);
-                /* A refusal by policy is recorded as a failed order by the normal path. */
-                return r < 0 ? r : -EAGAIN;
-        }
-
         f->req = (OrderRequest) {
                 .kind = g_strdup(req->kind),
                 .provider = g_strdup(req->provider),
@@ -1239,6 +1230,44 @@ static int fast_submit(Orders *o, const OrderRequest *req, OrderSubmittedFunc do
                 .norm_common_name = g_strdup(req->norm_common_name),
                 .norm_dns_names = g_strdupv(req->norm_dns_names),
         };
+        f->done = done;
+        f->userdata = userdata;
+        Work *w = f->work = g_new0(Work, 1);
+        w->orders = o;
+        w->automated = streq(req->kind, "automated");
+        w->provider = p;
+        w->key_algorithm = req->key_algorithm;
+        w->on_cpu = true;
+        return f;
+}
+
+static int fast_queue(Orders *o, FastOrder *f, JobRunFunc run, char **ret_error) {
+        int r = job_pool_submit(o->ctx.quick_pool, run, fast_done, fast_destroy, f);
+        if (r < 0) {
+                fast_order_free(f);
+                *ret_error = g_strdup_printf("cannot queue the order: %s", strerror(-r));
+                return r;
+        }
+        fast_in_flight_add(o, f->req.uid, +1);
+        return 0;
+}
+
+static int fast_submit(Orders *o, const OrderRequest *req, OrderSubmittedFunc done, void *userdata,
+                       char **ret_error) {
+        Provider *p = find_provider(o, req->provider);
+        if (!fast_path_eligible(o, req, p))
+                return -EAGAIN;
+
+        PolicyVerdict verdict = { 0 };
+        int r = submit_check(o, req, &verdict, ret_error);
+        if (r < 0 || policy_verdict_is_hard_fail(&verdict)) {
+                policy_verdict_done(&verdict);
+                /* A refusal by policy is recorded as a failed order by the normal path. */
+                return r < 0 ? r : -EAGAIN;
+        }
+
+        FastOrder *f = fast_order_new(o, req, p, done, userdata);
+        f->verdict = verdict;
         if (req->csr) {
                 f->csr.key_algorithm = strdup(req->csr->key_algorithm);
                 f->csr.rsa_bits = req->csr->rsa_bits;
@@ -1246,31 +1275,15 @@ static int fast_submit(Orders *o, const OrderRequest *req, OrderSubmittedFunc do
                 f->csr.der_len = req->csr->der_len;
                 f->req.csr = &f->csr;
         }
-        f->done = done;
-        f->userdata = userdata;
-
-        Work *w = f->work = g_new0(Work, 1);
-        w->orders = o;
-        w->automated = streq(req->kind, "automated");
-        w->provider = p;
+        Work *w = f->work;
         w->common_name = g_strdup(req->norm_common_name);
         w->dns_names = g_strdupv(req->norm_dns_names);
-        w->key_algorithm = req->key_algorithm;
         w->validity_days = effective_validity(o, req);
         if (req->csr) {
                 w->csr_der = g_memdup2(req->csr->der, req->csr->der_len);
                 w->csr_der_len = req->csr->der_len;
         }
-        w->on_cpu = true;
-
-        r = job_pool_submit(o->ctx.quick_pool, fast_run, fast_done, fast_destroy, f);
-        if (r < 0) {
-                fast_order_free(f);
-                *ret_error = g_strdup_printf("cannot queue the order: %s", strerror(-r));
-                return r;
-        }
-        fast_in_flight_add(o, req->uid, +1);
-        return 0;
+        return fast_queue(o, f, fast_run, ret_error);
 }
 
 /* On the quick pool: everything about a CSR order that needs neither the store nor the bus. */
@@ -1326,35 +1339,14 @@ int orders_submit_csr(Orders *o, const OrderRequest *req, const char *pem, size_
         if (r < 0)
                 return r;
 
-        FastOrder *f = g_new0(FastOrder, 1);
-        f->orders = o;
-        f->req = (OrderRequest) {
-                .kind = g_strdup("csr"),
-                .provider = g_strdup(req->provider),
-                .validity_days = req->validity_days,
-                .parameters = req->parameters ? g_variant_ref(req->parameters) : NULL,
-                .uid = req->uid,
-                .pid = req->pid,
-                .requested_by = g_strdup(req->requested_by),
-                .channel = g_strdup(req->channel),
-        };
+        OrderRequest copy = *req;
+        copy.kind = "csr";
+        copy.norm_common_name = NULL;
+        copy.norm_dns_names = NULL;
+        FastOrder *f = fast_order_new(o, &copy, p, done, userdata);
         f->pem = g_memdup2(pem, size);
         f->pem_size = size;
-        f->done = done;
-        f->userdata = userdata;
-        Work *w = f->work = g_new0(Work, 1);
-        w->orders = o;
-        w->provider = p;
-        w->on_cpu = true;
-
-        r = job_pool_submit(o->ctx.quick_pool, fast_csr_run, fast_done, fast_destroy, f);
-        if (r < 0) {
-                fast_order_free(f);
-                *ret_error = g_strdup_printf("cannot queue the order: %s", strerror(-r));
-                return r;
-        }
-        fast_in_flight_add(o, req->uid, +1);
-        return 0;
+        return fast_queue(o, f, fast_csr_run, ret_error);
 }
 
 /* ---- dispatch -------------------------------------------------------------------------------- */

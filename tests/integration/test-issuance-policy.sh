@@ -25,9 +25,12 @@ ck_check "GetPolicy shows the configured rules" bash -c "
 
 # Watch AlertRaised while the hard failure happens.
 busctl --system monitor --json=short --match "type='signal',interface='org.certkeeper1.Manager',member='AlertRaised'" \
+        --match "type='method_call',interface='org.freedesktop.DBus.Peer',member='Ping'" \
         >"$CK_RUN/alerts.json" 2>/dev/null &
 mon=$!
-ck_poll 5 bash -c "busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ListNames | grep -q ." 
+# The monitor is live once it sees a call we make (the refusal below takes a millisecond).
+ck_poll 10 bash -c "busctl --system call org.certkeeper1 /org/certkeeper1 org.freedesktop.DBus.Peer Ping >/dev/null &&
+        grep -q Ping '$CK_RUN/alerts.json'"
 
 order=$(ck_request www.evil.org)
 ck_check "a name outside AllowedDomains: the order fails" test "$(ck_wait_order "$order")" = failed
