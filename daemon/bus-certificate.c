@@ -208,6 +208,84 @@ static int method_download_pem(sd_bus_message *m, void *userdata, sd_bus_error *
         return sd_bus_reply_method_return(m, "s", pem);
 }
 
+/* An ExportPFX whose PKCS#12 file is built on a worker: a few ms of PBKDF2 and encryption
+ * that would otherwise hold up every other caller. */
+typedef struct PfxJob {
+        BusContext *ctx;
+        sd_bus_message *m;
+        PfxSource *src;
+        bool legacy;
+        CertRow audit_row;       /* id, fingerprint, common name: what the audit record names */
+        /* Written by the worker. */
+        int r;
+        uint8_t *pfx;
+        size_t len;
+        char *password;
+} PfxJob;
+
+static void pfx_job_free(PfxJob *j) {
+        if (!j)
+                return;
+        sd_bus_message_unref(j->m);
+        pfx_source_free(j->src);
+        free(j->audit_row.fingerprint);
+        free(j->audit_row.common_name);
+        if (j->pfx) {
+                OPENSSL_cleanse(j->pfx, j->len);
+                free(j->pfx);
+        }
+        erase_and_freep(&j->password);
+        free(j);
+}
+
+static void pfx_job_run(void *userdata) {
+        PfxJob *j = userdata;
+        j->r = export_pfx_build(j->src, j->ctx->master_key, j->legacy, &j->pfx, &j->len, &j->password);
+}
+
+/* The file is built: record the export (no record, no file), then answer. */
+static int pfx_job_answer(PfxJob *j, sd_bus_error *error) {
+        BusContext *c = j->ctx;
+        if (j->r == -ENOKEY)
+                return bus_error_setf(error, CK_ERROR_NO_PRIVATE_KEY, "the private key of certificate %" PRIu64
+                                      " is not available", j->audit_row.id);
+        if (j->r < 0)
+                return bus_error_internal(error, j->r, "cannot build the PKCS#12 file");
+
+        int r = audit_cert(c, j->m, AUDIT_DOWNLOAD_PFX_SUCCESS, &j->audit_row, j->legacy ? "legacy" : NULL, error);
+        if (r < 0)
+                return r;
+
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(j->m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append_array(reply, 'y', j->pfx, j->len);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", j->password);
+        /* The message buffer holds the password until sent; sd-bus frees it then. */
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        return r;
+}
+
+static void pfx_job_done(void *userdata) {
+        PfxJob *j = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r = pfx_job_answer(j, &e);
+        if (r < 0 || sd_bus_error_is_set(&e)) {
+                if (!sd_bus_error_is_set(&e))
+                        (void) bus_error_internal(&e, r, "cannot send the PKCS#12 file");
+                r = sd_bus_reply_method_error(j->m, &e);
+                if (r < 0)
+                        log_debug_errno(r, "Cannot answer ExportPFX: %s, ignoring.", strerror(abs(r)));
+        }
+        pfx_job_free(j);
+}
+
+static void pfx_job_destroy(void *userdata) {
+        pfx_job_free(userdata);
+}
+
 static int method_export_pfx(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         CertObject *o = userdata;
         BusContext *c = o->ctx;
@@ -225,32 +303,31 @@ static int method_export_pfx(sd_bus_message *m, void *userdata, sd_bus_error *er
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        _cleanup_free_ uint8_t *pfx = NULL;
-        size_t len = 0;
-        _cleanup_erase_free_ char *password = NULL;
-        r = export_pfx(c->store, c->master_key, o->row->id, legacy, &pfx, &len, &password);
-        if (r == -ENOKEY)
-                return bus_error_setf(error, CK_ERROR_NO_PRIVATE_KEY, "the private key of certificate %" PRIu64
-                                      " is not available", o->row->id);
-        if (r < 0)
-                return bus_error_internal(error, r, "cannot build the PKCS#12 file");
-
-        r = audit_cert(c, m, AUDIT_DOWNLOAD_PFX_SUCCESS, o->row, legacy ? "legacy" : NULL, error);
-        if (r < 0) {
-                OPENSSL_cleanse(pfx, len);
-                return r;
+        PfxJob *j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        j->ctx = c;
+        j->m = sd_bus_message_ref(m);
+        j->legacy = legacy;
+        /* The row is the lookup's and goes with the next one: keep what the audit needs. */
+        j->audit_row.id = o->row->id;
+        j->audit_row.fingerprint = strdup(strempty(o->row->fingerprint));
+        j->audit_row.common_name = strdup(strempty(o->row->common_name));
+        j->r = export_pfx_prepare(c->store, o->row->id, &j->src);
+        if (!j->audit_row.fingerprint || !j->audit_row.common_name) {
+                pfx_job_free(j);
+                return -ENOMEM;
         }
-
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r >= 0)
-                r = sd_bus_message_append_array(reply, 'y', pfx, len);
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", password);
-        /* The message buffer holds the password until sent; sd-bus frees it then. */
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        OPENSSL_cleanse(pfx, len);
+        if (j->r >= 0 && c->io_pool) {
+                r = job_pool_submit(c->io_pool, pfx_job_run, pfx_job_done, pfx_job_destroy, j);
+                if (r < 0)
+                        pfx_job_free(j);
+                return r < 0 ? r : 1;   /* answered from pfx_job_done() */
+        }
+        if (j->r >= 0)
+                pfx_job_run(j);
+        r = pfx_job_answer(j, error);
+        pfx_job_free(j);
         return r;
 }
 

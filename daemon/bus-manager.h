@@ -39,6 +39,7 @@ struct BusContext {
         Audit *audit;
         Orders *orders;
         JobPool *quick_pool;              /* CSR decoding and verification off the loop; NULL: inline */
+        JobPool *io_pool;                 /* PKCS#12 files (ms of PBKDF2) off the loop; NULL: inline */
         Revocation *revocation;
         const Config *config;
         const LocalCa *local_ca;

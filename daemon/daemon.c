@@ -380,6 +380,7 @@ int daemon_run(Daemon *d) {
                 .audit = d->audit,
                 .orders = d->orders,
                 .quick_pool = d->quick_pool,
+                .io_pool = d->io_pool,
                 .revocation = d->revocation,
                 .config = d->config,
                 .local_ca = d->local_ca,

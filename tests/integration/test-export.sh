@@ -147,6 +147,31 @@ ck_check "all ${#passwords[@]} passwords differ" \
 ck_check "the first export's password does not open the second" \
         bash -c "! openssl pkcs12 -in '$CK_RUN/again2.pfx' -passin 'file:$CK_RUN/again1.pfx.pass' -noout 2>/dev/null"
 
+# Exports are built on a worker (PBKDF2 takes a few ms a file): several at once, of both
+# keys, each answered with its own file that opens with its own password, while a list
+# is answered meanwhile.
+pids=()
+for i in 1 2 3 4 5 6; do
+        alg=ec-256
+        [ $((i % 2)) = 0 ] && alg=rsa-2048
+        /usr/bin/python3 "$PFX_PY" "${certs[$alg]}" "$CK_RUN/par$i.pfx" >"$CK_RUN/par$i.out" &
+        pids+=($!)
+done
+ck_check "a list is answered while PKCS#12 files are built" \
+        ck_busctl "${CK_MGR[@]}" ListCertificates 'a{sv}' 0
+for p in "${pids[@]}"; do wait "$p"; done
+par_ok() {
+        local i
+        for i in 1 2 3 4 5 6; do
+                [ "$(cat "$CK_RUN/par$i.out")" = ok ] || return 1
+                openssl pkcs12 -in "$CK_RUN/par$i.pfx" -passin "file:$CK_RUN/par$i.pfx.pass" -nokeys -noout 2>/dev/null ||
+                        return 1
+        done
+}
+ck_check "six exports at once: each answered, each file opens with its own password" par_ok
+ck_check "and the six passwords differ" \
+        test "$(for i in 1 2 3 4 5 6; do cat "$CK_RUN/par$i.pfx.pass"; echo; done | sort -u | wc -l)" = 6
+
 # ---- No private key -------------------------------------------------------------------------
 
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$CK_RUN/csr.key" \
