@@ -5,7 +5,10 @@
  * runs) → complete | failed. Validation, the issuance policy, dispatch onto
  * the worker pools, application of results (certificate, key, audit, alert
  * in one transaction), retries for waiting or unreachable providers, and
- * resumption after a restart. Loop thread only. */
+ * resumption after a restart. Quick orders (Local PKI, a CSR or an EC/Ed25519
+ * key) skip pending and processing: issued on the quick pool first, recorded
+ * complete with their certificate in one group commit, answered after it
+ * (HACKING.md, "Issuance hot path"). Loop thread only, but for the quick jobs. */
 
 #include <glib.h>
 #include <systemd/sd-event.h>
