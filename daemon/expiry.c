@@ -373,9 +373,7 @@ void expiry_check_soon(Expiry *x) {
 static bool crossing_is_covered(Expiry *x, uint64_t certificate_id) {
         if (x->next == 0 || x->config->n_expiry_thresholds == 0)
                 return false;
-        uint64_t span = 0;
-        for (size_t i = 0; i < x->config->n_expiry_thresholds; i++)
-                span = MAX(span, (uint64_t) x->config->expiry_thresholds_days[i] * USEC_PER_DAY);
+        uint64_t span = (uint64_t) max_threshold(x->config) * USEC_PER_DAY;
         sqlite3_stmt *st;
         if (store_prepare(x->store, "SELECT not_after FROM certificates WHERE id = ?", &st) < 0)
                 return false;

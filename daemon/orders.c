@@ -136,13 +136,17 @@ static void notify(Orders *o, int type, uint64_t id, const char *a, const char *
         g_array_append_val(o->notifications, n);
 }
 
-static void notifications_clear(Orders *o) {
-        for (guint i = 0; i < o->notifications->len; i++) {
-                Notification *n = &g_array_index(o->notifications, Notification, i);
+static void notification_list_clear(GArray *list) {
+        for (guint i = 0; i < list->len; i++) {
+                Notification *n = &g_array_index(list, Notification, i);
                 g_free(n->a);
                 g_free(n->b);
         }
-        g_array_set_size(o->notifications, 0);
+        g_array_set_size(list, 0);
+}
+
+static void notifications_clear(Orders *o) {
+        notification_list_clear(o->notifications);
 }
 
 static bool status_is_final(const char *status) {
@@ -211,11 +215,7 @@ static int on_emit(sd_event_source *s, void *userdata) {
                                 l->order_finished(l->userdata, n->id, n->a);
                 }
         }
-        for (guint i = 0; i < list->len; i++) {
-                Notification *n = &g_array_index(list, Notification, i);
-                g_free(n->a);
-                g_free(n->b);
-        }
+        notification_list_clear(list);
         return 0;
 }
 
@@ -1116,8 +1116,13 @@ static void fast_order_free(FastOrder *f) {
         g_free(f);
 }
 
+/* A Local PKI request that may be issued before it is recorded (the kind of work aside). */
+static bool quick_provider(Orders *o, const OrderRequest *req, Provider *p) {
+        return o->ctx.quick_pool && p && streq(p->ops->order_type, "local-pki") && !req->resubmit_of;
+}
+
 static bool fast_path_eligible(Orders *o, const OrderRequest *req, Provider *p) {
-        if (!o->ctx.quick_pool || !p || !streq(p->ops->order_type, "local-pki") || req->resubmit_of)
+        if (!quick_provider(o, req, p))
                 return false;
         if (streq(req->kind, "csr"))
                 return req->csr && req->csr->der;
@@ -1331,8 +1336,7 @@ static void fast_csr_run(void *userdata) {
 int orders_submit_csr(Orders *o, const OrderRequest *req, const char *pem, size_t size, OrderSubmittedFunc done,
                       void *userdata, char **ret_error) {
         Provider *p = find_provider(o, req->provider);
-        if (!o->ctx.quick_pool || !p || !streq(p->ops->order_type, "local-pki") || req->resubmit_of ||
-            req->spool_name)
+        if (!quick_provider(o, req, p))
                 return -EAGAIN;
 
         int r = submit_check_limit(o, req->uid, ret_error);
@@ -1596,8 +1600,7 @@ Orders *orders_free(Orders *o) {
         notifications_clear(o);
         g_array_unref(o->notifications);
         sd_event_source_disable_unref(o->emit_source);
-        o->notifications = o->ready;
-        notifications_clear(o);
+        notification_list_clear(o->ready);
         g_array_unref(o->ready);
         g_array_unref(o->listeners);
         g_free(o);

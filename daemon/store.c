@@ -264,17 +264,8 @@ int store_begin_relaxed(Store *s) {
 int store_commit(Store *s) {
         if (!s->in_txn)
                 return -EINVAL;
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "COMMIT", &st);
+        int r = store_exec_cached(s, "COMMIT");
         if (r < 0) {
-                store_rollback(s);
-                return r;
-        }
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-                r = store_errno(rc);
-                log_error("Commit failed: %s", sqlite3_errmsg(s->db));
                 /* A failed COMMIT (disk full) leaves the transaction open: undo it. */
                 store_rollback(s);
                 return r;
