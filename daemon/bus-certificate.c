@@ -271,14 +271,7 @@ static int pfx_job_answer(PfxJob *j, sd_bus_error *error) {
 static void pfx_job_done(void *userdata) {
         PfxJob *j = userdata;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        int r = pfx_job_answer(j, &e);
-        if (r < 0 || sd_bus_error_is_set(&e)) {
-                if (!sd_bus_error_is_set(&e))
-                        (void) bus_error_internal(&e, r, "cannot send the PKCS#12 file");
-                r = sd_bus_reply_method_error(j->m, &e);
-                if (r < 0)
-                        log_debug_errno(r, "Cannot answer ExportPFX: %s, ignoring.", strerror(abs(r)));
-        }
+        bus_reply_deferred_error(j->m, pfx_job_answer(j, &e), &e, "cannot send the PKCS#12 file");
         pfx_job_free(j);
 }
 

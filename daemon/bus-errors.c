@@ -41,3 +41,14 @@ int bus_error_internal(sd_bus_error *error, int r, const char *what) {
                 return sd_bus_error_set_errno(error, r);
         return bus_error_setf(error, CK_ERROR_STORAGE, "%s: %s", what, strerror(-r));
 }
+
+void bus_reply_deferred_error(sd_bus_message *m, int answer_r, sd_bus_error *error, const char *what) {
+        if (answer_r >= 0 && !sd_bus_error_is_set(error))
+                return;
+        if (!sd_bus_error_is_set(error))
+                (void) bus_error_internal(error, answer_r, what);
+        int r = sd_bus_reply_method_error(m, error);
+        if (r < 0)
+                log_debug_errno(r, "Cannot answer %s: %s, ignoring.", strempty(sd_bus_message_get_member(m)),
+                                strerror(abs(r)));
+}

@@ -19,3 +19,8 @@ int bus_error_setf(sd_bus_error *error, const char *name, const char *fmt, ...) 
 
 /* For internal failures (store, OOM): a storage error that says what failed. */
 int bus_error_internal(sd_bus_error *error, int r, const char *what);
+
+/* The end of a call answered later, from a job's done callback: answer_r and *error are what
+ * the answering code returned and set. When it set an error, or failed (answer_r < 0, then
+ * an internal error saying what), that error is the reply; else it has replied already. */
+void bus_reply_deferred_error(sd_bus_message *m, int answer_r, sd_bus_error *error, const char *what);

@@ -230,14 +230,7 @@ static void csr_intake_run(void *userdata) {
 static void csr_intake_done(void *userdata) {
         CsrIntake *in = userdata;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        int r = csr_intake_finish(in, &e);
-        if (r < 0 || sd_bus_error_is_set(&e)) {
-                if (!sd_bus_error_is_set(&e))
-                        (void) bus_error_internal(&e, r, "cannot record the order");
-                r = sd_bus_reply_method_error(in->m, &e);
-                if (r < 0)
-                        log_debug_errno(r, "Cannot answer a submission: %s, ignoring.", strerror(abs(r)));
-        }
+        bus_reply_deferred_error(in->m, csr_intake_finish(in, &e), &e, "cannot record the order");
         csr_intake_free(in);
 }
 
