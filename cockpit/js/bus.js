@@ -106,7 +106,7 @@ CK.getAll = function (path, iface) {
 
 /* Signals of the daemon: fn(member, path, args). */
 CK.subscribe = function (fn) {
-    CK.client.subscribe({ sender: CK.NAME }, (path, iface, member, args) => fn(member, path, args, iface));
+    CK.client.subscribe({ path_namespace: CK.ROOT }, (path, iface, member, args) => fn(member, path, args, iface));
 };
 
 /* Whether this user may act. Root may; anyone else may if Cockpit says they

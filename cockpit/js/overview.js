@@ -61,7 +61,7 @@ CK.screens.overview = {
                       CK.el("dl", { class: "ck-details" },
                             CK.el("dt", {}, "Subject"), CK.el("dd", { id: "ca-subject" }, fields.subject || "(see the certificate)"),
                             CK.el("dt", {}, "Valid to"), CK.el("dd", { id: "ca-expiry" }, fields.notAfter || "—")),
-                      CK.el("div", { class: "ck-toolbar", style: "margin-top: 12px" },
+                      CK.el("div", { class: "ck-toolbar ck-space-above" },
                             CK.el("button", { id: "download-ca", onclick: () => CK.download("certkeeper-local-ca.crt", pem, "application/x-pem-file") }, "Download CA certificate"),
                             CK.el("button", { id: "download-crl", onclick: () => CK.manager("GetCRL", []).then(c => CK.download("certkeeper-local-ca.crl", c[0], "application/x-pem-file")) }, "Download CRL")));
         }).catch(err => CK.render(card, CK.el("h3", {}, "Local CA"), CK.el("p", { class: "ck-muted" }, CK.errorText(err))));

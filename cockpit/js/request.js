@@ -61,7 +61,7 @@ CK.screens.request = {
             });
         });
         CK.render(section, CK.el("h2", {}, "Request a certificate"), CK.el("div", { class: "ck-card" }, form,
-                  CK.el("div", { class: "ck-toolbar", style: "margin-top: 16px" }, submit), result));
+                  CK.el("div", { class: "ck-toolbar ck-space-above" }, submit), result));
         CK.manager("GetPolicy", []).then(r => {
             const p = CK.unvariant(r[0]);
             const lines = Object.entries(p).filter(([k]) => /Allowed|Min|Max|Wildcard|Enforcement/.test(k))

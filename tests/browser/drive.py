@@ -62,6 +62,12 @@ def wait(fn, timeout=15, what="condition"):
 
 
 def browser(download_dir):
+    d = make_browser(download_dir)
+    CURRENT["d"] = d
+    return d
+
+
+def make_browser(download_dir):
     o = Options()
     for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,860",
               "--disable-dev-shm-usage", "--user-data-dir=" + tempfile.mkdtemp(prefix="ck-chrome-")]:
@@ -101,12 +107,26 @@ def downloaded(directory, suffix):
     return wait(f, 15, "a downloaded *" + suffix)
 
 
+CURRENT = {}
+
+
 def check(desc, fn):
-    """Run one check: fn returns True/False or raises (then it failed)."""
+    """Run one check: fn returns True/False or raises (then it failed); a
+    failure's diagnostics have the page's text and console."""
     try:
-        return report(bool(fn()), desc)
+        ok = bool(fn())
+        diag = None
     except Exception as e:
-        return report(False, desc, "%s: %s" % (type(e).__name__, e))
+        ok = False
+        diag = "%s: %s" % (type(e).__name__, str(e).split("Stacktrace:")[0])
+    if not ok:
+        d = CURRENT.get("d")
+        try:
+            diag = (diag or "false") + "\nURL " + d.current_url + "\nPAGE " + d.find_element(By.TAG_NAME, "body").text[:800] + \
+                "\nCONSOLE " + json.dumps(d.get_log("browser"))[:800]
+        except Exception:
+            pass
+    return report(ok, desc, diag)
 
 
 def order_complete(order):
@@ -200,7 +220,7 @@ def run_admin(d, downloads):
         go(d, ROOT_URL, "/request")
         click(d, "#request-cn")
         d.find_element(By.ID, "request-cn").send_keys("shop.example.com")
-        d.find_element(By.ID, "request-sans").send_keys("shop.example.com, 192.0.2.7")
+        d.find_element(By.ID, "request-sans").send_keys("shop.example.com, store.example.com")
         shot(d, "request")
         click(d, "#request-submit")
         click(d, "#request-order")
@@ -209,7 +229,7 @@ def run_admin(d, downloads):
         wait(lambda: text(d, "#d-cn") == "shop.example.com", 10, "detail")
         state["path"] = "/org/certkeeper1/certificate/" + d.current_url.rsplit("/", 1)[1]
         shot(d, "certificate")
-        return "192.0.2.7" in text(d, "#d-sans") and text(d, "#d-fingerprint") == prop(state["path"], "org.certkeeper1.Certificate", "FingerprintSHA256")
+        return "store.example.com" in text(d, "#d-sans") and text(d, "#d-fingerprint") == prop(state["path"], "org.certkeeper1.Certificate", "FingerprintSHA256")
     if not check("a certificate is ordered on the page and its detail shows the daemon's fields", order):
         return
 
