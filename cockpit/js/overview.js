@@ -68,27 +68,53 @@ CK.screens.overview = {
     },
 };
 
-/* The CA's subject and expiry: the daemon exports the CA as a certificate
- * object too (managed, the issuer of everything local); find it by its
- * fingerprint through the API instead of parsing ASN.1 in the page. */
-CK.pemSummary = function (pem) {
-    const out = {};
-    CK.caFingerprint(pem).then(fp => CK.manager("GetCertificateByFingerprint", [fp]))
-        .then(r => CK.getAll(r[0], CK.CERTIFICATE))
-        .then(p => {
-            const s = document.getElementById("ca-subject");
-            const e = document.getElementById("ca-expiry");
-            if (s)
-                s.textContent = p.Subject || p.CommonName;
-            if (e)
-                e.textContent = CK.date(p.NotAfter) + " (" + p.DaysUntilExpiry + " days)";
-        })
-        .catch(() => {});
+/* The CA's subject and expiry, read from its DER (a minimal walk over the
+ * TBSCertificate: version, serial, signature, issuer, validity, subject). */
+CK.derChildren = function (der, start, end) {
+    const out = [];
+    let i = start;
+    while (i < end) {
+        const tag = der[i];
+        let len = der[i + 1];
+        let hdr = 2;
+        if (len & 0x80) {
+            const n = len & 0x7f;
+            len = 0;
+            for (let k = 0; k < n; k++)
+                len = len * 256 + der[i + 2 + k];
+            hdr += n;
+        }
+        out.push({ tag, start: i + hdr, end: i + hdr + len });
+        i += hdr + len;
+    }
     return out;
 };
 
-CK.caFingerprint = function (pem) {
-    const b64 = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
-    const der = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
-    return crypto.subtle.digest("SHA-256", der).then(d => Array.from(new Uint8Array(d), b => b.toString(16).padStart(2, "0")).join(""));
+CK.pemSummary = function (pem) {
+    try {
+        const b64 = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+        const der = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const cert = CK.derChildren(der, 0, der.length)[0];
+        const tbs = CK.derChildren(der, cert.start, cert.end)[0];
+        let f = CK.derChildren(der, tbs.start, tbs.end);
+        if (f[0].tag === 0xa0)
+            f = f.slice(1);
+        const ascii = n => String.fromCharCode(...der.subarray(n.start, n.end));
+        const validity = CK.derChildren(der, f[3].start, f[3].end);
+        const t = ascii(validity[1]);
+        const full = validity[1].tag === 0x17 ? (parseInt(t.substring(0, 2), 10) < 50 ? "20" : "19") + t : t;
+        const notAfter = full.substring(0, 4) + "-" + full.substring(4, 6) + "-" + full.substring(6, 8);
+        const names = [];
+        for (const rdn of CK.derChildren(der, f[4].start, f[4].end)) {
+            for (const atv of CK.derChildren(der, rdn.start, rdn.end)) {
+                const [oid, value] = CK.derChildren(der, atv.start, atv.end);
+                const o = Array.from(der.subarray(oid.start, oid.end)).join(".");
+                const key = { "85.4.3": "CN", "85.4.10": "O", "85.4.11": "OU", "85.4.6": "C" }[o] || "OID";
+                names.push(key + "=" + new TextDecoder().decode(der.subarray(value.start, value.end)));
+            }
+        }
+        return { subject: names.join(", "), notAfter };
+    } catch (e) {
+        return {};
+    }
 };

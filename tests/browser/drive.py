@@ -191,6 +191,15 @@ def run_admin(d, downloads):
                    wait(lambda: text(d, "#stat-active .ck-num") == "3" and text(d, "#stat-failed .ck-num") == "1"
                         and text(d, "#stat-alerts .ck-num") == "1", 10, "counts"))[1])
 
+    def local_ca():
+        pem = bus(*MGR, "GetCACertificate")[0]
+        out = subprocess.run(["openssl", "x509", "-noout", "-subject", "-enddate", "-dateopt", "iso_8601", "-nameopt", "sep_comma_plus_space"],
+                             input=pem, capture_output=True, text=True, check=True).stdout
+        cn = re.search(r"CN *= *([^,\n]+)", out).group(1).strip()
+        end = re.search(r"notAfter=(\d{4}-\d\d-\d\d)", out).group(1)
+        return cn in text(d, "#ca-subject") and text(d, "#ca-expiry") == end
+    check("the overview shows the Local CA's subject and expiry (as openssl reads them)", local_ca)
+
     def inventory_matches():
         go(d, ROOT_URL, "/certificates")
         rows = bus(*MGR, "ListCertificates", "a{sv}", "1", "limit", "u", "50")[0]
