@@ -341,6 +341,27 @@ def run_admin(d, downloads):
         return any(a[0] == aid and a[5] for a in every)
     check("an alert is acknowledged on the Alerts screen (acknowledged over D-Bus)", acknowledge)
 
+    def deployment():
+        go(d, ROOT_URL, "/overview")
+        try:
+            wait(lambda: d.find_element(By.ID, "tab-deployments").is_displayed(), 5, "deployments tab")
+        except TimeoutError:
+            print("# the daemon has no Deployments API: the tab is hidden")
+            return True
+        live = os.path.join(os.environ["CK_RUN"], "live", "web")
+        os.makedirs(os.path.dirname(live), mode=0o755, exist_ok=True)
+        bus(*MGR, "CreateDeployment", "sa{sv}", "web", "2", "common_name", "s", "web.example.com", "directory", "s", live)
+        wait(lambda: any(r[1] == "web" and r[3] == "active" for r in bus(*MGR, "ListDeployments", "a{sv}", "0")[0]), 30, "web active")
+        go(d, ROOT_URL, "/deployments")
+        wait(lambda: "web.example.com" in text(d, "#deployments-table") and "active" in text(d, "#deployments-table"), 10, "the row")
+        shot(d, "deployments")
+        orders = lambda: sum(1 for o in bus(*MGR, "ListOrders", "a{sv}", "0")[0] if o[1] == "web.example.com")
+        before = orders()
+        click(d, '[data-renew="web"]')
+        wait(lambda: orders() > before, 20, "a renewal order")
+        return True
+    check("a deployment shows on the Deployments screen and Renew now orders a renewal", deployment)
+
     def dark():
         d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
         go(d, ROOT_URL, "/certificates")

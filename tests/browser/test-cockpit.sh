@@ -46,7 +46,7 @@ ck_wait_for "cockpit-ws (ck-user) serves the page" 20 ws_up 9091
 
 export CK_SHOTS=$CK_BUILD_ROOT/browser-screenshots
 mkdir -p "$CK_SHOTS"
-export CK_DAEMON_PID CK_CONF CERTKEEPERD CK_DAEMON_LOG
+export CK_DAEMON_PID CK_CONF CERTKEEPERD CK_DAEMON_LOG CK_RUN
 export CK_BENCH_FILL=${CK_BENCH_FILL:-$CK_BUILD_ROOT/bench/bench-fill}
 while IFS= read -r line; do
         case $line in
