@@ -82,7 +82,9 @@ CK.call = function (path, iface, method, args, opts) {
             .catch(err => {
                 if (CK.isDaemonGone(err))
                     CK.setDaemonRunning(false);
-                if (opts && opts.write && CK.isAccessDenied(err))
+                /* dbus-daemon's own refusals ("Rejected send message") are a
+                 * bus policy problem, not this user's permissions. */
+                if (opts && opts.write && CK.isAccessDenied(err) && !/^Rejected send message/.test(err.message || ""))
                     CK.setReadOnly("polkit refuses certkeeper's actions for this user (" + CK.errorText(err) +
                                    "); ask an administrator, or log in as one.");
                 reject(err);
