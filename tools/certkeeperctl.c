@@ -632,7 +632,7 @@ static void help(void) {
                "Options:\n"
                "  -h --help                   Show this help\n"
                "     --version                Show the version\n"
-               "     --json=short|pretty      JSON output for listing and detail commands\n"
+               "     --json[=short|pretty]    JSON output for listing and detail commands (--json: short)\n"
                "     --no-legend              No header and footer in tables\n"
                "     --no-pager               Accepted for compatibility; output is never paged\n"
                "     --no-ask-password        Do not ask for authentication (polkit)\n"
@@ -701,7 +701,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 {"event", required_argument, NULL, ARG_BASE + OPT_EVENT},
                 {"since", required_argument, NULL, ARG_BASE + OPT_SINCE},
                 {"crl", no_argument, NULL, ARG_BASE + OPT_CRL},
-                {"json", required_argument, NULL, ARG_BASE + OPT_JSON},
+                {"json", optional_argument, NULL, ARG_BASE + OPT_JSON},
                 {"no-legend", no_argument, NULL, ARG_BASE + OPT_NO_LEGEND},
                 {"no-pager", no_argument, NULL, ARG_BASE + OPT_NO_PAGER},
                 {"no-ask-password", no_argument, NULL, ARG_BASE + OPT_NO_ASK_PASSWORD},
@@ -737,7 +737,8 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         printf("certkeeperctl %s\n", PACKAGE_VERSION);
                         return -1;
                 case OPT_JSON:
-                        if (streq(optarg, "short"))
+                        /* --json alone is --json=short. */
+                        if (!optarg || streq(optarg, "short"))
                                 arg_json = JSON_SHORT;
                         else if (streq(optarg, "pretty"))
                                 arg_json = JSON_PRETTY;
