@@ -36,7 +36,7 @@ for i in 1 2 3 4; do
 done
 
 ck_start_daemon || ck_bail "certkeeperd did not start"
-/usr/bin/python3 "$CK_SOURCE_ROOT/tests/integration/crashload.py" "$OUT" "$STOP" "$SEED" 3 "$CK_RUN/csr" \
+/usr/bin/python3 "$CK_HELPERS/crashload.py" "$OUT" "$STOP" "$SEED" 3 "$CK_RUN/csr" \
         >"$CK_RUN/load.log" 2>&1 &
 load_pid=$!
 

@@ -22,7 +22,7 @@ Paths=$CK_RUN/disc"
 ck_start_daemon || ck_bail "certkeeperd did not start"
 
 CTL=$CERTKEEPERCTL
-PTY=(/usr/bin/python3 "$CK_SOURCE_ROOT/tests/integration/pty-run.py")
+PTY=(/usr/bin/python3 "$CK_HELPERS/pty-run.py")
 W=$CK_RUN/ctl
 mkdir -p "$W"
 # Piped output: no colour whatever the environment says.

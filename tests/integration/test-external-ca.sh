@@ -13,7 +13,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-orders.sh"
 source "$(dirname "$0")/lib-acme.sh"   # ck_oprop, ck_cprop, ck_list_certificates_ms
 
-CFSSL_SUBMIT=$CK_BUILD_ROOT/tools/certkeeper-cfssl-submit
+CFSSL_SUBMIT=$CK_STAGE_BIN/certkeeper-cfssl-submit
 [ -x "$CFSSL_SUBMIT" ] || ck_skip_all "$CFSSL_SUBMIT is not built"
 
 # --- The scripted CA: a real openssl CA, its behaviour chosen by the CN.

@@ -13,7 +13,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-orders.sh"
 
 CERT_IFACE=org.certkeeper1.Certificate
-REVOKE_PY=$CK_SOURCE_ROOT/tests/integration/revoke.py
+REVOKE_PY=$CK_HELPERS/revoke.py
 
 # A test CA for the external CA helper: a certmonger helper signing with openssl x509 -req.
 EXT=$CK_RUN/ext-ca
