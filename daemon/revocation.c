@@ -340,14 +340,14 @@ int revocation_revoke(Revocation *r, uint64_t certificate_id, const char *caller
         Code *c = g_hash_table_lookup(r->codes, key);
         if (!c) {
                 *ret_error = g_strdup_printf("no confirmation code is pending for certificate %" PRIu64
-                                             " from this caller: call RequestRevocation() first",
+                                             " from this caller: ask for one first",
                                              certificate_id);
                 return -EPERM;
         }
         if (now_usec() >= c->expires_at) {
                 g_hash_table_remove(r->codes, key);
                 *ret_error = g_strdup("the confirmation code has expired (codes are valid for 5 minutes): "
-                                      "call RequestRevocation() again");
+                                      "ask for a new one");
                 return -ETIME;
         }
         /* Constant-time compare: the code is a secret. */
@@ -356,9 +356,10 @@ int revocation_revoke(Revocation *r, uint64_t certificate_id, const char *caller
                 unsigned left = REVOCATION_CODE_MAX_TRIES - MIN(c->wrong_tries, REVOCATION_CODE_MAX_TRIES);
                 if (left == 0)
                         g_hash_table_remove(r->codes, key);
-                *ret_error = left > 0 ? g_strdup_printf("the confirmation code does not match; %u tries left", left)
-                                      : g_strdup("the confirmation code does not match; the code is now void: call "
-                                                 "RequestRevocation() again");
+                *ret_error = left > 0 ? g_strdup_printf("the confirmation code does not match; %u %s left", left,
+                                                          left == 1 ? "try" : "tries")
+                                      : g_strdup("the confirmation code does not match; the code is now void: ask "
+                                                 "for a new one");
                 return -EBADE;
         }
         RevocationReason rr = revocation_reason_from_string(strempty(reason));

@@ -43,6 +43,7 @@ bool arg_legacy = false;
 bool arg_force = false;
 const char *arg_reason = NULL;
 const char *arg_code = NULL;
+bool arg_local_only = false;
 bool arg_all = false;
 const char *arg_event = NULL;
 bool arg_since_set = false;
@@ -89,55 +90,78 @@ int new_manager_call(sd_bus *bus, const char *member, sd_bus_message **ret) {
                                               member);
 }
 
-/* Write data to path: O_EXCL creation with mode, or with force an atomic
- * replacement through a temporary file in the same directory. */
-int write_file(const char *path, const void *data, size_t size, mode_t mode, bool exclusive, bool force) {
-        g_autofree char *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        const uint8_t *p = data;
+/* An output file is opened before the daemon is asked for its content, so
+ * that a name that exists already or a directory we cannot write fails before
+ * certkeeperd records a download that would go nowhere: O_EXCL creation with
+ * mode, or with force a temporary file in the same directory that replaces
+ * path atomically on output_file_commit(). */
+int output_file_open(OutputFile *f, const char *path, mode_t mode, bool force) {
+        *f = (OutputFile) {.fd = -EBADF, .path = path};
 
         if (force) {
-                tmp = g_strdup_printf("%s.XXXXXX", path);
-                fd = mkostemp(tmp, O_CLOEXEC);
-                if (fd < 0)
-                        return ctl_fail(CTL_EXIT_FAILURE, "failed to create a temporary file next to %s: %s",
-                                        path, strerror(errno));
-                if (fchmod(fd, mode) < 0) {
+                f->tmp = g_strdup_printf("%s.XXXXXX", path);
+                f->fd = mkostemp(f->tmp, O_CLOEXEC);
+                if (f->fd < 0) {
+                        g_clear_pointer(&f->tmp, g_free);
+                        return ctl_fail(CTL_EXIT_FAILURE, "cannot write %s: %s", path, strerror(errno));
+                }
+                if (fchmod(f->fd, mode) < 0) {
                         int saved = errno;
-                        (void) unlink(tmp);
-                        return ctl_fail(CTL_EXIT_FAILURE, "failed to set mode of %s: %s", tmp,
+                        output_file_abort(f);
+                        return ctl_fail(CTL_EXIT_FAILURE, "failed to set the mode of %s: %s", path,
                                         strerror(saved));
                 }
-        } else {
-                fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (exclusive ? O_EXCL : O_TRUNC),
-                          mode);
-                if (fd < 0) {
-                        if (errno == EEXIST)
-                                return ctl_fail(CTL_EXIT_FAILURE,
-                                                "%s exists already; choose another name or pass --force to "
-                                                "replace it",
-                                                path);
-                        return ctl_fail(CTL_EXIT_FAILURE, "failed to create %s: %s", path, strerror(errno));
-                }
+                return CTL_EXIT_OK;
         }
+        f->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, mode);
+        if (f->fd < 0) {
+                if (errno == EEXIST)
+                        return ctl_fail(CTL_EXIT_FAILURE,
+                                        "%s exists already; choose another name or pass --force to replace it",
+                                        path);
+                return ctl_fail(CTL_EXIT_FAILURE, "cannot write %s: %s", path, strerror(errno));
+        }
+        f->created = true;
+        return CTL_EXIT_OK;
+}
+
+/* Remove what output_file_open() created. */
+void output_file_abort(OutputFile *f) {
+        if (f->fd >= 0)
+                (void) close(f->fd);
+        f->fd = -EBADF;
+        if (f->tmp)
+                (void) unlink(f->tmp);
+        else if (f->created)
+                (void) unlink(f->path);
+        f->created = false;
+        g_clear_pointer(&f->tmp, g_free);
+}
+
+int output_file_commit(OutputFile *f, const void *data, size_t size) {
+        const uint8_t *p = data;
 
         while (size > 0) {
-                ssize_t n = write(fd, p, size);
+                ssize_t n = write(f->fd, p, size);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
                         int saved = errno;
-                        (void) unlink(tmp ? tmp : path);
-                        return ctl_fail(CTL_EXIT_FAILURE, "failed to write %s: %s", path, strerror(saved));
+                        output_file_abort(f);
+                        return ctl_fail(CTL_EXIT_FAILURE, "failed to write %s: %s", f->path, strerror(saved));
                 }
                 p += n;
                 size -= (size_t) n;
         }
-        if (fsync(fd) < 0 || (tmp && rename(tmp, path) < 0)) {
+        if (fsync(f->fd) < 0 || (f->tmp && rename(f->tmp, f->path) < 0)) {
                 int saved = errno;
-                (void) unlink(tmp ? tmp : path);
-                return ctl_fail(CTL_EXIT_FAILURE, "failed to write %s: %s", path, strerror(saved));
+                output_file_abort(f);
+                return ctl_fail(CTL_EXIT_FAILURE, "failed to write %s: %s", f->path, strerror(saved));
         }
+        (void) close(f->fd);
+        f->fd = -EBADF;
+        g_clear_pointer(&f->tmp, g_free);
+        f->created = false;
         return CTL_EXIT_OK;
 }
 
@@ -529,7 +553,7 @@ static const Verb verbs[] = {
          verb_download},
         {"export-pfx", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_OUTPUT) | BIT(OPT_LEGACY) | BIT(OPT_FORCE),
          verb_export_pfx},
-        {"revoke", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_REASON) | BIT(OPT_CODE), verb_revoke},
+        {"revoke", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_REASON) | BIT(OPT_CODE) | BIT(OPT_LOCAL_ONLY), verb_revoke},
         {"revoke-request", VERB_ARG_CERTIFICATE, 1, 1, 0, verb_revoke_request},
         {"alerts", VERB_ARG_NONE, 0, 0, BIT(OPT_ALL), verb_alerts},
         {"ack", VERB_ARG_NUMBER, 1, 1, 0, verb_ack},
@@ -558,6 +582,7 @@ static const char *option_names[_OPT_MAX] = {
         [OPT_FORCE] = "--force",
         [OPT_REASON] = "--reason",
         [OPT_CODE] = "--code",
+        [OPT_LOCAL_ONLY] = "--local-only",
         [OPT_ALL] = "--all",
         [OPT_EVENT] = "--event",
         [OPT_SINCE] = "--since",
@@ -591,9 +616,11 @@ static void help(void) {
                "                              Print or save a certificate (PEM), optionally with its chain\n"
                "  export-pfx ID -o FILE [--legacy] [--force]\n"
                "                              Save certificate, chain and private key as PKCS#12\n"
-               "  revoke ID [--reason R]      Revoke a certificate after typing a confirmation code\n"
+               "  revoke ID [--reason R] [--local-only]\n"
+               "                              Revoke a certificate after typing a confirmation code;\n"
+               "                              --local-only where its CA cannot be told (discovered)\n"
                "  revoke-request ID           Print a confirmation code for revoke --code (for scripts)\n"
-               "  revoke ID --code N [--reason R]\n"
+               "  revoke ID --code N [--reason R] [--local-only]\n"
                "                              Revoke with a code from revoke-request\n"
                "  alerts [--all]              List open (or all) alerts\n"
                "  ack ALERT_ID                Acknowledge an alert\n"
@@ -605,7 +632,7 @@ static void help(void) {
                "Options:\n"
                "  -h --help                   Show this help\n"
                "     --version                Show the version\n"
-               "     --json=short|pretty      JSON output for listing and detail commands\n"
+               "     --json[=short|pretty]    JSON output for listing and detail commands (--json: short)\n"
                "     --no-legend              No header and footer in tables\n"
                "     --no-pager               Accepted for compatibility; output is never paged\n"
                "     --no-ask-password        Do not ask for authentication (polkit)\n"
@@ -624,7 +651,7 @@ static void help(void) {
                "Exit status:\n"
                "  0  success\n"
                "  1  failure\n"
-               "  2  invalid command line\n"
+               "  2  invalid command line (or a revoke that needs --local-only)\n"
                "  3  not found (org.certkeeper1.Error.NotFound)\n"
                "  4  access denied (polkit)\n"
                "  5  the order failed\n"
@@ -669,11 +696,12 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 {"force", no_argument, NULL, ARG_BASE + OPT_FORCE},
                 {"reason", required_argument, NULL, ARG_BASE + OPT_REASON},
                 {"code", required_argument, NULL, ARG_BASE + OPT_CODE},
+                {"local-only", no_argument, NULL, ARG_BASE + OPT_LOCAL_ONLY},
                 {"all", no_argument, NULL, ARG_BASE + OPT_ALL},
                 {"event", required_argument, NULL, ARG_BASE + OPT_EVENT},
                 {"since", required_argument, NULL, ARG_BASE + OPT_SINCE},
                 {"crl", no_argument, NULL, ARG_BASE + OPT_CRL},
-                {"json", required_argument, NULL, ARG_BASE + OPT_JSON},
+                {"json", optional_argument, NULL, ARG_BASE + OPT_JSON},
                 {"no-legend", no_argument, NULL, ARG_BASE + OPT_NO_LEGEND},
                 {"no-pager", no_argument, NULL, ARG_BASE + OPT_NO_PAGER},
                 {"no-ask-password", no_argument, NULL, ARG_BASE + OPT_NO_ASK_PASSWORD},
@@ -709,7 +737,8 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         printf("certkeeperctl %s\n", PACKAGE_VERSION);
                         return -1;
                 case OPT_JSON:
-                        if (streq(optarg, "short"))
+                        /* --json alone is --json=short. */
+                        if (!optarg || streq(optarg, "short"))
                                 arg_json = JSON_SHORT;
                         else if (streq(optarg, "pretty"))
                                 arg_json = JSON_PRETTY;
@@ -826,6 +855,9 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         if (strlen(optarg) != 6 || strspn(optarg, "0123456789") != 6)
                                 return ctl_fail(CTL_EXIT_USAGE, "invalid --code: expected six digits");
                         arg_code = optarg;
+                        break;
+                case OPT_LOCAL_ONLY:
+                        arg_local_only = true;
                         break;
                 case OPT_ALL:
                         arg_all = true;

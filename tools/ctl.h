@@ -21,6 +21,8 @@
 #define SAN_MAX 1000
 #define NAME_MAX_LEN 1024
 #define DEFAULT_TIMEOUT_SEC 120
+/* Wrong codes a revocation code survives (DESIGN.md: void after 3). */
+#define CTL_REVOKE_TRIES 3u
 
 typedef enum Option {
         OPT_SOURCE,
@@ -41,6 +43,7 @@ typedef enum Option {
         OPT_FORCE,
         OPT_REASON,
         OPT_CODE,
+        OPT_LOCAL_ONLY,
         OPT_ALL,
         OPT_EVENT,
         OPT_SINCE,
@@ -86,6 +89,7 @@ extern bool arg_legacy;
 extern bool arg_force;
 extern const char *arg_reason;
 extern const char *arg_code;
+extern bool arg_local_only;
 extern bool arg_all;
 extern const char *arg_event;
 extern bool arg_since_set;
@@ -100,7 +104,16 @@ uint64_t monotonic_usec(void);
 int bus_parse_error(int r);
 int bus_build_error(int r);
 int new_manager_call(sd_bus *bus, const char *member, sd_bus_message **ret);
-int write_file(const char *path, const void *data, size_t size, mode_t mode, bool exclusive, bool force);
+typedef struct OutputFile {
+        int fd;
+        const char *path;
+        char *tmp;    /* with --force: the temporary file renamed over path */
+        bool created; /* without: path itself, ours to remove on failure */
+} OutputFile;
+
+int output_file_open(OutputFile *f, const char *path, mode_t mode, bool force);
+int output_file_commit(OutputFile *f, const void *data, size_t size);
+void output_file_abort(OutputFile *f);
 
 int verb_list(sd_bus *bus, char **args);
 int verb_show(sd_bus *bus, char **args);

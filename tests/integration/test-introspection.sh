@@ -10,7 +10,7 @@ ck_write_config
 ck_start_daemon || ck_bail "certkeeperd did not start"
 order=$(ck_request introspect.example)
 ck_wait_order "$order" >/dev/null
-py=$CK_SOURCE_ROOT/tests/integration/introspect.py
+py=$CK_HELPERS/introspect.py
 /usr/bin/python3 "$py" /org/certkeeper1 "$order" "$(ck_order_cert "$order")" >"$CK_RUN/served.xml"
 /usr/bin/python3 "$py" --canonical "$CK_SOURCE_ROOT/dbus/org.certkeeper1.xml" >"$CK_RUN/file.xml"
 if diff -u "$CK_RUN/file.xml" "$CK_RUN/served.xml" >"$CK_RUN/diff"; then
