@@ -71,7 +71,12 @@
         X(DEPLOY_FAILED, "certificate.deploy_failed", "00a217eabcb34ca08d6f05868f5b5960",                   \
           "Certificate deployment failed",                                                                  \
           "Writing a deployment's files or running its actions (Exec, ReloadUnits) failed "                 \
-          "(CERTKEEPER_REASON says why). It is retried without a new certificate; an alert was raised.")
+          "(CERTKEEPER_REASON says why). It is retried without a new certificate; an alert was raised.")  \
+        X(DEPLOYMENT_PAUSED, "certificate.deployment.paused", "3d35c679cc0f47f8a3849fb9c8b5c89b", "Deployment paused",      \
+          "An administrator paused a deployment: it orders, renews and deploys nothing until it is "         \
+          "resumed. Its certificate keeps expiring meanwhile.")                                               \
+        X(DEPLOYMENT_RESUMED, "certificate.deployment.resumed", "674a5bb47d0f401d8a0accc085d55c0a", "Deployment resumed",   \
+          "An administrator resumed a paused deployment; what became due meanwhile happens now.")
 
 typedef enum AuditEvent {
 #define AUDIT_EVENT_ENUM(id, name, mid, title, text) AUDIT_##id,

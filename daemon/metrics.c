@@ -7,6 +7,7 @@
 
 #include "alerts.h"
 #include "config-build.h"
+#include "deployments.h"
 #include "inventory.h"
 #include "log.h"
 #include "metrics-text.h"
@@ -36,6 +37,19 @@ typedef struct Count {
         uint64_t n;
 } Count;
 
+typedef struct SnapDeployment {
+        char *name;
+        char *state;
+        uint64_t next_renewal_at;
+        unsigned failed_attempts;
+} SnapDeployment;
+
+static void snap_deployment_clear(void *p) {
+        SnapDeployment *d = p;
+        g_free(d->name);
+        g_free(d->state);
+}
+
 typedef enum Phase {
         PHASE_IDLE,
         PHASE_READING,
@@ -57,6 +71,7 @@ typedef struct Snapshot {
         GHashTable *interned;   /* label (owned) → offset + 1, for sources and providers */
         GArray *orders;         /* Count: complete/failed orders per (order_type, status) */
         GArray *alerts;         /* Count: open alerts per kind */
+        GArray *deployments;    /* SnapDeployment */
         uint64_t ca_not_after, crl_next_update;
         uint64_t now;           /* the daemon's clock: statuses */
         uint64_t written_at;    /* the real time, for staleness rules */
@@ -119,6 +134,7 @@ static Snapshot *snapshot_free(Snapshot *s) {
         g_hash_table_unref(s->interned);
         g_array_unref(s->orders);
         g_array_unref(s->alerts);
+        g_array_unref(s->deployments);
         g_free(s);
         return NULL;
 }
@@ -133,6 +149,8 @@ static Snapshot *snapshot_new(Metrics *m) {
         g_array_set_clear_func(s->orders, count_clear);
         s->alerts = g_array_new(false, false, sizeof(Count));
         g_array_set_clear_func(s->alerts, count_clear);
+        s->deployments = g_array_new(false, false, sizeof(SnapDeployment));
+        g_array_set_clear_func(s->deployments, snap_deployment_clear);
         s->now = now_usec();
         s->written_at = (uint64_t) g_get_real_time();
         s->interval_sec = m->ctx.config->metrics_interval_sec;
@@ -174,6 +192,18 @@ static int on_alert_count(void *userdata, const char *kind, uint64_t n) {
         Snapshot *s = userdata;
         Count c = { .a = g_strdup(kind), .n = n };
         g_array_append_val(s->alerts, c);
+        return 0;
+}
+
+static int on_deployment(void *userdata, const DeploymentListEntry *e) {
+        Snapshot *s = userdata;
+        SnapDeployment d = {
+                .name = g_strdup(e->name),
+                .state = g_strdup(e->state),
+                .next_renewal_at = e->next_renewal_at,
+                .failed_attempts = e->failed_attempts,
+        };
+        g_array_append_val(s->deployments, d);
         return 0;
 }
 
@@ -299,6 +329,8 @@ static int read_step(Metrics *m, Snapshot *s) {
         switch (s->step) {
         case STEP_SCALARS:
                 r = alerts_count_open_by_kind(m->ctx.store, on_alert_count, s);
+                if (r >= 0)
+                        r = deployments_list(m->ctx.store, NULL, on_deployment, s);
                 if (r < 0)
                         return r;
                 if (m->ctx.local_ca)
@@ -440,6 +472,45 @@ static void write_alert_counts(MetricsText *t, Snapshot *s) {
         }
 }
 
+static void write_deployments(MetricsText *t, const Snapshot *s) {
+        static const char *const states[] = { "issuing", "active", "renewing", "retrying", "failed", "paused" };
+        metrics_text_family(t, "certkeeper_deployment_next_renewal_seconds", "gauge",
+                            "When each deployment renews its certificate next (Unix time; 0: not scheduled).");
+        for (guint i = 0; i < s->deployments->len; i++) {
+                const SnapDeployment *d = &g_array_index(s->deployments, SnapDeployment, i);
+                metrics_text_puts(t, "certkeeper_deployment_next_renewal_seconds{");
+                metrics_text_label(t, true, "name", d->name);
+                metrics_text_end_u64(t, d->next_renewal_at / USEC_PER_SEC);
+        }
+        metrics_text_family(t, "certkeeper_deployment_state", "gauge",
+                            "The state of each deployment: 1 for the current one, 0 for the others.");
+        for (guint i = 0; i < s->deployments->len; i++) {
+                const SnapDeployment *d = &g_array_index(s->deployments, SnapDeployment, i);
+                bool known = false;
+                for (size_t j = 0; j < ELEMENTSOF(states); j++) {
+                        metrics_text_puts(t, "certkeeper_deployment_state{");
+                        metrics_text_label(t, true, "name", d->name);
+                        metrics_text_label(t, false, "state", states[j]);
+                        metrics_text_end_u64(t, streq(d->state, states[j]));
+                        known = known || streq(d->state, states[j]);
+                }
+                if (!known) {
+                        metrics_text_puts(t, "certkeeper_deployment_state{");
+                        metrics_text_label(t, true, "name", d->name);
+                        metrics_text_label(t, false, "state", d->state);
+                        metrics_text_end_u64(t, 1);
+                }
+        }
+        metrics_text_family(t, "certkeeper_deployment_failed_attempts", "gauge",
+                            "Attempts of each deployment that failed in a row.");
+        for (guint i = 0; i < s->deployments->len; i++) {
+                const SnapDeployment *d = &g_array_index(s->deployments, SnapDeployment, i);
+                metrics_text_puts(t, "certkeeper_deployment_failed_attempts{");
+                metrics_text_label(t, true, "name", d->name);
+                metrics_text_end_u64(t, d->failed_attempts);
+        }
+}
+
 static void write_seconds(MetricsText *t, const char *name, uint64_t usec) {
         char buf[64];
         int n = snprintf(buf, sizeof buf, "%s %" PRIu64 ".%06" PRIu64 "\n", name, usec / USEC_PER_SEC,
@@ -471,6 +542,7 @@ static int snapshot_write(Snapshot *s) {
         write_certificate_counts(t, s);
         write_order_counts(t, s);
         write_alert_counts(t, s);
+        write_deployments(t, s);
         if (s->ca_not_after > 0) {
                 metrics_text_family(t, "certkeeper_ca_not_after_seconds", "gauge",
                                     "End of the validity of the Local PKI CA certificate (Unix time).");
