@@ -17,8 +17,8 @@
 #define METRICS_FILE_NAME "certkeeper.prom"
 /* Changes are coalesced: at most one write a second, counted from the start of the last. */
 #define COALESCE_USEC USEC_PER_SEC
-/* Rows read per loop iteration: about a millisecond of the loop each. */
-#define PAGE_ROWS 1000U
+/* Rows read per loop iteration: about 2.5 ms of the loop each (100,000 certificates). */
+#define PAGE_ROWS 2000U
 /* An open transaction (a group commit waits up to 2 ms) is waited out, never read inside. */
 #define TXN_RETRY_USEC (1 * USEC_PER_MSEC)
 
@@ -80,6 +80,7 @@ typedef struct Snapshot {
         int error;              /* of reading */
         ReadStep step;
         uint64_t after_id;
+        uint32_t last_source, last_provider; /* text_intern()'s last answers */
         uint64_t loop_cpu_usec;
         uint64_t worker_cpu_usec; /* set by the worker */
         int result;               /* set by the worker */
@@ -156,6 +157,7 @@ static Snapshot *snapshot_new(Metrics *m) {
         s->interval_sec = m->ctx.config->metrics_interval_sec;
         s->prev_loop_cpu_usec = m->stats.last_loop_cpu_usec;
         s->prev_worker_cpu_usec = m->stats.last_worker_cpu_usec;
+        s->last_source = s->last_provider = UINT32_MAX;
         s->metrics = m;
         return s;
 }
@@ -169,21 +171,27 @@ static int text_add(Snapshot *s, const char *str, uint32_t *ret) {
         return 0;
 }
 
-static int text_intern(Snapshot *s, const char *str, uint32_t *ret) {
+static const char *text_at(const Snapshot *s, uint32_t off) {
+        return (const char *) s->text->data + off;
+}
+
+static int text_intern(Snapshot *s, const char *str, uint32_t *last, uint32_t *ret) {
+        /* Sources and providers repeat from row to row: the last one first, then the table. */
+        if (*last != UINT32_MAX && streq(text_at(s, *last), str)) {
+                *ret = *last;
+                return 0;
+        }
         gpointer v = g_hash_table_lookup(s->interned, str);
         if (v) {
-                *ret = GPOINTER_TO_UINT(v) - 1;
+                *ret = *last = GPOINTER_TO_UINT(v) - 1;
                 return 0;
         }
         int r = text_add(s, str, ret);
         if (r < 0)
                 return r;
         g_hash_table_insert(s->interned, g_strdup(str), GUINT_TO_POINTER(*ret + 1));
+        *last = *ret;
         return 0;
-}
-
-static const char *text_at(const Snapshot *s, uint32_t off) {
-        return (const char *) s->text->data + off;
 }
 
 /* ---- reading, on the loop ---- */
@@ -311,9 +319,9 @@ static int on_certificate(void *userdata, const CertScanEntry *e) {
         if (r >= 0)
                 r = text_add(s, e->fingerprint, &c.fingerprint);
         if (r >= 0)
-                r = text_intern(s, e->source, &c.source);
+                r = text_intern(s, e->source, &s->last_source, &c.source);
         if (r >= 0)
-                r = text_intern(s, e->provider, &c.provider);
+                r = text_intern(s, e->provider, &s->last_provider, &c.provider);
         if (r < 0)
                 return r;
         g_array_append_val(s->certs, c);
