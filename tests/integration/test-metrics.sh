@@ -6,7 +6,8 @@
 # collector (scraped with curl) without node_textfile_scrape_error; the values
 # match the daemon's own D-Bus answers; a new order and a revocation show in the
 # next scrapes; a discovered certificate whose CN holds quotes, backslashes and a
-# newline is escaped; the file is 0644 and goes away when the daemon stops.
+# newline is escaped; a deployment's state, next renewal and failed attempts match
+# its D-Bus object; the file is 0644 and goes away when the daemon stops.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -144,6 +145,23 @@ ck_check "node_textfile_scrape_error stays 0" grep -q '^node_textfile_scrape_err
 ck_check "promtool check metrics still accepts the file" sh -c "promtool check metrics < '$PROM'"
 ck_check "certkeeper_certificate_files counts its file" \
         grep -q '^certkeeper_certificate_files{id="[0-9]*"} 1' "$PROM"
+
+# A deployment: its state, next renewal and failed attempts, as its D-Bus object says.
+mkdir -p "$CK_RUN/deploy"
+DEP=$(ck_busctl /org/certkeeper1 org.certkeeper1.Manager CreateDeployment 'sa{sv}' web 3 \
+        common_name s web.metrics.test key_algorithm s ec-256 directory s "$CK_RUN/deploy/web" | jq -r '.data[0]')
+dep_active() { [ "$(ck_get_property "$DEP" org.certkeeper1.Deployment State | jq -r .data)" = active ]; }
+ck_wait_for "the deployment becomes active" 30 dep_active
+ck_wait_for "certkeeper_deployment_state{name=web,state=active} is 1" 10 has =1 certkeeper_deployment_state \
+        'name="web"' 'state="active"'
+ck_check "certkeeper_deployment_state{name=web,state=retrying} is 0" \
+        test "$(value certkeeper_deployment_state 'name="web"' 'state="retrying"')" = 0
+next=$(ck_get_property "$DEP" org.certkeeper1.Deployment NextRenewalAt | jq -r .data)
+got=$(value certkeeper_deployment_next_renewal_seconds 'name="web"')
+ck_check "certkeeper_deployment_next_renewal_seconds matches NextRenewalAt" \
+        awk -v a="$got" -v b="$((next / 1000000))" 'BEGIN { exit !(a != "" && a + 0 == b + 0) }'
+ck_check "certkeeper_deployment_failed_attempts is 0" \
+        test "$(value certkeeper_deployment_failed_attempts 'name="web"')" = 0
 
 ck_stop_daemon
 ck_check "the file is removed when the daemon stops (certkeeper_up disappears)" test ! -e "$PROM"
