@@ -87,6 +87,10 @@ typedef struct Config {
         /* [Alerts] */
         unsigned *expiry_thresholds_days; /* default 30 14 7 1, sorted descending */
         size_t n_expiry_thresholds;
+
+        /* [Metrics] */
+        char *metrics_textfile_directory; /* TextfileDirectory=, NULL (default): no metrics file */
+        unsigned metrics_interval_sec;   /* IntervalSec=, default 60: the longest time between two writes */
 } Config;
 
 Config *config_free(Config *c);
