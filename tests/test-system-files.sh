@@ -52,7 +52,7 @@ import sys, xml.dom.minidom
 doc = xml.dom.minidom.parse(sys.argv[1])
 want = {"org.certkeeper1.read": "yes", "org.certkeeper1.request": "auth_admin_keep",
         "org.certkeeper1.export-key": "auth_admin", "org.certkeeper1.revoke": "auth_admin",
-        "org.certkeeper1.manage": "auth_admin_keep"}
+        "org.certkeeper1.manage": "auth_admin_keep", "org.certkeeper1.deploy": "auth_admin"}
 got = {}
 for a in doc.getElementsByTagName("action"):
     any_ = a.getElementsByTagName("allow_any")[0].firstChild.data.strip()
