@@ -40,6 +40,10 @@ check "spool root is 0755 certkeeper" expect "$spool" "755 $uid $gid"
 check "incoming/ is 1730 certkeeper:certkeeper-submit" expect "$spool/incoming" "1730 $uid $sgid"
 check "issued/ is 0755 certkeeper" expect "$spool/issued" "755 $uid $gid"
 check "failed/ is 0755 certkeeper" expect "$spool/failed" "755 $uid $gid"
+check "/etc/certkeeper is 0755 root" expect "$root/etc/certkeeper" "755 0 0"
+check "deployments.d/ is 0755 root (the admin writes, the daemon reads)" \
+        expect "$root/etc/certkeeper/deployments.d" "755 0 0"
+check "DeployDirectory live/ is 0755 certkeeper" expect "$root/etc/certkeeper/live" "755 $uid $gid"
 
 xml_ok() {
         /usr/bin/python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$1"
@@ -52,7 +56,7 @@ import sys, xml.dom.minidom
 doc = xml.dom.minidom.parse(sys.argv[1])
 want = {"org.certkeeper1.read": "yes", "org.certkeeper1.request": "auth_admin_keep",
         "org.certkeeper1.export-key": "auth_admin", "org.certkeeper1.revoke": "auth_admin",
-        "org.certkeeper1.manage": "auth_admin_keep"}
+        "org.certkeeper1.manage": "auth_admin_keep", "org.certkeeper1.deploy": "auth_admin"}
 got = {}
 for a in doc.getElementsByTagName("action"):
     any_ = a.getElementsByTagName("allow_any")[0].firstChild.data.strip()
