@@ -28,6 +28,30 @@ int alerts_raise(Store *s, const char *kind, const char *message, uint64_t order
         return 0;
 }
 
+int alerts_raise_deployment(Store *s, const char *kind, const char *message, uint64_t deployment_id,
+                            uint64_t order_id, uint64_t *ret_id) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s,
+                              "INSERT INTO alerts (kind, message, order_id, deployment_id, created_at)"
+                              " SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM alerts"
+                              " WHERE deployment_id = ?4 AND kind = ?1 AND acknowledged = 0)",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_text(st, 1, kind);
+        store_bind_text(st, 2, message);
+        if (order_id)
+                store_bind_int64(st, 3, (int64_t) order_id);
+        store_bind_int64(st, 4, (int64_t) deployment_id);
+        store_bind_int64(st, 5, (int64_t) now_usec());
+        r = store_step_done(st);
+        if (r < 0)
+                return r;
+        *ret_id = sqlite3_changes(store_db(s)) > 0 ? (uint64_t) sqlite3_last_insert_rowid(store_db(s)) : 0;
+        return 0;
+}
+
 int alerts_list(Store *s, bool include_acknowledged, AlertListFunc cb, void *userdata) {
         sqlite3_stmt *st;
         int r = store_prepare(s,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Layer 2: alerts (order_failed, expiring) in the store. Loop thread only. */
+/* Layer 2: alerts (order_failed, expiring, provider_unreachable, renewal_failed, deploy_failed) in the store. Loop thread only. */
 
 #include "macro.h"
 #include "store.h"
@@ -20,6 +20,12 @@ typedef struct AlertEntry {
  * unique: returns 0 with *ret_id = 0 when that alert already exists. */
 int alerts_raise(Store *s, const char *kind, const char *message, uint64_t order_id, uint64_t certificate_id,
                  unsigned threshold_days, uint64_t *ret_id);
+
+/* Inside a transaction. renewal_failed / deploy_failed of a deployment: one open alert per
+ * deployment and kind (a retrying deployment does not raise one per attempt); *ret_id = 0
+ * when one is already open. */
+int alerts_raise_deployment(Store *s, const char *kind, const char *message, uint64_t deployment_id,
+                            uint64_t order_id, uint64_t *ret_id);
 
 typedef int (*AlertListFunc)(void *userdata, const AlertEntry *e);
 int alerts_list(Store *s, bool include_acknowledged, AlertListFunc cb, void *userdata);

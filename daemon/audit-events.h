@@ -46,7 +46,37 @@
           "raised. A failed order can be resubmitted with the same parameters.")                            \
         X(EXPIRING, "certificate.expiring", "16c4a88fffc44f559a17955761c10c97", "Certificate expiring",     \
           "A certificate in the inventory crossed an expiry threshold. Renew or replace it before it "      \
-          "expires.")
+          "expires.")                                                                                       \
+        X(DEPLOYMENT_CREATED, "certificate.deployment.created", "1ae5d4f9bb1e419d8e5c12aaf6496c7a",         \
+          "Deployment created",                                                                             \
+          "A deployment was created (over D-Bus, or from a file in deployments.d/, CERTKEEPER_DEPLOYMENT "  \
+          "names it). certkeeperd orders its first certificate at once, keeps it renewed and writes it "    \
+          "into the deployment's directory.")                                                               \
+        X(DEPLOYMENT_DELETED, "certificate.deployment.deleted", "ade0bb6e28e944c298f98c08b09c330d",         \
+          "Deployment deleted",                                                                             \
+          "A deployment was deleted, or its file in deployments.d/ removed. Its certificates stay in the "  \
+          "inventory; its files stay on disk unless their removal was asked for.")                          \
+        X(RENEWAL_SUBMITTED, "certificate.renewal.submitted", "dd32f65e9dd74c10be1a6cb2423f2602",           \
+          "Certificate renewal ordered",                                                                    \
+          "A deployment ordered a certificate: its first one, a scheduled renewal, a retry or a renewal "   \
+          "an administrator asked for. CERTKEEPER_ORDER_ID names the order.")                               \
+        X(DEPLOYED, "certificate.deployed", "c5b0ad700f8141a68ac48d956032eb25", "Certificate deployed",     \
+          "A deployment's certificate and key were written atomically into its directory and its "          \
+          "actions (Exec, ReloadUnits) succeeded.")                                                          \
+        X(RENEWAL_FAILED, "certificate.renewal_failed", "c5310f1fa8bd4f2b8d4b38493f5fbfb9",                 \
+          "Certificate renewal failed",                                                                     \
+          "A deployment's order failed (CERTKEEPER_REASON says why). The deployment is retrying with a "   \
+          "growing delay (its NextAttemptAt property says when) and an alert was raised; the certificate "  \
+          "deployed so far stays in place.")                                                                \
+        X(DEPLOY_FAILED, "certificate.deploy_failed", "00a217eabcb34ca08d6f05868f5b5960",                   \
+          "Certificate deployment failed",                                                                  \
+          "Writing a deployment's files or running its actions (Exec, ReloadUnits) failed "                 \
+          "(CERTKEEPER_REASON says why). It is retried without a new certificate; an alert was raised.")  \
+        X(DEPLOYMENT_PAUSED, "certificate.deployment.paused", "3d35c679cc0f47f8a3849fb9c8b5c89b", "Deployment paused",      \
+          "An administrator paused a deployment: it orders, renews and deploys nothing until it is "         \
+          "resumed. Its certificate keeps expiring meanwhile.")                                               \
+        X(DEPLOYMENT_RESUMED, "certificate.deployment.resumed", "674a5bb47d0f401d8a0accc085d55c0a", "Deployment resumed",   \
+          "An administrator resumed a paused deployment; what became due meanwhile happens now.")
 
 typedef enum AuditEvent {
 #define AUDIT_EVENT_ENUM(id, name, mid, title, text) AUDIT_##id,

@@ -89,6 +89,8 @@ Audit *audit_free(Audit *a) {
 
 static char *default_message(AuditEvent ev, const AuditRecord *r) {
         GString *m = g_string_new(events[ev].title);
+        if (!isempty(r->deployment))
+                g_string_append_printf(m, " %s", r->deployment);
         if (!isempty(r->common_name))
                 g_string_append_printf(m, ": %s", r->common_name);
         if (r->certificate_id)
@@ -148,6 +150,8 @@ int audit_record(Audit *a, AuditEvent ev, const AuditRecord *r) {
                 FIELD("reason", "REASON", r->reason);
         if (!isempty(r->policy))
                 FIELD("policy", "POLICY", r->policy);
+        if (!isempty(r->deployment))
+                FIELD("deployment", "DEPLOYMENT", r->deployment);
 #undef FIELD
         g_variant_builder_add(b, "{ss}", "message", message);
         g_ptr_array_add(jf, NULL);

@@ -21,6 +21,7 @@ typedef struct AuditRecord {
         const char *common_name;
         const char *reason;
         const char *policy;             /* rule name for policy events */
+        const char *deployment;         /* deployment name for deployment events */
         const char *message;            /* readable text; a default is made when NULL */
 } AuditRecord;
 

@@ -16,6 +16,7 @@
 #define ACTION_EXPORT_KEY "org.certkeeper1.export-key"
 #define ACTION_REVOKE "org.certkeeper1.revoke"
 #define ACTION_MANAGE "org.certkeeper1.manage"
+#define ACTION_DEPLOY "org.certkeeper1.deploy"
 
 /* At most this many calls of one uid may wait for polkit's answer at a time;
  * more are answered org.certkeeper1.Error.LimitExceeded. */

@@ -959,6 +959,9 @@ int bus_setup(BusContext *c) {
         r = bus_order_setup(c);
         if (r < 0)
                 return r;
+        r = bus_deployment_setup(c);
+        if (r < 0)
+                return r;
 
         r = sd_bus_match_signal_async(c->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                       "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, c);
@@ -993,5 +996,7 @@ int bus_setup(BusContext *c) {
 void bus_context_done(BusContext *c) {
         c->cert_obj.row = cert_row_free(c->cert_obj.row);
         c->order_obj.row = order_row_free(c->order_obj.row);
+        bus_deployment_done(c);
+        bus_systemd_done(c);
         c->authz = authz_free(c->authz);
 }

@@ -21,6 +21,8 @@
 #include "dbus/certkeeper-names.h"
 
 typedef struct BusContext BusContext;
+typedef struct Deployments Deployments;
+typedef struct DeploymentRow DeploymentRow;
 
 typedef struct CertObject {
         BusContext *ctx;
@@ -31,6 +33,11 @@ typedef struct OrderObject {
         BusContext *ctx;
         OrderRow *row;
 } OrderObject;
+
+typedef struct DeploymentObject {
+        BusContext *ctx;
+        DeploymentRow *row;
+} DeploymentObject;
 
 struct BusContext {
         sd_bus *bus;
@@ -54,10 +61,14 @@ struct BusContext {
          * certificates' Paths/Present changes are signalled; expiry's alerts become AlertRaised. */
         Discovery *discovery;
         Expiry *expiry;
+        Deployments *deployments;         /* NULL: none */
 
         /* The object the current property/method call is about, loaded by the fallback find. */
         CertObject cert_obj;
         OrderObject order_obj;
+        DeploymentObject deployment_obj;
+        /* bus-systemd.c: reloads of units in flight. */
+        struct Reloads *reloads;
 };
 
 int bus_setup(BusContext *c);
@@ -78,6 +89,13 @@ int bus_path_id(const char *path, const char *prefix, uint64_t *ret);
 char **bus_paths_from_ids(const char *prefix, const uint64_t *ids, size_t n);
 int bus_cert_setup(BusContext *c);
 int bus_order_setup(BusContext *c);
+int bus_deployment_setup(BusContext *c);
+void bus_deployment_done(BusContext *c);
+/* ReloadOrTryRestartUnit for each unit, waiting for the jobs (bus-systemd.c); the shape of
+ * DeployReloadFunc. */
+int bus_systemd_reload_units(void *bus_context, char *const *units, void (*done)(void *userdata, const char *error),
+                             void *userdata);
+void bus_systemd_done(BusContext *c);
 extern const sd_bus_vtable bus_manager_vtable[];
 extern const sd_bus_vtable bus_certificate_vtable[];
 extern const sd_bus_vtable bus_order_vtable[];

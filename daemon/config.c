@@ -410,6 +410,9 @@ static const ConfigKey config_keys[] = {
         CONFIG_UINT("Daemon", "WorkerThreads", worker_threads, 0, 64),
         CONFIG_UINT("Daemon", "ProviderRetrySec", provider_retry_sec, 1, 86400),
         CONFIG_UINT("Daemon", "ProviderMaxAttempts", provider_max_attempts, 1, 1000),
+        CONFIG_KEY("Daemon", "DeployDirectory", parse_abs_path, deploy_directory),
+
+        CONFIG_UINT("Deploy", "RetryInitialSec", deploy_retry_initial_sec, 1, 86400),
 
         CONFIG_KEY("LocalCA", "Subject", parse_subject, ca_subject),
         CONFIG_KEY("LocalCA", "KeyAlgorithm", parse_key_algorithm, ca_key_algorithm),
@@ -451,7 +454,7 @@ static const ConfigKey config_keys[] = {
 };
 
 static const char *const config_sections[] = {
-        "Daemon", "LocalCA", "Policy", "ACME", "ExternalCA", "Discovery", "Alerts",
+        "Daemon", "Deploy", "LocalCA", "Policy", "ACME", "ExternalCA", "Discovery", "Alerts",
 };
 
 static char *keys_of_section(const char *section) {
@@ -589,6 +592,8 @@ Config *config_free(Config *c) {
         g_free(c->path);
         g_free(c->state_directory);
         g_free(c->spool_directory);
+        g_free(c->deploy_directory);
+        g_free(c->deployments_directory);
         g_free(c->ca_subject);
         g_free(c->ca_digest);
         g_strfreev(c->policy.allowed_domains);
@@ -621,6 +626,9 @@ int config_new_default(Config **ret) {
         c->worker_threads = 0;
         c->provider_retry_sec = 5;
         c->provider_max_attempts = 8;
+        c->deploy_directory = g_strdup("/etc/certkeeper/live");
+        c->deployments_directory = g_strdup("/etc/certkeeper/deployments.d");
+        c->deploy_retry_initial_sec = 300;
 
         c->ca_subject = g_strdup("CN=certkeeper Local CA");
         c->ca_key_algorithm = KEY_ALGORITHM_EC_256;
@@ -890,6 +898,11 @@ int config_load(const char *path, Config **ret, char **ret_error) {
         if (r < 0)
                 return r;
         c->path = g_strdup(path);
+        {
+                g_autofree char *dir = g_path_get_dirname(path);
+                g_free(c->deployments_directory);
+                c->deployments_directory = g_build_filename(dir, "deployments.d", NULL);
+        }
 
         r = config_apply_file(c, &st, path, /* missing_ok= */ true, ret_error);
         if (r < 0)

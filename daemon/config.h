@@ -49,6 +49,11 @@ typedef struct Config {
         unsigned worker_threads;         /* WorkerThreads=, 0 = number of CPUs */
         unsigned provider_retry_sec;     /* ProviderRetrySec=, default 5: first backoff for unreachable CAs */
         unsigned provider_max_attempts;  /* ProviderMaxAttempts=, default 8: then the order fails */
+        char *deploy_directory;          /* DeployDirectory=, default /etc/certkeeper/live */
+        char *deployments_directory;     /* not a key: deployments.d/ beside the main file */
+
+        /* [Deploy] */
+        unsigned deploy_retry_initial_sec; /* RetryInitialSec=, default 300 */
 
         /* [LocalCA] */
         char *ca_subject;                /* default "CN=certkeeper Local CA" */

@@ -11,6 +11,7 @@
 #include "bus-errors.h"
 #include "config-build.h"
 #include "daemon.h"
+#include "deployments.h"
 #include "discovery.h"
 #include "expiry.h"
 #include "jobs.h"
@@ -44,6 +45,7 @@ struct Daemon {
         Revocation *revocation;
         Discovery *discovery;
         Expiry *expiry;
+        Deployments *deployments;
         BusContext bus_ctx;
 };
 
@@ -194,6 +196,14 @@ static int apply_test_clock(void) {
         return 0;
 }
 
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+        g_autofree char *err = NULL;
+        log_info("Received SIGHUP, reading %s again.", d->config->deployments_directory);
+        (void) deployments_reload_config(d->deployments, &err);
+        return 0;
+}
+
 static void on_new_certificate(void *userdata, uint64_t id) {
         Daemon *d = userdata;
         expiry_check_certificate_soon(d->expiry, id);
@@ -283,6 +293,17 @@ int daemon_new(const char *config_path, Daemon **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up orders: %s", strerror(abs(r)));
 
+        r = deployments_new(&(DeploymentsContext) { .event = d->event,
+                                                    .store = d->store,
+                                                    .audit = d->audit,
+                                                    .config = d->config,
+                                                    .master_key = &d->master_key,
+                                                    .orders = d->orders,
+                                                    .io_pool = d->io_pool },
+                            &d->deployments);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up deployments: %s", strerror(abs(r)));
+
         r = spool_new(&(SpoolContext) { .event = d->event,
                                         .store = d->store,
                                         .orders = d->orders,
@@ -337,6 +358,8 @@ Daemon *daemon_free(Daemon *d) {
                 sd_bus_flush(d->bus);
                 d->bus = sd_bus_flush_close_unref(d->bus);
         }
+        /* After the bus: a deployment waiting for a reload answer is freed here. */
+        d->deployments = deployments_free(d->deployments);
         revocation_free(d->revocation);
         spool_free(d->spool);
         orders_free(d->orders);
@@ -361,6 +384,8 @@ int daemon_run(Daemon *d) {
         r = sd_event_add_signal(d->event, NULL, SIGTERM, on_signal, d);
         if (r >= 0)
                 r = sd_event_add_signal(d->event, NULL, SIGINT, on_signal, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGHUP, on_sighup, d);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch for signals: %s", strerror(abs(r)));
         (void) sd_event_set_watchdog(d->event, true);
@@ -391,6 +416,7 @@ int daemon_run(Daemon *d) {
                 .rescan_userdata = d->discovery,
                 .discovery = d->discovery,
                 .expiry = d->expiry,
+                .deployments = d->deployments,
         };
         r = authz_new(d->bus, &d->bus_ctx.authz);
         if (r < 0)
@@ -408,6 +434,9 @@ int daemon_run(Daemon *d) {
         r = orders_start(d->orders);
         if (r < 0)
                 return log_error_errno(r, "Cannot resume orders: %s", strerror(abs(r)));
+        r = deployments_start(d->deployments);
+        if (r < 0)
+                return log_error_errno(r, "Cannot resume deployments: %s", strerror(abs(r)));
         r = expiry_start(d->expiry);
         if (r < 0)
                 log_warning_errno(r, "Cannot check for expiring certificates: %s, retrying later.", strerror(abs(r)));

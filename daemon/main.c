@@ -63,6 +63,7 @@ int main(int argc, char *argv[]) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);  /* re-read deployments.d/ (daemon.c) */
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
 
         _cleanup_(daemon_freep) Daemon *d = NULL;

@@ -66,6 +66,9 @@ struct Work {
         Orders *orders;
         uint64_t order_id;
         bool automated;
+        uint64_t reuse_key_id;       /* automated: this stored key, not a new one */
+        uint8_t *reuse_sealed;
+        size_t reuse_sealed_len;
         Provider *provider;
         char *common_name;
         char **dns_names;
@@ -95,6 +98,10 @@ static void work_free(Work *w) {
         g_strfreev(w->dns_names);
         free(w->csr_der);
         free(w->cookie);
+        if (w->reuse_sealed) {
+                OPENSSL_cleanse(w->reuse_sealed, w->reuse_sealed_len);
+                free(w->reuse_sealed);
+        }
         if (w->sealed_key) {
                 OPENSSL_cleanse(w->sealed_key, w->sealed_key_len);
                 free(w->sealed_key);
@@ -417,8 +424,8 @@ static int insert_order(Orders *o, const OrderRequest *req, Provider *p, unsigne
                               "INSERT INTO orders (common_name, kind, order_type, provider, status, requested_by,"
                               " requested_by_uid, requested_by_pid, channel, submitted_at, parameters, dns_names,"
                               " key_algorithm, validity_days, csr_der, policy_warnings, spool_name, spool_sha256,"
-                              " spool_owner, resubmit_of)"
-                              " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              " spool_owner, resubmit_of, deployment_id, reuse_key_id)"
+                              " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                               &st);
         if (r < 0)
                 return r;
@@ -452,6 +459,10 @@ static int insert_order(Orders *o, const OrderRequest *req, Provider *p, unsigne
                 store_bind_int64(st, 18, req->spool_owner);
         if (req->resubmit_of)
                 store_bind_int64(st, 19, (int64_t) req->resubmit_of);
+        if (req->deployment_id)
+                store_bind_int64(st, 20, (int64_t) req->deployment_id);
+        if (req->reuse_key_id)
+                store_bind_int64(st, 21, (int64_t) req->reuse_key_id);
         r = store_step_done(st);
         if (r < 0)
                 return r;
@@ -593,6 +604,18 @@ static int submit_in_txn(Orders *o, const OrderRequest *req, uint64_t *ret_id, c
         if (r >= 0)
                 r = submit_record(o, req, &verdict, ret_id, ret_error);
         policy_verdict_done(&verdict);
+        return r;
+}
+
+int orders_submit_in_txn(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **ret_error) {
+        g_return_val_if_fail(store_in_txn(o->ctx.store), -EINVAL);
+        return submit_in_txn(o, req, ret_id, ret_error);
+}
+
+int orders_commit(Orders *o, int r) {
+        r = txn_finish(o, r);
+        if (r >= 0)
+                schedule_dispatch(o);
         return r;
 }
 
@@ -777,7 +800,15 @@ static int work_execute(Work *w) {
         _cleanup_(X509_REQ_freep) X509_REQ *csr = NULL;
         int r;
 
-        if (w->automated) {
+        if (w->automated && w->reuse_key_id) {
+                /* A renewal that keeps its key: the stored key signs the request again. */
+                if (!w->reuse_sealed)
+                        return work_fail(w, -ENOKEY, "the key to reuse (key %" PRIu64 ") is not in the store",
+                                         w->reuse_key_id);
+                r = key_unseal(o->ctx.master_key, w->reuse_sealed, w->reuse_sealed_len, &pkey);
+                if (r < 0)
+                        return work_fail(w, r, "cannot unseal the key to reuse: %s", strerror(-r));
+        } else if (w->automated) {
                 r = key_generate(w->key_algorithm, &pkey);
                 if (r < 0)
                         return work_fail(w, r, "key generation (%s) failed: %s",
@@ -786,6 +817,8 @@ static int work_execute(Work *w) {
                 if (r < 0)
                         return work_fail(w, r, "cannot seal the new key: %s", strerror(-r));
                 w->key_algorithm_name = pkey_describe(pkey, NULL);
+        }
+        if (w->automated) {
                 if (w->provider->ops->needs_csr) {
                         _cleanup_free_ uint8_t *der = NULL;
                         size_t len = 0;
@@ -898,7 +931,7 @@ static int load_order_caller(Orders *o, uint64_t id, uint32_t *uid, uint32_t *pi
 
 static int apply_issued(Orders *o, Work *w, uint32_t uid, uint32_t pid) {
         int r;
-        uint64_t key_id = 0, cert_id = 0;
+        uint64_t key_id = w->reuse_key_id, cert_id = 0;
 
         if (w->sealed_key) {
                 r = keys_store_insert(o->ctx.store, w->key_algorithm_name, w->sealed_key, w->sealed_key_len,
@@ -1118,7 +1151,8 @@ static void fast_order_free(FastOrder *f) {
 
 /* A Local PKI request that may be issued before it is recorded (the kind of work aside). */
 static bool quick_provider(Orders *o, const OrderRequest *req, Provider *p) {
-        return o->ctx.quick_pool && p && streq(p->ops->order_type, "local-pki") && !req->resubmit_of;
+        return o->ctx.quick_pool && p && streq(p->ops->order_type, "local-pki") && !req->resubmit_of &&
+               !req->deployment_id && !req->reuse_key_id;
 }
 
 static bool fast_path_eligible(Orders *o, const OrderRequest *req, Provider *p) {
@@ -1381,7 +1415,8 @@ static int dispatch(Orders *o) {
         sqlite3_stmt *st;
         int r = store_prepare(o->ctx.store,
                               "SELECT id, kind, provider, common_name, dns_names, key_algorithm, validity_days,"
-                              " csr_der, cookie, attempts, status, next_attempt_at FROM orders INDEXED BY orders_status"
+                              " csr_der, cookie, attempts, status, next_attempt_at, IFNULL(reuse_key_id, 0)"
+                              " FROM orders INDEXED BY orders_status"
                               " WHERE status IN ('pending','processing') ORDER BY id",
                               &st);
         if (r < 0)
@@ -1438,6 +1473,10 @@ static int dispatch(Orders *o) {
                 if (sqlite3_column_type(st, 8) == SQLITE_TEXT)
                         w->cookie = store_column_strdup(st, 8);
                 w->attempts = (unsigned) sqlite3_column_int64(st, 9);
+                w->reuse_key_id = (uint64_t) sqlite3_column_int64(st, 12);
+                if (w->automated && w->reuse_key_id &&
+                    keys_store_get(o->ctx.store, w->reuse_key_id, &w->reuse_sealed, &w->reuse_sealed_len) < 0)
+                        w->reuse_sealed = NULL; /* the worker fails the order, saying so */
                 w->on_cpu = cpu;
                 if (streq((const char *) sqlite3_column_text(st, 10), "pending"))
                         g_array_append_val(newly_processing, id);
@@ -1620,7 +1659,8 @@ int orders_get(Store *s, uint64_t id, OrderRow **ret) {
                               "SELECT common_name, kind, order_type, provider, status, requested_by,"
                               " requested_by_uid, requested_by_pid, channel, submitted_at, finished_at,"
                               " IFNULL(certificate_id, 0), error, parameters, policy_warnings, dns_names,"
-                              " spool_name, spool_sha256, IFNULL(spool_owner, 0) FROM orders WHERE id = ?",
+                              " spool_name, spool_sha256, IFNULL(spool_owner, 0), IFNULL(deployment_id, 0)"
+                              " FROM orders WHERE id = ?",
                               &st);
         if (r < 0)
                 return r;
@@ -1653,6 +1693,12 @@ int orders_get(Store *s, uint64_t id, OrderRow **ret) {
         o->spool_name = sqlite3_column_type(st, 16) == SQLITE_TEXT ? store_column_strdup(st, 16) : NULL;
         o->spool_sha256 = sqlite3_column_type(st, 17) == SQLITE_TEXT ? store_column_strdup(st, 17) : NULL;
         o->spool_owner = (uint32_t) sqlite3_column_int64(st, 18);
+        o->deployment_id = (uint64_t) sqlite3_column_int64(st, 19);
+        if (o->deployment_id) {
+                /* Recorded as 'dbus' (the column's CHECK predates deployments, store-migrate.c). */
+                free(o->channel);
+                o->channel = g_strdup("renewal");
+        }
         *ret = o;
         return 0;
 }

@@ -71,6 +71,8 @@ typedef struct OrderRequest {
         const char *spool_sha256;
         uint32_t spool_owner;             /* spool orders: the uid the outputs are handed to */
         uint64_t resubmit_of;
+        uint64_t deployment_id;           /* an order a deployment made (Channel "renewal") */
+        uint64_t reuse_key_id;            /* automated: sign this stored key instead of a new one */
 
         /* Filled by orders_prepare(), freed by order_request_done(). */
         char *norm_common_name;
@@ -100,6 +102,7 @@ typedef struct OrderRow {
         char *spool_name;
         char *spool_sha256;               /* NULL unless a spool order */
         uint32_t spool_owner;
+        uint64_t deployment_id;           /* 0: not a deployment's order */
 } OrderRow;
 
 OrderRow *order_row_free(OrderRow *r);
@@ -143,6 +146,13 @@ int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc
  * issued (-EINVAL, as orders_prepare()). A policy refusal is recorded as a failed order. */
 int orders_submit_csr(Orders *o, const OrderRequest *req, const char *pem, size_t size, OrderSubmittedFunc done,
                       void *userdata, char **ret_error);
+
+/* For callers that record many orders with rows of their own in one commit (deployments):
+ * orders_submit_in_txn() records a prepared request inside the transaction the caller opened
+ * with store_begin(), orders_commit() commits it (r >= 0) or rolls it back, then tells the
+ * listeners and dispatches. Returns the commit's result. */
+int orders_submit_in_txn(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **ret_error);
+int orders_commit(Orders *o, int r);
 
 /* Commit a pending group now (before shutdown). */
 void orders_flush(Orders *o);

@@ -116,6 +116,62 @@ static const char schema_v1[] =
         "CREATE INDEX audit_event ON audit(event, time);"
         "CREATE INDEX audit_time ON audit(time);";
 
+/* Deployments (DESIGN.md "Deployments"): the table, the orders' link to the deployment that
+ * made them (and the key a renewal keeps), and the alert kinds of renewals. orders.channel
+ * keeps its CHECK: a renewal order is recorded with channel 'dbus' and a deployment_id, and
+ * shown as Channel "renewal" (rebuilding orders would break the foreign keys that point at
+ * it). alerts is rebuilt for its CHECK: nothing references it. */
+static const char schema_v3[] =
+        "CREATE TABLE deployments ("
+        "  id INTEGER PRIMARY KEY,"
+        "  name TEXT NOT NULL UNIQUE,"
+        "  origin TEXT NOT NULL CHECK (origin IN ('dbus','config')),"
+        "  common_name TEXT NOT NULL,"
+        "  spec TEXT NOT NULL,"                   /* GVariant text of the normalised a{sv} spec */
+        "  state TEXT NOT NULL CHECK (state IN ('issuing','active','renewing','retrying','failed','paused')),"
+        "  paused INTEGER NOT NULL DEFAULT 0,"
+        "  certificate_id INTEGER REFERENCES certificates(id),"          /* deployed now */
+        "  pending_certificate_id INTEGER REFERENCES certificates(id),"  /* issued, not yet deployed */
+        "  order_id INTEGER REFERENCES orders(id),"                       /* the newest order */
+        "  retry_action TEXT NOT NULL DEFAULT '' CHECK (retry_action IN ('','order','deploy')),"
+        "  revision INTEGER NOT NULL DEFAULT 0,"
+        "  deploy_seq INTEGER NOT NULL DEFAULT 0,"
+        "  not_after INTEGER NOT NULL DEFAULT 0,"                         /* of certificate_id */
+        "  jitter_usec INTEGER NOT NULL DEFAULT 0,"                       /* chosen once per certificate */
+        "  next_renewal_at INTEGER NOT NULL DEFAULT 0,"
+        "  last_renewed_at INTEGER NOT NULL DEFAULT 0,"
+        "  last_deployed_at INTEGER NOT NULL DEFAULT 0,"
+        "  last_error TEXT NOT NULL DEFAULT '',"
+        "  failed_attempts INTEGER NOT NULL DEFAULT 0,"
+        "  next_attempt_at INTEGER NOT NULL DEFAULT 0,"
+        "  due_at INTEGER NOT NULL DEFAULT 0,"                            /* the timer acts then; 0: nothing due */
+        "  created_at INTEGER NOT NULL,"
+        "  created_by_uid INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX deployments_due ON deployments(due_at) WHERE due_at != 0;"
+        "CREATE INDEX deployments_certificate ON deployments(certificate_id);"
+
+        "ALTER TABLE orders ADD COLUMN deployment_id INTEGER;"
+        "ALTER TABLE orders ADD COLUMN reuse_key_id INTEGER REFERENCES keys(id);"
+        "CREATE INDEX orders_deployment ON orders(deployment_id, id) WHERE deployment_id IS NOT NULL;"
+
+        "CREATE TABLE alerts_v3 ("
+        "  id INTEGER PRIMARY KEY,"
+        "  kind TEXT NOT NULL CHECK (kind IN ('order_failed','expiring','provider_unreachable',"
+        "                                     'renewal_failed','deploy_failed')),"
+        "  message TEXT NOT NULL,"
+        "  order_id INTEGER REFERENCES orders(id),"
+        "  certificate_id INTEGER REFERENCES certificates(id),"
+        "  threshold_days INTEGER NOT NULL DEFAULT 0,"
+        "  created_at INTEGER NOT NULL,"
+        "  acknowledged INTEGER NOT NULL DEFAULT 0,"
+        "  deployment_id INTEGER);"
+        "INSERT INTO alerts_v3 (id, kind, message, order_id, certificate_id, threshold_days, created_at, acknowledged)"
+        "  SELECT id, kind, message, order_id, certificate_id, threshold_days, created_at, acknowledged FROM alerts;"
+        "DROP TABLE alerts;"
+        "ALTER TABLE alerts_v3 RENAME TO alerts;"
+        "CREATE UNIQUE INDEX alerts_expiring ON alerts(certificate_id, threshold_days) WHERE kind = 'expiring';"
+        "CREATE INDEX alerts_open ON alerts(acknowledged, id);";
+
 typedef struct Migration {
         int version;
         const char *sql;
@@ -123,6 +179,7 @@ typedef struct Migration {
 
 static const Migration migrations[] = {
         { 1, schema_v1 },
+        { 3, schema_v3 },
 };
 
 int store_migrate(Store *s, char **ret_error) {

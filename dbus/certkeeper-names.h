@@ -10,11 +10,13 @@
 #define CK_MANAGER_PATH CK_ROOT_PATH
 #define CK_CERT_PREFIX "/org/certkeeper1/certificate"   /* + "/<id>" */
 #define CK_ORDER_PREFIX "/org/certkeeper1/order"        /* + "/<id>" */
+#define CK_DEPLOYMENT_PREFIX "/org/certkeeper1/deployment" /* + "/<id>" */
 
 #define CK_MANAGER_IFACE "org.certkeeper1.Manager"
 #define CK_ORDER_IFACE "org.certkeeper1.Order"
 #define CK_CERTIFICATE_IFACE "org.certkeeper1.Certificate"
 #define CK_CERT_IFACE CK_CERTIFICATE_IFACE
+#define CK_DEPLOYMENT_IFACE "org.certkeeper1.Deployment"
 
 #define CK_ERROR_PREFIX "org.certkeeper1.Error."
 #define CK_ERROR_NOT_FOUND CK_ERROR_PREFIX "NotFound"
@@ -27,6 +29,8 @@
 #define CK_ERROR_CONFIRMATION_EXPIRED CK_ERROR_PREFIX "ConfirmationExpired"
 #define CK_ERROR_INVALID_REASON CK_ERROR_PREFIX "InvalidReason"
 #define CK_ERROR_PROVIDER_UNAVAILABLE CK_ERROR_PREFIX "ProviderUnavailable"
+#define CK_ERROR_EXISTS CK_ERROR_PREFIX "Exists"
+#define CK_ERROR_READ_ONLY CK_ERROR_PREFIX "ReadOnly"
 /* Additions to the contract: */
 #define CK_ERROR_LIMIT_EXCEEDED CK_ERROR_PREFIX "LimitExceeded"
 #define CK_ERROR_NOT_FAILED CK_ERROR_PREFIX "NotFailed"
