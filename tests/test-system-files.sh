@@ -67,6 +67,16 @@ if got != want:
 PY
 }
 check "polkit actions and their allow_any defaults match DESIGN.md" actions
+bus_policy_covers() {
+        local iface missing=
+        for iface in $(grep -o 'interface name="org\.certkeeper1\.[A-Za-z]*"' "$src/dbus/org.certkeeper1.xml" |
+                       sed 's/.*"\(.*\)"/\1/' | sort -u) org.certkeeper1.Deployment; do
+                grep -q "send_destination=\"org.certkeeper1\" send_interface=\"$iface\"" \
+                        "$src/policy/org.certkeeper1.conf" || missing="$missing $iface"
+        done
+        [ -z "$missing" ] || { echo "org.certkeeper1.conf does not let anyone call:$missing"; return 1; }
+}
+check "the bus policy lets callers reach every interface the daemon serves" bus_policy_covers
 check "D-Bus activation file names the unit" grep -qx 'SystemdService=certkeeper.service' "$src/units/org.certkeeper1.service"
 
 echo "1..$n"
