@@ -39,6 +39,8 @@ check "the polkit actions go to /usr/share/polkit-1/actions" \
         installed /usr/share/polkit-1/actions/org.certkeeper1.policy
 check "the polkit rule goes to /usr/share/polkit-1/rules.d" \
         installed /usr/share/polkit-1/rules.d/50-certkeeper-admin.rules
+check "the reload rule goes to /usr/share/polkit-1/rules.d" \
+        installed /usr/share/polkit-1/rules.d/50-certkeeper-reload.rules
 check "sysusers.d entry installed as certkeeper.conf" installed /sysusers.d/certkeeper.conf
 check "tmpfiles.d entry installed as certkeeper.conf" installed /tmpfiles.d/certkeeper.conf
 exec_start() {
