@@ -16,6 +16,7 @@ CK_RUN=$(mktemp -d /run/ck-host.XXXXXX)
 DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
 CERTKEEPERCTL=$(command -v certkeeperctl)
 export CK_RUN DBUS_SYSTEM_BUS_ADDRESS CERTKEEPERCTL
+CK_NO_STAGE=1
 # shellcheck source=../integration/lib.sh
 source "$CK_SOURCE_ROOT/tests/integration/lib.sh"
 

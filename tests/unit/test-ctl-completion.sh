@@ -78,7 +78,7 @@ expect "certkeeperctl order " "5 6"
 expect "certkeeperctl resubmit " "6"
 expect "certkeeperctl ack " "3"
 expect "certkeeperctl audit --event certificate.revoke." "certificate.revoke.requested certificate.revoke.success"
-expect "certkeeperctl ca --" "--crl --help --json= --no-ask-password --no-legend --no-pager --version"
+expect "certkeeperctl ca --" "--crl --help --json --json= --no-ask-password --no-legend --no-pager --version"
 expect "certkeeperctl --json = " "pretty short"
 
 # With the real client and no daemon, ID completion is empty and quiet.
