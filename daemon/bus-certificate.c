@@ -10,6 +10,7 @@
 
 #include "bus-errors.h"
 #include "bus-manager.h"
+#include "deployments.h"
 #include "export.h"
 #include "log.h"
 
@@ -106,6 +107,16 @@ static int cert_append_property(sd_bus_message *reply, const char *property, con
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         CertObject *o = userdata;
+        if (streq(property, "Deployment")) {
+                /* The deployment that keeps this certificate in its files now. */
+                uint64_t id = 0;
+                char buf[BUS_OBJECT_PATH_MAX];
+                if (deployments_for_certificate(o->ctx->store, o->row->id, &id, NULL) < 0)
+                        id = 0;
+                return sd_bus_message_append_basic(reply, 'o',
+                                                   id ? bus_object_path_buf(buf, sizeof buf, CK_DEPLOYMENT_PREFIX, id)
+                                                      : "/");
+        }
         return cert_append_property(reply, property, o->row);
 }
 
@@ -435,6 +446,7 @@ const sd_bus_vtable bus_certificate_vtable[] = {
         SD_BUS_PROPERTY("RevocationReason", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RevocationPropagation", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         CERT_PROPERTY("Order", "o"),
+        SD_BUS_PROPERTY("Deployment", "o", property_get, 0, 0),
         SD_BUS_PROPERTY("Paths", "as", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Present", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", details), method_describe,
