@@ -105,6 +105,27 @@ int alerts_acknowledge(Store *s, uint64_t id) {
         return r < 0 ? r : 1;
 }
 
+const char *const alert_kinds[] = {
+        "order_failed", "expiring", "provider_unreachable", "renewal_failed", "deploy_failed", NULL,
+};
+
+int alerts_count_open_by_kind(Store *s, AlertCountFunc cb, void *userdata) {
+        sqlite3_stmt *st;
+        /* alerts_open (acknowledged, id) bounds the rows read to the open alerts. */
+        int r = store_prepare(s, "SELECT kind, count(*) FROM alerts WHERE acknowledged = 0 GROUP BY kind", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb(userdata, strempty((const char *) sqlite3_column_text(st, 0)),
+                       (uint64_t) sqlite3_column_int64(st, 1));
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
 int alerts_count_open(Store *s, uint64_t *ret) {
         return store_query_u64(s, "SELECT count(*) FROM alerts WHERE acknowledged = 0", ret);
 }

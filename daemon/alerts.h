@@ -32,3 +32,8 @@ int alerts_list(Store *s, bool include_acknowledged, AlertListFunc cb, void *use
 /* -ENOENT if there is no such alert; 0 if it was already acknowledged. */
 int alerts_acknowledge(Store *s, uint64_t id);
 int alerts_count_open(Store *s, uint64_t *ret);
+/* The open (unacknowledged) alerts per kind: one call per kind that has any. */
+typedef int (*AlertCountFunc)(void *userdata, const char *kind, uint64_t n);
+int alerts_count_open_by_kind(Store *s, AlertCountFunc cb, void *userdata);
+/* Every kind an alert can have, NULL-terminated. */
+extern const char *const alert_kinds[];

@@ -193,10 +193,18 @@ static int method_download_pem(sd_bus_message *m, void *userdata, sd_bus_error *
         r = export_pem(c->store, o->row->id, chain, &pem);
         if (r < 0)
                 return bus_error_internal(error, r, "cannot read the certificate");
+        /* The answer is built before the download is recorded: success is
+         * recorded only for an answer that is complete and then sent. */
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", pem);
+        if (r < 0)
+                return r;
         r = audit_cert(c, m, AUDIT_DOWNLOAD_SUCCESS, o->row, NULL, error);
         if (r < 0)
                 return r;
-        return sd_bus_reply_method_return(m, "s", pem);
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 /* An ExportPFX whose PKCS#12 file is built on a worker: a few ms of PBKDF2 and encryption
@@ -243,20 +251,24 @@ static int pfx_job_answer(PfxJob *j, sd_bus_error *error) {
         if (j->r < 0)
                 return bus_error_internal(error, j->r, "cannot build the PKCS#12 file");
 
-        int r = audit_cert(c, j->m, AUDIT_DOWNLOAD_PFX_SUCCESS, &j->audit_row, j->legacy ? "legacy" : NULL, error);
-        if (r < 0)
-                return r;
-
+        /* The answer first, then the record (no record, no file), then the
+         * answer goes out: success is recorded only for an answer sent. */
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        r = sd_bus_message_new_method_return(j->m, &reply);
+        int r = sd_bus_message_new_method_return(j->m, &reply);
+        /* Wiped when freed, also when the record below fails and it is never sent. */
+        if (r >= 0)
+                r = sd_bus_message_sensitive(reply);
         if (r >= 0)
                 r = sd_bus_message_append_array(reply, 'y', j->pfx, j->len);
         if (r >= 0)
                 r = sd_bus_message_append(reply, "s", j->password);
+        if (r < 0)
+                return r;
+        r = audit_cert(c, j->m, AUDIT_DOWNLOAD_PFX_SUCCESS, &j->audit_row, j->legacy ? "legacy" : NULL, error);
+        if (r < 0)
+                return r;
         /* The message buffer holds the password until sent; sd-bus frees it then. */
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        return r;
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 static void pfx_job_done(void *userdata) {

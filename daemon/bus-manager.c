@@ -555,6 +555,7 @@ static int method_acknowledge_alert(sd_bus_message *m, void *userdata, sd_bus_er
         r = store_commit(c->store);
         if (r < 0)
                 return bus_error_internal(error, r, "cannot acknowledge the alert");
+        metrics_changed(c->metrics);
         return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -943,7 +944,7 @@ int bus_setup(BusContext *c) {
                                                .alert_raised = on_alert_raised,
                                                .userdata = c,
                                        });
-        revocation_set_listener(c->revocation, &(RevocationListener) {
+        revocation_add_listener(c->revocation, &(RevocationListener) {
                                                        .certificate_revoked = on_certificate_revoked,
                                                        .propagation_changed = on_revocation_propagated,
                                                        .userdata = c,

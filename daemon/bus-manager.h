@@ -14,6 +14,7 @@
 #include "expiry.h"
 #include "inventory.h"
 #include "localca.h"
+#include "metrics.h"
 #include "orders.h"
 #include "revocation.h"
 #include "store.h"
@@ -61,6 +62,8 @@ struct BusContext {
          * certificates' Paths/Present changes are signalled; expiry's alerts become AlertRaised. */
         Discovery *discovery;
         Expiry *expiry;
+        /* NULL: metrics are off. Told of changes no domain listener reports (acknowledgements). */
+        Metrics *metrics;
         Deployments *deployments;         /* NULL: none */
 
         /* The object the current property/method call is about, loaded by the fallback find. */

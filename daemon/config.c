@@ -456,10 +456,13 @@ static const ConfigKey config_keys[] = {
         CONFIG_UINT("Audit", "MaxAccessRecords", audit_max_access_records, 100, 100000000),
         CONFIG_UINT("Audit", "MaxAgeDays", audit_max_age_days, 0, 36500),
         CONFIG_UINT("Audit", "CoalesceIntervalSec", audit_coalesce_interval_sec, 0, 86400),
+
+        CONFIG_KEY("Metrics", "TextfileDirectory", parse_abs_path_optional, metrics_textfile_directory),
+        CONFIG_UINT("Metrics", "IntervalSec", metrics_interval_sec, 1, 86400),
 };
 
 static const char *const config_sections[] = {
-        "Daemon", "Deploy", "LocalCA", "Policy", "ACME", "ExternalCA", "Discovery", "Alerts", "Audit",
+        "Daemon", "Deploy", "LocalCA", "Policy", "ACME", "ExternalCA", "Discovery", "Alerts", "Audit", "Metrics",
 };
 
 static char *keys_of_section(const char *section) {
@@ -613,6 +616,7 @@ Config *config_free(Config *c) {
         g_free(c->external_cas);
         g_strfreev(c->discovery_paths);
         g_free(c->expiry_thresholds_days);
+        g_free(c->metrics_textfile_directory);
         g_free(c);
         return NULL;
 }
@@ -656,6 +660,7 @@ int config_new_default(Config **ret) {
         c->discovery_paths = g_strsplit("/etc/ssl /etc/pki/tls /etc/letsencrypt/live", " ", -1);
         c->include_ca_certificates = false;
         c->rescan_interval_sec = 3600;
+        c->metrics_interval_sec = 60;
 
         c->expiry_thresholds_days = g_memdup2(thresholds, sizeof thresholds);
         c->n_expiry_thresholds = ELEMENTSOF(thresholds);
@@ -744,7 +749,7 @@ static int config_apply_group(Config *c, LoadState *st, const char *file, GKeyFi
                         g_autofree char *shown = escape_for_message(group);
                         return errorf(ret_error,
                                       "%s: [%s]: unknown section, expected one of [Daemon] [LocalCA] [Policy] "
-                                      "[ACME] [ExternalCA \"NAME\"] [Discovery] [Alerts]",
+                                      "[ACME] [ExternalCA \"NAME\"] [Discovery] [Alerts] [Metrics]",
                                       file, shown);
                 }
         }

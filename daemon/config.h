@@ -93,6 +93,10 @@ typedef struct Config {
         unsigned audit_max_access_records; /* MaxAccessRecords=, default 100000: reads (view, PEM download) */
         unsigned audit_max_age_days;       /* MaxAgeDays=, default 400; 0 = no age limit */
         unsigned audit_coalesce_interval_sec; /* CoalesceIntervalSec=, default 3600; 0 = a row per read */
+
+        /* [Metrics] */
+        char *metrics_textfile_directory; /* TextfileDirectory=, NULL (default): no metrics file */
+        unsigned metrics_interval_sec;   /* IntervalSec=, default 60: the longest time between two writes */
 } Config;
 
 Config *config_free(Config *c);

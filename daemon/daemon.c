@@ -18,6 +18,7 @@
 #include "keys.h"
 #include "localca.h"
 #include "log.h"
+#include "metrics.h"
 #include "orders.h"
 #include "provider-acme.h"
 #include "provider-external.h"
@@ -45,6 +46,7 @@ struct Daemon {
         Revocation *revocation;
         Discovery *discovery;
         Expiry *expiry;
+        Metrics *metrics;
         Deployments *deployments;
         BusContext bus_ctx;
 };
@@ -209,6 +211,55 @@ static void on_new_certificate(void *userdata, uint64_t id) {
         expiry_check_certificate_soon(d->expiry, id);
 }
 
+/* Whatever the metrics file shows changed: it is written again soon (coalesced). */
+static void metrics_on_order(void *userdata, uint64_t order_id, const char *status, unsigned flags) {
+        metrics_changed(userdata);
+}
+
+static void metrics_on_id(void *userdata, uint64_t id) {
+        metrics_changed(userdata);
+}
+
+static void metrics_on_alert(void *userdata, uint64_t alert_id, const char *kind, const char *message) {
+        metrics_changed(userdata);
+}
+
+static void metrics_on_revoked(void *userdata, uint64_t certificate_id, const char *reason) {
+        metrics_changed(userdata);
+}
+
+static void metrics_on_deployment(void *userdata, uint64_t id, const char *state, unsigned flags) {
+        metrics_changed(userdata);
+}
+
+static int setup_metrics(Daemon *d) {
+        int r = metrics_new(&(MetricsContext) { .event = d->event,
+                                                .store = d->store,
+                                                .config = d->config,
+                                                .pool = d->io_pool,
+                                                .local_ca = d->local_ca,
+                                                .revocation = d->revocation },
+                            &d->metrics);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up metrics: %s", strerror(abs(r)));
+        if (!d->metrics)
+                return 0;
+        orders_add_listener(d->orders, &(OrdersListener) { .order_changed = metrics_on_order,
+                                                           .certificate_added = metrics_on_id,
+                                                           .alert_raised = metrics_on_alert,
+                                                           .userdata = d->metrics });
+        discovery_add_listener(d->discovery, &(DiscoveryListener) { .certificate_added = metrics_on_id,
+                                                                    .certificate_changed = metrics_on_id,
+                                                                    .userdata = d->metrics });
+        expiry_add_listener(d->expiry, &(ExpiryListener) { .alert_raised = metrics_on_alert, .userdata = d->metrics });
+        revocation_add_listener(d->revocation, &(RevocationListener) { .certificate_revoked = metrics_on_revoked,
+                                                                       .userdata = d->metrics });
+        deployments_add_listener(d->deployments, &(DeploymentsListener) { .changed = metrics_on_deployment,
+                                                                          .alert_raised = metrics_on_alert,
+                                                                          .userdata = d->metrics });
+        return 0;
+}
+
 static int daemon_rescan(void *userdata) {
         return discovery_rescan(userdata, NULL, NULL);
 }
@@ -338,6 +389,9 @@ int daemon_new(const char *config_path, Daemon **ret) {
         orders_add_listener(d->orders, &(OrdersListener) { .certificate_added = on_new_certificate, .userdata = d });
         discovery_add_listener(d->discovery,
                                &(DiscoveryListener) { .certificate_added = on_new_certificate, .userdata = d });
+        r = setup_metrics(d);
+        if (r < 0)
+                return r;
 
         *ret = TAKE_PTR(d);
         return 0;
@@ -356,6 +410,8 @@ Daemon *daemon_free(Daemon *d) {
         d->quick_pool = job_pool_free(d->quick_pool);
         d->cpu_pool = job_pool_free(d->cpu_pool);
         d->io_pool = job_pool_free(d->io_pool);
+        /* After the pools (a write in progress has finished): removes the file. */
+        d->metrics = metrics_free(d->metrics);
         /* Before the bus goes: a Rescan() still waiting gets its (error) reply. */
         d->discovery = discovery_free(d->discovery);
         d->expiry = expiry_free(d->expiry);
@@ -422,6 +478,7 @@ int daemon_run(Daemon *d) {
                 .rescan_userdata = d->discovery,
                 .discovery = d->discovery,
                 .expiry = d->expiry,
+                .metrics = d->metrics,
                 .deployments = d->deployments,
         };
         r = authz_new(d->bus, &d->bus_ctx.authz);
@@ -449,6 +506,7 @@ int daemon_run(Daemon *d) {
         r = discovery_start(d->discovery);
         if (r < 0)
                 return log_error_errno(r, "Cannot start certificate discovery: %s", strerror(abs(r)));
+        (void) metrics_start(d->metrics);
         /* After the bus is set up, so that spool orders are announced like any other. */
         r = spool_start(d->spool);
         if (r < 0)

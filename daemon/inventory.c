@@ -483,6 +483,60 @@ int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb,
         return inventory_list_sql(s, f, now, cb, userdata);
 }
 
+int inventory_scan(Store *s, uint64_t after_id, unsigned limit, CertScanFunc cb, void *userdata) {
+        sqlite3_stmt *st;
+        /* A range of the rowid: each page starts where the last one ended. (A count of paths
+         * per row as a subquery here doubled the cost: see inventory_scan_files().) */
+        int r = store_prepare(s,
+                              "SELECT id, common_name, source, provider, fingerprint, not_before, not_after,"
+                              " revoked_at FROM certificates WHERE id > ? ORDER BY id LIMIT ?",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) MIN(after_id, (uint64_t) INT64_MAX));
+        store_bind_int64(st, 2, limit);
+
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                CertScanEntry e = {
+                        .id = col_u64(st, 0),
+                        .common_name = strempty((const char *) sqlite3_column_text(st, 1)),
+                        .source = strempty((const char *) sqlite3_column_text(st, 2)),
+                        .provider = strempty((const char *) sqlite3_column_text(st, 3)),
+                        .fingerprint = strempty((const char *) sqlite3_column_text(st, 4)),
+                        .not_before = col_u64(st, 5),
+                        .not_after = col_u64(st, 6),
+                        .revoked_at = col_u64(st, 7),
+                };
+                r = cb(userdata, &e);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+int inventory_scan_files(Store *s, uint64_t after_id, uint64_t last_id, CertFilesFunc cb, void *userdata) {
+        sqlite3_stmt *st;
+        /* A range of certificate_paths' primary key (certificate_id, path). */
+        int r = store_prepare(s,
+                              "SELECT certificate_id, count(*) FROM certificate_paths"
+                              " WHERE certificate_id > ? AND certificate_id <= ? GROUP BY certificate_id",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) MIN(after_id, (uint64_t) INT64_MAX));
+        store_bind_int64(st, 2, (int64_t) MIN(last_id, (uint64_t) INT64_MAX));
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb(userdata, col_u64(st, 0), (unsigned) MIN(col_u64(st, 1), (uint64_t) UINT_MAX));
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
 int inventory_list_ids(Store *s, uint64_t **ret, size_t *ret_n) {
         return store_query_ids(s, "SELECT id FROM certificates ORDER BY id", ret, ret_n);
 }

@@ -75,6 +75,27 @@ typedef int (*CertListFunc)(void *userdata, const CertListEntry *e);
 int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata);
 /* The same list from SQL alone (the definition; tests compare the two). */
 int inventory_list_sql(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata);
+/* Every certificate in pages, by ascending id (for the metrics file): the rows with id >
+ * after_id, at most limit of them. Strings are valid during the callback only. The caller
+ * pages on with the last id it saw; a page reads limit rows of the table, never the whole of
+ * it. inventory_scan_files() gives the number of files of a range of ids. */
+typedef struct CertScanEntry {
+        uint64_t id;
+        const char *common_name;
+        const char *source;
+        const char *provider;
+        const char *fingerprint;
+        uint64_t not_before;
+        uint64_t not_after;
+        uint64_t revoked_at;
+} CertScanEntry;
+typedef int (*CertScanFunc)(void *userdata, const CertScanEntry *e);
+int inventory_scan(Store *s, uint64_t after_id, unsigned limit, CertScanFunc cb, void *userdata);
+/* The number of files each certificate with after_id < id <= last_id was found in, for those
+ * found in any (ascending id). Reads the paths of that range only. */
+typedef int (*CertFilesFunc)(void *userdata, uint64_t id, unsigned n_files);
+int inventory_scan_files(Store *s, uint64_t after_id, uint64_t last_id, CertFilesFunc cb, void *userdata);
+
 /* All ids, ascending, for the bus node enumerator. */
 int inventory_list_ids(Store *s, uint64_t **ret, size_t *ret_n);
 

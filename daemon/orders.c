@@ -1720,6 +1720,47 @@ int orders_list_ids(Store *s, uint64_t **ret, size_t *ret_n) {
         return store_query_ids(s, "SELECT id FROM orders ORDER BY id", ret, ret_n);
 }
 
+int orders_scan(Store *s, uint64_t after_id, unsigned limit, OrderScanFunc cb, void *userdata) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "SELECT id, order_type, status FROM orders WHERE id > ? ORDER BY id LIMIT ?", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) MIN(after_id, (uint64_t) INT64_MAX));
+        store_bind_int64(st, 2, limit);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb(userdata, (uint64_t) sqlite3_column_int64(st, 0),
+                       strempty((const char *) sqlite3_column_text(st, 1)),
+                       strempty((const char *) sqlite3_column_text(st, 2)));
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+int orders_scan_ids(Store *s, const uint64_t *ids, size_t n_ids, OrderScanFunc cb, void *userdata) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "SELECT order_type, status FROM orders WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        for (size_t i = 0; i < n_ids; i++) {
+                sqlite3_reset(st);
+                store_bind_int64(st, 1, (int64_t) MIN(ids[i], (uint64_t) INT64_MAX));
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_DONE)
+                        continue;
+                if (rc != SQLITE_ROW)
+                        return store_errno(rc);
+                r = cb(userdata, ids[i], strempty((const char *) sqlite3_column_text(st, 0)),
+                       strempty((const char *) sqlite3_column_text(st, 1)));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int orders_list(Store *s, const char *status, uint32_t offset, uint32_t limit, OrderListFunc cb, void *userdata) {
         sqlite3_stmt *st;
         int r = store_prepare(s,

@@ -172,6 +172,14 @@ bool orders_exists(Store *s, uint64_t id);
 int orders_count(Store *s, uint64_t *ret);
 int orders_list_ids(Store *s, uint64_t **ret, size_t *ret_n);
 
+/* Orders by ascending id, for counters kept incrementally (metrics): the orders with id >
+ * after_id, at most limit of them, or (ids != NULL) the n_ids orders listed. Strings are
+ * valid during the callback only. An order's status only ever moves forward, and complete or
+ * failed is final, so a caller that has counted an order as final never needs it again. */
+typedef int (*OrderScanFunc)(void *userdata, uint64_t id, const char *order_type, const char *status);
+int orders_scan(Store *s, uint64_t after_id, unsigned limit, OrderScanFunc cb, void *userdata);
+int orders_scan_ids(Store *s, const uint64_t *ids, size_t n_ids, OrderScanFunc cb, void *userdata);
+
 typedef struct OrderListEntry {
         uint64_t id;
         const char *common_name;

@@ -26,7 +26,7 @@ struct Revocation {
         GHashTable *providers;
         JobPool *io_pool;
         GHashTable *codes;             /* "certid caller" → Code* */
-        RevocationListener listener;
+        GArray *listeners;             /* RevocationListener */
         char *crl_pem;
         uint64_t crl_this_update;
         uint64_t crl_next_update;
@@ -74,6 +74,7 @@ int revocation_new(sd_event *e, Store *s, Audit *a, const LocalCa *ca, const Con
         r->io_pool = io_pool;
         r->crl_path = g_build_filename(state_dir, "ca", "crl.pem", NULL);
         r->codes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, code_free);
+        r->listeners = g_array_new(false, false, sizeof(RevocationListener));
 
         int k = sd_event_add_time(e, &r->crl_timer, CLOCK_REALTIME, UINT64_MAX, USEC_PER_SEC, on_crl_timer, r);
         if (k >= 0)
@@ -94,14 +95,19 @@ Revocation *revocation_free(Revocation *r) {
         sd_event_source_disable_unref(r->crl_timer);
         sd_event_unref(r->event);
         g_hash_table_destroy(r->codes);
+        g_array_unref(r->listeners);
         g_free(r->crl_path);
         g_free(r->crl_pem);
         g_free(r);
         return NULL;
 }
 
-void revocation_set_listener(Revocation *r, const RevocationListener *l) {
-        r->listener = *l;
+void revocation_add_listener(Revocation *r, const RevocationListener *l) {
+        g_array_append_val(r->listeners, *l);
+}
+
+uint64_t revocation_crl_next_update(const Revocation *r) {
+        return r->crl_pem ? r->crl_next_update : 0;
 }
 
 static int crl_build(Revocation *r) {
@@ -318,8 +324,11 @@ static void propagate_done(void *userdata) {
                                     w->certificate_id);
         }
         log_info("Revocation of certificate %" PRIu64 ": %s.", w->certificate_id, state);
-        if (r->listener.propagation_changed)
-                r->listener.propagation_changed(r->listener.userdata, w->certificate_id);
+        for (guint i = 0; i < r->listeners->len; i++) {
+                const RevocationListener *l = &g_array_index(r->listeners, RevocationListener, i);
+                if (l->propagation_changed)
+                        l->propagation_changed(l->userdata, w->certificate_id);
+        }
         propagate_destroy(w);
 }
 
@@ -340,14 +349,14 @@ int revocation_revoke(Revocation *r, uint64_t certificate_id, const char *caller
         Code *c = g_hash_table_lookup(r->codes, key);
         if (!c) {
                 *ret_error = g_strdup_printf("no confirmation code is pending for certificate %" PRIu64
-                                             " from this caller: call RequestRevocation() first",
+                                             " from this caller: ask for one first",
                                              certificate_id);
                 return -EPERM;
         }
         if (now_usec() >= c->expires_at) {
                 g_hash_table_remove(r->codes, key);
                 *ret_error = g_strdup("the confirmation code has expired (codes are valid for 5 minutes): "
-                                      "call RequestRevocation() again");
+                                      "ask for a new one");
                 return -ETIME;
         }
         /* Constant-time compare: the code is a secret. */
@@ -356,9 +365,10 @@ int revocation_revoke(Revocation *r, uint64_t certificate_id, const char *caller
                 unsigned left = REVOCATION_CODE_MAX_TRIES - MIN(c->wrong_tries, REVOCATION_CODE_MAX_TRIES);
                 if (left == 0)
                         g_hash_table_remove(r->codes, key);
-                *ret_error = left > 0 ? g_strdup_printf("the confirmation code does not match; %u tries left", left)
-                                      : g_strdup("the confirmation code does not match; the code is now void: call "
-                                                 "RequestRevocation() again");
+                *ret_error = left > 0 ? g_strdup_printf("the confirmation code does not match; %u %s left", left,
+                                                          left == 1 ? "try" : "tries")
+                                      : g_strdup("the confirmation code does not match; the code is now void: ask "
+                                                 "for a new one");
                 return -EBADE;
         }
         RevocationReason rr = revocation_reason_from_string(strempty(reason));
@@ -429,8 +439,11 @@ int revocation_revoke(Revocation *r, uint64_t certificate_id, const char *caller
                         propagate_destroy(w);
         }
 
-        if (r->listener.certificate_revoked)
-                r->listener.certificate_revoked(r->listener.userdata, certificate_id, reason_name);
+        for (guint i = 0; i < r->listeners->len; i++) {
+                const RevocationListener *l = &g_array_index(r->listeners, RevocationListener, i);
+                if (l->certificate_revoked)
+                        l->certificate_revoked(l->userdata, certificate_id, reason_name);
+        }
         return 0;
 }
 

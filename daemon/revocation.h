@@ -33,11 +33,13 @@ int revocation_new(sd_event *e, Store *s, Audit *a, const LocalCa *ca, const Con
 Revocation *revocation_free(Revocation *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Revocation *, revocation_free)
 
-void revocation_set_listener(Revocation *r, const RevocationListener *l);
+void revocation_add_listener(Revocation *r, const RevocationListener *l);
 
 /* The current CRL as PEM (borrowed), regenerated when a revocation happened
  * or nextUpdate draws near. */
 int revocation_get_crl(Revocation *r, const char **ret_pem);
+/* nextUpdate of the CRL built last (µs), 0 before the first. */
+uint64_t revocation_crl_next_update(const Revocation *r);
 
 /* A new six-digit code for (certificate, caller). -EALREADY if revoked,
  * -ENOENT, -EUSERS when the caller's uid (not root) already holds

@@ -10,8 +10,9 @@ check() {
         if "${@:2}" >/dev/null 2>&1; then echo "ok $n - $1"; else echo "not ok $n - $1"; failed=$((failed + 1)); fi
 }
 check "policy/certkeeper.catalog equals the generated catalog (regenerate: build/daemon/gen-catalog > policy/certkeeper.catalog)" cmp "$1" "$2"
-check "twelve events, twelve MESSAGE_IDs" test "$(grep -c '^-- [0-9a-f]\{32\}$' "$1")" = 12
-check "the MESSAGE_IDs are unique" test "$(grep '^-- ' "$1" | sort -u | wc -l)" = 12
+# The twelve events of the seed and the eight of deployments (DESIGN.md "Deployments", with pause/resume).
+check "twenty events, twenty MESSAGE_IDs" test "$(grep -c '^-- [0-9a-f]\{32\}$' "$1")" = 20
+check "the MESSAGE_IDs are unique" test "$(grep '^-- ' "$1" | sort -u | wc -l)" = 20
 tmp=$(mktemp -d)
 mkdir -p "$tmp/usr/lib/systemd/catalog"
 cp "$1" "$tmp/usr/lib/systemd/catalog/"

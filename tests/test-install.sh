@@ -39,6 +39,8 @@ check "the polkit actions go to /usr/share/polkit-1/actions" \
         installed /usr/share/polkit-1/actions/org.certkeeper1.policy
 check "the polkit rule goes to /usr/share/polkit-1/rules.d" \
         installed /usr/share/polkit-1/rules.d/50-certkeeper-admin.rules
+check "the reload rule goes to /usr/share/polkit-1/rules.d" \
+        installed /usr/share/polkit-1/rules.d/50-certkeeper-reload.rules
 check "sysusers.d entry installed as certkeeper.conf" installed /sysusers.d/certkeeper.conf
 check "tmpfiles.d entry installed as certkeeper.conf" installed /tmpfiles.d/certkeeper.conf
 exec_start() {
@@ -48,5 +50,18 @@ exec_start() {
         [ -x "$dest$exe" ] || { echo "ExecStart=$exe is not an installed executable"; return 1; }
 }
 check "the unit's ExecStart is the installed certkeeperd" exec_start
+# The Cockpit page (installed by -Dcockpit=auto when Cockpit is on the build
+# host, as here when the browser suite runs): every file index.html loads.
+cockpit_page() {
+        local manifest dir f
+        manifest=$(installed /cockpit/certkeeper/manifest.json) || return 1
+        dir=$dest$(dirname "$manifest")
+        for f in $(grep -oE '(src|href)="[^".#][^"]*"' "$dir/index.html" | sed -E 's/^[a-z]+="//; s/"$//'); do
+                [ -f "$dir/$f" ] || { echo "index.html loads $f, not installed"; return 1; }
+        done
+}
+if [ -d /usr/share/cockpit/base1 ]; then
+        check "the Cockpit page goes to DATADIR/cockpit/certkeeper with every file it loads" cockpit_page
+fi
 echo "1..$n"
 [ $failed -eq 0 ]

@@ -40,6 +40,10 @@ check "spool root is 0755 certkeeper" expect "$spool" "755 $uid $gid"
 check "incoming/ is 1730 certkeeper:certkeeper-submit" expect "$spool/incoming" "1730 $uid $sgid"
 check "issued/ is 0755 certkeeper" expect "$spool/issued" "755 $uid $gid"
 check "failed/ is 0755 certkeeper" expect "$spool/failed" "755 $uid $gid"
+check "/etc/certkeeper is 0755 root" expect "$root/etc/certkeeper" "755 0 0"
+check "deployments.d/ is 0755 root (the admin writes, the daemon reads)" \
+        expect "$root/etc/certkeeper/deployments.d" "755 0 0"
+check "DeployDirectory live/ is 0755 certkeeper" expect "$root/etc/certkeeper/live" "755 $uid $gid"
 
 xml_ok() {
         /usr/bin/python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$1"
@@ -52,7 +56,7 @@ import sys, xml.dom.minidom
 doc = xml.dom.minidom.parse(sys.argv[1])
 want = {"org.certkeeper1.read": "yes", "org.certkeeper1.request": "auth_admin_keep",
         "org.certkeeper1.export-key": "auth_admin", "org.certkeeper1.revoke": "auth_admin",
-        "org.certkeeper1.manage": "auth_admin_keep"}
+        "org.certkeeper1.manage": "auth_admin_keep", "org.certkeeper1.deploy": "auth_admin"}
 got = {}
 for a in doc.getElementsByTagName("action"):
     any_ = a.getElementsByTagName("allow_any")[0].firstChild.data.strip()
@@ -63,6 +67,16 @@ if got != want:
 PY
 }
 check "polkit actions and their allow_any defaults match DESIGN.md" actions
+bus_policy_covers() {
+        local iface missing=
+        for iface in $(grep -o 'interface name="org\.certkeeper1\.[A-Za-z]*"' "$src/dbus/org.certkeeper1.xml" |
+                       sed 's/.*"\(.*\)"/\1/' | sort -u) org.certkeeper1.Deployment; do
+                grep -q "send_destination=\"org.certkeeper1\" send_interface=\"$iface\"" \
+                        "$src/policy/org.certkeeper1.conf" || missing="$missing $iface"
+        done
+        [ -z "$missing" ] || { echo "org.certkeeper1.conf does not let anyone call:$missing"; return 1; }
+}
+check "the bus policy lets callers reach every interface the daemon serves" bus_policy_covers
 check "D-Bus activation file names the unit" grep -qx 'SystemdService=certkeeper.service' "$src/units/org.certkeeper1.service"
 
 echo "1..$n"

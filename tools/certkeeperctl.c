@@ -43,15 +43,34 @@ bool arg_legacy = false;
 bool arg_force = false;
 const char *arg_reason = NULL;
 const char *arg_code = NULL;
+bool arg_local_only = false;
 bool arg_all = false;
 const char *arg_event = NULL;
 bool arg_since_set = false;
 uint64_t arg_since = 0;
 bool arg_crl = false;
+const char *arg_state = NULL;
+const char *arg_dir = NULL;
+const char *arg_owner = NULL;
+const char *arg_group = NULL;
+bool arg_key_mode_set = false;
+uint32_t arg_key_mode = 0;
+bool arg_renew_before_set = false;
+uint32_t arg_renew_before = 0;
+bool arg_rotate_key = true;
+GPtrArray *arg_reload_units = NULL;
+GPtrArray *arg_exec = NULL;
+bool arg_exec_timeout_set = false;
+uint32_t arg_exec_timeout = 0;
+bool arg_deploy_wait = false;
+bool arg_remove_files = false;
 
 const char *const revocation_reasons[] = {
         "keyCompromise", "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation",
         "unspecified",   NULL,
+};
+static const char *const deployment_states[] = {
+        "issuing", "active", "renewing", "retrying", "failed", "paused", NULL,
 };
 const char *const key_algorithms[] = {
         "rsa-2048", "rsa-3072", "rsa-4096", "ec-256", "ec-384", "ed25519", NULL,
@@ -89,55 +108,78 @@ int new_manager_call(sd_bus *bus, const char *member, sd_bus_message **ret) {
                                               member);
 }
 
-/* Write data to path: O_EXCL creation with mode, or with force an atomic
- * replacement through a temporary file in the same directory. */
-int write_file(const char *path, const void *data, size_t size, mode_t mode, bool exclusive, bool force) {
-        g_autofree char *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        const uint8_t *p = data;
+/* An output file is opened before the daemon is asked for its content, so
+ * that a name that exists already or a directory we cannot write fails before
+ * certkeeperd records a download that would go nowhere: O_EXCL creation with
+ * mode, or with force a temporary file in the same directory that replaces
+ * path atomically on output_file_commit(). */
+int output_file_open(OutputFile *f, const char *path, mode_t mode, bool force) {
+        *f = (OutputFile) {.fd = -EBADF, .path = path};
 
         if (force) {
-                tmp = g_strdup_printf("%s.XXXXXX", path);
-                fd = mkostemp(tmp, O_CLOEXEC);
-                if (fd < 0)
-                        return ctl_fail(CTL_EXIT_FAILURE, "failed to create a temporary file next to %s: %s",
-                                        path, strerror(errno));
-                if (fchmod(fd, mode) < 0) {
+                f->tmp = g_strdup_printf("%s.XXXXXX", path);
+                f->fd = mkostemp(f->tmp, O_CLOEXEC);
+                if (f->fd < 0) {
+                        g_clear_pointer(&f->tmp, g_free);
+                        return ctl_fail(CTL_EXIT_FAILURE, "cannot write %s: %s", path, strerror(errno));
+                }
+                if (fchmod(f->fd, mode) < 0) {
                         int saved = errno;
-                        (void) unlink(tmp);
-                        return ctl_fail(CTL_EXIT_FAILURE, "failed to set mode of %s: %s", tmp,
+                        output_file_abort(f);
+                        return ctl_fail(CTL_EXIT_FAILURE, "failed to set the mode of %s: %s", path,
                                         strerror(saved));
                 }
-        } else {
-                fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (exclusive ? O_EXCL : O_TRUNC),
-                          mode);
-                if (fd < 0) {
-                        if (errno == EEXIST)
-                                return ctl_fail(CTL_EXIT_FAILURE,
-                                                "%s exists already; choose another name or pass --force to "
-                                                "replace it",
-                                                path);
-                        return ctl_fail(CTL_EXIT_FAILURE, "failed to create %s: %s", path, strerror(errno));
-                }
+                return CTL_EXIT_OK;
         }
+        f->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, mode);
+        if (f->fd < 0) {
+                if (errno == EEXIST)
+                        return ctl_fail(CTL_EXIT_FAILURE,
+                                        "%s exists already; choose another name or pass --force to replace it",
+                                        path);
+                return ctl_fail(CTL_EXIT_FAILURE, "cannot write %s: %s", path, strerror(errno));
+        }
+        f->created = true;
+        return CTL_EXIT_OK;
+}
+
+/* Remove what output_file_open() created. */
+void output_file_abort(OutputFile *f) {
+        if (f->fd >= 0)
+                (void) close(f->fd);
+        f->fd = -EBADF;
+        if (f->tmp)
+                (void) unlink(f->tmp);
+        else if (f->created)
+                (void) unlink(f->path);
+        f->created = false;
+        g_clear_pointer(&f->tmp, g_free);
+}
+
+int output_file_commit(OutputFile *f, const void *data, size_t size) {
+        const uint8_t *p = data;
 
         while (size > 0) {
-                ssize_t n = write(fd, p, size);
+                ssize_t n = write(f->fd, p, size);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
                         int saved = errno;
-                        (void) unlink(tmp ? tmp : path);
-                        return ctl_fail(CTL_EXIT_FAILURE, "failed to write %s: %s", path, strerror(saved));
+                        output_file_abort(f);
+                        return ctl_fail(CTL_EXIT_FAILURE, "failed to write %s: %s", f->path, strerror(saved));
                 }
                 p += n;
                 size -= (size_t) n;
         }
-        if (fsync(fd) < 0 || (tmp && rename(tmp, path) < 0)) {
+        if (fsync(f->fd) < 0 || (f->tmp && rename(f->tmp, f->path) < 0)) {
                 int saved = errno;
-                (void) unlink(tmp ? tmp : path);
-                return ctl_fail(CTL_EXIT_FAILURE, "failed to write %s: %s", path, strerror(saved));
+                output_file_abort(f);
+                return ctl_fail(CTL_EXIT_FAILURE, "failed to write %s: %s", f->path, strerror(saved));
         }
+        (void) close(f->fd);
+        f->fd = -EBADF;
+        g_clear_pointer(&f->tmp, g_free);
+        f->created = false;
         return CTL_EXIT_OK;
 }
 
@@ -500,6 +542,7 @@ typedef enum VerbArg {
         VERB_ARG_CERTIFICATE,
         VERB_ARG_ORDER,
         VERB_ARG_NUMBER,
+        VERB_ARG_DEPLOYMENT,
         VERB_ARG_OTHER,
 } VerbArg;
 
@@ -529,7 +572,7 @@ static const Verb verbs[] = {
          verb_download},
         {"export-pfx", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_OUTPUT) | BIT(OPT_LEGACY) | BIT(OPT_FORCE),
          verb_export_pfx},
-        {"revoke", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_REASON) | BIT(OPT_CODE), verb_revoke},
+        {"revoke", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_REASON) | BIT(OPT_CODE) | BIT(OPT_LOCAL_ONLY), verb_revoke},
         {"revoke-request", VERB_ARG_CERTIFICATE, 1, 1, 0, verb_revoke_request},
         {"alerts", VERB_ARG_NONE, 0, 0, BIT(OPT_ALL), verb_alerts},
         {"ack", VERB_ARG_NUMBER, 1, 1, 0, verb_ack},
@@ -537,6 +580,22 @@ static const Verb verbs[] = {
         {"ca", VERB_ARG_NONE, 0, 0, BIT(OPT_CRL), verb_ca},
         {"policy", VERB_ARG_NONE, 0, 0, 0, verb_policy},
         {"rescan", VERB_ARG_NONE, 0, 0, 0, verb_rescan},
+        /* "deploy VERB": the command line names them in two words */
+        {"deploy create", VERB_ARG_DEPLOYMENT, 1, 1,
+         BIT(OPT_CN) | BIT(OPT_SAN) | BIT(OPT_DIR) | BIT(OPT_OWNER) | BIT(OPT_GROUP) | BIT(OPT_KEY_MODE) |
+                 BIT(OPT_PROVIDER) | BIT(OPT_KEY) | BIT(OPT_DAYS) | BIT(OPT_RENEW_BEFORE) |
+                 BIT(OPT_NO_ROTATE_KEY) | BIT(OPT_RELOAD) | BIT(OPT_EXEC) | BIT(OPT_EXEC_TIMEOUT) |
+                 BIT(OPT_WAIT) | BIT(OPT_TIMEOUT),
+         verb_deploy_create},
+        {"deploy list", VERB_ARG_NONE, 0, 0, BIT(OPT_STATE), verb_deploy_list},
+        {"deploy show", VERB_ARG_DEPLOYMENT, 1, 1, 0, verb_deploy_show},
+        {"deploy renew", VERB_ARG_DEPLOYMENT, 1, 1, BIT(OPT_NO_ROTATE_KEY) | BIT(OPT_WAIT) | BIT(OPT_TIMEOUT),
+         verb_deploy_renew},
+        {"deploy redeploy", VERB_ARG_DEPLOYMENT, 1, 1, BIT(OPT_WAIT) | BIT(OPT_TIMEOUT), verb_deploy_redeploy},
+        {"deploy pause", VERB_ARG_DEPLOYMENT, 1, 1, 0, verb_deploy_pause},
+        {"deploy resume", VERB_ARG_DEPLOYMENT, 1, 1, 0, verb_deploy_resume},
+        {"deploy delete", VERB_ARG_DEPLOYMENT, 1, 1, BIT(OPT_REMOVE_FILES), verb_deploy_delete},
+        {"deploy reload", VERB_ARG_NONE, 0, 0, 0, verb_deploy_reload},
 };
 
 static const char *option_names[_OPT_MAX] = {
@@ -558,10 +617,23 @@ static const char *option_names[_OPT_MAX] = {
         [OPT_FORCE] = "--force",
         [OPT_REASON] = "--reason",
         [OPT_CODE] = "--code",
+        [OPT_LOCAL_ONLY] = "--local-only",
         [OPT_ALL] = "--all",
         [OPT_EVENT] = "--event",
         [OPT_SINCE] = "--since",
         [OPT_CRL] = "--crl",
+        [OPT_STATE] = "--state",
+        [OPT_DIR] = "--dir",
+        [OPT_OWNER] = "--owner",
+        [OPT_GROUP] = "--group",
+        [OPT_KEY_MODE] = "--key-mode",
+        [OPT_RENEW_BEFORE] = "--renew-before-days",
+        [OPT_NO_ROTATE_KEY] = "--no-rotate-key",
+        [OPT_RELOAD] = "--reload",
+        [OPT_EXEC] = "--exec",
+        [OPT_EXEC_TIMEOUT] = "--exec-timeout",
+        [OPT_WAIT] = "--wait",
+        [OPT_REMOVE_FILES] = "--remove-files",
         [OPT_JSON] = "--json",
         [OPT_NO_LEGEND] = "--no-legend",
         [OPT_NO_PAGER] = "--no-pager",
@@ -591,9 +663,11 @@ static void help(void) {
                "                              Print or save a certificate (PEM), optionally with its chain\n"
                "  export-pfx ID -o FILE [--legacy] [--force]\n"
                "                              Save certificate, chain and private key as PKCS#12\n"
-               "  revoke ID [--reason R]      Revoke a certificate after typing a confirmation code\n"
+               "  revoke ID [--reason R] [--local-only]\n"
+               "                              Revoke a certificate after typing a confirmation code;\n"
+               "                              --local-only where its CA cannot be told (discovered)\n"
                "  revoke-request ID           Print a confirmation code for revoke --code (for scripts)\n"
-               "  revoke ID --code N [--reason R]\n"
+               "  revoke ID --code N [--reason R] [--local-only]\n"
                "                              Revoke with a code from revoke-request\n"
                "  alerts [--all]              List open (or all) alerts\n"
                "  ack ALERT_ID                Acknowledge an alert\n"
@@ -602,10 +676,27 @@ static void help(void) {
                "  ca [--crl]                  Print the Local CA certificate (or its CRL) as PEM\n"
                "  policy                      Print the effective issuance policy\n"
                "  rescan                      Rescan the discovery paths now\n\n"
+               "Deployments (a certificate kept issued, renewed and in a service's files):\n"
+               "  deploy create NAME --cn CN [--san NAME]... [--dir DIR] [--owner USER] [--group GROUP]\n"
+               "      [--key-mode MODE] [--provider P] [--key-algorithm ALG] [--days N]\n"
+               "      [--renew-before-days N] [--no-rotate-key] [--reload UNIT]... [--exec CMDLINE]\n"
+               "      [--exec-timeout SEC] [--wait]\n"
+               "                              Keep CN's certificate in DIR (default /etc/certkeeper/live/NAME)\n"
+               "  deploy list [--state S]     List deployments\n"
+               "  deploy show NAME            Show a deployment in detail\n"
+               "  deploy renew NAME [--no-rotate-key] [--wait]\n"
+               "                              Renew now, whatever the schedule\n"
+               "  deploy redeploy NAME [--wait]\n"
+               "                              Write the current certificate's files again, run the actions\n"
+               "  deploy pause NAME           Stop renewing (the files stay)\n"
+               "  deploy resume NAME          Renew again on schedule\n"
+               "  deploy delete NAME [--remove-files]\n"
+               "                              End a deployment (its certificates stay in the inventory)\n"
+               "  deploy reload               Read /etc/certkeeper/deployments.d/ again\n\n"
                "Options:\n"
                "  -h --help                   Show this help\n"
                "     --version                Show the version\n"
-               "     --json=short|pretty      JSON output for listing and detail commands\n"
+               "     --json[=short|pretty]    JSON output for listing and detail commands (--json: short)\n"
                "     --no-legend              No header and footer in tables\n"
                "     --no-pager               Accepted for compatibility; output is never paged\n"
                "     --no-ask-password        Do not ask for authentication (polkit)\n"
@@ -617,18 +708,23 @@ static void help(void) {
                "  -o --output=FILE            Where download/export-pfx write\n"
                "     --force                  Replace an existing output file (atomically)\n"
                "     --since=TIME             2026-11-27, \"2026-11-27 10:00\", -2h, -3d, or µs since the "
-               "epoch\n\n"
+               "epoch\n"
+               "     --wait                   deploy create/renew/redeploy: until deployed or failed\n"
+               "     --key-mode=MODE          Octal mode of privkey.pem (default 0600; never for others)\n"
+               "     --exec=CMDLINE           A program and its arguments, split like a shell splits words\n"
+               "                              (quotes work; no variables, globs or pipes: no shell runs it)\n\n"
                "ID is a certificate's number (the last part of /org/certkeeper1/certificate/ID), its "
                "object\n"
                "path, or its SHA-256 fingerprint (64 hex digits).\n\n"
                "Exit status:\n"
                "  0  success\n"
                "  1  failure\n"
-               "  2  invalid command line\n"
+               "  2  invalid command line (or a revoke that needs --local-only)\n"
                "  3  not found (org.certkeeper1.Error.NotFound)\n"
                "  4  access denied (polkit)\n"
                "  5  the order failed\n"
-               "  6  timed out waiting for the order\n\n"
+               "  6  timed out waiting for the order or deployment\n"
+               "  7  the deployment failed (files, reload or Exec)\n\n"
                "See the certkeeperctl(1) manual page for details.\n",
                DEFAULT_TIMEOUT_SEC);
 }
@@ -669,11 +765,25 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 {"force", no_argument, NULL, ARG_BASE + OPT_FORCE},
                 {"reason", required_argument, NULL, ARG_BASE + OPT_REASON},
                 {"code", required_argument, NULL, ARG_BASE + OPT_CODE},
+                {"local-only", no_argument, NULL, ARG_BASE + OPT_LOCAL_ONLY},
                 {"all", no_argument, NULL, ARG_BASE + OPT_ALL},
                 {"event", required_argument, NULL, ARG_BASE + OPT_EVENT},
                 {"since", required_argument, NULL, ARG_BASE + OPT_SINCE},
                 {"crl", no_argument, NULL, ARG_BASE + OPT_CRL},
-                {"json", required_argument, NULL, ARG_BASE + OPT_JSON},
+                {"json", optional_argument, NULL, ARG_BASE + OPT_JSON},
+                {"state", required_argument, NULL, ARG_BASE + OPT_STATE},
+                {"dir", required_argument, NULL, ARG_BASE + OPT_DIR},
+                {"owner", required_argument, NULL, ARG_BASE + OPT_OWNER},
+                {"group", required_argument, NULL, ARG_BASE + OPT_GROUP},
+                {"key-mode", required_argument, NULL, ARG_BASE + OPT_KEY_MODE},
+                {"key-algorithm", required_argument, NULL, ARG_BASE + OPT_KEY},
+                {"renew-before-days", required_argument, NULL, ARG_BASE + OPT_RENEW_BEFORE},
+                {"no-rotate-key", no_argument, NULL, ARG_BASE + OPT_NO_ROTATE_KEY},
+                {"reload", required_argument, NULL, ARG_BASE + OPT_RELOAD},
+                {"exec", required_argument, NULL, ARG_BASE + OPT_EXEC},
+                {"exec-timeout", required_argument, NULL, ARG_BASE + OPT_EXEC_TIMEOUT},
+                {"wait", no_argument, NULL, ARG_BASE + OPT_WAIT},
+                {"remove-files", no_argument, NULL, ARG_BASE + OPT_REMOVE_FILES},
                 {"no-legend", no_argument, NULL, ARG_BASE + OPT_NO_LEGEND},
                 {"no-pager", no_argument, NULL, ARG_BASE + OPT_NO_PAGER},
                 {"no-ask-password", no_argument, NULL, ARG_BASE + OPT_NO_ASK_PASSWORD},
@@ -697,7 +807,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 if (c == ':')
                         return ctl_fail(CTL_EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
                 o = c == 'h' ? OPT_HELP : c == 'o' ? OPT_OUTPUT : (Option) (c - ARG_BASE);
-                if (o != OPT_SAN && (seen & BIT(o)))
+                if (o != OPT_SAN && o != OPT_RELOAD && (seen & BIT(o)))
                         return ctl_fail(CTL_EXIT_USAGE, "option %s given twice", option_names[o]);
                 seen |= BIT(o);
 
@@ -709,7 +819,8 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         printf("certkeeperctl %s\n", PACKAGE_VERSION);
                         return -1;
                 case OPT_JSON:
-                        if (streq(optarg, "short"))
+                        /* --json alone is --json=short. */
+                        if (!optarg || streq(optarg, "short"))
                                 arg_json = JSON_SHORT;
                         else if (streq(optarg, "pretty"))
                                 arg_json = JSON_PRETTY;
@@ -827,6 +938,9 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                                 return ctl_fail(CTL_EXIT_USAGE, "invalid --code: expected six digits");
                         arg_code = optarg;
                         break;
+                case OPT_LOCAL_ONLY:
+                        arg_local_only = true;
+                        break;
                 case OPT_ALL:
                         arg_all = true;
                         break;
@@ -845,6 +959,94 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 case OPT_CRL:
                         arg_crl = true;
                         break;
+                case OPT_STATE:
+                        if (!strv_has(deployment_states, optarg))
+                                return ctl_fail(CTL_EXIT_USAGE,
+                                                "invalid --state '%s': expected issuing, active, renewing, "
+                                                "retrying, failed or paused",
+                                                optarg);
+                        arg_state = optarg;
+                        break;
+                case OPT_DIR:
+                        if (optarg[0] != '/' || strlen(optarg) > PATH_MAX)
+                                return ctl_fail(CTL_EXIT_USAGE, "invalid --dir '%s': expected an absolute path",
+                                                optarg);
+                        arg_dir = optarg;
+                        break;
+                case OPT_OWNER:
+                        if (isempty(optarg) || strlen(optarg) > NAME_MAX_LEN)
+                                return ctl_fail(CTL_EXIT_USAGE, "invalid --owner '%s': expected a user name",
+                                                optarg);
+                        arg_owner = optarg;
+                        break;
+                case OPT_GROUP:
+                        if (isempty(optarg) || strlen(optarg) > NAME_MAX_LEN)
+                                return ctl_fail(CTL_EXIT_USAGE, "invalid --group '%s': expected a group name",
+                                                optarg);
+                        arg_group = optarg;
+                        break;
+                case OPT_KEY_MODE: {
+                        char *end;
+                        unsigned long mode;
+
+                        errno = 0;
+                        mode = strtoul(optarg, &end, 8);
+                        if (errno != 0 || end == optarg || *end || optarg[0] == '-' || mode > 07777)
+                                return ctl_fail(CTL_EXIT_USAGE,
+                                                "invalid --key-mode '%s': expected an octal file mode such as "
+                                                "0600 or 0640",
+                                                optarg);
+                        arg_key_mode = (uint32_t) mode;
+                        arg_key_mode_set = true;
+                        break;
+                }
+                case OPT_RENEW_BEFORE:
+                        r = parse_u32_arg("--renew-before-days", optarg, 0, &arg_renew_before);
+                        if (r != CTL_EXIT_OK)
+                                return r;
+                        arg_renew_before_set = true;
+                        break;
+                case OPT_NO_ROTATE_KEY:
+                        arg_rotate_key = false;
+                        break;
+                case OPT_RELOAD:
+                        if (isempty(optarg) || strlen(optarg) > NAME_MAX_LEN)
+                                return ctl_fail(CTL_EXIT_USAGE, "invalid --reload '%s': expected a unit name",
+                                                optarg);
+                        if (!arg_reload_units)
+                                arg_reload_units = g_ptr_array_new();
+                        if (arg_reload_units->len >= RELOAD_UNITS_MAX)
+                                return ctl_fail(CTL_EXIT_USAGE, "more than %d --reload options",
+                                                RELOAD_UNITS_MAX);
+                        g_ptr_array_add(arg_reload_units, optarg);
+                        break;
+                case OPT_EXEC: {
+                        g_autoptr(GError) error = NULL;
+                        g_auto(GStrv) argv_exec = NULL;
+                        int n;
+
+                        if (!g_shell_parse_argv(optarg, &n, &argv_exec, &error))
+                                return ctl_fail(CTL_EXIT_USAGE, "invalid --exec '%s': %s", optarg,
+                                                error->message);
+                        if (n > EXEC_ARGS_MAX)
+                                return ctl_fail(CTL_EXIT_USAGE, "--exec has more than %d words", EXEC_ARGS_MAX);
+                        arg_exec = g_ptr_array_new_with_free_func(g_free);
+                        for (int i = 0; i < n; i++)
+                                g_ptr_array_add(arg_exec, g_strdup(argv_exec[i]));
+                        break;
+                }
+                case OPT_EXEC_TIMEOUT:
+                        r = parse_u32_arg("--exec-timeout", optarg, 1, &arg_exec_timeout);
+                        if (r != CTL_EXIT_OK)
+                                return r;
+                        arg_exec_timeout_set = true;
+                        break;
+                case OPT_WAIT:
+                        arg_deploy_wait = true;
+                        break;
+                case OPT_REMOVE_FILES:
+                        arg_remove_files = true;
+                        break;
                 default:
                         return ctl_fail(CTL_EXIT_USAGE, "unhandled option");
                 }
@@ -856,8 +1058,10 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         const Verb *verb = NULL;
+        g_autofree char *name = NULL;
         uint64_t seen = 0, extra;
-        unsigned n_args;
+        unsigned n_args, words;
+        char **args;
         int r;
 
         r = parse_argv(argc, argv, &seen);
@@ -871,18 +1075,32 @@ static int run(int argc, char *argv[]) {
                 fputs("Hint: certkeeperctl --help lists the commands\n", stderr);
                 return CTL_EXIT_USAGE;
         }
+        /* "deploy VERB": two words name the command. */
+        words = 1;
+        name = g_strdup(argv[optind]);
+        if (streq(argv[optind], "deploy")) {
+                if (optind + 1 >= argc) {
+                        ctl_fail(CTL_EXIT_USAGE, "deploy needs a command: create, list, show, renew, "
+                                                 "redeploy, pause, resume, delete or reload");
+                        return CTL_EXIT_USAGE;
+                }
+                words = 2;
+                g_free(name);
+                name = g_strdup_printf("deploy %s", argv[optind + 1]);
+        }
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                if (streq(verbs[i].name, argv[optind])) {
+                if (streq(verbs[i].name, name)) {
                         verb = &verbs[i];
                         break;
                 }
         if (!verb) {
-                ctl_fail(CTL_EXIT_USAGE, "unknown command '%s'", argv[optind]);
+                ctl_fail(CTL_EXIT_USAGE, "unknown command '%s'", name);
                 fputs("Hint: certkeeperctl --help lists the commands\n", stderr);
                 return CTL_EXIT_USAGE;
         }
+        args = argv + optind + words;
 
-        n_args = (unsigned) (argc - optind - 1);
+        n_args = (unsigned) (argc - optind - words);
         if (n_args < verb->min_args)
                 return ctl_fail(CTL_EXIT_USAGE, "'%s' needs %u argument%s (see --help)", verb->name,
                                 verb->min_args, verb->min_args == 1 ? "" : "s");
@@ -900,32 +1118,39 @@ static int run(int argc, char *argv[]) {
                 return ctl_fail(CTL_EXIT_USAGE, "export-pfx needs -o FILE");
         if ((seen & BIT(OPT_TIMEOUT)) && !arg_wait)
                 return ctl_fail(CTL_EXIT_USAGE, "--timeout and --no-wait exclude each other");
+        if (words == 2 && (seen & BIT(OPT_TIMEOUT)) && !arg_deploy_wait)
+                return ctl_fail(CTL_EXIT_USAGE, "--timeout applies with --wait only");
 
         /* Typos are usage errors (exit 2), whether or not the daemon is there. */
         if (verb->arg == VERB_ARG_CERTIFICATE) {
                 g_autofree char *path = NULL;
                 char fp[65];
-                if (!parse_fingerprint(argv[optind + 1], fp)) {
-                        r = ctl_resolve_certificate(NULL, argv[optind + 1], &path);
+                if (!parse_fingerprint(args[0], fp)) {
+                        r = ctl_resolve_certificate(NULL, args[0], &path);
                         if (r != CTL_EXIT_OK)
                                 return r;
                 }
         } else if (verb->arg == VERB_ARG_ORDER) {
                 g_autofree char *path = NULL;
-                r = ctl_resolve_order(argv[optind + 1], &path);
+                r = ctl_resolve_order(args[0], &path);
                 if (r != CTL_EXIT_OK)
                         return r;
         } else if (verb->arg == VERB_ARG_NUMBER) {
                 uint64_t v;
-                if (parse_uint64(argv[optind + 1], UINT64_MAX, &v) < 0)
-                        return ctl_fail(CTL_EXIT_USAGE, "invalid ID '%s': expected a number",
-                                        argv[optind + 1]);
+                if (parse_uint64(args[0], UINT64_MAX, &v) < 0)
+                        return ctl_fail(CTL_EXIT_USAGE, "invalid ID '%s': expected a number", args[0]);
+        } else if (verb->arg == VERB_ARG_DEPLOYMENT) {
+                if (!deployment_name_is_valid(args[0]))
+                        return ctl_fail(CTL_EXIT_USAGE,
+                                        "invalid deployment name '%s': expected 1 to %d of a-z 0-9 . _ -, "
+                                        "not starting with '.'",
+                                        args[0], DEPLOYMENT_NAME_MAX);
         }
 
         r = ctl_bus_connect(arg_ask_password, &bus);
         if (r != CTL_EXIT_OK)
                 return r;
-        return verb->run(bus, argv + optind + 1);
+        return verb->run(bus, args);
 }
 
 int main(int argc, char *argv[]) {
@@ -934,6 +1159,10 @@ int main(int argc, char *argv[]) {
         r = run(argc, argv);
         if (arg_sans)
                 g_ptr_array_free(arg_sans, TRUE);
+        if (arg_reload_units)
+                g_ptr_array_free(arg_reload_units, TRUE);
+        if (arg_exec)
+                g_ptr_array_free(arg_exec, TRUE);
         if (fflush(stdout) != 0 && r == CTL_EXIT_OK)
                 return ctl_fail(CTL_EXIT_FAILURE, "failed to write output: %s", strerror(errno));
         return r;

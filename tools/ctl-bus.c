@@ -78,8 +78,14 @@ static const char *hint_for(const char *name, int r, const char *action) {
                 if (streq(name, CK_ERROR_PREFIX "StorageUnavailable"))
                         return "certkeeperd cannot write its state directory (full or read-only?); see "
                                "journalctl -u certkeeper";
+                if (streq(name, CK_ERROR_PREFIX "Exists"))
+                        return "certkeeperctl deploy list shows the names taken; choose another or "
+                               "certkeeperctl deploy delete the old one";
+                if (streq(name, CK_ERROR_PREFIX "ReadOnly"))
+                        return "it is declared in /etc/certkeeper/deployments.d/: remove its file there, then "
+                               "certkeeperctl deploy reload";
                 if (streq(name, CK_ERROR_PREFIX "NotFound") || streq(name, SD_BUS_ERROR_UNKNOWN_OBJECT))
-                        return "certkeeperctl list, orders and alerts show the IDs that exist";
+                        return "certkeeperctl list, orders, alerts and deploy list show what exists";
         }
         if (r == -ENOENT || r == -ECONNREFUSED)
                 return "is the D-Bus system bus running (systemctl status dbus), or does "

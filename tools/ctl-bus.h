@@ -26,6 +26,7 @@ enum {
         CTL_EXIT_ACCESS_DENIED = 4,
         CTL_EXIT_ORDER_FAILED = 5,
         CTL_EXIT_TIMEOUT = 6,
+        CTL_EXIT_DEPLOY_FAILED = 7, /* the certificate was issued, writing or reloading failed */
 };
 
 /* Print "certkeeperctl: <what>: <message> (<name>)" and a hint where one helps;

@@ -150,6 +150,8 @@ int verb_show(sd_bus *bus, char **args) {
 int verb_download(sd_bus *bus, char **args) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(output_file_abort) OutputFile out = {.fd = -EBADF};
+        bool to_stdout = !arg_output || streq(arg_output, "-");
         g_autofree char *path = NULL;
         const char *pem;
         int r;
@@ -157,6 +159,14 @@ int verb_download(sd_bus *bus, char **args) {
         r = ctl_resolve_certificate(bus, args[0], &path);
         if (r != CTL_EXIT_OK)
                 return r;
+        /* Certificates are public: 0644 like the files in /etc/ssl/certs. The
+         * file first: a download that cannot be written is not asked for (and
+         * so not audited as one). */
+        if (!to_stdout) {
+                r = output_file_open(&out, arg_output, 0644, arg_force);
+                if (r != CTL_EXIT_OK)
+                        return r;
+        }
         r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "DownloadPEM", &error, &reply,
                                "a{sv}", 1, "chain", "b", (int) arg_chain);
         if (r < 0) {
@@ -167,19 +177,19 @@ int verb_download(sd_bus *bus, char **args) {
         if (r < 0)
                 return bus_parse_error(r);
 
-        if (!arg_output || streq(arg_output, "-")) {
+        if (to_stdout) {
                 fputs(pem, stdout);
                 return fflush(stdout) == 0
                                ? CTL_EXIT_OK
                                : ctl_fail(CTL_EXIT_FAILURE, "failed to write: %s", strerror(errno));
         }
-        /* Certificates are public: 0644 like the files in /etc/ssl/certs. */
-        return write_file(arg_output, pem, strlen(pem), 0644, !arg_force, arg_force);
+        return output_file_commit(&out, pem, strlen(pem));
 }
 
 int verb_export_pfx(sd_bus *bus, char **args) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(output_file_abort) OutputFile out = {.fd = -EBADF};
         g_autofree char *path = NULL;
         const void *pfx;
         const char *password;
@@ -193,13 +203,11 @@ int verb_export_pfx(sd_bus *bus, char **args) {
         if (r != CTL_EXIT_OK)
                 return r;
 
-        /* Fail on an existing file before the daemon generates a password and
-         * audits an export that would go nowhere. */
-        if (!arg_force && access(arg_output, F_OK) == 0)
-                return ctl_fail(CTL_EXIT_FAILURE,
-                                "%s exists already; choose another name or pass --force to "
-                                "replace it",
-                                arg_output);
+        /* The file first, before the daemon generates a password and audits an
+         * export that would go nowhere. */
+        r = output_file_open(&out, arg_output, 0600, arg_force);
+        if (r != CTL_EXIT_OK)
+                return r;
 
         r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "ExportPFX", &error, &reply,
                                "a{sv}", 1, "legacy", "b", (int) arg_legacy);
@@ -213,7 +221,7 @@ int verb_export_pfx(sd_bus *bus, char **args) {
         if (r < 0)
                 return bus_parse_error(r);
 
-        r = write_file(arg_output, pfx, size, 0600, true, arg_force);
+        r = output_file_commit(&out, pfx, size);
         if (r == CTL_EXIT_OK) {
                 printf("Wrote %s (PKCS#12, %zu bytes, mode 0600).\n", arg_output, size);
                 printf("Password: %s\n", password);
@@ -256,19 +264,84 @@ static int request_revocation(sd_bus *bus, const char *path, const char *arg, ch
         return CTL_EXIT_OK;
 }
 
-static int call_revoke(sd_bus *bus, const char *path, const char *arg, const char *code) {
+/* Whether a revocation reaches beyond certkeeper's inventory: the Local CA
+ * publishes it in its CRL and the ACME provider tells its CA, but nobody can
+ * tell the CA of a discovered certificate, and an external CA helper has no
+ * revocation. Returns true if the CA is told; else why not, in ret_why
+ * (allocated). The daemon records the same in RevocationPropagation. */
+static bool revocation_reaches_ca(sd_bus *bus, JsonObject *props, char **ret_why) {
+        const char *source = json_object_get_string_member_with_default(props, "Source", "");
+        const char *provider = json_object_get_string_member_with_default(props, "Provider", "");
+        g_autoptr(JsonObject) manager = NULL;
+        JsonArray *providers = NULL;
+
+        if (streq(source, "discovered")) {
+                *ret_why = g_strdup("it was discovered on disk, not issued through certkeeper, so "
+                                    "certkeeper cannot tell its CA");
+                return false;
+        }
+        if (ctl_get_all(bus, CK_MANAGER_PATH, CK_MANAGER_IFACE, "certkeeperd's providers",
+                        "org.certkeeper1.read", &manager) == CTL_EXIT_OK &&
+            json_object_has_member(manager, "Providers") &&
+            JSON_NODE_HOLDS_ARRAY(json_object_get_member(manager, "Providers")))
+                providers = json_object_get_array_member(manager, "Providers");
+        for (guint i = 0; providers && i < json_array_get_length(providers); i++) {
+                JsonArray *row = json_array_get_array_element(providers, i);
+                if (!row || json_array_get_length(row) < 2 ||
+                    !streq_ptr(json_array_get_string_element(row, 0), provider))
+                        continue;
+                if (streq_ptr(json_array_get_string_element(row, 1), "external-ca")) {
+                        *ret_why = g_strdup_printf("its provider %s is an external CA helper, which "
+                                                   "has no way to revoke",
+                                                   provider);
+                        return false;
+                }
+                return true;
+        }
+        *ret_why = g_strdup_printf("its provider '%s' is not configured (any more), so nobody can "
+                                   "tell its CA",
+                                   provider);
+        return false;
+}
+
+/* After a successful Revoke: say what became of it beyond the inventory. */
+static void print_revoked(sd_bus *bus, const char *path, const char *arg, const char *reason, bool reaches_ca) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        const char *reason = arg_reason ? arg_reason : "unspecified";
+        g_autofree char *propagation = NULL;
+
+        (void) sd_bus_get_property_string(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE,
+                                          "RevocationPropagation", &error, &propagation);
+        if (!reaches_ca) {
+                printf("Certificate %s marked revoked (%s) in certkeeper's inventory only.\n"
+                       "Its CA was NOT told: the certificate stays valid wherever its issuer is "
+                       "trusted.\n",
+                       arg, reason);
+                return;
+        }
+        if (streq_ptr(propagation, "pending"))
+                printf("Certificate %s revoked (%s); its CA is being told (see certkeeperctl show %s, "
+                       "RevocationPropagation).\n",
+                       arg, reason, arg);
+        else if (!isempty(propagation))
+                printf("Certificate %s revoked (%s): %s.\n", arg, reason, propagation);
+        else
+                printf("Certificate %s revoked (%s).\n", arg, reason);
+}
+
+/* Revoke with code. Returns an exit code, or -EBADE for a code that did not
+ * match when quiet_mismatch is set (nothing printed: the caller asks again). */
+static int call_revoke(sd_bus *bus, const char *path, const char *arg, const char *code, bool quiet_mismatch) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
         r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "Revoke", &error, NULL, "ss",
-                               code, reason);
-        if (r < 0) {
-                g_autofree char *w = g_strdup_printf("failed to revoke certificate %s", arg);
-                return ctl_bus_error(w, &error, r, "org.certkeeper1.revoke");
-        }
-        printf("Certificate %s revoked (%s).\n", arg, reason);
-        return CTL_EXIT_OK;
+                               code, arg_reason ? arg_reason : "unspecified");
+        if (r >= 0)
+                return CTL_EXIT_OK;
+        if (quiet_mismatch && sd_bus_error_has_name(&error, CK_ERROR_PREFIX "ConfirmationMismatch"))
+                return -EBADE;
+        g_autofree char *w = g_strdup_printf("failed to revoke certificate %s", arg);
+        return ctl_bus_error(w, &error, r, "org.certkeeper1.revoke");
 }
 
 /* Reads a line from the controlling terminal with echo on (the code is not a
@@ -294,13 +367,21 @@ static int read_code_from_tty(FILE *tty, char code[static 7]) {
 }
 
 int verb_revoke_request(sd_bus *bus, char **args) {
-        g_autofree char *path = NULL;
+        g_autoptr(JsonObject) props = NULL;
+        g_autofree char *path = NULL, *what = NULL, *why = NULL;
+        bool reaches_ca = true;
         char code[7];
         int r;
 
         r = ctl_resolve_certificate(bus, args[0], &path);
         if (r != CTL_EXIT_OK)
                 return r;
+        what = g_strdup_printf("certificate %s", args[0]);
+        r = ctl_get_all(bus, path, CK_CERTIFICATE_IFACE, what, "org.certkeeper1.read", &props);
+        if (r != CTL_EXIT_OK)
+                return r;
+        reaches_ca = revocation_reaches_ca(bus, props, &why);
+
         r = request_revocation(bus, path, args[0], code);
         if (r != CTL_EXIT_OK)
                 return r;
@@ -309,28 +390,74 @@ int verb_revoke_request(sd_bus *bus, char **args) {
                 JsonObject *o = json_object_new();
                 json_object_set_string_member(o, "code", code);
                 json_object_set_int_member(o, "valid_seconds", 300);
+                json_object_set_boolean_member(o, "reaches_ca", reaches_ca);
                 json_node_take_object(n, o);
                 json_print(stdout, n, arg_json);
         } else
                 printf("%s\n", code);
         fflush(stdout);
         OPENSSL_cleanse(code, sizeof code);
+        if (!reaches_ca)
+                fprintf(stderr,
+                        "Note: revoking certificate %s only marks it revoked in certkeeper's inventory: %s. "
+                        "certkeeperctl revoke needs --local-only for it.\n",
+                        args[0], why);
+        return CTL_EXIT_OK;
+}
+
+/* The scope must be plain before anything is revoked: a revocation that
+ * reaches no CA needs --local-only, and --local-only on one that does would
+ * promise what the daemon does not do. */
+static int check_scope(const char *arg, bool reaches_ca, const char *why) {
+        if (!reaches_ca && !arg_local_only) {
+                ctl_fail(CTL_EXIT_USAGE,
+                         "revoking certificate %s would not revoke it at its CA: %s; certkeeper could only "
+                         "mark it revoked in its own inventory, and it would stay valid wherever its issuer "
+                         "is trusted",
+                         arg, why);
+                fprintf(stderr,
+                        "Hint: pass --local-only to mark it revoked in certkeeper's inventory anyway; to "
+                        "revoke it for real, ask the CA that issued it\n");
+                return CTL_EXIT_USAGE;
+        }
+        if (reaches_ca && arg_local_only)
+                return ctl_fail(CTL_EXIT_USAGE,
+                                "--local-only does not apply to certificate %s: its revocation always reaches "
+                                "its CA (the Local CA's CRL or its ACME CA)",
+                                arg);
         return CTL_EXIT_OK;
 }
 
 int verb_revoke(sd_bus *bus, char **args) {
         g_autoptr(JsonObject) props = NULL;
-        g_autofree char *path = NULL, *what = NULL, *text = NULL;
+        g_autofree char *path = NULL, *what = NULL, *text = NULL, *why = NULL;
         _cleanup_fclose_ FILE *tty = NULL;
+        const char *reason = arg_reason ? arg_reason : "unspecified";
         char code[7] = {0}, typed[7] = {0};
+        bool reaches_ca;
+        unsigned wrong = 0;
         int r;
 
         r = ctl_resolve_certificate(bus, args[0], &path);
         if (r != CTL_EXIT_OK)
                 return r;
+        what = g_strdup_printf("certificate %s", args[0]);
+        r = ctl_get_all(bus, path, CK_CERTIFICATE_IFACE, what, "org.certkeeper1.read", &props);
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (streq(json_object_get_string_member_with_default(props, "Status", ""), "revoked"))
+                return ctl_fail(CTL_EXIT_FAILURE, "certificate %s is revoked already", args[0]);
+        reaches_ca = revocation_reaches_ca(bus, props, &why);
+        r = check_scope(args[0], reaches_ca, why);
+        if (r != CTL_EXIT_OK)
+                return r;
 
-        if (arg_code)
-                return call_revoke(bus, path, args[0], arg_code);
+        if (arg_code) {
+                r = call_revoke(bus, path, args[0], arg_code, false);
+                if (r == CTL_EXIT_OK)
+                        print_revoked(bus, path, args[0], reason, reaches_ca);
+                return r;
+        }
 
         tty = fopen("/dev/tty", "r+e");
         /* Unbuffered: the typed code then lives only in our buffer, which we wipe. */
@@ -340,17 +467,10 @@ int verb_revoke(sd_bus *bus, char **args) {
                 ctl_fail(CTL_EXIT_FAILURE, "revoke needs a terminal to confirm: %s", strerror(errno));
                 fprintf(stderr,
                         "Hint: in scripts, run certkeeperctl revoke-request %s, then certkeeperctl "
-                        "revoke %s --code CODE\n",
-                        args[0], args[0]);
+                        "revoke %s --code CODE%s\n",
+                        args[0], args[0], reaches_ca ? "" : " --local-only");
                 return CTL_EXIT_FAILURE;
         }
-
-        what = g_strdup_printf("certificate %s", args[0]);
-        r = ctl_get_all(bus, path, CK_CERTIFICATE_IFACE, what, "org.certkeeper1.read", &props);
-        if (r != CTL_EXIT_OK)
-                return r;
-        if (streq(json_object_get_string_member_with_default(props, "Status", ""), "revoked"))
-                return ctl_fail(CTL_EXIT_FAILURE, "certificate %s is revoked already", args[0]);
 
         r = request_revocation(bus, path, args[0], code);
         if (r != CTL_EXIT_OK)
@@ -359,7 +479,7 @@ int verb_revoke(sd_bus *bus, char **args) {
         static const char *const shown[] = {
                 "Id",       "CommonName",   "SubjectAlternativeNames",
                 "Issuer",   "SerialNumber", "FingerprintSHA256",
-                "NotAfter", NULL,
+                "NotAfter", "Source",       NULL,
         };
         g_autoptr(JsonObject) subset = json_object_new();
         for (size_t i = 0; shown[i]; i++)
@@ -368,28 +488,61 @@ int verb_revoke(sd_bus *bus, char **args) {
                                                json_node_copy(json_object_get_member(props, shown[i])));
         text = format_details(subset, shown, NULL, realtime_usec());
 
+        fprintf(tty, "\n%s%s%s\n\n%s\nReason: %s\n\n", ctl_color(ANSI_BOLD),
+                reaches_ca ? "Revoke this certificate?" : "Mark this certificate revoked in certkeeper only?",
+                ctl_normal(), text, reason);
+        if (reaches_ca)
+                fputs("Revocation is immediate and permanent: the certificate can never be used again.\n\n", tty);
+        else
+                fprintf(tty,
+                        "%sIts CA will NOT be told:%s %s. certkeeper marks it revoked in its own\n"
+                        "inventory only (permanently); the certificate stays valid wherever its issuer is "
+                        "trusted.\n\n",
+                        ctl_color(ANSI_YELLOW), ctl_normal(), why);
         fprintf(tty,
-                "\n%sRevoke this certificate?%s\n\n%s\n"
-                "Reason: %s\n\n"
-                "Revocation is immediate and permanent: the certificate can never be used again.\n\n"
-                "        Confirmation code:  %s%.3s %.3s%s   (valid 5 minutes)\n\n"
+                "        Confirmation code:  %s%s%s   (valid 5 minutes)\n\n"
                 "Type the code to revoke, or just press Enter to cancel: ",
-                ctl_color(ANSI_BOLD), ctl_normal(), text, arg_reason ? arg_reason : "unspecified",
-                ctl_color(ANSI_BOLD), code, code + 3, ctl_normal());
+                ctl_color(ANSI_BOLD), code, ctl_normal());
         fflush(tty);
         OPENSSL_cleanse(code, sizeof code);
 
-        r = read_code_from_tty(tty, typed);
-        if (r == -ECANCELED || r == -EIO) {
-                fputs("Cancelled; the certificate was not revoked.\n", tty);
-                return CTL_EXIT_FAILURE;
-        }
-        if (r < 0) {
+        /* A wrong code costs one of the daemon's REVOCATION_CODE_MAX_TRIES (3)
+         * tries; something that is not six digits costs none. Ask again until
+         * they are used up. */
+        for (;;) {
+                r = read_code_from_tty(tty, typed);
+                if (r == -ECANCELED || r == -EIO) {
+                        fputs("Cancelled; the certificate was not revoked.\n", tty);
+                        return CTL_EXIT_FAILURE;
+                }
+                if (r < 0) {
+                        OPENSSL_cleanse(typed, sizeof typed);
+                        fputs("That is not a six-digit code. Type the code to revoke, or just press Enter "
+                              "to cancel: ",
+                              tty);
+                        fflush(tty);
+                        continue;
+                }
+                r = call_revoke(bus, path, args[0], typed, true);
                 OPENSSL_cleanse(typed, sizeof typed);
-                return ctl_fail(CTL_EXIT_FAILURE,
-                                "that is not a six-digit code; the certificate was not revoked");
+                if (r == CTL_EXIT_OK) {
+                        print_revoked(bus, path, args[0], reason, reaches_ca);
+                        return CTL_EXIT_OK;
+                }
+                if (r != -EBADE)
+                        return r;
+                wrong++;
+                if (wrong >= CTL_REVOKE_TRIES) {
+                        ctl_fail(CTL_EXIT_FAILURE,
+                                 "that code does not match either, and it is now void; the certificate was "
+                                 "not revoked");
+                        fprintf(stderr, "Hint: run certkeeperctl revoke %s again for a new code\n", args[0]);
+                        return CTL_EXIT_FAILURE;
+                }
+                fprintf(tty,
+                        "That code does not match (%u %s left). Type the code to revoke, or just press Enter "
+                        "to cancel: ",
+                        CTL_REVOKE_TRIES - wrong, CTL_REVOKE_TRIES - wrong == 1 ? "try" : "tries");
+                fflush(tty);
         }
-        r = call_revoke(bus, path, args[0], typed);
-        OPENSSL_cleanse(typed, sizeof typed);
-        return r;
 }

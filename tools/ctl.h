@@ -3,8 +3,8 @@
 
 /* What certkeeperctl's command files share: the parsed command line and a few
  * helpers. certkeeperctl.c owns main() and the argument parser; the commands
- * live in ctl-certificates.c and ctl-orders.c (and in certkeeperctl.c for the
- * small ones). */
+ * live in ctl-certificates.c, ctl-orders.c and ctl-deployments.c (and in
+ * certkeeperctl.c for the small ones). */
 
 #include <sys/types.h>
 
@@ -21,6 +21,12 @@
 #define SAN_MAX 1000
 #define NAME_MAX_LEN 1024
 #define DEFAULT_TIMEOUT_SEC 120
+/* Wrong codes a revocation code survives (DESIGN.md: void after 3). */
+#define CTL_REVOKE_TRIES 3u
+/* DESIGN.md: a deployment's name is 1-64 of [a-z0-9._-], not starting with '.'. */
+#define DEPLOYMENT_NAME_MAX 64
+#define RELOAD_UNITS_MAX 64
+#define EXEC_ARGS_MAX 256
 
 typedef enum Option {
         OPT_SOURCE,
@@ -41,10 +47,24 @@ typedef enum Option {
         OPT_FORCE,
         OPT_REASON,
         OPT_CODE,
+        OPT_LOCAL_ONLY,
         OPT_ALL,
         OPT_EVENT,
         OPT_SINCE,
         OPT_CRL,
+        /* deploy */
+        OPT_STATE,
+        OPT_DIR,
+        OPT_OWNER,
+        OPT_GROUP,
+        OPT_KEY_MODE,
+        OPT_RENEW_BEFORE,
+        OPT_NO_ROTATE_KEY,
+        OPT_RELOAD,
+        OPT_EXEC,
+        OPT_EXEC_TIMEOUT,
+        OPT_WAIT,
+        OPT_REMOVE_FILES,
         /* global ones */
         OPT_JSON,
         OPT_NO_LEGEND,
@@ -86,11 +106,27 @@ extern bool arg_legacy;
 extern bool arg_force;
 extern const char *arg_reason;
 extern const char *arg_code;
+extern bool arg_local_only;
 extern bool arg_all;
 extern const char *arg_event;
 extern bool arg_since_set;
 extern uint64_t arg_since;
 extern bool arg_crl;
+extern const char *arg_state;
+extern const char *arg_dir;
+extern const char *arg_owner;
+extern const char *arg_group;
+extern bool arg_key_mode_set;
+extern uint32_t arg_key_mode;
+extern bool arg_renew_before_set;
+extern uint32_t arg_renew_before;
+extern bool arg_rotate_key;
+extern GPtrArray *arg_reload_units;
+extern GPtrArray *arg_exec;
+extern bool arg_exec_timeout_set;
+extern uint32_t arg_exec_timeout;
+extern bool arg_deploy_wait;
+extern bool arg_remove_files;
 
 extern const char *const revocation_reasons[];
 extern const char *const key_algorithms[];
@@ -100,7 +136,16 @@ uint64_t monotonic_usec(void);
 int bus_parse_error(int r);
 int bus_build_error(int r);
 int new_manager_call(sd_bus *bus, const char *member, sd_bus_message **ret);
-int write_file(const char *path, const void *data, size_t size, mode_t mode, bool exclusive, bool force);
+typedef struct OutputFile {
+        int fd;
+        const char *path;
+        char *tmp;    /* with --force: the temporary file renamed over path */
+        bool created; /* without: path itself, ours to remove on failure */
+} OutputFile;
+
+int output_file_open(OutputFile *f, const char *path, mode_t mode, bool force);
+int output_file_commit(OutputFile *f, const void *data, size_t size);
+void output_file_abort(OutputFile *f);
 
 int verb_list(sd_bus *bus, char **args);
 int verb_show(sd_bus *bus, char **args);
@@ -114,3 +159,14 @@ int verb_order(sd_bus *bus, char **args);
 int verb_request(sd_bus *bus, char **args);
 int verb_submit_csr(sd_bus *bus, char **args);
 int verb_resubmit(sd_bus *bus, char **args);
+
+bool deployment_name_is_valid(const char *name);
+int verb_deploy_create(sd_bus *bus, char **args);
+int verb_deploy_list(sd_bus *bus, char **args);
+int verb_deploy_show(sd_bus *bus, char **args);
+int verb_deploy_renew(sd_bus *bus, char **args);
+int verb_deploy_redeploy(sd_bus *bus, char **args);
+int verb_deploy_pause(sd_bus *bus, char **args);
+int verb_deploy_resume(sd_bus *bus, char **args);
+int verb_deploy_delete(sd_bus *bus, char **args);
+int verb_deploy_reload(sd_bus *bus, char **args);

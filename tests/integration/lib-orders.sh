@@ -78,5 +78,5 @@ ck_cert_count() {
 # ck_error_name CMD... — run a busctl call expected to fail; prints the D-Bus error name
 # (busctl prints "Call failed: MESSAGE"; the name comes from a python3-dbus call instead).
 ck_dbus_error() {
-        /usr/bin/python3 "$CK_SOURCE_ROOT/tests/integration/call.py" "$@"
+        /usr/bin/python3 "$CK_HELPERS/call.py" "$@"
 }

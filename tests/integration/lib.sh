@@ -33,6 +33,39 @@ fi
 # shellcheck source=../harness/services.sh
 source "$CK_SOURCE_ROOT/tests/harness/services.sh"
 
+# What other users run (ck-user, ck-admin, nobody, certkeeper: certkeeperctl,
+# certkeeperd, the helper programs and the Python helpers) is run from copies
+# in $CK_STAGE, inside the harness's world-readable $CK_RUN, never from the
+# checkout: a checkout in /root (mode 0700) is reachable by root alone.
+# CERTKEEPERD and CERTKEEPERCTL name the copies; CK_HELPERS is the directory
+# of tests/integration/*.py, CK_STAGE_BIN of the programs.
+CK_STAGE=$CK_RUN/stage
+CK_STAGE_BIN=$CK_STAGE/bin
+CK_HELPERS=$CK_STAGE/helpers
+ck__stage() {
+        local f
+        mkdir -p "$CK_STAGE_BIN" "$CK_HELPERS" && chmod 0755 "$CK_STAGE" "$CK_STAGE_BIN" "$CK_HELPERS" || return 1
+        for f in "$CERTKEEPERD" "$CERTKEEPERCTL" "$CK_BUILD_ROOT/tools/certkeeper-cfssl-submit"; do
+                [ -e "$f" ] || continue
+                install -m 0755 "$f" "$CK_STAGE_BIN/" || return 1
+        done
+        install -m 0644 "$CK_SOURCE_ROOT"/tests/integration/*.py "$CK_HELPERS/" || return 1
+        [ -e "$CERTKEEPERD" ] && CERTKEEPERD=$CK_STAGE_BIN/$(basename "$CERTKEEPERD")
+        [ -e "$CERTKEEPERCTL" ] && CERTKEEPERCTL=$CK_STAGE_BIN/$(basename "$CERTKEEPERCTL")
+        # The one thing that could still stop another user: a $CK_RUN below a
+        # private directory (TMPDIR=/root/tmp). One line that says so, not a
+        # dozen failures that look unrelated.
+        if ! (cd / && setpriv --reuid=nobody --regid=nogroup --clear-groups -- test -r "$CK_HELPERS/call.py"); then
+                echo "Bail out! $CK_RUN is not reachable by other users (is TMPDIR=${TMPDIR:-/tmp} below a private directory?); the tests run programs as ck-user, ck-admin and nobody from there"
+                exit 1
+        fi
+}
+if ! ck__stage; then
+        echo "Bail out! cannot stage the programs other users run into $CK_STAGE"
+        exit 1
+fi
+export CK_STAGE CK_STAGE_BIN CK_HELPERS CERTKEEPERD CERTKEEPERCTL
+
 CK_TAP_COUNT=0
 CK_TAP_FAILED=0
 CK_DAEMON_PID=
@@ -293,10 +326,12 @@ ck_get_property() {
         busctl --system --json=short get-property org.certkeeper1 "$@"
 }
 
-# ck_as USER CMD... — run CMD as USER (with their groups).
+# ck_as USER CMD... — run CMD as USER (with their groups), from $CK_RUN: the
+# test's own working directory may be in a checkout USER cannot enter. Run
+# programs and helpers from $CK_STAGE_BIN and $CK_HELPERS (see above).
 ck_as() {
         local user=$1; shift
-        setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"
+        (cd "$CK_RUN" && setpriv --reuid="$user" --regid="$user" --init-groups -- "$@")
 }
 
 # ck_polkit_add_rule FILE [NAME] — put a polkit .rules file into effect and

@@ -4,11 +4,13 @@
 stdout and stderr), copy everything it writes to our stdout unchanged (colour
 escapes included) and exit with its exit code.
 
-usage: pty-run.py [--answer right|wrong|cancel] [--timeout SEC] -- CMD ARGS...
+usage: pty-run.py [--answer A[,A...]] [--timeout SEC] -- CMD ARGS...
 
 --answer: when the command shows a revocation prompt ("Confirmation code:
-123 456" ... "Type the code"), type the code shown (right), a different
-six-digit code (wrong), or just Enter (cancel). Without it nothing is typed.
+123456" ... "Type the code"), type the code shown (right), a different
+six-digit code (wrong), something that is no code (junk), or just Enter
+(cancel). A comma-separated list answers that many prompts in turn (a prompt
+is each "Type the code" after the code). Without it nothing is typed.
 Exits 124 if the command does not finish within the timeout (default 60 s).
 """
 import os
@@ -20,16 +22,16 @@ import sys
 import time
 
 ANSI = re.compile(rb'\x1b\[[0-9;]*[A-Za-z]')
-CODE = re.compile(rb'Confirmation code:\s+(\d{3}) (\d{3})')
+CODE = re.compile(rb'Confirmation code:\s+(\d{3}) ?(\d{3})')
 
 
 def main():
     args = sys.argv[1:]
-    answer = None
+    answers = []
     timeout = 60.0
     while args and args[0] != '--':
         if args[0] == '--answer':
-            answer = args[1]
+            answers = args[1].split(',')
             args = args[2:]
         elif args[0] == '--timeout':
             timeout = float(args[1])
@@ -37,7 +39,7 @@ def main():
         else:
             sys.exit('pty-run.py: unknown option ' + args[0])
     if not args or len(args) < 2:
-        sys.exit('usage: pty-run.py [--answer right|wrong|cancel] -- CMD ARGS...')
+        sys.exit('usage: pty-run.py [--answer A[,A...]] -- CMD ARGS...')
     cmd = args[1:]
 
     pid, fd = pty.fork()
@@ -48,7 +50,7 @@ def main():
             os._exit(127)
 
     out = b''
-    answered = answer is None
+    answered = 0
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
@@ -68,19 +70,22 @@ def main():
         if not data:
             break
         out += data
-        if not answered:
+        if answered < len(answers):
             plain = ANSI.sub(b'', out)
             m = CODE.search(plain)
-            if m and b'Type the code' in plain[m.end():]:
+            if m and plain[m.end():].count(b'Type the code') > answered:
                 code = (m.group(1) + m.group(2)).decode()
+                answer = answers[answered]
                 if answer == 'right':
                     typed = code
                 elif answer == 'wrong':
-                    typed = '%06d' % ((int(code) + 1) % 1000000)
+                    typed = '%06d' % ((int(code) + 1 + answered) % 1000000)
+                elif answer == 'junk':
+                    typed = '12ab'
                 else:
                     typed = ''
                 os.write(fd, typed.encode() + b'\n')
-                answered = True
+                answered += 1
 
     _, status = os.waitpid(pid, 0)
     sys.stdout.buffer.write(out)

@@ -13,7 +13,7 @@ source "$(dirname "$0")/lib-orders.sh"
 
 [ -n "${CK_POLKIT_RULES_DIR:-}" ] || ck_skip_all "needs polkitd (services polkit)"
 
-CALL=$CK_SOURCE_ROOT/tests/integration/call.py
+CALL=$CK_HELPERS/call.py
 MAX_PENDING=3
 
 # External CAs that answer deterministically: "hold" keeps every order waiting

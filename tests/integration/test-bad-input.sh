@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib-orders.sh"
 ck_write_config
 ck_start_daemon || ck_bail "certkeeperd did not start"
 
-CALL=(/usr/bin/python3 "$CK_SOURCE_ROOT/tests/integration/call.py")
+CALL=(/usr/bin/python3 "$CK_HELPERS/call.py")
 
 # refused DESC ERROR_NAME QUOTE METHOD ARGS [SIGNATURE] — the call fails with ERROR_NAME,
 # the message contains QUOTE, and the order count does not move.

@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib-orders.sh"
 ck_write_config
 ck_start_daemon || ck_bail "certkeeperd did not start"
 DB=$CK_STATE_DIR/certkeeper.db
-BURST=(/usr/bin/python3 "$CK_SOURCE_ROOT/tests/integration/burst.py")
+BURST=(/usr/bin/python3 "$CK_HELPERS/burst.py")
 
 ck_check "8 clients x 25 requests are all acknowledged" "${BURST[@]}" "$CK_RUN/burst1" 8 25
 ck_check "200 order paths came back, all different" \

@@ -22,7 +22,7 @@ Paths=$CK_RUN/disc"
 ck_start_daemon || ck_bail "certkeeperd did not start"
 
 CTL=$CERTKEEPERCTL
-PTY=(/usr/bin/python3 "$CK_SOURCE_ROOT/tests/integration/pty-run.py")
+PTY=(/usr/bin/python3 "$CK_HELPERS/pty-run.py")
 W=$CK_RUN/ctl
 mkdir -p "$W"
 # Piped output: no colour whatever the environment says.
@@ -361,8 +361,19 @@ ctl_rc 0 "download ID -o FILE" download "$cert1_id" -o "$W/dl.pem"
 ck_check "the file is the certificate (openssl fingerprint)" test "$(fingerprint_of "$W/dl.pem")" = "$fp1"
 ck_check "with one certificate" test "$(grep -c 'BEGIN CERTIFICATE' "$W/dl.pem")" = 1
 ck_check "mode 0644" test "$(stat -c %a "$W/dl.pem")" = 644
+# A download that cannot be written is not asked for, so not audited as one.
+downloads() {
+        ck_busctl "${CK_MGR[@]}" ListAuditEvents 'a{sv}' 1 event s certificate.download.success |
+                jq '.data[0] | length'
+}
+n_dl=$(downloads)
 ctl_rc 1 "download does not overwrite a file" download "$cert1_id" -o "$W/dl.pem"
 has "and says how to" "$CK_ERR" "--force"
+ctl_rc 1 "download into a directory that does not exist fails" download "$cert1_id" -o "$W/no/such/dir.pem"
+has "saying why" "$CK_ERR" "cannot write $W/no/such/dir\\.pem: No such file or directory"
+ck_check "neither is recorded as certificate.download.success" test "$(downloads)" = "$n_dl"
+ctl_rc 0 "download ID -o a new file" download "$cert1_id" -o "$W/dl2.pem"
+ck_check "that one is recorded" test "$(downloads)" = "$((n_dl + 1))"
 ctl_rc 0 "download --chain -o FILE --force" download "$cert1_id" --chain -o "$W/dl.pem" --force
 ck_check "--chain: two certificates" test "$(grep -c 'BEGIN CERTIFICATE' "$W/dl.pem")" = 2
 ck_check "--chain: the leaf verifies against the CA in the file" \
@@ -408,18 +419,31 @@ rc=$?
 ck_check "revoke, Enter pressed: cancelled (exit $rc)" test "$rc" = 1
 has "it says so" "$out" "not revoked"
 ck_check "the certificate is still active" test "$(cprop "$rv" Status)" = active
-out=$("${PTY[@]}" --answer wrong -- "$CTL" revoke "$rv_id" --reason superseded)
+# One wrong code does not end it: it asks again, says how many tries are
+# left, and something that is not six digits costs no try.
+out=$("${PTY[@]}" --answer wrong,junk,wrong,cancel -- "$CTL" revoke "$rv_id" --reason superseded)
 rc=$?
 out=$(plain "$out")
-has "revoke shows the certificate and a six-digit code" "$out" "Confirmation code: +[0-9]{3} [0-9]{3}"
+has "revoke shows the certificate and a six-digit code" "$out" "Confirmation code: +[0-9]{6} "
 has "and what it revokes" "$out" "CommonName: revoke-me\\.example\\.com"
-ck_check "revoke, wrong code typed: refused (exit $rc)" test "$rc" = 1
-has "naming ConfirmationMismatch" "$out" "ConfirmationMismatch"
+has "and that its CA is told (the Local CA's CRL)" "$out" "Revocation is immediate and permanent"
+has "a wrong code: asked again, 2 tries left" "$out" "does not match \\(2 tries left\\)\\. Type the code"
+has "no code at all: asked again" "$out" "That is not a six-digit code\\. Type the code"
+has "a second wrong code: 1 try left (not '1 tries')" "$out" "does not match \\(1 try left\\)"
+ck_check "then Enter: cancelled (exit $rc)" test "$rc" = 1
 ck_check "the certificate is still active" test "$(cprop "$rv" Status)" = active
-out=$("${PTY[@]}" --answer right -- "$CTL" revoke "$rv_id" --reason superseded)
+out=$("${PTY[@]}" --answer wrong,wrong,wrong -- "$CTL" revoke "$rv_id" --reason superseded)
 rc=$?
-ck_check "revoke, right code typed: revoked (exit $rc)" test "$rc" = 0
-has "it says so" "$out" "revoked \\(superseded\\)"
+out=$(plain "$out")
+ck_check "three wrong codes: refused (exit $rc)" test "$rc" = 1
+has "the code is void, and it says how to go on" "$out" "now void"
+has "in certkeeperctl's words, not the API's" "$out" "run certkeeperctl revoke $rv_id again"
+ck_check "no API method names in what revoke prints" bash -c "! grep -q 'RequestRevocation' <<<\"\$0\"" "$out"
+ck_check "the certificate is still active" test "$(cprop "$rv" Status)" = active
+out=$("${PTY[@]}" --answer wrong,right -- "$CTL" revoke "$rv_id" --reason superseded)
+rc=$?
+ck_check "revoke, a wrong then the right code: revoked (exit $rc)" test "$rc" = 0
+has "it says so, and that the CRL has it" "$out" "revoked \\(superseded\\): published in the Local PKI CRL"
 ck_check "Status is revoked with reason superseded" \
         test "$(cprop "$rv" Status)/$(cprop "$rv" RevocationReason)" = revoked/superseded
 ck_check "RevokedAt is set" test "$(cprop "$rv" RevokedAt)" -gt 0
@@ -446,6 +470,30 @@ has "names ConfirmationRequired" "$CK_ERR" "org\\.certkeeper1\\.Error\\.Confirma
 ctl_rc 0 "list --status revoked --json=short" list --status revoked --json=short
 jq_ok "lists the two revoked certificates" "$CK_OUT" '[.[].object] | sort == ([$a, $b] | sort)' \
         --arg a "$rv" --arg b "$cert2"
+
+# A discovered certificate: certkeeper cannot tell its CA. revoke says so
+# before anything happens and wants --local-only; afterwards it says the CA
+# was not told.
+ctl_rc 2 "revoke of a discovered certificate without --local-only is refused" revoke "$disc_id" --code 123456
+has "saying its CA would not be told" "$CK_ERR" "would not revoke it at its CA: it was discovered on disk"
+has "and what --local-only does" "$CK_ERR" "Hint: pass --local-only"
+ck_check "the discovered certificate is still active" test "$(cprop "/org/certkeeper1/certificate/$disc_id" Status)" = active
+ctl_rc 2 "--local-only on a Local CA certificate is refused (its CRL always has it)" revoke "$cert1_id" --local-only --code 123456
+has "saying why" "$CK_ERR" "does not apply"
+out=$("${PTY[@]}" --answer cancel -- "$CTL" revoke "$disc_id" --local-only)
+rc=$?
+out=$(plain "$out")
+ck_check "revoke --local-only of a discovered certificate asks, Enter cancels (exit $rc)" test "$rc" = 1
+has "the question names the scope" "$out" "Mark this certificate revoked in certkeeper only\\?"
+has "and says the CA is not told" "$out" "Its CA will NOT be told: it was discovered on disk"
+ctl_rc 0 "revoke-request of a discovered certificate" revoke-request "$disc_id"
+dcode=$CK_OUT
+has "notes that revoke needs --local-only" "$CK_ERR" "needs --local-only"
+ctl_rc 0 "revoke --code --local-only of a discovered certificate" revoke "$disc_id" --code "$dcode" --local-only
+has "says it is revoked in certkeeper's inventory only" "$CK_OUT" "marked revoked \\(unspecified\\) in certkeeper's inventory only"
+has "and that the CA was not told" "$CK_OUT" "Its CA was NOT told"
+ck_check "RevocationPropagation agrees" \
+        test "$(cprop "/org/certkeeper1/certificate/$disc_id" RevocationPropagation)" = "not propagated: discovered certificate"
 
 # ---------------------------------------------------------------------------
 # ca and ca --crl
@@ -504,7 +552,7 @@ jq_ok "audit JSON equals ListAuditEvents" "$CK_OUT" \
         --argjson rows "$audit_all"
 ctl_rc 0 "audit --event certificate.revoke.success --json=short" audit --event certificate.revoke.success --json=short
 jq_ok "two revocations, with their reasons" "$CK_OUT" \
-        'length == 2 and all(.[]; .event == "certificate.revoke.success") and ([.[].fields.reason] | sort) == ["keyCompromise","superseded"]'
+        'length == 3 and all(.[]; .event == "certificate.revoke.success") and ([.[].fields.reason] | sort) == ["keyCompromise","superseded","unspecified"]'
 ctl_rc 0 "audit --event certificate.issued" audit --event certificate.issued
 has "audit has a header" "$CK_OUT" "^TIME +EVENT +UID +DETAILS\$"
 has "and the issuance of certificate $cert1_id" "$CK_OUT" "certificate\\.issued +0 +.*certificate_id=$cert1_id "

@@ -15,7 +15,7 @@ ck_write_config
 mount -t tmpfs -o size=8m,mode=0700 certkeeper-state "$CK_STATE_DIR" ||
         ck_skip_all "cannot mount a tmpfs here (needs root in a private mount namespace)"
 DB=$CK_STATE_DIR/certkeeper.db
-CALL=(/usr/bin/python3 "$CK_SOURCE_ROOT/tests/integration/call.py")
+CALL=(/usr/bin/python3 "$CK_HELPERS/call.py")
 ck_start_daemon || ck_bail "certkeeperd did not start"
 
 order=$(ck_request before.full.example -- key_algorithm s ec-256)

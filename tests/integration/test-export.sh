@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-orders.sh"
 
 CERT_IFACE=org.certkeeper1.Certificate
-PFX_PY=$CK_SOURCE_ROOT/tests/integration/pfx.py
+PFX_PY=$CK_HELPERS/pfx.py
 
 ck_write_config
 ck_start_daemon || ck_bail "certkeeperd did not start"

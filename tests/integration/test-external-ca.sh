@@ -13,7 +13,15 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-orders.sh"
 source "$(dirname "$0")/lib-acme.sh"   # ck_oprop, ck_cprop, ck_list_certificates_ms
 
-CFSSL_SUBMIT=$CK_BUILD_ROOT/tools/certkeeper-cfssl-submit
+# no_process PATTERN — no process's command line matches PATTERN (pgrep -f).
+# Fails when pgrep itself is missing (procps): "! pgrep" must not pass then.
+no_process() {
+        command -v pgrep >/dev/null || { echo "pgrep is not installed (procps)" >&2; return 1; }
+        ! pgrep -f "$1" >/dev/null
+}
+ck_check "pgrep is installed (procps, from tools/install-deps)" command -v pgrep
+
+CFSSL_SUBMIT=$CK_STAGE_BIN/certkeeper-cfssl-submit
 [ -x "$CFSSL_SUBMIT" ] || ck_skip_all "$CFSSL_SUBMIT is not built"
 
 # --- The scripted CA: a real openssl CA, its behaviour chosen by the CN.
@@ -230,7 +238,7 @@ t0=$(ck_now_us)
 order=$(ck_request flood1.example.test -- provider s script)
 ck_check_failed "$order" "flooding helper" "flooded its output" "stdout"
 ck_diag "flooding helper: failed after $(( ($(ck_now_us) - t0) / 1000 )) ms"
-ck_check "flooding helper: it is gone" bash -c "! pgrep -f '^ck-flood-$SCA ' >/dev/null"
+ck_check "flooding helper: it is gone" no_process "^ck-flood-$SCA "
 
 # exit 5: wait with a delay of 1 s, then POLL with the cookie.
 ck_check_ext_order "$delay_order" script delay1.example.test "$SCA/ca.pem" "exit 5 (wait with delay)"
@@ -257,7 +265,7 @@ if ck_wait_for "hang: the helper is running" 20 hanging; then
         ck_check "hang: the order is processing" test "$(ck_order_status "$hang_order")" = processing
 fi
 ck_check_failed "$hang_order" "hang" "did not finish SUBMIT within 2 s and was killed" "unreachable after 4 attempts"
-ck_check "hang: no helper left behind" bash -c "! pgrep -f '^ck-hang-$SCA 600' >/dev/null"
+ck_check "hang: no helper left behind" no_process "^ck-hang-$SCA 600"
 
 # --- exit 1, continued: POLL after the restart completes the order.
 ck_check_ext_order "$wait_order" script wait1.example.test "$SCA/ca.pem" "exit 1 (wait, restart, POLL)" 90
@@ -276,7 +284,7 @@ if ck_wait_for "stop: a helper with Timeout=300 hangs" 20 hanging; then
         ck_stop_daemon
         ms=$(( ($(ck_now_us) - t0) / 1000 ))
         ck_check "stop: certkeeperd stopped in ${ms} ms (< 5000) without waiting for the helper" test "$ms" -lt 5000
-        ck_check "stop: the helper was killed" bash -c "! pgrep -f '^ck-hang-$SCA 600' >/dev/null"
+        ck_check "stop: the helper was killed" no_process "^ck-hang-$SCA 600"
         ck_check "stop: the order stays open for the next start" \
                 test "$(sqlite3 "file:$CK_STATE_DIR/certkeeper.db?mode=ro" "SELECT status FROM orders WHERE id = ${hang_order##*/}")" = processing
 fi

@@ -16,7 +16,7 @@ order=$(ck_request ok.hostile.example -- key_algorithm s ec-256)
 ck_check "a certificate to attack is issued" test "$(ck_wait_order "$order")" = complete
 cert=$(ck_order_cert "$order")
 
-/usr/bin/python3 "$CK_SOURCE_ROOT/tests/integration/hostile.py" "$cert" "$order" >"$CK_RUN/hostile.out" 2>"$CK_RUN/hostile.err"
+/usr/bin/python3 "$CK_HELPERS/hostile.py" "$cert" "$order" >"$CK_RUN/hostile.out" 2>"$CK_RUN/hostile.err"
 rc=$?
 while read -r verdict text; do
         case $verdict in

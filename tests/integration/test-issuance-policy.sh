@@ -15,7 +15,7 @@ MaxValidityDays=30
 MaxValidityDaysEnforcement=soft
 MinRSABits=3072"
 ck_start_daemon || ck_bail "certkeeperd did not start"
-CALL=(/usr/bin/python3 "$CK_SOURCE_ROOT/tests/integration/call.py")
+CALL=(/usr/bin/python3 "$CK_HELPERS/call.py")
 
 ck_check "GetPolicy shows the configured rules" bash -c "
         busctl --system --json=short call org.certkeeper1 /org/certkeeper1 org.certkeeper1.Manager GetPolicy |

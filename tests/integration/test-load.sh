@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib-orders.sh"
 ck_write_config
 ck_start_daemon || ck_bail "certkeeperd did not start"
 DB=$CK_STATE_DIR/certkeeper.db
-ck_check "100 certificates to describe" /usr/bin/python3 "$CK_SOURCE_ROOT/tests/integration/burst.py" "$CK_RUN/seed" 4 25
+ck_check "100 certificates to describe" /usr/bin/python3 "$CK_HELPERS/burst.py" "$CK_RUN/seed" 4 25
 all_done() { [ "$(sqlite3 "$DB" "SELECT count(*) FROM orders WHERE status IN ('pending','processing')")" = 0 ]; }
 ck_wait_for "the seed orders finish" 120 all_done
 

@@ -13,7 +13,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-orders.sh"
 
 CERT_IFACE=org.certkeeper1.Certificate
-REVOKE_PY=$CK_SOURCE_ROOT/tests/integration/revoke.py
+REVOKE_PY=$CK_HELPERS/revoke.py
 
 # A test CA for the external CA helper: a certmonger helper signing with openssl x509 -req.
 EXT=$CK_RUN/ext-ca
@@ -115,7 +115,7 @@ expect "... ConfirmationRequired comes before InvalidReason" "$out" 4 \
 expect "A wrong code: ConfirmationMismatch, 2 tries left" "$out" 5 \
         '^error org.certkeeper1.Error.ConfirmationMismatch: .*2 tries left'
 expect "... ConfirmationMismatch comes before InvalidReason (1 try left)" "$out" 6 \
-        '^error org.certkeeper1.Error.ConfirmationMismatch: .*1 tries left'
+        '^error org.certkeeper1.Error.ConfirmationMismatch: .*1 try left'
 expect "The right code with a bad reason: InvalidReason" "$out" 7 \
         "^error org.certkeeper1.Error.InvalidReason: 'bogus' is not a revocation reason"
 expect "The right code and keyCompromise: revoked (an InvalidReason does not burn the code)" "$out" 8 '^ok$'
@@ -130,7 +130,7 @@ c=${cert[void]}
 out=$(revoke "$c" A:request A:revoke:wrong:superseded A:revoke:12345:superseded A:revoke:0123456:superseded \
         A:revoke:code:superseded A:request)
 expect "void: first wrong code: mismatch" "$out" 2 '^error org.certkeeper1.Error.ConfirmationMismatch: .*2 tries left'
-expect "void: a five-digit code: mismatch" "$out" 3 '^error org.certkeeper1.Error.ConfirmationMismatch: .*1 tries left'
+expect "void: a five-digit code: mismatch" "$out" 3 '^error org.certkeeper1.Error.ConfirmationMismatch: .*1 try left'
 expect "void: a seven-digit code: mismatch, now void" "$out" 4 \
         '^error org.certkeeper1.Error.ConfirmationMismatch: .*void'
 expect "void: the right code after 3 wrong tries: ConfirmationRequired (the code is gone)" "$out" 5 \

@@ -77,7 +77,7 @@ ck_check "ck-user cannot look into the state directory" bash -c "! setpriv --reu
 
 # No polkitd on this bus: authorization fails closed, reading stays open.
 out=$(setpriv --reuid=ck-user --regid=ck-user --init-groups /usr/bin/python3 \
-        "$CK_SOURCE_ROOT/tests/integration/call.py" /org/certkeeper1 org.certkeeper1.Manager RequestCertificate \
+        "$CK_HELPERS/call.py" /org/certkeeper1 org.certkeeper1.Manager RequestCertificate \
         '"nopolkit.example.org", [], {}' --signature 'sasa{sv}' 2>&1)
 ck_check "without polkitd a user's RequestCertificate is AccessDenied naming the action" \
         grep -q '^error org.freedesktop.DBus.Error.AccessDenied: .*org.certkeeper1.request' <<<"$out" || ck_diag "$out"

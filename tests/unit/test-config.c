@@ -128,6 +128,8 @@ static void assert_defaults(const Config *c) {
         g_assert_cmpstr(c->discovery_paths[2], ==, "/etc/letsencrypt/live");
         g_assert_false(c->include_ca_certificates);
         g_assert_cmpuint(c->rescan_interval_sec, ==, 3600);
+        g_assert_null(c->metrics_textfile_directory);
+        g_assert_cmpuint(c->metrics_interval_sec, ==, 60);
 
         g_assert_cmpuint(c->n_expiry_thresholds, ==, 4);
         g_assert_cmpuint(c->expiry_thresholds_days[0], ==, 30);
@@ -438,6 +440,9 @@ static const ErrorCase error_cases[] = {
         { "[Alerts]\nExpiryThresholdsDays=30 0\n", { "[Alerts] ExpiryThresholdsDays=30 0: expected numbers of days "
                                                      "in 1..3650" } },
         { "[Alerts]\nExpiryThresholdsDays=30 3651\n", { "ExpiryThresholdsDays=30 3651: expected" } },
+        { "[Metrics]\nIntervalSec=0\n", { "[Metrics] IntervalSec=0: expected an integer in 1..86400" } },
+        { "[Metrics]\nTextfileDirectory=node-exporter\n", { "[Metrics] TextfileDirectory=node-exporter: expected an absolute path" } },
+        { "[Metrics]\nPort=9100\n", { "[Metrics] Port", "TextfileDirectory IntervalSec" } },
         { "[Policy]\nMaxSANs=1001\n", { "[Policy] MaxSANs=1001: expected an integer in 1..1000" } },
         { "[Policy]\nMinRSABits=1023\n", { "[Policy] MinRSABits=1023: expected an integer in 1024..16384" } },
         { "[Daemon]\nWorkerThreads=65\n", { "[Daemon] WorkerThreads=65: expected an integer in 0..64" } },

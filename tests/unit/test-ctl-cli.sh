@@ -57,6 +57,10 @@ check 1 "^Hint: .*DBUS_SYSTEM_BUS_ADDRESS" -- status
 check 1 "failed to connect to the system bus" -- show 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 check 1 "failed to connect to the system bus" -- audit --since "2026-11-27 10:00" --event certificate.issued --limit 5
 check 1 "failed to connect to the system bus" -- request www.example.com --san example.com --san www.example.com --key ec-256 --days 90
+# --json alone is --json=short: the next word is the command, not its value.
+check 1 "failed to connect to the system bus" -- --json list
+check 1 "failed to connect to the system bus" -- list --json
+check 1 "failed to connect to the system bus" -- revoke 7 --local-only --code 123456
 
 # --help and --version work without a bus and document the exit codes.
 n=$((n + 1))

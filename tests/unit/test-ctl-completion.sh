@@ -15,6 +15,7 @@ mkdir "$TMP/bin"
 cat >"$TMP/bin/certkeeperctl" <<'EOS'
 #!/bin/bash
 case " $* " in
+*" deploy list "*) printf 'www  www.example.com active\nmail mail.example.com retrying\n' ;;
 *" list "*) printf '7  www.example.com active managed\n12 old.example.com revoked discovered\n' ;;
 *" orders "*"--status failed"*) printf '6  bad.example.org local-pki failed\n' ;;
 *" orders "*) printf '5  www.example.com local-pki complete\n6  bad.example.org local-pki failed\n' ;;
@@ -58,6 +59,18 @@ expect "certkeeperctl list --status " "active expired revoked"
 expect "certkeeperctl request www.example.com --key ec" "ec-256 ec-384"
 expect "certkeeperctl revoke 7 --reason c" "cACompromise cessationOfOperation"
 expect "certkeeperctl show " "12 7"
+expect "certkeeperctl dep" "deploy"
+expect "certkeeperctl deploy " "create delete list pause redeploy reload renew resume show"
+expect "certkeeperctl deploy re" "redeploy reload renew resume"
+expect "certkeeperctl deploy renew " "mail www"
+expect "certkeeperctl --no-legend deploy show w" "www"
+expect "certkeeperctl deploy renew www " ""
+expect "certkeeperctl deploy create www --key-m" "--key-mode"
+expect "certkeeperctl deploy create www --key-algorithm ec" "ec-256 ec-384"
+expect "certkeeperctl deploy create www --exec-timeout 30 --re" "--reload --renew-before-days"
+expect "certkeeperctl deploy list --state re" "renewing retrying"
+expect "certkeeperctl deploy delete www --r" "--remove-files"
+expect "certkeeperctl deploy renew www --w" "--wait"
 expect "certkeeperctl download 1" "12"
 expect "certkeeperctl revoke --reason superseded " "12 7"
 expect "certkeeperctl show 7 " ""

@@ -100,7 +100,7 @@ done
 # Configuration: every key of config.c's table, under its section.
 conf_page=$MAN/certkeeper.conf.5
 keys=$(sed -n '/config_keys\[\] = {/,/^};/p' "$SRC/daemon/config.c" |
-        grep -Eo '"(Daemon|LocalCA|Policy|ACME|ExternalCA|Discovery|Alerts)", *"[A-Za-z]+"|POLICY_(KEY|UINT)\("[A-Za-z]+"' |
+        grep -Eo '"(Daemon|Deploy|LocalCA|Policy|ACME|ExternalCA|Discovery|Alerts|Metrics)", *"[A-Za-z]+"|POLICY_(KEY|UINT)\("[A-Za-z]+"' |
         sed -E 's/^POLICY_(KEY|UINT)\(/"Policy", /' | tr -d '" ')
 [ "$(wc -l <<<"$keys")" -ge 30 ]
 ok $? "config.c's table has the keys ($(wc -l <<<"$keys"))"
@@ -110,7 +110,7 @@ while IFS=, read -r section key; do
         sed -n "/$heading/,\$p" "$conf_page" | grep -Eq "^\.(B|BI) $key=" 
         ok $? "certkeeper.conf(5) documents [$section] $key="
 done <<<"$keys"
-for s in Daemon LocalCA Policy ACME ExternalCA Discovery Alerts; do
+for s in Daemon Deploy LocalCA Policy ACME ExternalCA Discovery Alerts; do
         grep -q "^\.SH \[$s" "$conf_page"
         ok $? "certkeeper.conf(5) has a section [$s]"
 done

@@ -71,7 +71,7 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
         g_assert_cmpint(revocation_new(f->event, f->store, f->audit, f->ca, f->config, f->dir, f->providers,
                                        f->io, &f->rev),
                         ==, 0);
-        revocation_set_listener(f->rev,
+        revocation_add_listener(f->rev,
                                 &(RevocationListener){.certificate_revoked = on_revoked, .userdata = f});
 }
 
