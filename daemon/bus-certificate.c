@@ -139,19 +139,10 @@ static int audit_cert(BusContext *c, sd_bus_message *m, AuditEvent ev, const Cer
         int r = authz_caller(c->authz, m, &caller, error);
         if (r < 0)
                 return r;
-        /* Reads of public data are recorded without a disk flush each (see
-         * store_begin_relaxed); an export of the private key waits for the disk. */
-        r = ev == AUDIT_VIEW_ACCESSED || ev == AUDIT_DOWNLOAD_SUCCESS ? store_begin_relaxed(c->store)
-                                                                      : store_begin(c->store);
-        if (r >= 0)
-                r = audit_record(c->audit, ev,
-                                 &(AuditRecord) { .uid = caller.uid, .pid = caller.pid, .certificate_id = row->id,
-                                                  .fingerprint = row->fingerprint,
-                                                  .common_name = row->common_name, .reason = reason });
-        if (r >= 0)
-                r = store_commit(c->store);
-        else
-                store_rollback(c->store);
+        r = audit_record_commit(c->audit, ev,
+                                &(AuditRecord) { .uid = caller.uid, .pid = caller.pid, .certificate_id = row->id,
+                                                 .fingerprint = row->fingerprint,
+                                                 .common_name = row->common_name, .reason = reason });
         if (r < 0)
                 /* An access we cannot record is an access we do not grant. */
                 return bus_error_internal(error, r, "cannot record the audit event");

@@ -643,47 +643,16 @@ static int method_list_audit_events(sd_bus_message *m, void *userdata, sd_bus_er
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        sqlite3_stmt *st;
-        r = store_prepare(c->store,
-                          "SELECT time, event, uid, fields FROM audit WHERE (?1 IS NULL OR event = ?1)"
-                          " AND time >= ?2 ORDER BY id DESC LIMIT ?3",
-                          &st);
+        g_autoptr(GVariant) events = NULL;
+        r = audit_list(c->audit, event, since, limit, &events);
         if (r < 0)
                 return bus_error_internal(error, r, "cannot read the audit trail");
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_text(st, 1, event);
-        store_bind_int64(st, 2, (int64_t) since);
-        store_bind_int64(st, 3, limit ? (int64_t) limit : 10000);
 
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', "(tsua{ss})");
-        if (r < 0)
-                return r;
-
-        /* Newest first from the index, oldest first in the reply. */
-        g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify) g_variant_unref);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                g_autoptr(GVariant) fields = g_variant_parse(G_VARIANT_TYPE("a{ss}"),
-                                                             (const char *) sqlite3_column_text(st, 3), NULL,
-                                                             NULL, NULL);
-                GVariant *row = g_variant_new("(tsu@a{ss})", (guint64) sqlite3_column_int64(st, 0),
-                                              (const char *) sqlite3_column_text(st, 1),
-                                              (guint32) sqlite3_column_int64(st, 2),
-                                              fields ? fields : g_variant_new("a{ss}", NULL));
-                g_ptr_array_add(rows, g_variant_ref_sink(row));
-        }
-        if (rc != SQLITE_DONE)
-                return bus_error_internal(error, store_errno(rc), "cannot read the audit trail");
-        for (guint i = rows->len; i > 0; i--) {
-                r = bus_append_gvariant(reply, rows->pdata[i - 1]);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(reply);
+        r = bus_append_gvariant(reply, events);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);

@@ -109,6 +109,8 @@ int bus_read_options(sd_bus_message *m, const BusOption *opts, size_t n, GVarian
                 return r;
 
         unsigned count = 0;
+        /* Every option once: a key given twice would be applied once and recorded twice. */
+        g_autofree bool *given = g_new0(bool, n + 1);
         for (;;) {
                 r = sd_bus_message_enter_container(m, 'e', "sv");
                 if (r < 0)
@@ -125,9 +127,12 @@ int bus_read_options(sd_bus_message *m, const BusOption *opts, size_t n, GVarian
                         return r;
 
                 const BusOption *o = NULL;
+                size_t idx = 0;
                 for (size_t i = 0; i < n; i++)
-                        if (streq(opts[i].key, key))
+                        if (streq(opts[i].key, key)) {
                                 o = &opts[i];
+                                idx = i;
+                        }
                 if (!o) {
                         g_autoptr(GString) known = g_string_new(NULL);
                         for (size_t i = 0; i < n; i++)
@@ -136,8 +141,9 @@ int bus_read_options(sd_bus_message *m, const BusOption *opts, size_t n, GVarian
                                               "unknown option '%.64s': expected one of %s", key,
                                               n ? known->str : "(none)");
                 }
-                if (o->seen && *o->seen)
+                if (given[idx] || (o->seen && *o->seen))
                         return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT, "option '%.64s' given twice", key);
+                given[idx] = true;
 
                 const char *contents = NULL;
                 char type;

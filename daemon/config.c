@@ -452,12 +452,17 @@ static const ConfigKey config_keys[] = {
 
         CONFIG_KEY("Alerts", "ExpiryThresholdsDays", parse_thresholds, expiry_thresholds_days),
 
+        CONFIG_UINT("Audit", "MaxRecords", audit_max_records, 100, 100000000),
+        CONFIG_UINT("Audit", "MaxAccessRecords", audit_max_access_records, 100, 100000000),
+        CONFIG_UINT("Audit", "MaxAgeDays", audit_max_age_days, 0, 36500),
+        CONFIG_UINT("Audit", "CoalesceIntervalSec", audit_coalesce_interval_sec, 0, 86400),
+
         CONFIG_KEY("Metrics", "TextfileDirectory", parse_abs_path_optional, metrics_textfile_directory),
         CONFIG_UINT("Metrics", "IntervalSec", metrics_interval_sec, 1, 86400),
 };
 
 static const char *const config_sections[] = {
-        "Daemon", "Deploy", "LocalCA", "Policy", "ACME", "ExternalCA", "Discovery", "Alerts", "Metrics",
+        "Daemon", "Deploy", "LocalCA", "Policy", "ACME", "ExternalCA", "Discovery", "Alerts", "Audit", "Metrics",
 };
 
 static char *keys_of_section(const char *section) {
@@ -659,6 +664,11 @@ int config_new_default(Config **ret) {
 
         c->expiry_thresholds_days = g_memdup2(thresholds, sizeof thresholds);
         c->n_expiry_thresholds = ELEMENTSOF(thresholds);
+
+        c->audit_max_records = 100000;
+        c->audit_max_access_records = 100000;
+        c->audit_max_age_days = 400;
+        c->audit_coalesce_interval_sec = 3600;
 
         *ret = c;
         return 0;

@@ -88,6 +88,12 @@ typedef struct Config {
         unsigned *expiry_thresholds_days; /* default 30 14 7 1, sorted descending */
         size_t n_expiry_thresholds;
 
+        /* [Audit]: the store's audit trail is bounded (the journal keeps its own). */
+        unsigned audit_max_records;        /* MaxRecords=, default 100000: records of changes */
+        unsigned audit_max_access_records; /* MaxAccessRecords=, default 100000: reads (view, PEM download) */
+        unsigned audit_max_age_days;       /* MaxAgeDays=, default 400; 0 = no age limit */
+        unsigned audit_coalesce_interval_sec; /* CoalesceIntervalSec=, default 3600; 0 = a row per read */
+
         /* [Metrics] */
         char *metrics_textfile_directory; /* TextfileDirectory=, NULL (default): no metrics file */
         unsigned metrics_interval_sec;   /* IntervalSec=, default 60: the longest time between two writes */

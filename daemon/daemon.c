@@ -301,6 +301,12 @@ int daemon_new(const char *config_path, Daemon **ret) {
         r = audit_new(d->store, &d->audit);
         if (r < 0)
                 return r;
+        audit_set_limits(d->audit, &(AuditLimits) {
+                .max_records = d->config->audit_max_records,
+                .max_access_records = d->config->audit_max_access_records,
+                .max_age_usec = (uint64_t) d->config->audit_max_age_days * USEC_PER_DAY,
+                .coalesce_usec = (uint64_t) d->config->audit_coalesce_interval_sec * USEC_PER_SEC,
+        });
 
         r = local_ca_open(d->store, &d->master_key, d->config, state, &d->local_ca, &err);
         if (r < 0) {

@@ -1066,6 +1066,14 @@ static int on_intake(sd_event_source *es, void *userdata) {
                         take_long_name(s, name);
                         continue;
                 }
+                if (!g_utf8_validate(name, -1, NULL)) {
+                        /* The name becomes the order's SpoolName and a D-Bus string: UTF-8 only. */
+                        struct stat st;
+                        if (fstatat(s->incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                                fail_without_order(s, name, st.st_uid,
+                                                   "has a name that is not valid UTF-8 (rename it)");
+                        continue;
+                }
 
                 e = g_new0(Entry, 1);
                 e->reading = true;

@@ -116,6 +116,29 @@ static const char schema_v1[] =
         "CREATE INDEX audit_event ON audit(event, time);"
         "CREATE INDEX audit_time ON audit(time);";
 
+/* The audit trail is bounded (audit.c). Reads anyone may make (a Describe, a PEM download)
+ * are marked access=1 and have their own bound, so that no flood of reads can push the
+ * records of changes out; repeated reads of one certificate by one caller share a row with
+ * a count and the time of the latest (last_time). audit_counts holds the number of rows of
+ * each kind, kept by triggers, so that the bound costs no count(*). The read records of
+ * schema 1 have no certificate id: they are never coalesced with. */
+static const char schema_v2[] =
+        "ALTER TABLE audit ADD COLUMN access INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE audit ADD COLUMN certificate_id INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;"
+        "ALTER TABLE audit ADD COLUMN last_time INTEGER NOT NULL DEFAULT 0;"
+        "UPDATE audit SET access = 1 WHERE event IN ('certificate.view.accessed', 'certificate.download.success');"
+        "UPDATE audit SET last_time = time;"
+        "CREATE INDEX audit_kind ON audit(access, id);"
+        "CREATE INDEX audit_coalesce ON audit(uid, certificate_id, event, time) WHERE access = 1;"
+        "CREATE TABLE audit_counts (access INTEGER PRIMARY KEY, n INTEGER NOT NULL);"
+        "INSERT INTO audit_counts SELECT 0, count(*) FROM audit WHERE access = 0;"
+        "INSERT INTO audit_counts SELECT 1, count(*) FROM audit WHERE access = 1;"
+        "CREATE TRIGGER audit_counts_insert AFTER INSERT ON audit BEGIN"
+        "  UPDATE audit_counts SET n = n + 1 WHERE access = NEW.access; END;"
+        "CREATE TRIGGER audit_counts_delete AFTER DELETE ON audit BEGIN"
+        "  UPDATE audit_counts SET n = n - 1 WHERE access = OLD.access; END;";
+
 /* Deployments (DESIGN.md "Deployments"): the table, the orders' link to the deployment that
  * made them (and the key a renewal keeps), and the alert kinds of renewals. orders.channel
  * keeps its CHECK: a renewal order is recorded with channel 'dbus' and a deployment_id, and
@@ -179,6 +202,7 @@ typedef struct Migration {
 
 static const Migration migrations[] = {
         { 1, schema_v1 },
+        { 2, schema_v2 },
         { 3, schema_v3 },
 };
 

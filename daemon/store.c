@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <stdarg.h>
+
 #include <glib.h>
 
 #include "log.h"
@@ -25,7 +27,32 @@ struct Store {
         StoreFlushHook flush_hook;
         void *flush_userdata;
         GData *module_data;
+        int64_t log_window_start;  /* g_get_monotonic_time() of the window's logged failure */
+        unsigned log_suppressed;   /* failures not logged since */
 };
+
+/* A failing store (a full disk) fails every call: one line per STORE_LOG_INTERVAL_USEC,
+ * saying how many were left out, instead of one line per call. */
+#define STORE_LOG_INTERVAL_USEC (10 * G_USEC_PER_SEC)
+
+_printf_(2, 3) static void log_store_failure(Store *s, const char *format, ...) {
+        int64_t now = g_get_monotonic_time();
+        if (s->log_window_start != 0 && now - s->log_window_start < STORE_LOG_INTERVAL_USEC) {
+                s->log_suppressed++;
+                return;
+        }
+        va_list ap;
+        va_start(ap, format);
+        g_autofree char *msg = g_strdup_vprintf(format, ap);
+        va_end(ap);
+        if (s->log_suppressed > 0)
+                log_error("%s (%u similar store failures in the last %lli s not logged)", msg, s->log_suppressed,
+                          (long long) ((now - s->log_window_start) / G_USEC_PER_SEC));
+        else
+                log_error("%s", msg);
+        s->log_window_start = now;
+        s->log_suppressed = 0;
+}
 
 int store_errno(int rc) {
         switch (rc & 0xff) {
@@ -74,7 +101,7 @@ int store_exec(Store *s, const char *sql) {
         int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
         if (rc != SQLITE_OK) {
                 int r = store_errno(rc);
-                log_error("SQL failed (%s): %s", sql, err ? err : sqlite3_errstr(rc));
+                log_store_failure(s, "SQL failed (%s): %s", sql, err ? err : sqlite3_errstr(rc));
                 sqlite3_free(err);
                 return r;
         }
@@ -89,7 +116,7 @@ int store_exec_cached(Store *s, const char *sql) {
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-                log_error("SQL failed (%s): %s", sql, sqlite3_errmsg(s->db));
+                log_store_failure(s, "SQL failed (%s): %s", sql, sqlite3_errmsg(s->db));
                 return store_errno(rc);
         }
         return 0;
@@ -243,7 +270,7 @@ static void store_end_relaxed(Store *s) {
         s->relaxed = false;
         int rc = sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
-                log_error("Cannot restore synchronous=FULL on the store: %s", sqlite3_errstr(rc));
+                log_store_failure(s, "Cannot restore synchronous=FULL on the store: %s", sqlite3_errstr(rc));
 }
 
 int store_begin_relaxed(Store *s) {
@@ -295,7 +322,7 @@ int store_prepare(Store *s, const char *sql, sqlite3_stmt **ret) {
         if (!st) {
                 int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
                 if (rc != SQLITE_OK) {
-                        log_error("Cannot prepare SQL (%s): %s", sql, sqlite3_errmsg(s->db));
+                        log_store_failure(s, "Cannot prepare SQL (%s): %s", sql, sqlite3_errmsg(s->db));
                         return store_errno(rc);
                 }
                 /* Keys point at the caller's string literal: statements are static text. */

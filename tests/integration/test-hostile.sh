@@ -28,6 +28,15 @@ done <"$CK_RUN/hostile.out"
 [ -s "$CK_RUN/hostile.err" ] && ck_diag_file "$CK_RUN/hostile.err"
 ck_check "hostile.py ran to its end" test "$rc" = 0
 
+# Issue 17 item 6: a key given twice (a dict on the wire may repeat keys; dbus-python cannot send it).
+ck_check_fails "RequestCertificate with key_algorithm twice is refused" \
+        busctl --system call org.certkeeper1 /org/certkeeper1 org.certkeeper1.Manager RequestCertificate \
+        'sasa{sv}' twice.hostile.example 0 2 key_algorithm s ec-256 key_algorithm s ed25519
+ck_check "with an error naming the key" grep -q "option 'key_algorithm' given twice" <<<"$CK_ERR"
+ck_check_fails "DownloadPEM with chain twice is refused" \
+        busctl --system call org.certkeeper1 "$cert" org.certkeeper1.Certificate DownloadPEM 'a{sv}' 2 \
+        chain b true chain b false
+ck_check "with an error naming the option" grep -q "option 'chain' given twice" <<<"$CK_ERR"
 ck_check "the daemon never died" kill -0 "$CK_DAEMON_PID"
 ck_check "the order from before the attacks is still complete" test "$(ck_order_status "$order")" = complete
 open_orders() { sqlite3 "$CK_STATE_DIR/certkeeper.db" "SELECT count(*) FROM orders WHERE status IN ('pending','processing')"; }

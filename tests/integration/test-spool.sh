@@ -138,6 +138,14 @@ echo "this is not a CSR" >"$IN/garbage.csr"
 check_refused garbage.csr "not a usable CSR"
 ck_check "garbage.csr: the CSR is in failed/" test -f "$FAILED/garbage.csr"
 
+# Issue 17 item 2: a name that is not UTF-8 would become the order's SpoolName, a D-Bus string.
+mkcsr notutf8.example.com "$WORK/notutf8.csr"
+bad=$(printf 'x\xff.csr')
+mv "$WORK/notutf8.csr" "$IN/$bad"
+check_refused "$bad" "not valid UTF-8"
+ck_check "GetManagedObjects still answers after a name that is not UTF-8" \
+        busctl --system call org.certkeeper1 /org/certkeeper1 org.freedesktop.DBus.ObjectManager GetManagedObjects
+
 mkcsr damaged.example.com "$WORK/damaged.der" DER
 size=$(stat -c %s "$WORK/damaged.der")
 # Flip the last byte: inside the signature value, the structure stays intact.

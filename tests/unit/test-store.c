@@ -6,6 +6,7 @@
 
 #include "audit.h"
 #include "inventory.h"
+#include "log.h"
 #include "store.h"
 
 typedef struct {
@@ -126,6 +127,100 @@ static void test_rollback_drops_audit(Fixture *f, gconstpointer data) {
         store_free(s);
 }
 
+static uint64_t query_u64(Store *s, const char *sql) {
+        uint64_t v = 0;
+        g_assert_cmpint(store_query_u64(s, sql, &v), ==, 0);
+        return v;
+}
+
+/* A flood of reads by one caller shares rows; rows of each kind stay under their bound, and
+ * reads never push out the records of changes. */
+static void test_audit_bounded(Fixture *f, gconstpointer data) {
+        g_autofree char *err = NULL;
+        Store *s = NULL;
+        Audit *a = NULL;
+
+        g_assert_cmpint(store_open(f->path, &s, &err), ==, 0);
+        g_assert_cmpint(audit_new(s, &a), ==, 0);
+        audit_set_limits(a, &(AuditLimits) { .max_records = 100, .max_access_records = 100,
+                                              .coalesce_usec = 3600 * USEC_PER_SEC });
+
+        g_assert_cmpint(store_begin(s), ==, 0);
+        g_assert_cmpint(audit_record(a, AUDIT_REVOKE_SUCCESS, &(AuditRecord) { .uid = 0, .certificate_id = 1 }), ==, 0);
+        g_assert_cmpint(store_commit(s), ==, 0);
+
+        /* 5000 reads of 3 certificates by one uid: 6 rows, each with its count. */
+        for (unsigned i = 0; i < 5000; i++)
+                g_assert_cmpint(audit_record_commit(a, i % 2 ? AUDIT_VIEW_ACCESSED : AUDIT_DOWNLOAD_SUCCESS,
+                                                    &(AuditRecord) { .uid = 1000, .pid = 100 + i,
+                                                                     .certificate_id = 1 + i % 3 }),
+                                ==, 0);
+        g_assert_cmpuint(query_u64(s, "SELECT count(*) FROM audit WHERE access = 1"), ==, 6);
+        g_assert_cmpuint(query_u64(s, "SELECT sum(count) FROM audit WHERE access = 1"), ==, 5000);
+
+        /* The list shows a coalesced read with its count. */
+        g_autoptr(GVariant) list = NULL;
+        g_assert_cmpint(audit_list(a, "certificate.download.success", 0, 0, &list), ==, 0);
+        g_assert_cmpuint(g_variant_n_children(list), ==, 3);
+        g_autoptr(GVariant) row = g_variant_get_child_value(list, 0);
+        g_autoptr(GVariant) fields = g_variant_get_child_value(row, 3);
+        const char *count = NULL;
+        g_assert_true(g_variant_lookup(fields, "count", "&s", &count));
+        g_assert_cmpstr(count, ==, "834");
+
+
+        /* Reads by 500 uids: the read rows stay at their bound, the change is still there. */
+        for (unsigned i = 0; i < 500; i++)
+                g_assert_cmpint(audit_record_commit(a, AUDIT_VIEW_ACCESSED,
+                                                    &(AuditRecord) { .uid = 2000 + i, .certificate_id = 1 }),
+                                ==, 0);
+        g_assert_cmpuint(query_u64(s, "SELECT count(*) FROM audit WHERE access = 1"), ==, 100);
+        g_assert_cmpuint(query_u64(s, "SELECT n FROM audit_counts WHERE access = 1"), ==, 100);
+        g_assert_cmpuint(query_u64(s, "SELECT count(*) FROM audit WHERE event = 'certificate.revoke.success'"), ==, 1);
+        /* The newest stayed. */
+        g_assert_cmpuint(query_u64(s, "SELECT max(uid) FROM audit"), ==, 2499);
+
+        /* Changes have their own bound. */
+        g_assert_cmpint(store_begin(s), ==, 0);
+        for (unsigned i = 0; i < 150; i++)
+                g_assert_cmpint(audit_record(a, AUDIT_ISSUED, &(AuditRecord) { .uid = 0, .certificate_id = i }), ==, 0);
+        g_assert_cmpint(store_commit(s), ==, 0);
+        g_assert_cmpuint(query_u64(s, "SELECT count(*) FROM audit WHERE access = 0"), ==, 100);
+        g_assert_cmpuint(query_u64(s, "SELECT count(*) FROM audit WHERE access = 1"), ==, 100);
+
+        audit_free(a);
+        store_free(s);
+}
+
+/* Records older than MaxAgeDays go. */
+static void test_audit_age(Fixture *f, gconstpointer data) {
+        g_autofree char *err = NULL;
+        Store *s = NULL;
+        Audit *a = NULL;
+        uint64_t t0 = 1800000000ULL * USEC_PER_SEC;
+
+        g_assert_cmpint(store_open(f->path, &s, &err), ==, 0);
+        g_assert_cmpint(audit_new(s, &a), ==, 0);
+        audit_set_limits(a, &(AuditLimits) { .max_age_usec = 10 * USEC_PER_DAY });
+
+        clock_set_override(t0);
+        g_assert_cmpint(audit_record_commit(a, AUDIT_VIEW_ACCESSED, &(AuditRecord) { .uid = 1 }), ==, 0);
+        g_assert_cmpint(store_begin(s), ==, 0);
+        g_assert_cmpint(audit_record(a, AUDIT_ISSUED, &(AuditRecord) { .uid = 0 }), ==, 0);
+        g_assert_cmpint(store_commit(s), ==, 0);
+        clock_set_override(t0 + 11 * USEC_PER_DAY);
+        g_assert_cmpint(audit_record_commit(a, AUDIT_VIEW_ACCESSED, &(AuditRecord) { .uid = 2 }), ==, 0);
+        g_assert_cmpint(store_begin(s), ==, 0);
+        g_assert_cmpint(audit_record(a, AUDIT_ISSUED, &(AuditRecord) { .uid = 3 }), ==, 0);
+        g_assert_cmpint(store_commit(s), ==, 0);
+        clock_set_override(0);
+        g_assert_cmpuint(query_u64(s, "SELECT count(*) FROM audit"), ==, 2);
+        g_assert_cmpuint(query_u64(s, "SELECT sum(uid) FROM audit"), ==, 5);
+
+        audit_free(a);
+        store_free(s);
+}
+
 static void test_nested_begin(Fixture *f, gconstpointer data) {
         g_autofree char *err = NULL;
         Store *s = NULL;
@@ -183,6 +278,8 @@ int main(int argc, char *argv[]) {
         g_test_add("/store/reopen-keeps-data", Fixture, NULL, setup, test_reopen_keeps_data, teardown);
         g_test_add("/store/newer-schema-refused", Fixture, NULL, setup, test_newer_schema_refused, teardown);
         g_test_add("/store/rollback-drops-audit", Fixture, NULL, setup, test_rollback_drops_audit, teardown);
+        g_test_add("/store/audit-bounded", Fixture, NULL, setup, test_audit_bounded, teardown);
+        g_test_add("/store/audit-age", Fixture, NULL, setup, test_audit_age, teardown);
         g_test_add("/store/nested-begin", Fixture, NULL, setup, test_nested_begin, teardown);
         g_test_add("/store/relaxed", Fixture, NULL, setup, test_relaxed, teardown);
         g_test_add_func("/inventory/days-until", test_days_until);
