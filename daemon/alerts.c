@@ -105,6 +105,19 @@ int alerts_acknowledge(Store *s, uint64_t id) {
         return r < 0 ? r : 1;
 }
 
+int alerts_acknowledge_commit(Store *s, uint64_t id) {
+        int r = store_begin(s);
+        if (r < 0)
+                return r;
+        r = alerts_acknowledge(s, id);
+        if (r < 0) {
+                store_rollback(s);
+                return r;
+        }
+        int c = store_commit(s);
+        return c < 0 ? c : r;
+}
+
 const char *const alert_kinds[] = {
         "order_failed", "expiring", "provider_unreachable", "renewal_failed", "deploy_failed", NULL,
 };

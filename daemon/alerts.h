@@ -31,6 +31,8 @@ typedef int (*AlertListFunc)(void *userdata, const AlertEntry *e);
 int alerts_list(Store *s, bool include_acknowledged, AlertListFunc cb, void *userdata);
 /* -ENOENT if there is no such alert; 0 if it was already acknowledged. */
 int alerts_acknowledge(Store *s, uint64_t id);
+/* The same in a transaction of its own (for the bus layer, which opens none). */
+int alerts_acknowledge_commit(Store *s, uint64_t id);
 int alerts_count_open(Store *s, uint64_t *ret);
 /* The open (unacknowledged) alerts per kind: one call per kind that has any. */
 typedef int (*AlertCountFunc)(void *userdata, const char *kind, uint64_t n);

@@ -543,16 +543,9 @@ static int method_acknowledge_alert(sd_bus_message *m, void *userdata, sd_bus_er
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = store_begin(c->store);
-        if (r >= 0)
-                r = alerts_acknowledge(c->store, id);
-        if (r < 0) {
-                store_rollback(c->store);
-                if (r == -ENOENT)
-                        return bus_error_setf(error, CK_ERROR_NOT_FOUND, "no alert %" PRIu64, id);
-                return bus_error_internal(error, r, "cannot acknowledge the alert");
-        }
-        r = store_commit(c->store);
+        r = alerts_acknowledge_commit(c->store, id);
+        if (r == -ENOENT)
+                return bus_error_setf(error, CK_ERROR_NOT_FOUND, "no alert %" PRIu64, id);
         if (r < 0)
                 return bus_error_internal(error, r, "cannot acknowledge the alert");
         metrics_changed(c->metrics);

@@ -50,26 +50,6 @@ struct Deployments {
         bool started;
 };
 
-static const char *const states[] = { "issuing", "active", "renewing", "retrying", "failed", "paused", NULL };
-
-bool deployment_state_valid(const char *state) {
-        return state && g_strv_contains(states, state);
-}
-
-DeploymentRow *deployment_row_free(DeploymentRow *r) {
-        if (!r)
-                return NULL;
-        g_free(r->name);
-        g_free(r->origin);
-        g_free(r->common_name);
-        deploy_spec_free(r->spec);
-        g_free(r->state);
-        g_free(r->retry_action);
-        g_free(r->last_error);
-        g_free(r);
-        return NULL;
-}
-
 /* ---- notifications ---------------------------------------------------------------------------- */
 
 static void notification_clear(Notification *n) {
@@ -153,146 +133,6 @@ static int finish_with_orders(Deployments *d, int r) {
 static void schedule_advance(Deployments *d, uint64_t id) {
         g_hash_table_add(d->to_advance, g_memdup2(&id, sizeof id));
         (void) sd_event_source_set_enabled(d->advance_source, SD_EVENT_ONESHOT);
-}
-
-/* ---- queries ---------------------------------------------------------------------------------- */
-
-#define ROW_COLUMNS                                                                                          \
-        "id, name, origin, common_name, spec, state, paused, IFNULL(certificate_id, 0),"                    \
-        " IFNULL(pending_certificate_id, 0), IFNULL(order_id, 0), retry_action, revision, not_after,"       \
-        " jitter_usec, next_renewal_at, last_renewed_at, last_deployed_at, last_error, failed_attempts,"     \
-        " next_attempt_at, due_at, created_at"
-
-static DeploymentRow *row_from_stmt(sqlite3_stmt *st, const DeploySpecDefaults *defaults) {
-        DeploymentRow *r = g_new0(DeploymentRow, 1);
-        r->id = (uint64_t) sqlite3_column_int64(st, 0);
-        r->name = store_column_strdup(st, 1);
-        r->origin = store_column_strdup(st, 2);
-        r->common_name = store_column_strdup(st, 3);
-        g_autoptr(GVariant) v = g_variant_parse(G_VARIANT_TYPE("a{sv}"), (const char *) sqlite3_column_text(st, 4),
-                                                NULL, NULL, NULL);
-        if (v) {
-                g_autofree char *err = NULL;
-                if (deploy_spec_from_variant(r->name, v, defaults, &r->spec, &err) < 0)
-                        log_warning("Deployment %s: its stored spec no longer checks out: %s", r->name,
-                                    strempty(err));
-        }
-        r->state = store_column_strdup(st, 5);
-        r->paused = sqlite3_column_int64(st, 6) != 0;
-        r->certificate_id = (uint64_t) sqlite3_column_int64(st, 7);
-        r->pending_certificate_id = (uint64_t) sqlite3_column_int64(st, 8);
-        r->order_id = (uint64_t) sqlite3_column_int64(st, 9);
-        r->retry_action = store_column_strdup(st, 10);
-        r->revision = (unsigned) sqlite3_column_int64(st, 11);
-        r->not_after = (uint64_t) sqlite3_column_int64(st, 12);
-        r->jitter_usec = (uint64_t) sqlite3_column_int64(st, 13);
-        r->next_renewal_at = (uint64_t) sqlite3_column_int64(st, 14);
-        r->last_renewed_at = (uint64_t) sqlite3_column_int64(st, 15);
-        r->last_deployed_at = (uint64_t) sqlite3_column_int64(st, 16);
-        r->last_error = store_column_strdup(st, 17);
-        r->failed_attempts = (unsigned) sqlite3_column_int64(st, 18);
-        r->next_attempt_at = (uint64_t) sqlite3_column_int64(st, 19);
-        r->due_at = (uint64_t) sqlite3_column_int64(st, 20);
-        r->created_at = (uint64_t) sqlite3_column_int64(st, 21);
-        return r;
-}
-
-/* Specs are checked against the defaults of the running configuration. Queries from the bus
- * pass none: the stored spec has every default filled in already. */
-static const DeploySpecDefaults no_defaults = { .deploy_directory = "/etc/certkeeper/live" };
-
-static int get_row(Store *s, const DeploySpecDefaults *defaults, uint64_t id, DeploymentRow **ret) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "SELECT " ROW_COLUMNS " FROM deployments WHERE id = ?", &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_int64(st, 1, (int64_t) id);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-                return -ENOENT;
-        if (rc != SQLITE_ROW)
-                return store_errno(rc);
-        *ret = row_from_stmt(st, defaults);
-        return 0;
-}
-
-int deployments_get(Store *s, uint64_t id, DeploymentRow **ret) {
-        return get_row(s, &no_defaults, id, ret);
-}
-
-int deployments_find_name(Store *s, const char *name, uint64_t *ret_id) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "SELECT id FROM deployments WHERE name = ?", &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_text(st, 1, name);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-                return -ENOENT;
-        if (rc != SQLITE_ROW)
-                return store_errno(rc);
-        *ret_id = (uint64_t) sqlite3_column_int64(st, 0);
-        return 0;
-}
-
-int deployments_list_ids(Store *s, uint64_t **ret, size_t *ret_n) {
-        return store_query_ids(s, "SELECT id FROM deployments ORDER BY id", ret, ret_n);
-}
-
-int deployments_for_certificate(Store *s, uint64_t certificate_id, uint64_t *ret_id, char **ret_name) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "SELECT id, name FROM deployments WHERE certificate_id = ? ORDER BY id LIMIT 1",
-                              &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_int64(st, 1, (int64_t) certificate_id);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-                *ret_id = 0;
-                if (ret_name)
-                        *ret_name = NULL;
-                return 0;
-        }
-        if (rc != SQLITE_ROW)
-                return store_errno(rc);
-        *ret_id = (uint64_t) sqlite3_column_int64(st, 0);
-        if (ret_name)
-                *ret_name = store_column_strdup(st, 1);
-        return 1;
-}
-
-int deployments_list(Store *s, const char *state, DeploymentListFunc cb, void *userdata) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s,
-                              "SELECT id, name, common_name, state, not_after, next_renewal_at, last_deployed_at,"
-                              " last_error, failed_attempts FROM deployments WHERE ?1 IS NULL OR state = ?1"
-                              " ORDER BY name",
-                              &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_text(st, 1, state);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                DeploymentListEntry e = {
-                        .id = (uint64_t) sqlite3_column_int64(st, 0),
-                        .name = (const char *) sqlite3_column_text(st, 1),
-                        .common_name = (const char *) sqlite3_column_text(st, 2),
-                        .state = (const char *) sqlite3_column_text(st, 3),
-                        .not_after = (uint64_t) sqlite3_column_int64(st, 4),
-                        .next_renewal_at = (uint64_t) sqlite3_column_int64(st, 5),
-                        .last_deployed_at = (uint64_t) sqlite3_column_int64(st, 6),
-                        .last_error = (const char *) sqlite3_column_text(st, 7),
-                        .failed_attempts = (unsigned) sqlite3_column_int64(st, 8),
-                };
-                r = cb(userdata, &e);
-                if (r < 0)
-                        return r;
-        }
-        return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }
 
 /* ---- writing rows ----------------------------------------------------------------------------- */
@@ -605,7 +445,7 @@ static int start_deploy(Deployments *d, const DeploymentRow *row) {
 
 static void deploy_finished(Deployments *d, DeployJob *j, const char *error) {
         _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = get_row(d->ctx.store, &d->defaults, j->deployment_id, &row);
+        int r = deployments_get_checked(d->ctx.store, &d->defaults, j->deployment_id, &row);
         if (r < 0)
                 goto out; /* deleted meanwhile */
 
@@ -667,7 +507,7 @@ out:
 /* Look at the row and its newest order, and take the next step (see the top of this file). */
 static int advance(Deployments *d, uint64_t id) {
         _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = get_row(d->ctx.store, &d->defaults, id, &row);
+        int r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
         if (r < 0)
                 return r == -ENOENT ? 0 : r;
         if (row->paused || g_hash_table_contains(d->deploying, &id))
@@ -797,7 +637,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Deployments *d = userdata;
         sqlite3_stmt *st;
         int r = store_prepare(d->ctx.store,
-                              "SELECT " ROW_COLUMNS " FROM deployments INDEXED BY deployments_due"
+                              "SELECT " DEPLOYMENT_ROW_COLUMNS " FROM deployments INDEXED BY deployments_due"
                               " WHERE due_at != 0 AND due_at <= ? ORDER BY due_at LIMIT ?",
                               &st);
         if (r < 0) {
@@ -811,7 +651,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 store_bind_int64(st, 1, (int64_t) now_usec());
                 store_bind_int64(st, 2, DUE_BATCH);
                 while (sqlite3_step(st) == SQLITE_ROW) {
-                        DeploymentRow *row = row_from_stmt(st, &d->defaults);
+                        DeploymentRow *row = deployment_row_from_stmt(st, &d->defaults);
                         if (row->paused || g_hash_table_contains(d->deploying, &row->id))
                                 deployment_row_free(row);
                         else if (streq(row->retry_action, "deploy") && (row->certificate_id || row->pending_certificate_id))
@@ -888,7 +728,7 @@ int deployments_create(Deployments *d, const char *name, GVariant *spec, const c
         }
         _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
         if (r >= 0)
-                r = get_row(d->ctx.store, &d->defaults, id, &row);
+                r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
         if (r >= 0)
                 r = audit_deployment(d, AUDIT_DEPLOYMENT_CREATED, row, uid, pid, 0, 0, NULL);
         if (r >= 0)
@@ -915,7 +755,7 @@ int deployments_create(Deployments *d, const char *name, GVariant *spec, const c
 int deployments_delete(Deployments *d, uint64_t id, bool remove_files, bool from_config, uint32_t uid,
                        uint32_t pid, char **ret_error) {
         _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = get_row(d->ctx.store, &d->defaults, id, &row);
+        int r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
         if (r < 0)
                 return r;
         if (streq(row->origin, "config") && !from_config)
@@ -954,7 +794,7 @@ static bool order_open(Deployments *d, uint64_t order_id) {
 int deployments_renew(Deployments *d, uint64_t id, int rotate_key, uint32_t uid, uint64_t *ret_order_id,
                       char **ret_error) {
         _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = get_row(d->ctx.store, &d->defaults, id, &row);
+        int r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
         if (r < 0)
                 return r;
         if (row->paused)
@@ -983,7 +823,7 @@ int deployments_renew(Deployments *d, uint64_t id, int rotate_key, uint32_t uid,
 
 int deployments_redeploy(Deployments *d, uint64_t id, uint32_t uid, char **ret_error) {
         _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = get_row(d->ctx.store, &d->defaults, id, &row);
+        int r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
         if (r < 0)
                 return r;
         if (!row->certificate_id && !row->pending_certificate_id)
@@ -1000,7 +840,7 @@ int deployments_redeploy(Deployments *d, uint64_t id, uint32_t uid, char **ret_e
 
 static int set_paused(Deployments *d, uint64_t id, bool paused, uint32_t uid, char **ret_error) {
         _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = get_row(d->ctx.store, &d->defaults, id, &row);
+        int r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
         if (r < 0)
                 return r;
         if (row->paused == paused)
@@ -1055,7 +895,7 @@ int deployments_resume(Deployments *d, uint64_t id, uint32_t uid, char **ret_err
 
 int deployments_update_spec(Deployments *d, uint64_t id, GVariant *spec, char **ret_error) {
         _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = get_row(d->ctx.store, &d->defaults, id, &row);
+        int r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
         if (r < 0)
                 return r;
         _cleanup_(deploy_spec_freep) DeploySpec *s = NULL;

@@ -119,7 +119,16 @@ Store *deployments_get_store(Deployments *d);
 const Config *deployments_get_config(Deployments *d);
 const DeploySpecDefaults *deployments_get_defaults(Deployments *d);
 
-/* Queries (read-only, loop thread). */
+/* Queries (read-only, loop thread; deployments-query.c). deployments_get_checked() checks the
+ * stored spec against the running configuration's defaults; deployment_row_from_stmt() reads a
+ * row selected with DEPLOYMENT_ROW_COLUMNS. */
+#define DEPLOYMENT_ROW_COLUMNS                                                                               \
+        "id, name, origin, common_name, spec, state, paused, IFNULL(certificate_id, 0),"                    \
+        " IFNULL(pending_certificate_id, 0), IFNULL(order_id, 0), retry_action, revision, not_after,"       \
+        " jitter_usec, next_renewal_at, last_renewed_at, last_deployed_at, last_error, failed_attempts,"     \
+        " next_attempt_at, due_at, created_at"
+DeploymentRow *deployment_row_from_stmt(sqlite3_stmt *st, const DeploySpecDefaults *defaults);
+int deployments_get_checked(Store *s, const DeploySpecDefaults *defaults, uint64_t id, DeploymentRow **ret);
 int deployments_get(Store *s, uint64_t id, DeploymentRow **ret);                /* -ENOENT */
 int deployments_find_name(Store *s, const char *name, uint64_t *ret_id);         /* -ENOENT */
 int deployments_list_ids(Store *s, uint64_t **ret, size_t *ret_n);

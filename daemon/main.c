@@ -2,6 +2,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include "config-build.h"
@@ -55,6 +56,15 @@ int main(int argc, char *argv[]) {
 
         /* Everything we create is private unless we say otherwise. */
         umask(0077);
+
+        /* The programs we run (external CA helpers, deployments' Exec) get no capabilities: the
+         * unit grants ours as ambient capabilities, which every execve() would pass on. Cleared
+         * here they stay ours (permitted, effective) and no child inherits them; no child may
+         * gain privileges through a setuid or file-capability program either. */
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+                log_warning("Cannot clear the ambient capabilities: %s", strerror(errno));
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                log_warning("Cannot set no_new_privs: %s", strerror(errno));
         setvbuf(stderr, NULL, _IOLBF, 0);
 
         /* Block the stop signals before any worker thread exists, so every thread inherits the

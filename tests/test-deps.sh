@@ -110,7 +110,10 @@ def owner(path):
               path.replace('/usr/sbin/', '/sbin/'), path.replace('/sbin/', '/usr/sbin/', 1)):
         r = subprocess.run(['dpkg', '-S', p], capture_output=True, text=True)
         if r.returncode == 0:
-            return {x.strip() for x in r.stdout.split(':')[0].split(',')}
+            # "diversion by dash from: /bin/sh" lines name no owner: skip them.
+            for line in r.stdout.splitlines():
+                if not line.startswith('diversion by '):
+                    return {x.strip() for x in line.split(':')[0].split(',')}
     # alternatives: /usr/bin/x -> /etc/alternatives/x -> the real program
     return set()
 

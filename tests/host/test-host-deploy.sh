@@ -84,6 +84,19 @@ key_matches() {
 }
 ck_check "the key matches the certificate" key_matches
 
+# The Exec runs with no capabilities, though the daemon keeps its three.
+ck_check "a deployment with an Exec that records its capabilities" \
+        ctl deploy create capsprobe --cn caps.example.test \
+        --exec "/bin/sh -c 'grep -E ^Cap\|^NoNewPrivs /proc/self/status >$LIVE/caps.txt'" --wait --timeout 120
+ck_check "Exec: no effective, permitted or ambient capabilities" \
+        sh -c "grep -qx 'CapEff:[[:space:]]*0000000000000000' $LIVE/caps.txt &&
+               grep -qx 'CapPrm:[[:space:]]*0000000000000000' $LIVE/caps.txt &&
+               grep -qx 'CapAmb:[[:space:]]*0000000000000000' $LIVE/caps.txt"
+ck_check "Exec: no_new_privs" grep -qx 'NoNewPrivs:[[:space:]]*1' "$LIVE/caps.txt"
+ck_check "the daemon itself still has CAP_CHOWN" \
+        sh -c "test \$(( 0x\$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/$main_pid/status) & 1 )) = 1"
+[ -e "$LIVE/caps.txt" ] && ck_diag "$(cat "$LIVE/caps.txt")"
+
 ctl ca >"$CK_RUN/ca.pem"
 cat >/etc/nginx/sites-enabled/default <<CONF
 server {

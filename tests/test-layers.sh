@@ -1,0 +1,33 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The layers of HACKING.md, checked on the source: the bus layer (daemon/bus-*.[ch]) and the
+# daemon's wiring (daemon.c, main.c) hold no SQL — the bus includes no store header, and neither calls a
+# sqlite3_*() or store_*() function that reads, writes or opens transactions; each table has
+# its owner below them (issue 18).
+src=${1:?usage: test-layers.sh SOURCE_ROOT}
+n=0
+failed=0
+check() {
+        n=$((n + 1))
+        if "${@:2}"; then echo "ok $n - $1"; else echo "not ok $n - $1"; failed=$((failed + 1)); fi
+}
+above=("$src"/daemon/bus-*.[ch] "$src/daemon/daemon.c" "$src/daemon/main.c")
+bus=("$src"/daemon/bus-*.[ch])
+no_match() {
+        local re=$1 hits
+        hits=$(grep -nE "$re" "${files[@]}")
+        [ -z "$hits" ] || { echo "$hits" | sed 's/^/# /'; return 1; }
+}
+check "the bus layer has files to check (${#above[@]})" test "${#above[@]}" -ge 8
+files=("${bus[@]}")
+# (daemon.c opens and closes the store it hands to the modules: store_open()/store_free() only.)
+check "no bus file includes store.h or sqlite3.h" no_match '#include [<"](store|sqlite3)\.h[>"]'
+files=("${above[@]}")
+check "no bus or wiring file calls sqlite3_*()" no_match '\bsqlite3_[a-z_]+\('
+check "no bus or wiring file opens, commits or rolls back a transaction" \
+        no_match '\bstore_(begin|begin_relaxed|commit|rollback)\('
+check "no bus or wiring file prepares or runs a statement" \
+        no_match '\bstore_(prepare|exec|exec_cached|step_done|bind_[a-z0-9]+|query_[a-z0-9]+)\('
+echo "1..$n"
+[ "$failed" = 0 ]
