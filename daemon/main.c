@@ -2,7 +2,10 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "config-build.h"
@@ -18,6 +21,20 @@ static void help(void) {
                "     --debug           Log debug messages\n\n"
                "See certkeeperd(8) and certkeeper.conf(5).\n",
                CERTKEEPER_CONFIG_FILE);
+}
+
+/* Empty the inheritable set (capset(2) directly: no libcap for one call), keeping permitted
+ * and effective: with it and the ambient set empty, execve() hands a child nothing. */
+static int clear_inheritable_capabilities(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+        struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
+        if (syscall(SYS_capget, &h, data) < 0)
+                return -errno;
+        for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+                data[i].inheritable = 0;
+        if (syscall(SYS_capset, &h, data) < 0)
+                return -errno;
+        return 0;
 }
 
 int main(int argc, char *argv[]) {
@@ -63,6 +80,9 @@ int main(int argc, char *argv[]) {
          * gain privileges through a setuid or file-capability program either. */
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
                 log_warning("Cannot clear the ambient capabilities: %s", strerror(errno));
+        int cr = clear_inheritable_capabilities();
+        if (cr < 0)
+                log_warning("Cannot clear the inheritable capabilities: %s", strerror(-cr));
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 log_warning("Cannot set no_new_privs: %s", strerror(errno));
         setvbuf(stderr, NULL, _IOLBF, 0);

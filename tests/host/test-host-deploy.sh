@@ -88,8 +88,9 @@ ck_check "the key matches the certificate" key_matches
 ck_check "a deployment with an Exec that records its capabilities" \
         ctl deploy create capsprobe --cn caps.example.test \
         --exec "/bin/sh -c 'grep -E ^Cap\|^NoNewPrivs /proc/self/status >$LIVE/caps.txt'" --wait --timeout 120
-ck_check "Exec: no effective, permitted or ambient capabilities" \
+ck_check "Exec: no effective, permitted, inheritable or ambient capabilities (issue 17 item 4)" \
         sh -c "grep -qx 'CapEff:[[:space:]]*0000000000000000' $LIVE/caps.txt &&
+               grep -qx 'CapInh:[[:space:]]*0000000000000000' $LIVE/caps.txt &&
                grep -qx 'CapPrm:[[:space:]]*0000000000000000' $LIVE/caps.txt &&
                grep -qx 'CapAmb:[[:space:]]*0000000000000000' $LIVE/caps.txt"
 ck_check "Exec: no_new_privs" grep -qx 'NoNewPrivs:[[:space:]]*1' "$LIVE/caps.txt"
