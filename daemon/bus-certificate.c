@@ -48,7 +48,7 @@ static int cert_enumerate(sd_bus *bus, const char *prefix, void *userdata, char 
 }
 
 static int append_strv(sd_bus_message *reply, char *const *l) {
-        return sd_bus_message_append_strv(reply, (char **) (l ? l : (char *const[]) { NULL }));
+        return bus_append_strv(reply, (char **) (l ? l : (char *const[]) { NULL }));
 }
 
 /* One getter for every property: the row is loaded once per call by cert_find. */
@@ -58,19 +58,19 @@ static int cert_append_property(sd_bus_message *reply, const char *property, con
         if (streq(property, "Id"))
                 return sd_bus_message_append(reply, "t", r->id);
         if (streq(property, "CommonName"))
-                return sd_bus_message_append(reply, "s", r->common_name);
+                return bus_append_string(reply, r->common_name);
         if (streq(property, "SubjectAlternativeNames"))
                 return append_strv(reply, r->sans);
         if (streq(property, "Subject"))
-                return sd_bus_message_append(reply, "s", r->subject);
+                return bus_append_string(reply, r->subject);
         if (streq(property, "Issuer"))
-                return sd_bus_message_append(reply, "s", r->issuer);
+                return bus_append_string(reply, r->issuer);
         if (streq(property, "Provider"))
-                return sd_bus_message_append(reply, "s", r->provider);
+                return bus_append_string(reply, r->provider);
         if (streq(property, "Algorithm"))
-                return sd_bus_message_append(reply, "s", r->algorithm);
+                return bus_append_string(reply, r->algorithm);
         if (streq(property, "Digest"))
-                return sd_bus_message_append(reply, "s", r->digest);
+                return bus_append_string(reply, r->digest);
         if (streq(property, "NotBefore"))
                 return sd_bus_message_append(reply, "t", r->not_before);
         if (streq(property, "NotAfter"))
@@ -78,21 +78,21 @@ static int cert_append_property(sd_bus_message *reply, const char *property, con
         if (streq(property, "DaysUntilExpiry"))
                 return sd_bus_message_append(reply, "x", days_until(r->not_after, now));
         if (streq(property, "Status"))
-                return sd_bus_message_append(reply, "s", cert_status(r->revoked_at, r->not_after, now));
+                return bus_append_string(reply, cert_status(r->revoked_at, r->not_after, now));
         if (streq(property, "Source"))
-                return sd_bus_message_append(reply, "s", r->source);
+                return bus_append_string(reply, r->source);
         if (streq(property, "FingerprintSHA256"))
-                return sd_bus_message_append(reply, "s", r->fingerprint);
+                return bus_append_string(reply, r->fingerprint);
         if (streq(property, "SerialNumber"))
-                return sd_bus_message_append(reply, "s", r->serial);
+                return bus_append_string(reply, r->serial);
         if (streq(property, "HasPrivateKey"))
                 return sd_bus_message_append(reply, "b", (int) (r->key_id != 0));
         if (streq(property, "RevokedAt"))
                 return sd_bus_message_append(reply, "t", r->revoked_at);
         if (streq(property, "RevocationReason"))
-                return sd_bus_message_append(reply, "s", r->revocation_reason);
+                return bus_append_string(reply, r->revocation_reason);
         if (streq(property, "RevocationPropagation"))
-                return sd_bus_message_append(reply, "s", r->revocation_propagation);
+                return bus_append_string(reply, r->revocation_propagation);
         if (streq(property, "Order")) {
                 g_autofree char *p = r->order_id ? bus_object_path(CK_ORDER_PREFIX, r->order_id) : g_strdup("/");
                 return sd_bus_message_append(reply, "o", p);
@@ -209,7 +209,7 @@ static int method_download_pem(sd_bus_message *m, void *userdata, sd_bus_error *
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
-                r = sd_bus_message_append(reply, "s", pem);
+                r = bus_append_string(reply, pem);
         if (r < 0)
                 return r;
         r = audit_cert(c, m, AUDIT_DOWNLOAD_SUCCESS, o->row, NULL, error);
@@ -272,7 +272,7 @@ static int pfx_job_answer(PfxJob *j, sd_bus_error *error) {
         if (r >= 0)
                 r = sd_bus_message_append_array(reply, 'y', j->pfx, j->len);
         if (r >= 0)
-                r = sd_bus_message_append(reply, "s", j->password);
+                r = bus_append_string(reply, j->password);
         if (r < 0)
                 return r;
         r = audit_cert(c, j->m, AUDIT_DOWNLOAD_PFX_SUCCESS, &j->audit_row, j->legacy ? "legacy" : NULL, error);

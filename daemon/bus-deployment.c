@@ -91,7 +91,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (streq(property, "CommonName"))
                 return bus_append_string(reply, r->common_name);
         if (streq(property, "SubjectAlternativeNames"))
-                return sd_bus_message_append_strv(reply, s ? s->subject_alt_names : (char **) empty);
+                return bus_append_strv(reply, s ? s->subject_alt_names : empty);
         if (streq(property, "Provider"))
                 return bus_append_string(reply, s && !isempty(s->provider) ? s->provider : "local");
         if (streq(property, "KeyAlgorithm"))
@@ -111,9 +111,9 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (streq(property, "RotateKey"))
                 return sd_bus_message_append(reply, "b", s ? s->rotate_key : true);
         if (streq(property, "ReloadUnits"))
-                return sd_bus_message_append_strv(reply, s ? s->reload_units : (char **) empty);
+                return bus_append_strv(reply, s ? s->reload_units : empty);
         if (streq(property, "Exec"))
-                return sd_bus_message_append_strv(reply, s ? s->exec : (char **) empty);
+                return bus_append_strv(reply, s ? s->exec : empty);
         if (streq(property, "ExecTimeoutSec"))
                 return sd_bus_message_append(reply, "u", s ? s->exec_timeout_sec : 0);
         return -ENOENT;

@@ -741,7 +741,7 @@ static int method_rescan(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+        return bus_append_string(reply, PACKAGE_VERSION);
 }
 
 static int property_get_certificate_count(sd_bus *bus, const char *path, const char *interface,

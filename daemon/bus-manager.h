@@ -87,6 +87,8 @@ const char *bus_object_path_buf(char *buf, size_t size, const char *prefix, uint
  * every one) is checked in one pass and copied in place; a string that sd-bus refuses as
  * UTF-8 is sent escaped (g_strescape) instead of failing the whole reply. NULL is "". */
 int bus_append_string(sd_bus_message *m, const char *s);
+/* An array of strings, each as bus_append_string() appends it. NULL is an empty array. */
+int bus_append_strv(sd_bus_message *m, char *const *l);
 int bus_path_id(const char *path, const char *prefix, uint64_t *ret);
 /* Object paths prefix/<id> for a node enumerator (NULL-terminated, newly allocated). */
 char **bus_paths_from_ids(const char *prefix, const uint64_t *ids, size_t n);

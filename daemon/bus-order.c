@@ -51,21 +51,21 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (streq(property, "Id"))
                 return sd_bus_message_append(reply, "t", r->id);
         if (streq(property, "CommonName"))
-                return sd_bus_message_append(reply, "s", r->common_name);
+                return bus_append_string(reply, r->common_name);
         if (streq(property, "Kind"))
-                return sd_bus_message_append(reply, "s", r->kind);
+                return bus_append_string(reply, r->kind);
         if (streq(property, "OrderType"))
-                return sd_bus_message_append(reply, "s", r->order_type);
+                return bus_append_string(reply, r->order_type);
         if (streq(property, "Provider"))
-                return sd_bus_message_append(reply, "s", r->provider);
+                return bus_append_string(reply, r->provider);
         if (streq(property, "Status"))
-                return sd_bus_message_append(reply, "s", r->status);
+                return bus_append_string(reply, r->status);
         if (streq(property, "RequestedBy"))
-                return sd_bus_message_append(reply, "s", r->requested_by);
+                return bus_append_string(reply, r->requested_by);
         if (streq(property, "RequestedByUID"))
                 return sd_bus_message_append(reply, "u", r->requested_by_uid);
         if (streq(property, "Channel"))
-                return sd_bus_message_append(reply, "s", r->channel);
+                return bus_append_string(reply, r->channel);
         if (streq(property, "SubmittedAt"))
                 return sd_bus_message_append(reply, "t", r->submitted_at);
         if (streq(property, "FinishedAt"))
@@ -78,7 +78,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "o", p);
         }
         if (streq(property, "Error"))
-                return sd_bus_message_append(reply, "s", r->error);
+                return bus_append_string(reply, r->error);
         if (streq(property, "Parameters")) {
                 g_autoptr(GVariant) v = g_variant_parse(G_VARIANT_TYPE("a{sv}"), r->parameters, NULL, NULL, NULL);
                 if (!v)
@@ -86,11 +86,11 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return bus_append_gvariant(reply, v);
         }
         if (streq(property, "PolicyWarnings"))
-                return sd_bus_message_append_strv(reply, r->policy_warnings);
+                return bus_append_strv(reply, r->policy_warnings);
         if (streq(property, "SubjectAlternativeNames"))
-                return sd_bus_message_append_strv(reply, r->dns_names);
+                return bus_append_strv(reply, r->dns_names);
         if (streq(property, "SpoolName"))
-                return sd_bus_message_append(reply, "s", strempty(r->spool_name));
+                return bus_append_string(reply, strempty(r->spool_name));
         return -ENOENT;
 }
 

@@ -59,6 +59,15 @@ int bus_append_string(sd_bus_message *m, const char *s) {
         return sd_bus_message_append_basic(m, 's', escaped);
 }
 
+int bus_append_strv(sd_bus_message *m, char *const *l) {
+        int r = sd_bus_message_open_container(m, 'a', "s");
+        for (size_t i = 0; r >= 0 && l && l[i]; i++)
+                r = bus_append_string(m, l[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
 int bus_path_id(const char *path, const char *prefix, uint64_t *ret) {
         size_t n = strlen(prefix);
         if (strncmp(path, prefix, n) != 0 || path[n] != '/')
