@@ -770,6 +770,7 @@ typedef struct IntakeItem {
         unsigned validity;
         char *pem;                 /* the CSR, re-encoded for the order's record */
         char *requested_by;        /* the owner's user name (an NSS lookup: not on the loop) */
+        char *may_not_submit;      /* non-NULL: the owner may not drop files, and why */
 } IntakeItem;
 
 typedef struct IntakeJob {
@@ -787,7 +788,45 @@ static void intake_item_free(gpointer p) {
         g_free(it->provider);
         g_free(it->pem);
         g_free(it->requested_by);
+        g_free(it->may_not_submit);
         g_free(it);
+}
+
+/* The owner of a dropped file is its requester: that user must be one who may drop files (root,
+ * the daemon's own user, or a member of incoming/'s group), or anyone who can rename a file of
+ * someone else's into incoming/ would order in that user's name (issue 17). NULL: may submit. */
+static char *owner_may_not_submit(int incoming_fd, uid_t uid) {
+        if (uid == 0 || uid == geteuid())
+                return NULL;
+        struct stat st;
+        if (fstat(incoming_fd, &st) < 0)
+                return g_strdup_printf("cannot check who may submit: %s", strerror(errno));
+        gid_t group = st.st_gid;
+        struct passwd pw, *pwr = NULL;
+        char buf[4096];
+        if (getpwuid_r(uid, &pw, buf, sizeof buf, &pwr) != 0 || !pwr)
+                return g_strdup_printf("the file belongs to uid %" PRIu32 ", which is no user: only root and members "
+                                       "of incoming/'s group (gid %" PRIu32 ") may drop CSRs",
+                                       (uint32_t) uid, (uint32_t) group);
+        int n = 64;
+        g_autofree gid_t *groups = g_new(gid_t, n);
+        if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0) {
+                groups = g_renew(gid_t, groups, n);
+                if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+                        n = 0;
+        }
+        for (int i = 0; i < n; i++)
+                if (groups[i] == group)
+                        return NULL;
+        struct group gr, *grr = NULL;
+        char gbuf[4096];
+        g_autofree char *gname = getgrgid_r(group, &gr, gbuf, sizeof gbuf, &grr) == 0 && grr
+                                         ? g_strdup(gr.gr_name)
+                                         : g_strdup_printf("gid %" PRIu32, (uint32_t) group);
+        return g_strdup_printf("the file belongs to %s (uid %" PRIu32 "), who may not submit: the owner of a "
+                               "dropped file is its requester, and only root and members of group %s may drop "
+                               "CSRs",
+                               pw.pw_name, (uint32_t) uid, gname);
 }
 
 static void intake_job_free(void *userdata) {
@@ -817,6 +856,7 @@ static void intake_run(void *userdata) {
                                              &it->sidecar_why);
                 it->pem = csr_to_pem(it->csr);
                 it->requested_by = user_name(f.st.st_uid, NULL);
+                it->may_not_submit = owner_may_not_submit(s->incoming_fd, f.st.st_uid);
         }
 }
 
@@ -872,6 +912,11 @@ static int take(Spool *s, IntakeItem *it) {
                 return 0;
         }
         uid_t owner = it->st.st_uid;
+        if (it->may_not_submit && it->csr_r >= 0) {
+                log_warning("Spool: %s refused: %s.", shown, it->may_not_submit);
+                fail_without_order(s, name, owner, it->may_not_submit);
+                return 0;
+        }
 
         /* Crash leftover or a file we are already waiting for? */
         uint64_t id = 0;

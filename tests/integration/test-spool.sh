@@ -138,6 +138,12 @@ echo "this is not a CSR" >"$IN/garbage.csr"
 check_refused garbage.csr "not a usable CSR"
 ck_check "garbage.csr: the CSR is in failed/" test -f "$FAILED/garbage.csr"
 
+# A file whose owner may not submit (issue 17: the owner is the requester): nobody is neither root
+# nor in certkeeper-submit; a file of theirs renamed into incoming/ by someone else is refused.
+mkcsr notmine.example.com "$WORK/notmine.csr" && chown nobody "$WORK/notmine.csr" && chmod 0644 "$WORK/notmine.csr"
+mv "$WORK/notmine.csr" "$IN/notmine.csr"
+check_refused notmine.csr "belongs to nobody \\(uid [0-9]+\\), who may not submit"
+
 # Issue 17 item 2: a name that is not UTF-8 would become the order's SpoolName, a D-Bus string.
 mkcsr notutf8.example.com "$WORK/notutf8.csr"
 bad=$(printf 'x\xff.csr')
