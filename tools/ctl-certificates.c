@@ -111,10 +111,29 @@ static const char *const certificate_order[] = {
         "RevocationReason",
         "RevocationPropagation",
         "Order",
+        "Deployment",
         "Paths",
         "Present",
         NULL,
 };
+
+/* The name of the deployment that keeps the certificate at path in its files, or NULL (an older
+ * daemon without the property, or none). */
+static char *certificate_deployment(sd_bus *bus, const char *path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *dep = NULL;
+        if (sd_bus_get_property(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "Deployment", &error, &reply, "o") < 0 ||
+            sd_bus_message_read(reply, "o", &dep) < 0)
+                return NULL;
+        if (!dep || streq(dep, "/"))
+                return NULL;
+        sd_bus_error_free(&error);
+        char *name = NULL;
+        if (sd_bus_get_property_string(bus, CK_BUS_NAME, dep, "org.certkeeper1.Deployment", "Name", &error, &name) < 0)
+                return NULL;
+        return name;
+}
 
 int verb_show(sd_bus *bus, char **args) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -135,6 +154,9 @@ int verb_show(sd_bus *bus, char **args) {
         r = ctl_read_json(reply, &n);
         if (r < 0 || !JSON_NODE_HOLDS_OBJECT(n))
                 return bus_parse_error(r < 0 ? r : -EBADMSG);
+        g_autofree char *deployment = certificate_deployment(bus, path);
+        if (deployment)
+                json_object_set_string_member(json_node_get_object(n), "Deployment", deployment);
 
         if (arg_json != JSON_OFF) {
                 json_print(stdout, n, arg_json);

@@ -56,6 +56,12 @@ serial1=$(ck_serial_of "$dir/cert.pem")
 ck_check "Certificate is the deployed certificate" \
         test "$(ck_prop "$cert1" org.certkeeper1.Certificate SerialNumber | tr -d '"' | tr -d ':' | tr a-f A-F)" = \
         "$(echo "$serial1" | tr a-f A-F)"
+ck_check "certkeeperctl show marks the certificate as kept by deployment www" \
+        sh -c "'$CERTKEEPERCTL' show '$cert1' | grep -Eq '^ *Deployment:? +www\$'"
+ck_check "... and --json has it" \
+        sh -c "'$CERTKEEPERCTL' --json=short show '$cert1' | jq -e '.Deployment == \"www\"'"
+ck_check "Certificate.Deployment is the deployment's object" \
+        test "$(ck_prop "$cert1" org.certkeeper1.Certificate Deployment | tr -d '"')" = "$www"
 ck_check "NextRenewalAt is set" test "$(ck_dprop "$www" NextRenewalAt)" -gt 0
 ck_check "ListDeployments lists it, active" \
         sh -c "ck() { busctl --system --json=short call org.certkeeper1 /org/certkeeper1 org.certkeeper1.Manager \
