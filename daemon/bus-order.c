@@ -89,6 +89,17 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return bus_append_strv(reply, r->policy_warnings);
         if (streq(property, "SubjectAlternativeNames"))
                 return bus_append_strv(reply, r->dns_names);
+        if (streq(property, "Attempts"))
+                return sd_bus_message_append(reply, "u", r->attempts);
+        if (streq(property, "NextAttemptAt")) {
+                bool open = streq(r->status, "pending") || streq(r->status, "processing");
+                return sd_bus_message_append(reply, "t", open ? r->next_attempt_at : (uint64_t) 0);
+        }
+        if (streq(property, "Deployment")) {
+                g_autofree char *p = r->deployment_id ? bus_object_path(CK_DEPLOYMENT_PREFIX, r->deployment_id)
+                                                      : g_strdup("/");
+                return sd_bus_message_append(reply, "o", p);
+        }
         if (streq(property, "SpoolName"))
                 return bus_append_string(reply, strempty(r->spool_name));
         return -ENOENT;
@@ -150,6 +161,9 @@ const sd_bus_vtable bus_order_vtable[] = {
         P("PolicyWarnings", "as", SD_BUS_VTABLE_PROPERTY_CONST),
         P("SubjectAlternativeNames", "as", SD_BUS_VTABLE_PROPERTY_CONST),
         P("SpoolName", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        P("Attempts", "u", 0),
+        P("NextAttemptAt", "t", 0),
+        P("Deployment", "o", SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("Resubmit", SD_BUS_NO_ARGS, SD_BUS_RESULT("o", order), method_resubmit,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,

@@ -1659,8 +1659,8 @@ int orders_get(Store *s, uint64_t id, OrderRow **ret) {
                               "SELECT common_name, kind, order_type, provider, status, requested_by,"
                               " requested_by_uid, requested_by_pid, channel, submitted_at, finished_at,"
                               " IFNULL(certificate_id, 0), error, parameters, policy_warnings, dns_names,"
-                              " spool_name, spool_sha256, IFNULL(spool_owner, 0), IFNULL(deployment_id, 0)"
-                              " FROM orders WHERE id = ?",
+                              " spool_name, spool_sha256, IFNULL(spool_owner, 0), IFNULL(deployment_id, 0),"
+                              " attempts, next_attempt_at FROM orders WHERE id = ?",
                               &st);
         if (r < 0)
                 return r;
@@ -1694,6 +1694,8 @@ int orders_get(Store *s, uint64_t id, OrderRow **ret) {
         o->spool_sha256 = sqlite3_column_type(st, 17) == SQLITE_TEXT ? store_column_strdup(st, 17) : NULL;
         o->spool_owner = (uint32_t) sqlite3_column_int64(st, 18);
         o->deployment_id = (uint64_t) sqlite3_column_int64(st, 19);
+        o->attempts = (uint32_t) sqlite3_column_int64(st, 20);
+        o->next_attempt_at = (uint64_t) sqlite3_column_int64(st, 21);
         if (o->deployment_id) {
                 /* Recorded as 'dbus' (the column's CHECK predates deployments, store-migrate.c). */
                 free(o->channel);

@@ -103,6 +103,8 @@ typedef struct OrderRow {
         char *spool_sha256;               /* NULL unless a spool order */
         uint32_t spool_owner;
         uint64_t deployment_id;           /* 0: not a deployment's order */
+        uint32_t attempts;                /* failed attempts with an unreachable provider so far */
+        uint64_t next_attempt_at;         /* an open order waiting to be tried again; 0: none */
 } OrderRow;
 
 OrderRow *order_row_free(OrderRow *r);

@@ -88,7 +88,8 @@ static const char *const order_order[] = {
         "Provider",   "RequestedBy",    "RequestedByUID",
         "Channel",    "SpoolName",      "SubmittedAt",
         "FinishedAt", "Duration",       "Certificate",
-        "Error",      "PolicyWarnings", "Parameters",
+        "Error",      "Attempts",       "NextAttemptAt",
+        "Deployment", "PolicyWarnings", "Parameters",
         NULL,
 };
 
@@ -123,6 +124,13 @@ int verb_order(sd_bus *bus, char **args) {
                 if (isempty(json_object_get_string_member_with_default(props, "Error", "")))
                         g_ptr_array_add(hide, (char *) "Error");
         }
+        /* A provider that keeps failing: how often, and when the next try is (issue 17). */
+        if (json_object_get_int_member_with_default(props, "Attempts", 0) == 0)
+                g_ptr_array_add(hide, (char *) "Attempts");
+        if (json_object_get_int_member_with_default(props, "NextAttemptAt", 0) == 0)
+                g_ptr_array_add(hide, (char *) "NextAttemptAt");
+        if (streq(json_object_get_string_member_with_default(props, "Deployment", "/"), "/"))
+                g_ptr_array_add(hide, (char *) "Deployment");
         g_ptr_array_add(hide, NULL);
         text = format_details(props, order_order, (const char *const *) hide->pdata, realtime_usec());
         g_ptr_array_free(hide, TRUE);

@@ -263,6 +263,15 @@ if ck_wait_for "hang: the helper is running" 20 hanging; then
         ck_check "hang: busctl introspect answers while the helper hangs" \
                 timeout 5 busctl --system introspect org.certkeeper1 /org/certkeeper1
         ck_check "hang: the order is processing" test "$(ck_order_status "$hang_order")" = processing
+        # Killed at Timeout= and tried again: the order says so (issue 17, the hung helper).
+        retried() { [ "$(ck_prop "$hang_order" org.certkeeper1.Order Attempts)" -ge 1 ]; }
+        if ck_wait_for "hang: after the kill the order counts its Attempts" 30 retried; then
+                ck_check "hang: ... its NextAttemptAt is set while it waits" \
+                        sh -c "s=\$(busctl --system --json=short get-property org.certkeeper1 $hang_order org.certkeeper1.Order Status | jq -r .data); \
+                               [ \"\$s\" != processing ] || [ \$(busctl --system --json=short get-property org.certkeeper1 $hang_order org.certkeeper1.Order NextAttemptAt | jq .data) -gt 0 ]"
+                ck_check "hang: ... and its Error says why" \
+                        sh -c "busctl --system get-property org.certkeeper1 $hang_order org.certkeeper1.Order Error | grep -q 'was killed'"
+        fi
 fi
 ck_check_failed "$hang_order" "hang" "did not finish SUBMIT within 2 s and was killed" "unreachable after 4 attempts"
 ck_check "hang: no helper left behind" no_process "^ck-hang-$SCA 600"
