@@ -38,18 +38,32 @@ static int list_files(const char *dir, GPtrArray *names, char **ret_error) {
         return 0;
 }
 
+/* A refused file: logged, and listed for ReloadDeployments()'s answer. Returns 0: the others go on. */
+static int refuse(GString *errors, const char *path, const char *err) {
+        log_error("Deployment file refused: %s", err ? err : path);
+        g_string_append_printf(errors, "%s%s", errors->len ? "\n" : "", err ? err : path);
+        return 0;
+}
+
+/* "PATH: MESSAGE", unless the message names the file already. */
+static char *about_file(const char *path, const char *err) {
+        if (err && g_str_has_prefix(err, path))
+                return g_strdup(err);
+        return g_strdup_printf("%s: %s", path, strempty(err));
+}
+
 static int one_file(Deployments *d, const char *dir, const char *file, GHashTable *seen, GString *errors) {
         Store *store = deployments_get_store(d);
         g_autofree char *name = g_strndup(file, strlen(file) - strlen(".conf"));
         g_autofree char *path = g_build_filename(dir, file, NULL);
-        g_autofree char *err = NULL;
         int r;
 
         if (!deploy_name_valid(name)) {
                 g_autofree char *shown = escape_for_message(name);
-                err = g_strdup_printf("%s: '%s' is not a deployment name (1 to 64 of a-z 0-9 '.' '_' '-')", path,
-                                      shown);
-                goto refuse;
+                g_autofree char *err = g_strdup_printf("%s: '%s' is not a deployment name (1 to 64 of a-z 0-9 "
+                                                       "'.' '_' '-')",
+                                                       path, shown);
+                return refuse(errors, path, err);
         }
         g_hash_table_add(seen, g_strdup(name));
 
@@ -57,14 +71,16 @@ static int one_file(Deployments *d, const char *dir, const char *file, GHashTabl
         size_t len = 0;
         r = keyfile_read(path, DEPLOYMENT_FILE_MAX, &data, &len);
         if (r < 0) {
-                err = g_strdup_printf("%s: cannot read it: %s", path, r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
-                goto refuse;
+                g_autofree char *err = g_strdup_printf("%s: cannot read it: %s", path,
+                                                       r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
+                return refuse(errors, path, err);
         }
         _cleanup_(deploy_spec_freep) DeploySpec *spec = NULL;
         g_autoptr(GVariant) variant = NULL;
+        g_autofree char *err = NULL;
         r = deploy_spec_from_file(name, path, data, len, deployments_get_defaults(d), &spec, &variant, &err);
         if (r < 0)
-                goto refuse;
+                return refuse(errors, path, err);
 
         uint64_t id = 0;
         if (deployments_find_name(store, name, &id) >= 0) {
@@ -73,36 +89,25 @@ static int one_file(Deployments *d, const char *dir, const char *file, GHashTabl
                 if (r < 0)
                         return r;
                 if (!streq(row->origin, "config")) {
-                        err = g_strdup_printf("%s: a deployment named '%s' was created over D-Bus: delete it or "
-                                              "rename the file",
-                                              path, name);
-                        goto refuse;
+                        g_autofree char *e = g_strdup_printf("%s: a deployment named '%s' was created over D-Bus: "
+                                                             "delete it or rename the file",
+                                                             path, name);
+                        return refuse(errors, path, e);
                 }
-                g_clear_pointer(&err, g_free);
-                r = deployments_update_spec(d, id, variant, &err);
+                g_autofree char *uerr = NULL;
+                r = deployments_update_spec(d, id, variant, &uerr);
                 if (r < 0) {
-                        g_autofree char *e2 = g_strdup_printf("%s: %s", path, strempty(err));
-                        g_free(err);
-                        err = g_steal_pointer(&e2);
-                        goto refuse;
+                        g_autofree char *e = about_file(path, uerr);
+                        return refuse(errors, path, e);
                 }
                 return 0;
         }
-        g_clear_pointer(&err, g_free);
-        r = deployments_create(d, name, variant, "config", 0, 0, &id, &err);
+        g_autofree char *cerr = NULL;
+        r = deployments_create(d, name, variant, "config", 0, 0, &id, &cerr);
         if (r < 0) {
-                if (err && !g_str_has_prefix(err, path)) {
-                        g_autofree char *e2 = g_strdup_printf("%s: %s", path, err);
-                        g_free(err);
-                        err = g_steal_pointer(&e2);
-                }
-                goto refuse;
+                g_autofree char *e = about_file(path, cerr);
+                return refuse(errors, path, e);
         }
-        return 0;
-
-refuse:
-        log_error("Deployment file refused: %s", err ? err : path);
-        g_string_append_printf(errors, "%s%s", errors->len ? "\n" : "", err ? err : path);
         return 0;
 }
 
