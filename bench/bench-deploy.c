@@ -4,16 +4,16 @@
  *   bench-deploy create --count N [--validity DAYS] [--window W] [--timeout S]
  *   bench-deploy next
  *   bench-deploy renewed --count N --after USEC [--timeout S]
- *   bench-deploy latency --until FILE
+ *   bench-deploy latency --until FILE|--count N [--interval MS]
  *
  * create: N CreateDeployment calls (names bd-00000…, Local PKI, ec-256, W calls in
  * flight), then ListDeployments every 250 ms until all N are active; seconds from the
- * first call to the last one active. next: the latest NextRenewalAt of all deployments
+ * first call to the last one active (polls wait >= 250 ms and >= 10x the last list). next: the latest NextRenewalAt of all deployments
  * (what a test clock must pass for all to be due). renewed: from its start until N
  * deployments are active with LastDeployedAt >= USEC (deployed again on the daemon's
  * clock), polling ListDeployments every 250 ms. latency: ListDeployments (every row) and
- * Certificate.Describe of random certificates in turn, each call timed, until FILE
- * exists. Each prints one JSON object. */
+ * Certificate.Describe of random certificates in turn, each call timed, MS (default 100)
+ * between one pair and the next, until FILE exists (or N pairs are done). Each prints one JSON object. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,6 +44,13 @@ static void sleep_ms(unsigned ms) {
         struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
+}
+
+/* Polling must not become the load it measures: a full ListDeployments of 10,000 rows costs
+ * the daemon's loop tens of ms, so wait at least 250 ms and at least 10 times the last call. */
+static unsigned poll_pause(double list_seconds) {
+        double ms = list_seconds * 1e4;
+        return ms < 250 ? 250 : ms > 2000 ? 2000 : (unsigned) ms;
 }
 
 typedef struct {
@@ -126,8 +133,10 @@ static int create(sd_bus *bus, unsigned count, unsigned validity, unsigned windo
         double t_calls = now_s();
         Tally t = {0};
         for (;;) {
+                double l0 = now_s();
                 if (list(bus, 0, &t) < 0)
                         return 1;
+                unsigned pause = poll_pause(now_s() - l0);
                 if (t.active >= count)
                         break;
                 if (now_s() - t0 > timeout) {
@@ -135,7 +144,7 @@ static int create(sd_bus *bus, unsigned count, unsigned validity, unsigned windo
                                 t.active, count, timeout, t.failed);
                         return 1;
                 }
-                sleep_ms(250);
+                sleep_ms(pause);
         }
         double t1 = now_s();
         printf("{\"count\": %u, \"rows\": %zu, \"calls_seconds\": %.3f, \"seconds\": %.3f, \"per_second\": %.1f,"
@@ -148,8 +157,10 @@ static int renewed(sd_bus *bus, unsigned count, uint64_t after, unsigned timeout
         double t0 = now_s(), first = 0;
         Tally t = {0};
         for (;;) {
+                double l0 = now_s();
                 if (list(bus, after, &t) < 0)
                         return 1;
+                unsigned pause = poll_pause(now_s() - l0);
                 if (t.renewed > 0 && first == 0)
                         first = now_s();
                 if (t.renewed >= count)
@@ -159,7 +170,7 @@ static int renewed(sd_bus *bus, unsigned count, uint64_t after, unsigned timeout
                                 t.renewed, count, timeout, t.failed);
                         return 1;
                 }
-                sleep_ms(250);
+                sleep_ms(pause);
         }
         double t1 = now_s();
         printf("{\"count\": %u, \"seconds\": %.3f, \"per_second\": %.1f, \"first_seen_s\": %.3f}\n", count, t1 - t0,
@@ -178,7 +189,7 @@ static void summary(const char *what, double *lat, size_t n) {
                what, lat[i50] * 1e3, what, lat[i99] * 1e3, what, lat[n - 1] * 1e3);
 }
 
-static int latency(sd_bus *bus, const char *until) {
+static int latency(sd_bus *bus, const char *until, unsigned count, unsigned interval) {
         /* The certificates' paths, once (not timed). */
         g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
         sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -207,7 +218,7 @@ static int latency(sd_bus *bus, const char *until) {
         GArray *desc_lat = g_array_new(FALSE, FALSE, sizeof(double));
         GRand *rnd = g_rand_new_with_seed(42);
         size_t rows = 0;
-        while (access(until, F_OK) < 0) {
+        while ((count == 0 || list_lat->len < count) && (!until || access(until, F_OK) < 0)) {
                 Tally t;
                 double t0 = now_s();
                 if (list(bus, 0, &t) < 0)
@@ -225,6 +236,8 @@ static int latency(sd_bus *bus, const char *until) {
                 }
                 reply = sd_bus_message_unref(reply);
                 g_array_append_val(desc_lat, dt);
+                if (interval > 0)
+                        sleep_ms(interval);
         }
         printf("{\"rows\": %zu, ", rows);
         summary("list", (double *) list_lat->data, list_lat->len);
@@ -239,7 +252,7 @@ static int latency(sd_bus *bus, const char *until) {
 
 int main(int argc, char **argv) {
         const char *mode = argc > 1 ? argv[1] : "", *until = NULL;
-        unsigned count = 0, validity = 30, window = 64, timeout = 1800;
+        unsigned count = 0, validity = 30, window = 64, timeout = 1800, interval = 100;
         uint64_t after = 0;
         for (int i = 2; i < argc; i++) {
                 if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
@@ -252,6 +265,8 @@ int main(int argc, char **argv) {
                         timeout = (unsigned) strtoul(argv[++i], NULL, 10);
                 else if (strcmp(argv[i], "--after") == 0 && i + 1 < argc)
                         after = strtoull(argv[++i], NULL, 10);
+                else if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc)
+                        interval = (unsigned) strtoul(argv[++i], NULL, 10);
                 else if (strcmp(argv[i], "--until") == 0 && i + 1 < argc)
                         until = argv[++i];
                 else
@@ -267,8 +282,8 @@ int main(int argc, char **argv) {
                 r = create(bus, count, validity, window, timeout);
         else if (strcmp(mode, "renewed") == 0 && count > 0 && after > 0)
                 r = renewed(bus, count, after, timeout);
-        else if (strcmp(mode, "latency") == 0 && until)
-                r = latency(bus, until);
+        else if (strcmp(mode, "latency") == 0 && (until || count > 0))
+                r = latency(bus, until, count, interval);
         else if (strcmp(mode, "next") == 0) {
                 Tally t;
                 r = list(bus, 0, &t) < 0;
@@ -282,6 +297,6 @@ usage:
         fprintf(stderr, "usage: bench-deploy create --count N [--validity DAYS] [--window W] [--timeout S]\n"
                         "       bench-deploy next\n"
                         "       bench-deploy renewed --count N --after USEC [--timeout S]\n"
-                        "       bench-deploy latency --until FILE\n");
+                        "       bench-deploy latency --until FILE|--count N [--interval MS]\n");
         return 2;
 }

@@ -74,6 +74,9 @@ METRICS = [
     ('deploy', 'calls-during-renewal', 'describe_p50_ms', 'ms', '  meanwhile Certificate.Describe p50'),
     ('deploy', 'calls-during-renewal', 'describe_p99_ms', 'ms', '  meanwhile Certificate.Describe p99'),
     ('deploy', 'calls-during-renewal', 'describe_max_ms', 'ms', '  meanwhile Certificate.Describe max'),
+    ('deploy', 'calls-idle', 'list_p50_ms', 'ms', 'ListDeployments, idle daemon, p50'),
+    ('deploy', 'calls-idle', 'list_p99_ms', 'ms', 'ListDeployments, idle daemon, p99'),
+    ('deploy', 'calls-idle', 'describe_p50_ms', 'ms', 'Certificate.Describe, idle daemon, p50'),
 ]
 for case in sorted({c for (b, c) in by if b == 'crl'}):
     if case.startswith('inprocess-'):
@@ -172,6 +175,8 @@ target('metrics file, 100,000 certificates, < 200 ms daemon CPU', med('metrics',
 target('start-up READY <= 300 ms', med('inventory', 'startup', 'ready_ms'), lambda v: v <= 300, '<= 300 ms')
 target('RSS after start <= 40 MiB', med('inventory', 'startup', 'rss_kib'), lambda v: v <= 40 * 1024, '<= 40960 KiB')
 target('start-up with the deployments < 500 ms', med('deploy', 'startup', 'ready_ms'), lambda v: v < 500, '< 500 ms')
+target('start-up with every deployment due < 500 ms', med('deploy', 'startup-all-due', 'ready_ms'), lambda v: v < 500,
+       '< 500 ms')
 target('ListDeployments p99 < 50 ms while all renew', med('deploy', 'calls-during-renewal', 'list_p99_ms'),
        lambda v: v < 50, '< 50 ms')
 target('Describe p99 < 50 ms while all renew', med('deploy', 'calls-during-renewal', 'describe_p99_ms'),
