@@ -62,6 +62,21 @@ METRICS = [
     ('metrics', 'write', 'worker_cpu_ms', 'ms', '  on the worker (format, write, fsync)'),
     ('metrics', 'write', 'bytes', 'B', '  file size'),
     ('metrics', 'ca-call-during-writes', 'p99_ms', 'ms', 'GetCACertificate p99 while the file is rewritten every second'),
+    ('deploy', 'create', 'per_second', '/s', 'CreateDeployment until all active (Local PKI, ec-256)'),
+    ('deploy', 'startup', 'ready_ms', 'ms', 'start-up with the deployments, nothing due (READY=1)'),
+    ('deploy', 'startup', 'rss_kib', 'KiB', '  RSS after start'),
+    ('deploy', 'startup-all-due', 'ready_ms', 'ms', 'start-up with every deployment due (READY=1)'),
+    ('deploy', 'renew-all-due', 'per_second', '/s', 'all deployments due at once: renewed and deployed'),
+    ('deploy', 'renew-all-due', 'seconds', 's', '  READY=1 to the last one active again'),
+    ('deploy', 'calls-during-renewal', 'list_p50_ms', 'ms', '  meanwhile ListDeployments p50'),
+    ('deploy', 'calls-during-renewal', 'list_p99_ms', 'ms', '  meanwhile ListDeployments p99'),
+    ('deploy', 'calls-during-renewal', 'list_max_ms', 'ms', '  meanwhile ListDeployments max'),
+    ('deploy', 'calls-during-renewal', 'describe_p50_ms', 'ms', '  meanwhile Certificate.Describe p50'),
+    ('deploy', 'calls-during-renewal', 'describe_p99_ms', 'ms', '  meanwhile Certificate.Describe p99'),
+    ('deploy', 'calls-during-renewal', 'describe_max_ms', 'ms', '  meanwhile Certificate.Describe max'),
+    ('deploy', 'calls-idle', 'list_p50_ms', 'ms', 'ListDeployments, idle daemon, p50'),
+    ('deploy', 'calls-idle', 'list_p99_ms', 'ms', 'ListDeployments, idle daemon, p99'),
+    ('deploy', 'calls-idle', 'describe_p50_ms', 'ms', 'Certificate.Describe, idle daemon, p50'),
 ]
 for case in sorted({c for (b, c) in by if b == 'crl'}):
     if case.startswith('inprocess-'):
@@ -159,6 +174,13 @@ target('ListCertificates 100,000 rows <= 100 ms', med('inventory', 'list', 'p50_
 target('metrics file, 100,000 certificates, < 200 ms daemon CPU', med('metrics', 'write', 'cpu_ms'), lambda v: v < 200, '< 200 ms')
 target('start-up READY <= 300 ms', med('inventory', 'startup', 'ready_ms'), lambda v: v <= 300, '<= 300 ms')
 target('RSS after start <= 40 MiB', med('inventory', 'startup', 'rss_kib'), lambda v: v <= 40 * 1024, '<= 40960 KiB')
+target('start-up with the deployments < 500 ms', med('deploy', 'startup', 'ready_ms'), lambda v: v < 500, '< 500 ms')
+target('start-up with every deployment due < 500 ms', med('deploy', 'startup-all-due', 'ready_ms'), lambda v: v < 500,
+       '< 500 ms')
+target('ListDeployments p99 < 50 ms while all renew', med('deploy', 'calls-during-renewal', 'list_p99_ms'),
+       lambda v: v < 50, '< 50 ms')
+target('Describe p99 < 50 ms while all renew', med('deploy', 'calls-during-renewal', 'describe_p99_ms'),
+       lambda v: v < 50, '< 50 ms')
 big = [c for (b, c) in by if b == 'crl' and c.startswith('revoke-call-')]
 if big:
     biggest = max(big, key=lambda c: int(c.split('-')[2]))
