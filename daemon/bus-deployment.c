@@ -436,13 +436,6 @@ static void on_deployment_changed(void *userdata, uint64_t id, const char *state
                 log_debug_errno(r, "Cannot emit DeploymentChanged: %s, ignoring.", strerror(abs(r)));
 }
 
-static void on_alert_raised(void *userdata, uint64_t id, const char *kind, const char *message) {
-        BusContext *c = userdata;
-        int r = sd_bus_emit_signal(c->bus, CK_ROOT_PATH, CK_MANAGER_IFACE, "AlertRaised", "tss", id, kind, message);
-        if (r < 0)
-                log_debug_errno(r, "Cannot emit AlertRaised: %s, ignoring.", strerror(abs(r)));
-}
-
 int bus_deployment_setup(BusContext *c) {
         if (!c->deployments)
                 return 0;
@@ -457,7 +450,7 @@ int bus_deployment_setup(BusContext *c) {
         if (r < 0)
                 return log_error_errno(r, "Cannot register the deployment enumerator: %s", strerror(abs(r)));
         deployments_add_listener(c->deployments, &(DeploymentsListener) { .changed = on_deployment_changed,
-                                                                         .alert_raised = on_alert_raised,
+                                                                         .alert_raised = bus_emit_alert_raised,
                                                                          .userdata = c });
         deployments_set_reloader(c->deployments, bus_systemd_reload_units, c);
         return 0;

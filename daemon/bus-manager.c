@@ -858,7 +858,7 @@ static void on_certificate_added(void *userdata, uint64_t id) {
                 log_debug_errno(r, "Cannot emit CertificateAdded: %s, ignoring.", strerror(abs(r)));
 }
 
-static void on_alert_raised(void *userdata, uint64_t id, const char *kind, const char *message) {
+void bus_emit_alert_raised(void *userdata, uint64_t id, const char *kind, const char *message) {
         BusContext *c = userdata;
         int r = sd_bus_emit_signal(c->bus, CK_ROOT_PATH, CK_MANAGER_IFACE, "AlertRaised", "tss", id, kind,
                                    message);
@@ -934,7 +934,7 @@ int bus_setup(BusContext *c) {
         orders_add_listener(c->orders, &(OrdersListener) {
                                                .order_changed = on_order_changed,
                                                .certificate_added = on_certificate_added,
-                                               .alert_raised = on_alert_raised,
+                                               .alert_raised = bus_emit_alert_raised,
                                                .userdata = c,
                                        });
         revocation_add_listener(c->revocation, &(RevocationListener) {
@@ -950,7 +950,7 @@ int bus_setup(BusContext *c) {
                                                      });
         if (c->expiry)
                 expiry_add_listener(c->expiry, &(ExpiryListener) {
-                                                       .alert_raised = on_alert_raised,
+                                                       .alert_raised = bus_emit_alert_raised,
                                                        .userdata = c,
                                                });
         return 0;

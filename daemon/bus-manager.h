@@ -95,6 +95,8 @@ char **bus_paths_from_ids(const char *prefix, const uint64_t *ids, size_t n);
 int bus_cert_setup(BusContext *c);
 int bus_order_setup(BusContext *c);
 int bus_deployment_setup(BusContext *c);
+/* AlertRaised(t, s, s) for any domain listener's alert_raised (userdata: the BusContext). */
+void bus_emit_alert_raised(void *userdata, uint64_t id, const char *kind, const char *message);
 void bus_deployment_done(BusContext *c);
 /* ReloadOrTryRestartUnit for each unit, waiting for the jobs (bus-systemd.c); the shape of
  * DeployReloadFunc. */

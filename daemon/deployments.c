@@ -98,12 +98,8 @@ static int begin(Deployments *d) {
         return store_begin(d->ctx.store);
 }
 
-/* Commit (r >= 0) or roll back; tell the listeners only what was committed. */
-static int finish(Deployments *d, int r) {
-        if (r >= 0)
-                r = store_commit(d->ctx.store);
-        else
-                store_rollback(d->ctx.store);
+/* After the commit (r >= 0): hand what was queued to on_emit(); after a failure drop it. */
+static int hand_off(Deployments *d, int r) {
         if (r >= 0 && d->notifications->len > 0) {
                 g_array_append_vals(d->ready, d->notifications->data, d->notifications->len);
                 g_array_set_size(d->notifications, 0);
@@ -113,21 +109,18 @@ static int finish(Deployments *d, int r) {
         return r;
 }
 
-/* The same, when orders were recorded in the transaction: orders commits it. */
+/* Commit (r >= 0) or roll back; tell the listeners only what was committed. */
+static int finish(Deployments *d, int r) {
+        if (r >= 0)
+                r = store_commit(d->ctx.store);
+        else
+                store_rollback(d->ctx.store);
+        return hand_off(d, r);
+}
+
+/* The same, when orders were recorded in the transaction: orders commits it (or rolls it back). */
 static int finish_with_orders(Deployments *d, int r) {
-        if (r < 0) {
-                (void) orders_commit(d->ctx.orders, r);
-                notifications_drop(d->notifications);
-                return r;
-        }
-        r = orders_commit(d->ctx.orders, r);
-        if (r >= 0 && d->notifications->len > 0) {
-                g_array_append_vals(d->ready, d->notifications->data, d->notifications->len);
-                g_array_set_size(d->notifications, 0);
-                (void) sd_event_source_set_enabled(d->emit_source, SD_EVENT_ONESHOT);
-        } else
-                notifications_drop(d->notifications);
-        return r;
+        return hand_off(d, orders_commit(d->ctx.orders, r));
 }
 
 static void schedule_advance(Deployments *d, uint64_t id) {
