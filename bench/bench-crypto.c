@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench-crypto: per-operation cost of OUR issuance path (daemon/x509.c and
- * daemon/ca.c) in-process, single-threaded, no bus, no store:
+ * daemon/crypto/ca.c) in-process, single-threaded, no bus, no store:
  *
  *   bench-crypto --count N --csr-file FILE [--runs R]
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench-verify: the ways to check a CSR's signature in OpenSSL 3.0, single
- * thread, µs per request (the choice behind daemon/spki.c):
+ * thread, µs per request (the choice behind daemon/crypto/spki.c):
  *
  *   bench-verify CSR.pem N
  *

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# The layers of HACKING.md, checked on the source: the bus layer (daemon/bus-*.[ch]) and the
+# The layers of HACKING.md, checked on the source: the bus layer (daemon/bus/) and the
 # daemon's wiring (daemon.c, main.c) hold no SQL — the bus includes no store header, and neither calls a
 # sqlite3_*() or store_*() function that reads, writes or opens transactions; each table has
 # its owner below them (issue 18).
@@ -12,8 +12,8 @@ check() {
         n=$((n + 1))
         if "${@:2}"; then echo "ok $n - $1"; else echo "not ok $n - $1"; failed=$((failed + 1)); fi
 }
-above=("$src"/daemon/bus-*.[ch] "$src/daemon/daemon.c" "$src/daemon/main.c")
-bus=("$src"/daemon/bus-*.[ch])
+above=("$src"/daemon/bus/*.[ch] "$src/daemon/daemon.c" "$src/daemon/main.c")
+bus=("$src"/daemon/bus/*.[ch])
 no_match() {
         local re=$1 hits
         hits=$(grep -nE "$re" "${files[@]}")
@@ -29,5 +29,13 @@ check "no bus or wiring file opens, commits or rolls back a transaction" \
         no_match '\bstore_(begin|begin_relaxed|commit|rollback)\('
 check "no bus or wiring file prepares or runs a statement" \
         no_match '\bstore_(prepare|exec|exec_cached|step_done|bind_[a-z0-9]+|query_[a-z0-9]+)\('
+# Below the bus nothing reaches up: no domain, storage or crypto file includes a bus header
+# or the daemon's wiring.
+below=()
+for f in "$src"/daemon/*/*.[ch]; do case $f in "$src"/daemon/bus/*) ;; *) below+=("$f") ;; esac; done
+files=("${below[@]}")
+check "the layers below the bus have files to check (${#below[@]})" test "${#below[@]}" -ge 40
+check "no file below the bus includes a bus header or daemon.h" \
+        no_match '#include "(bus-[a-z-]+|authz|daemon)\.h"'
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The manual pages keep up with the code: every method, property and signal of
-# dbus/org.certkeeper1.xml, every named error of daemon/bus-errors.h, every
-# audit event of daemon/audit-events.h and every alert kind of the store is in
+# dbus/org.certkeeper1.xml, every named error of daemon/bus/bus-errors.h, every
+# audit event of daemon/orders/audit-events.h and every alert kind of the store is in
 # org.certkeeper1(5); every event's MESSAGE_ID is in certkeeperd(8); every
-# section and key of daemon/config.c's table is in certkeeper.conf(5); every
+# section and key of daemon/base/config.c's table is in certkeeper.conf(5); every
 # page is installed by man/meson.build and renders without warnings. TAP.
 set -u
 SRC=${1:?usage: test-man-pages.sh SOURCE_ROOT}
@@ -64,13 +64,13 @@ for iface in $(grep -o 'interface name="[^"]*"' "$xml" | cut -d'"' -f2); do
 done
 
 # Errors.
-for e in $(grep -o '"org\.certkeeper1\.Error\.[A-Za-z]*"' "$SRC/daemon/bus-errors.h" | tr -d '"' | sort -u); do
+for e in $(grep -o '"org\.certkeeper1\.Error\.[A-Za-z]*"' "$SRC/daemon/bus/bus-errors.h" | tr -d '"' | sort -u); do
         documented "$iface_page" "$e" || documented "$iface_page" "${e##*.}"
         ok $? "org.certkeeper1(5) documents the error $e"
 done
 
 # Audit events and their MESSAGE_IDs.
-events=$(tr '\n' ' ' <"$SRC/daemon/audit-events.h" | sed 's/\\ / /g' | grep -Eo '"certificate\.[a-z_.]+", *"[0-9a-f]{32}"')
+events=$(tr '\n' ' ' <"$SRC/daemon/orders/audit-events.h" | sed 's/\\ / /g' | grep -Eo '"certificate\.[a-z_.]+", *"[0-9a-f]{32}"')
 [ "$(wc -l <<<"$events")" -ge 12 ]
 ok $? "audit-events.h lists the events ($(wc -l <<<"$events"))"
 while IFS=, read -r ev mid; do
@@ -83,7 +83,7 @@ while IFS=, read -r ev mid; do
 done <<<"$events"
 
 # Alert kinds (the store's CHECK constraint is the list).
-kinds=$(grep -o "kind IN ([^)]*)" "$SRC/daemon/store-migrate.c" | grep -o "'[a-z_]*'" | tr -d "'")
+kinds=$(grep -o "kind IN ([^)]*)" "$SRC/daemon/store/store-migrate.c" | grep -o "'[a-z_]*'" | tr -d "'")
 [ -n "$kinds" ]
 ok $? "store-migrate.c lists the alert kinds"
 for k in $kinds; do
@@ -92,14 +92,14 @@ for k in $kinds; do
 done
 
 # Journal fields.
-for f in $(grep -Eo 'FIELD\("[a-z_]+", "[A-Z_]+"' "$SRC/daemon/audit.c" | cut -d'"' -f4) EVENT; do
+for f in $(grep -Eo 'FIELD\("[a-z_]+", "[A-Z_]+"' "$SRC/daemon/orders/audit.c" | cut -d'"' -f4) EVENT; do
         documented "$MAN/certkeeperd.8" "CERTKEEPER_$f"
         ok $? "certkeeperd(8) documents the journal field CERTKEEPER_$f"
 done
 
 # Configuration: every key of config.c's table, under its section.
 conf_page=$MAN/certkeeper.conf.5
-keys=$(sed -n '/config_keys\[\] = {/,/^};/p' "$SRC/daemon/config.c" |
+keys=$(sed -n '/config_keys\[\] = {/,/^};/p' "$SRC/daemon/base/config.c" |
         grep -Eo '"(Daemon|Deploy|LocalCA|Policy|ACME|ExternalCA|Discovery|Alerts|Metrics)", *"[A-Za-z]+"|POLICY_(KEY|UINT)\("[A-Za-z]+"' |
         sed -E 's/^POLICY_(KEY|UINT)\(/"Policy", /' | tr -d '" ')
 [ "$(wc -l <<<"$keys")" -ge 30 ]
