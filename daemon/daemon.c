@@ -53,14 +53,14 @@ struct Daemon {
 
 static int ensure_private_dir(const char *path) {
         if (mkdir(path, 0700) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Cannot create the state directory %s: %s", path, strerror(abs(errno)));
+                return log_error_errno(errno, "Cannot create the state directory %s: %m", path);
 
         _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
-                return log_error_errno(errno, "Cannot open the state directory %s: %s", path, strerror(abs(errno)));
+                return log_error_errno(errno, "Cannot open the state directory %s: %m", path);
         struct stat st;
         if (fstat(fd, &st) < 0)
-                return log_error_errno(errno, "Cannot stat %s: %s", path, strerror(abs(errno)));
+                return log_error_errno(errno, "Cannot stat %s: %m", path);
         if (st.st_uid != geteuid())
                 return log_error_errno(EPERM, "State directory %s is owned by uid %u, not by us (uid %u): refusing",
                                        path, (unsigned) st.st_uid, (unsigned) geteuid());
@@ -69,7 +69,7 @@ static int ensure_private_dir(const char *path) {
                 log_notice("State directory %s had mode %04o, tightening to 0700.", path,
                            (unsigned) (st.st_mode & 07777));
                 if (fchmod(fd, 0700) < 0)
-                        return log_error_errno(errno, "Cannot chmod %s: %s", path, strerror(abs(errno)));
+                        return log_error_errno(errno, "Cannot chmod %s: %m", path);
         }
         return 0;
 }
@@ -129,7 +129,7 @@ static int setup_providers(Daemon *d) {
 
         r = provider_local_new(d->local_ca->ca, d->config->leaf_validity_days, &p);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up the Local PKI provider: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot set up the Local PKI provider: %m");
         g_hash_table_insert(d->providers, p->name, p);
 
         if (d->config->acme_directory_url) {
@@ -241,7 +241,7 @@ static int setup_metrics(Daemon *d) {
                                                 .revocation = d->revocation },
                             &d->metrics);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up metrics: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot set up metrics: %m");
         if (!d->metrics)
                 return 0;
         orders_add_listener(d->orders, &(OrdersListener) { .order_changed = metrics_on_order,
@@ -318,17 +318,17 @@ int daemon_new(const char *config_path, Daemon **ret) {
 
         r = sd_event_default(&d->event);
         if (r < 0)
-                return log_error_errno(r, "Cannot create the event loop: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot create the event loop: %m");
 
         r = job_pool_new(d->event, "cpu", d->config->worker_threads, &d->cpu_pool);
         if (r < 0)
-                return log_error_errno(r, "Cannot start worker threads: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot start worker threads: %m");
         r = job_pool_new(d->event, "io", IO_THREADS, &d->io_pool);
         if (r < 0)
-                return log_error_errno(r, "Cannot start worker threads: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot start worker threads: %m");
         r = job_pool_new(d->event, "quick", d->config->worker_threads, &d->quick_pool);
         if (r < 0)
-                return log_error_errno(r, "Cannot start worker threads: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot start worker threads: %m");
 
         r = setup_providers(d);
         if (r < 0)
@@ -348,7 +348,7 @@ int daemon_new(const char *config_path, Daemon **ret) {
                                           .local_ca_id = d->local_ca->id },
                        &d->orders);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up orders: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot set up orders: %m");
 
         r = deployments_new(&(DeploymentsContext) { .event = d->event,
                                                     .store = d->store,
@@ -359,7 +359,7 @@ int daemon_new(const char *config_path, Daemon **ret) {
                                                     .io_pool = d->io_pool },
                             &d->deployments);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up deployments: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot set up deployments: %m");
 
         r = spool_new(&(SpoolContext) { .event = d->event,
                                         .store = d->store,
@@ -367,24 +367,23 @@ int daemon_new(const char *config_path, Daemon **ret) {
                                         .config = d->config },
                       &d->spool);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up the spool directory %s: %s", d->config->spool_directory,
-                                       strerror(abs(r)));
+                return log_error_errno(r, "Cannot set up the spool directory %s: %m", d->config->spool_directory);
 
         r = revocation_new(d->event, d->store, d->audit, d->local_ca, d->config, state, d->providers, d->io_pool,
                            &d->revocation);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up revocation and the CRL: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot set up revocation and the CRL: %m");
 
         r = expiry_new(d->event, d->store, d->audit, d->config, &d->expiry);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up expiry alerts: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot set up expiry alerts: %m");
         r = discovery_new(&(DiscoveryContext) { .event = d->event,
                                                 .store = d->store,
                                                 .config = d->config,
                                                 .pool = d->io_pool },
                           &d->discovery);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up certificate discovery: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot set up certificate discovery: %m");
         /* Whatever enters the inventory is checked for expiry right away. */
         orders_add_listener(d->orders, &(OrdersListener) { .certificate_added = on_new_certificate, .userdata = d });
         discovery_add_listener(d->discovery,
@@ -449,15 +448,15 @@ int daemon_run(Daemon *d) {
         if (r >= 0)
                 r = sd_event_add_signal(d->event, NULL, SIGHUP, on_sighup, d);
         if (r < 0)
-                return log_error_errno(r, "Cannot watch for signals: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot watch for signals: %m");
         (void) sd_event_set_watchdog(d->event, true);
 
         r = sd_bus_open_system(&d->bus);
         if (r < 0)
-                return log_error_errno(r, "Cannot connect to the system bus: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot connect to the system bus: %m");
         r = sd_bus_attach_event(d->bus, d->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
-                return log_error_errno(r, "Cannot attach the bus to the loop: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot attach the bus to the loop: %m");
         (void) sd_bus_error_add_map(certkeeper_error_map);
 
         d->bus_ctx = (BusContext) {
@@ -490,27 +489,27 @@ int daemon_run(Daemon *d) {
 
         r = sd_bus_request_name(d->bus, CK_BUS_NAME, 0);
         if (r < 0)
-                return log_error_errno(r, "Cannot own the bus name %s: %s (is another certkeeperd running, or "
+                return log_error_errno(r, "Cannot own the bus name %s: %m (is another certkeeperd running, or "
                                           "does the bus policy not allow this user to own it?)",
-                                       CK_BUS_NAME, strerror(abs(r)));
+                                       CK_BUS_NAME);
 
         r = orders_start(d->orders);
         if (r < 0)
-                return log_error_errno(r, "Cannot resume orders: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot resume orders: %m");
         r = deployments_start(d->deployments);
         if (r < 0)
-                return log_error_errno(r, "Cannot resume deployments: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot resume deployments: %m");
         r = expiry_start(d->expiry);
         if (r < 0)
-                log_warning_errno(r, "Cannot check for expiring certificates: %s, retrying later.", strerror(abs(r)));
+                log_warning_errno(r, "Cannot check for expiring certificates: %m, retrying later.");
         r = discovery_start(d->discovery);
         if (r < 0)
-                return log_error_errno(r, "Cannot start certificate discovery: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot start certificate discovery: %m");
         (void) metrics_start(d->metrics);
         /* After the bus is set up, so that spool orders are announced like any other. */
         r = spool_start(d->spool);
         if (r < 0)
-                return log_error_errno(r, "Cannot read the spool directory: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot read the spool directory: %m");
 
         uint64_t certs = 0, orders = 0;
         (void) inventory_count(d->store, &certs);

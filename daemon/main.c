@@ -102,7 +102,7 @@ int main(int argc, char *argv[]) {
                 return 1;
         r = daemon_run(d);
         if (r < 0) {
-                log_error_errno(r, "certkeeperd failed: %s", strerror(abs(r)));
+                log_error_errno(r, "certkeeperd failed: %m");
                 return 1;
         }
         return 0;

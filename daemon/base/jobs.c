@@ -77,7 +77,7 @@ static void *worker(void *arg) {
                 if (was_empty) {
                         uint64_t one = 1;
                         if (write(p->efd, &one, sizeof one) < 0 && errno != EAGAIN)
-                                log_warning_errno(errno, "Cannot wake the loop: %s, ignoring.", strerror(abs(errno)));
+                                log_warning_errno(errno, "Cannot wake the loop: %m, ignoring.");
                 }
         }
 }

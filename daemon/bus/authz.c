@@ -97,7 +97,7 @@ int authz_caller(Authz *a, sd_bus_message *m, Caller *ret, sd_bus_error *error) 
         int r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID | SD_BUS_CREDS_AUGMENT,
                                           &creds);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's credentials: %s", strerror(abs(r)));
+                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's credentials: %m");
 
         Caller c = { 0 };
         uid_t uid;
@@ -110,7 +110,7 @@ int authz_caller(Authz *a, sd_bus_message *m, Caller *ret, sd_bus_error *error) 
                                         "The bus did not vouch for the caller's uid");
         r = sd_bus_creds_get_euid(creds, &uid);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's uid: %s", strerror(abs(r)));
+                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's uid: %m");
         c.uid = uid;
         if (sd_bus_creds_get_pid(creds, &pid) >= 0)
                 c.pid = (uint32_t) pid;
@@ -161,7 +161,7 @@ static void schedule_sweep(Authz *a) {
                         return;
                 r = sd_event_add_defer(e, &a->sweep, on_sweep, a);
                 if (r < 0) {
-                        log_warning_errno(r, "Cannot schedule the polkit answer sweep: %s", strerror(abs(r)));
+                        log_warning_errno(r, "Cannot schedule the polkit answer sweep: %m");
                         return;
                 }
                 (void) sd_event_source_set_priority(a->sweep, SD_EVENT_PRIORITY_IDLE);
@@ -169,7 +169,7 @@ static void schedule_sweep(Authz *a) {
         }
         r = sd_event_source_set_enabled(a->sweep, SD_EVENT_ONESHOT);
         if (r < 0)
-                log_warning_errno(r, "Cannot schedule the polkit answer sweep: %s", strerror(abs(r)));
+                log_warning_errno(r, "Cannot schedule the polkit answer sweep: %m");
 }
 
 static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -202,7 +202,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         if (r >= 0)
                 r = sd_bus_enqueue_for_read(q->authz->bus, q->request);
         if (r < 0) {
-                log_error_errno(r, "Cannot re-dispatch an authorized call: %s", strerror(abs(r)));
+                log_error_errno(r, "Cannot re-dispatch an authorized call: %m");
                 (void) sd_bus_reply_method_errorf(q->request, SD_BUS_ERROR_FAILED,
                                                   "Internal error while authorizing");
                 g_hash_table_remove(q->authz->queries, q->request);
@@ -277,7 +277,7 @@ int authz_check(Authz *a, sd_bus_message *m, const char *action, sd_bus_error *e
                                                               : 0),
                                           "");
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot build the polkit query: %s", strerror(abs(r)));
+                return sd_bus_error_set_errnof(error, r, "Cannot build the polkit query: %m");
 
         q = g_new0(Query, 1);
         q->authz = a;
@@ -289,7 +289,7 @@ int authz_check(Authz *a, sd_bus_message *m, const char *action, sd_bus_error *e
         if (r < 0) {
                 q->done = true; /* not counted yet */
                 query_free(q);
-                return sd_bus_error_set_errnof(error, r, "Cannot ask polkit: %s", strerror(abs(r)));
+                return sd_bus_error_set_errnof(error, r, "Cannot ask polkit: %m");
         }
         pending_add(a, c.uid, +1);
         g_hash_table_insert(a->queries, m, q);

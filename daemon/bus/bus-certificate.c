@@ -457,9 +457,9 @@ int bus_cert_setup(BusContext *c) {
         int r = sd_bus_add_fallback_vtable(c->bus, NULL, CK_CERT_PREFIX, CK_CERT_IFACE, bus_certificate_vtable,
                                            cert_find, c);
         if (r < 0)
-                return log_error_errno(r, "Cannot register the Certificate interface: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot register the Certificate interface: %m");
         r = sd_bus_add_node_enumerator(c->bus, NULL, CK_CERT_PREFIX, cert_enumerate, c);
         if (r < 0)
-                return log_error_errno(r, "Cannot register the certificate enumerator: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot register the certificate enumerator: %m");
         return 0;
 }

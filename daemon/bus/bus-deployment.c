@@ -433,7 +433,7 @@ static void on_deployment_changed(void *userdata, uint64_t id, const char *state
                                                    "LastDeployedAt", "LastError", "FailedAttempts", "NextAttemptAt",
                                                    NULL);
         if (r < 0)
-                log_debug_errno(r, "Cannot emit DeploymentChanged: %s, ignoring.", strerror(abs(r)));
+                log_debug_errno(r, "Cannot emit DeploymentChanged: %m, ignoring.");
 }
 
 int bus_deployment_setup(BusContext *c) {
@@ -441,14 +441,14 @@ int bus_deployment_setup(BusContext *c) {
                 return 0;
         int r = sd_bus_add_object_vtable(c->bus, NULL, CK_ROOT_PATH, CK_MANAGER_IFACE, manager_deployment_vtable, c);
         if (r < 0)
-                return log_error_errno(r, "Cannot register the deployment methods: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot register the deployment methods: %m");
         r = sd_bus_add_fallback_vtable(c->bus, NULL, CK_DEPLOYMENT_PREFIX, CK_DEPLOYMENT_IFACE, deployment_vtable,
                                        deployment_find, c);
         if (r < 0)
-                return log_error_errno(r, "Cannot register the Deployment interface: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot register the Deployment interface: %m");
         r = sd_bus_add_node_enumerator(c->bus, NULL, CK_DEPLOYMENT_PREFIX, deployment_enumerate, c);
         if (r < 0)
-                return log_error_errno(r, "Cannot register the deployment enumerator: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot register the deployment enumerator: %m");
         deployments_add_listener(c->deployments, &(DeploymentsListener) { .changed = on_deployment_changed,
                                                                          .alert_raised = bus_emit_alert_raised,
                                                                          .userdata = c });

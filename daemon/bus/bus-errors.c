@@ -51,6 +51,5 @@ void bus_reply_deferred_error(sd_bus_message *m, int answer_r, sd_bus_error *err
                 (void) bus_error_internal(error, answer_r, what);
         int r = sd_bus_reply_method_error(m, error);
         if (r < 0)
-                log_debug_errno(r, "Cannot answer %s: %s, ignoring.", strempty(sd_bus_message_get_member(m)),
-                                strerror(abs(r)));
+                log_debug_errno(r, "Cannot answer %s: %m, ignoring.", strempty(sd_bus_message_get_member(m)));
 }

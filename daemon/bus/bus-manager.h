@@ -92,6 +92,10 @@ int bus_append_strv(sd_bus_message *m, char *const *l);
 int bus_path_id(const char *path, const char *prefix, uint64_t *ret);
 /* Object paths prefix/<id> for a node enumerator (NULL-terminated, newly allocated). */
 char **bus_paths_from_ids(const char *prefix, const uint64_t *ids, size_t n);
+/* The Manager's methods, by what they do: ordering (bus-manager-orders.c) and reading the
+ * inventory (bus-manager-inventory.c); bus-manager.c has the rest and calls both. */
+int bus_manager_orders_setup(BusContext *c);
+int bus_manager_inventory_setup(BusContext *c);
 int bus_cert_setup(BusContext *c);
 int bus_order_setup(BusContext *c);
 int bus_deployment_setup(BusContext *c);

@@ -173,9 +173,9 @@ int bus_order_setup(BusContext *c) {
         int r = sd_bus_add_fallback_vtable(c->bus, NULL, CK_ORDER_PREFIX, CK_ORDER_IFACE, bus_order_vtable,
                                            order_find, c);
         if (r < 0)
-                return log_error_errno(r, "Cannot register the Order interface: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot register the Order interface: %m");
         r = sd_bus_add_node_enumerator(c->bus, NULL, CK_ORDER_PREFIX, order_enumerate, c);
         if (r < 0)
-                return log_error_errno(r, "Cannot register the order enumerator: %s", strerror(abs(r)));
+                return log_error_errno(r, "Cannot register the order enumerator: %m");
         return 0;
 }

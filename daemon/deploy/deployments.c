@@ -320,7 +320,7 @@ static int submit_orders(Deployments *d, DeploymentRow *const *rows, size_t n, i
         }
         r = finish_with_orders(d, r);
         if (r < 0)
-                log_error_errno(r, "Cannot record the orders of %zu deployments: %s", n, strerror(abs(r)));
+                log_error_errno(r, "Cannot record the orders of %zu deployments: %m", n);
         if (ret_order_id)
                 *ret_order_id = order_id;
         return r;
@@ -488,7 +488,7 @@ static void deploy_finished(Deployments *d, DeployJob *j, const char *error) {
         }
         r = finish(d, r);
         if (r < 0)
-                log_error_errno(r, "Deployment %s: cannot record the result: %s", row->name, strerror(abs(r)));
+                log_error_errno(r, "Deployment %s: cannot record the result: %m", row->name);
 out:
         g_hash_table_remove(d->deploying, &j->deployment_id);
         deploy_job_free(j);
@@ -581,7 +581,7 @@ static int on_advance(sd_event_source *s, void *userdata) {
         while (g_hash_table_iter_next(&it, &k, NULL)) {
                 int r = advance(d, *(uint64_t *) k);
                 if (r < 0)
-                        log_warning_errno(r, "Deployment %" PRIu64 ": %s", *(uint64_t *) k, strerror(abs(r)));
+                        log_warning_errno(r, "Deployment %" PRIu64 ": %m", *(uint64_t *) k);
         }
         arm_timer_later(d);
         return 0;
@@ -664,7 +664,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                         (void) finish(d, exec_update(d, "UPDATE deployments SET due_at = 0 WHERE id = ?", row->id));
                 r = start_deploy(d, row);
                 if (r < 0)
-                        log_warning_errno(r, "Deployment %s: cannot start deploying: %s", row->name, strerror(abs(r)));
+                        log_warning_errno(r, "Deployment %s: cannot start deploying: %m", row->name);
         }
         arm_timer(d);
         return 0;

@@ -319,8 +319,8 @@ static void job_done(void *userdata) {
                                    (uint64_t) ((b.tv_nsec - a.tv_nsec) / 1000);
 
         if (r < 0) {
-                log_error_errno(r, "Discovery: cannot record the scan results: %s; rescanning in %u s.",
-                                strerror(abs(r)), DISCOVERY_RETRY_SEC);
+                log_error_errno(r, "Discovery: cannot record the scan results: %m; rescanning in %u s.",
+                                DISCOVERY_RETRY_SEC);
                 (void) sd_event_source_set_time_relative(d->retry_source,
                                                          DISCOVERY_RETRY_SEC * USEC_PER_SEC);
                 (void) sd_event_source_set_enabled(d->retry_source, SD_EVENT_ONESHOT);
@@ -405,7 +405,7 @@ static void start_next(Discovery *d) {
 
         int r = job_pool_submit(d->ctx.pool, scan_job_run, job_done, job_destroy, j);
         if (r < 0) {
-                log_error_errno(r, "Discovery: cannot queue a scan: %s", strerror(abs(r)));
+                log_error_errno(r, "Discovery: cannot queue a scan: %m");
                 waiters_call(j->waiters, r);
                 scan_job_free(j);
                 return;
@@ -546,9 +546,8 @@ int discovery_new(const DiscoveryContext *ctx, Discovery **ret) {
         if (r < 0)
                 /* Without inotify (limits, seccomp) we still scan at start, periodically and on Rescan(). */
                 log_warning_errno(r,
-                                  "Discovery: cannot create an inotify instance: %s; changes are seen "
-                                  "on rescans only.",
-                                  strerror(abs(r)));
+                                  "Discovery: cannot create an inotify instance: %m; changes are seen "
+                                  "on rescans only.");
         else {
                 r = sd_event_add_io(d->ctx.event, &d->inotify_source, d->watch_table.fd, EPOLLIN, on_inotify,
                                     d);
@@ -605,8 +604,7 @@ int discovery_start(Discovery *d) {
                                                    (uint64_t) interval * USEC_PER_SEC, USEC_PER_SEC,
                                                    on_interval, d);
                 if (r < 0)
-                        return log_error_errno(r, "Discovery: cannot set up the rescan timer: %s",
-                                               strerror(abs(r)));
+                        return log_error_errno(r, "Discovery: cannot set up the rescan timer: %m");
                 (void) sd_event_source_set_description(d->interval_source, "discovery-rescan");
         }
         return discovery_rescan(d, NULL, NULL);

@@ -335,12 +335,11 @@ static void fail_without_order(Spool *s, const char *name, uid_t owner, const ch
         log_notice("Spool: incoming/%s %s; no order was created.", shown, reason);
         int r = write_output(s, s->failed_fd, error_name, text, strlen(text), owner);
         if (r < 0)
-                log_error_errno(r, "Cannot write failed/%s: %s", error_name, strerror(-r));
+                log_error_errno(r, "Cannot write failed/%s: %m", error_name);
         fsync_dir(s->failed_fd);
         r = move_entry(s, name, s->failed_fd);
         if (r < 0)
-                log_error_errno(r, "Cannot move incoming/%s to failed/: %s; it stays where it is.", shown,
-                                strerror(-r));
+                log_error_errno(r, "Cannot move incoming/%s to failed/: %m; it stays where it is.", shown);
         fsync_dir(s->failed_fd);
         fsync_dir(s->incoming_fd);
 }
@@ -399,7 +398,7 @@ static int rescan(Spool *s) {
         if (!d) {
                 int r = -errno;
                 close(fd);
-                return log_error_errno(r, "Cannot read %s/incoming: %s", s->path, strerror(-r));
+                return log_error_errno(r, "Cannot read %s/incoming: %m", s->path);
         }
 
         g_autoptr(GArray) items = g_array_new(FALSE, FALSE, sizeof(ScanItem));
@@ -510,11 +509,11 @@ static int prepare_issued(Spool *s, const FinishItem *it, GArray *outputs) {
         Output a, b;
         int r = output_write(s, s->issued_fd, crt, leaf, strlen(leaf), row->spool_owner, false, &a);
         if (r < 0)
-                return log_error_errno(r, "Spool: cannot write issued/%s: %s", crt, strerror(-r));
+                return log_error_errno(r, "Spool: cannot write issued/%s: %m", crt);
         r = output_write(s, s->issued_fd, chain_name, chain, strlen(chain), row->spool_owner, false, &b);
         if (r < 0) {
                 output_discard(&a);
-                return log_error_errno(r, "Spool: cannot write issued/%s: %s", chain_name, strerror(-r));
+                return log_error_errno(r, "Spool: cannot write issued/%s: %m", chain_name);
         }
         g_array_append_val(outputs, a);
         g_array_append_val(outputs, b);
@@ -530,7 +529,7 @@ static int prepare_failed(Spool *s, const OrderRow *row, GArray *outputs) {
         Output o;
         int r = output_write(s, s->failed_fd, error_name, text, strlen(text), row->spool_owner, false, &o);
         if (r < 0)
-                return log_error_errno(r, "Spool: cannot write failed/%s: %s", error_name, strerror(-r));
+                return log_error_errno(r, "Spool: cannot write failed/%s: %m", error_name);
         g_array_append_val(outputs, o);
         return 0;
 }
@@ -558,7 +557,7 @@ static void finish_run(void *userdata) {
                 g_autofree char *shown = one_line(o->name);
                 int r = output_commit(o);
                 if (r < 0)
-                        log_error_errno(r, "Spool: cannot rename a result to %s: %s", shown, strerror(-r));
+                        log_error_errno(r, "Spool: cannot rename a result to %s: %m", shown);
         }
         fsync_dir(s->issued_fd);
         fsync_dir(s->failed_fd);
@@ -577,8 +576,8 @@ static void finish_run(void *userdata) {
                         g_autofree char *shown = one_line(name);
                         int r = move_entry(s, name, dst);
                         if (r < 0)
-                                log_error_errno(r, "Spool: cannot move incoming/%s to %s/: %s", shown,
-                                                it->ok ? "issued" : "failed", strerror(-r));
+                                log_error_errno(r, "Spool: cannot move incoming/%s to %s/: %m", shown,
+                                                it->ok ? "issued" : "failed");
                         else {
                                 /* Moved what we checked, not a file swapped in meanwhile? Else put it back. */
                                 struct stat moved;
@@ -883,8 +882,7 @@ static void on_submitted(void *userdata, uint64_t id, int error, const char *mes
         if (error < 0) {
                 /* Nothing was recorded: the file is taken again once the store takes writes. */
                 g_autofree char *shown = one_line(sub->name);
-                log_error_errno(error, "Spool: cannot record an order for incoming/%s: %s; retrying.", shown,
-                                strerror(abs(error)));
+                log_error_errno(error, "Spool: cannot record an order for incoming/%s: %m; retrying.", shown);
                 g_hash_table_remove(s->in_flight, sub->name);
                 requeue_head(s, sub->name);
                 pause_intake(s);
@@ -1079,7 +1077,7 @@ static void take_long_name(Spool *s, const char *name) {
                    "without an order.", shown, SPOOL_NAME_MAX);
         int r = move_entry(s, name, s->failed_fd);
         if (r < 0)
-                log_error_errno(r, "Cannot move incoming/%s to failed/: %s", shown, strerror(-r));
+                log_error_errno(r, "Cannot move incoming/%s to failed/: %m", shown);
 }
 
 static void intake_submit(Spool *s, IntakeJob *j) {
@@ -1192,7 +1190,7 @@ static int open_dir(int parent_fd, const char *path, const char *name, mode_t mo
                 if (fchmod(fd, mode) < 0) {
                         int r = -errno;
                         close(fd);
-                        return log_error_errno(r, "Cannot chmod %s/%s: %s", path, name, strerror(-r));
+                        return log_error_errno(r, "Cannot chmod %s/%s: %m", path, name);
                 }
                 log_info("Created %s/%s (mode %04o).", path, name, (unsigned) mode);
         }
@@ -1274,7 +1272,7 @@ int spool_new(const SpoolContext *ctx, Spool **ret) {
 
         r = job_pool_new(ctx->event, "spool", SPOOL_THREADS, &s->pool);
         if (r < 0)
-                return log_error_errno(r, "Cannot start the spool's worker threads: %s", strerror(-r));
+                return log_error_errno(r, "Cannot start the spool's worker threads: %m");
 
         /* Watch before the first scan, so nothing dropped in between is missed (duplicates are merged). */
         r = sd_event_add_inotify_fd(ctx->event, &s->inotify_source, s->incoming_fd,
@@ -1282,7 +1280,7 @@ int spool_new(const SpoolContext *ctx, Spool **ret) {
                                             IN_ONLYDIR,
                                     on_inotify, s);
         if (r < 0)
-                return log_error_errno(r, "Cannot watch %s/incoming: %s", s->path, strerror(-r));
+                return log_error_errno(r, "Cannot watch %s/incoming: %m", s->path);
 
         r = sd_event_add_defer(ctx->event, &s->intake_source, on_intake, s);
         if (r >= 0)
@@ -1302,7 +1300,7 @@ int spool_new(const SpoolContext *ctx, Spool **ret) {
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->retry_source, SD_EVENT_OFF);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up the spool's event sources: %s", strerror(-r));
+                return log_error_errno(r, "Cannot set up the spool's event sources: %m");
 
         orders_add_listener(ctx->orders, &(OrdersListener) {
                                                  .order_finished = on_order_finished,

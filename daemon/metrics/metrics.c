@@ -618,8 +618,8 @@ static void report(Metrics *m, int r) {
         m->stats.failures++;
         /* Once per kind of failure: a missing directory must not fill the journal every minute. */
         if (r != m->last_error)
-                log_warning_errno(r, "Cannot write the metrics file %s: %s, retrying in %u s.", m->path,
-                                  strerror(abs(r)), m->ctx.config->metrics_interval_sec);
+                log_warning_errno(r, "Cannot write the metrics file %s: %m, retrying in %u s.", m->path,
+                                  m->ctx.config->metrics_interval_sec);
         m->last_error = r;
 }
 

@@ -60,8 +60,8 @@ static void send_entry(const PendingEntry *e) {
         /* journald may be absent or broken: the store holds the authoritative record. */
         int r = sd_journal_sendv(iov, (int) n);
         if (r < 0)
-                log_debug_errno(r, "Cannot send audit event %s to the journal: %s, ignoring.",
-                                events[e->event].name, strerror(abs(r)));
+                log_debug_errno(r, "Cannot send audit event %s to the journal: %m, ignoring.",
+                                events[e->event].name);
 }
 
 static void on_txn_end(void *userdata, bool committed) {

@@ -241,8 +241,7 @@ static void arm_timer(Expiry *x, uint64_t now) {
         uint64_t next = 0;
         int r = next_crossing(x, now, &next);
         if (r < 0) {
-                log_warning_errno(r, "Expiry: cannot compute the next check: %s; checking again in an hour.",
-                                  strerror(abs(r)));
+                log_warning_errno(r, "Expiry: cannot compute the next check: %m; checking again in an hour.");
                 next = now + 3600 * USEC_PER_SEC;
         }
         x->next = next;
@@ -272,8 +271,7 @@ static int check(Expiry *x, const GArray *ids) {
         else
                 store_rollback(x->store);
         if (r < 0) {
-                log_error_errno(r, "Expiry: cannot record expiry alerts: %s; retrying in a minute.",
-                                strerror(abs(r)));
+                log_error_errno(r, "Expiry: cannot record expiry alerts: %m; retrying in a minute.");
                 uint64_t real = 0;
                 (void) sd_event_now(x->event, CLOCK_REALTIME, &real);
                 (void) sd_event_source_set_time(x->timer, real + 60 * USEC_PER_SEC);

@@ -632,7 +632,7 @@ static void group_flush_full(Orders *o, bool top_level) {
         (void) sd_event_source_set_enabled(o->group_timer, SD_EVENT_OFF);
         int r = txn_finish(o, 0);
         if (r < 0)
-                log_error_errno(r, "Cannot record %u orders: %s", o->group->len, strerror(abs(r)));
+                log_error_errno(r, "Cannot record %u orders: %m", o->group->len);
         if (r >= 0 && top_level && o->ready->len > 0)
                 (void) on_emit(NULL, o);
         /* The callbacks may submit again: take the list first. */
@@ -1061,7 +1061,7 @@ static void on_batch(void *userdata, bool begin) {
         if (r < 0) {
                 /* Disk full, read-only store...: nothing was recorded. The orders are still open in
                  * the store and are dispatched again once the store takes writes. */
-                log_error_errno(r, "Cannot record %u finished orders: %s; retrying later.", o->completed->len, strerror(abs(r)));
+                log_error_errno(r, "Cannot record %u finished orders: %m; retrying later.", o->completed->len);
                 o->paused_until = now_usec() + 2 * USEC_PER_SEC;
         }
 
@@ -1497,7 +1497,7 @@ static int dispatch(Orders *o) {
                 r = txn_finish(o, r);
                 (void) store_exec(o->ctx.store, "PRAGMA synchronous=FULL");
                 if (r < 0) {
-                        log_error_errno(r, "Cannot mark orders as processing: %s; retrying later.", strerror(abs(r)));
+                        log_error_errno(r, "Cannot mark orders as processing: %m; retrying later.");
                         for (guint i = 0; i < batch->len; i++) {
                                 Work *w = batch->pdata[i];
                                 if (w->provider) {
@@ -1544,7 +1544,7 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         Orders *o = userdata;
         int r = dispatch(o);
         if (r < 0)
-                log_warning_errno(r, "Dispatching orders failed: %s, will retry.", strerror(abs(r)));
+                log_warning_errno(r, "Dispatching orders failed: %m, will retry.");
         return 0;
 }
 

@@ -58,7 +58,7 @@ static int on_crl_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Revocation *r = userdata;
         int k = crl_regenerate(r);
         if (k < 0)
-                log_warning_errno(k, "Cannot regenerate the CRL: %s, retrying in a minute.", strerror(abs(k)));
+                log_warning_errno(k, "Cannot regenerate the CRL: %m, retrying in a minute.");
         return 0;
 }
 
@@ -189,7 +189,7 @@ static int crl_build(Revocation *r) {
         k = write_file_atomic(r->crl_path, pem, strlen(pem), 0644);
         if (k < 0) {
                 /* GetCRL has it; the published file must catch up soon, not in days. */
-                log_warning_errno(k, "Cannot write %s: %s, retrying in a minute.", r->crl_path, strerror(abs(k)));
+                log_warning_errno(k, "Cannot write %s: %m, retrying in a minute.", r->crl_path);
                 crl_arm(r, now + CRL_RETRY_USEC);
                 return 0;
         }
@@ -423,8 +423,8 @@ int revocation_revoke(Revocation *r, uint64_t certificate_id, const char *caller
                 k = crl_regenerate(r);
                 if (k < 0)
                         log_error_errno(k, "Certificate %" PRIu64 " is revoked but the CRL could not be "
-                                           "regenerated: %s; retrying in a minute.",
-                                        certificate_id, strerror(abs(k)));
+                                           "regenerated: %m; retrying in a minute.",
+                                        certificate_id);
         } else if (p && p->ops->revoke && streq(propagation, "pending")) {
                 PropagateWork *w = g_new0(PropagateWork, 1);
                 w->revocation = r;

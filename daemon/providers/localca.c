@@ -179,12 +179,12 @@ int local_ca_open(Store *s, const MasterKey *mk, const Config *c, const char *st
 
         g_autofree char *dir = g_build_filename(state_dir, "ca", NULL);
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                log_warning_errno(errno, "Cannot create %s: %s, ignoring.", dir, strerror(abs(errno)));
+                log_warning_errno(errno, "Cannot create %s: %m, ignoring.", dir);
         else {
                 g_autofree char *path = g_build_filename(dir, "ca.pem", NULL);
                 r = write_file_atomic(path, l->pem, strlen(l->pem), 0644);
                 if (r < 0)
-                        log_warning_errno(r, "Cannot write %s: %s, ignoring.", path, strerror(abs(r)));
+                        log_warning_errno(r, "Cannot write %s: %m, ignoring.", path);
         }
 
         *ret = TAKE_PTR(l);

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* org.certkeeper1.Manager: the methods that order a certificate (RequestCertificate,
+ * SubmitCSR). Same handler shape as bus-manager.c. */
+
+#include <inttypes.h>
+
+#include <glib.h>
+
+#include "alerts.h"
+#include "bus-errors.h"
+#include "bus-manager.h"
+#include "config-build.h"
+#include "log.h"
+#include "policy.h"
+#include "provider.h"
+
+#define LIST_LIMIT_MAX 1000000U
+
+static int map_order_error(sd_bus_error *error, int r, const char *msg) {
+        switch (r) {
+        case -EINVAL:
+        case -ENOENT:
+                return sd_bus_error_set(error, CK_ERROR_INVALID_ARGUMENT, msg);
+        case -EHOSTUNREACH:
+                return sd_bus_error_set(error, CK_ERROR_PROVIDER_UNAVAILABLE, msg);
+        case -EUSERS:
+                return sd_bus_error_set(error, CK_ERROR_LIMIT_EXCEEDED, msg);
+        default:
+                return bus_error_internal(error, r, msg ? msg : "cannot record the order");
+        }
+}
+
+static int reply_order(sd_bus_message *m, uint64_t id) {
+        g_autofree char *path = bus_object_path(CK_ORDER_PREFIX, id);
+        return sd_bus_reply_method_return(m, "o", path);
+}
+
+static void on_submitted(void *userdata, uint64_t id, int error, const char *message) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = userdata;
+        int r;
+
+        if (error < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                if (!message)
+                        (void) bus_error_internal(&e, error, "cannot record the order");
+                else if (error == -EBADMSG || error == -EMSGSIZE || error == -EKEYREJECTED || error == -EINVAL)
+                        /* From orders_submit_csr(): the CSR, or a name in it, cannot be used. */
+                        (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, message);
+                else
+                        (void) map_order_error(&e, error, message);
+                r = sd_bus_reply_method_error(m, &e);
+        } else
+                r = reply_order(m, id);
+        if (r < 0)
+                log_debug_errno(r, "Cannot answer a submission: %s, ignoring.", strerror(abs(r)));
+}
+
+/* Who asks: the caller's uid, pid and name into req (req->requested_by points into *caller,
+ * which must outlive req). */
+static int request_caller(BusContext *c, sd_bus_message *m, Caller *caller, OrderRequest *req,
+                          sd_bus_error *error) {
+        int r = authz_caller(c->authz, m, caller, error);
+        if (r < 0)
+                return r;
+        req->uid = caller->uid;
+        req->pid = caller->pid;
+        req->requested_by = caller->name;
+        req->channel = "dbus";
+        return 0;
+}
+
+static int submit(BusContext *c, sd_bus_message *m, OrderRequest *req, sd_bus_error *error) {
+        Caller caller;
+        int r = request_caller(c, m, &caller, req, error);
+        if (r < 0)
+                return r;
+
+        /* Answered once the order is durable: after the commit it shares with the other
+         * submissions of this loop iteration. */
+        g_autofree char *err = NULL;
+        r = orders_submit_grouped(c->orders, req, on_submitted, sd_bus_message_ref(m), &err);
+        if (r < 0) {
+                sd_bus_message_unref(m);
+                return map_order_error(error, r, err);
+        }
+        return 1;
+}
+
+static int method_request_certificate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        const char *cn;
+        g_auto(GStrv) sans = NULL;
+        g_autofree char *provider = NULL, *key_alg = NULL;
+        uint32_t validity = 0;
+        bool validity_set = false;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 's', &cn);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_strv(m, &sans);
+        if (r < 0)
+                return r;
+        if (!sans) /* sd-bus gives NULL for an empty array */
+                sans = g_new0(char *, 1);
+        if (g_strv_length(sans) > SANS_MAX)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "%u subject alternative names given, at most %u are accepted",
+                                      g_strv_length(sans), SANS_MAX);
+
+        g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(record, "{sv}", "common_name", g_variant_new_string(cn));
+        g_variant_builder_add(record, "{sv}", "subject_alt_names",
+                              g_variant_new_strv((const char *const *) sans, -1));
+        const BusOption opts[] = {
+                { "provider", "s", &provider, NULL },
+                { "key_algorithm", "s", &key_alg, NULL },
+                { "validity_days", "u", &validity, &validity_set },
+        };
+        r = bus_read_options(m, opts, ELEMENTSOF(opts), record, error);
+        if (r < 0)
+                return r;
+
+        KeyAlgorithm alg = KEY_ALGORITHM_EC_256;
+        if (key_alg) {
+                alg = key_algorithm_from_string(key_alg);
+                if (alg < 0)
+                        return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                              "unknown key_algorithm '%s': expected one of rsa-2048 rsa-3072 "
+                                              "rsa-4096 ec-256 ec-384 ed25519",
+                                              key_alg);
+        }
+        if (validity_set && validity == 0)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "validity_days=0 is invalid: expected 1..36500");
+
+        g_autoptr(GVariant) params = g_variant_ref_sink(g_variant_builder_end(record));
+        OrderRequest req = {
+                .kind = "automated",
+                .provider = provider,
+                .common_name = cn,
+                .dns_names = sans,
+                .key_algorithm = alg,
+                .validity_days = validity,
+                .parameters = params,
+        };
+        g_autofree char *err = NULL;
+        r = orders_prepare(c->orders, &req, &err);
+        if (r < 0)
+                return map_order_error(error, r, err);
+
+        r = authz_check(c->authz, m, ACTION_REQUEST, error);
+        if (r <= 0) {
+                order_request_done(&req);
+                return r < 0 ? r : 1;
+        }
+        r = submit(c, m, &req, error);
+        order_request_done(&req);
+        return r;
+}
+
+/* A SubmitCSR call whose CSR is decoded and verified on the cpu pool: the loop thread
+ * only reads the call and records the order. */
+typedef struct CsrIntake {
+        BusContext *ctx;
+        sd_bus_message *m;
+        char *pem;
+        size_t size;
+        char *provider;
+        uint32_t validity;
+        GVariant *params;
+        /* Written by the worker. */
+        Csr *csr;
+        char *error;
+        int r;
+} CsrIntake;
+
+static void csr_intake_free(CsrIntake *in) {
+        if (!in)
+                return;
+        sd_bus_message_unref(in->m);
+        free(in->pem);
+        g_free(in->provider);
+        if (in->params)
+                g_variant_unref(in->params);
+        csr_free(in->csr);
+        free(in->error);
+        free(in);
+}
+
+/* The CSR is valid: validate the names in it, then record the order (answered after the commit). */
+static int submit_csr_parsed(CsrIntake *in, sd_bus_error *error) {
+        BusContext *c = in->ctx;
+        g_autofree char *err = NULL;
+        OrderRequest req = {
+                .kind = "csr",
+                .provider = in->provider,
+                .common_name = in->csr->common_name,
+                .dns_names = in->csr->dns_names,
+                .csr = in->csr,
+                .validity_days = in->validity,
+                .parameters = in->params,
+        };
+        int r = orders_prepare(c->orders, &req, &err);
+        if (r < 0) {
+                /* Names inside a CSR that we cannot issue for make the CSR itself unusable. */
+                if (r == -EINVAL)
+                        return sd_bus_error_set(error, CK_ERROR_INVALID_CSR, err);
+                return map_order_error(error, r, err);
+        }
+        r = submit(c, in->m, &req, error);
+        order_request_done(&req);
+        return r;
+}
+
+static int csr_intake_finish(CsrIntake *in, sd_bus_error *error) {
+        if (in->r < 0)
+                return bus_error_setf(error, CK_ERROR_INVALID_CSR, "%s", in->error ? in->error : "not a valid CSR");
+        return submit_csr_parsed(in, error);
+}
+
+static void csr_intake_run(void *userdata) {
+        CsrIntake *in = userdata;
+        in->r = csr_parse(in->pem, in->size, &in->csr, &in->error);
+}
+
+static void csr_intake_done(void *userdata) {
+        CsrIntake *in = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        bus_reply_deferred_error(in->m, csr_intake_finish(in, &e), &e, "cannot record the order");
+        csr_intake_free(in);
+}
+
+static void csr_intake_destroy(void *userdata) {
+        csr_intake_free(userdata);
+}
+
+static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        const char *pem;
+        g_autofree char *provider = NULL;
+        uint32_t validity = 0;
+        bool validity_set = false;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 's', &pem);
+        if (r < 0)
+                return r;
+        size_t size = strlen(pem);
+        if (size > CSR_MAX_SIZE)
+                return bus_error_setf(error, CK_ERROR_INVALID_CSR, "CSR is %zu bytes, more than the limit of %u bytes",
+                                      size, CSR_MAX_SIZE);
+
+        g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(record, "{sv}", "csr", g_variant_new_string(pem));
+        const BusOption opts[] = {
+                { "provider", "s", &provider, NULL },
+                { "validity_days", "u", &validity, &validity_set },
+        };
+        r = bus_read_options(m, opts, ELEMENTSOF(opts), record, error);
+        if (r < 0)
+                return r;
+        if (validity_set && validity == 0)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "validity_days=0 is invalid: expected 1..36500");
+
+        /* Authorized before the CSR is even decoded: an unauthorized caller costs no parsing. */
+        r = authz_check(c->authz, m, ACTION_REQUEST, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        g_autoptr(GVariant) params = g_variant_ref_sink(g_variant_builder_end(record));
+
+        /* A Local PKI order: decoded, checked and issued on the quick pool in one go. */
+        OrderRequest quick = {
+                .kind = "csr",
+                .provider = provider,
+                .validity_days = validity,
+                .parameters = params,
+        };
+        Caller caller;
+        r = request_caller(c, m, &caller, &quick, error);
+        if (r < 0)
+                return r;
+        g_autofree char *err = NULL;
+        r = orders_submit_csr(c->orders, &quick, pem, size, on_submitted, sd_bus_message_ref(m), &err);
+        if (r != -EAGAIN) {
+                if (r >= 0)
+                        return 1;   /* answered from on_submitted() */
+                sd_bus_message_unref(m);
+                return map_order_error(error, r, err);
+        }
+        sd_bus_message_unref(m);
+
+        CsrIntake *in = calloc(1, sizeof *in);
+        if (!in)
+                return -ENOMEM;
+        *in = (CsrIntake) {
+                .ctx = c,
+                .m = sd_bus_message_ref(m),
+                .pem = strndup(pem, size),
+                .size = size,
+                .provider = g_steal_pointer(&provider),
+                .validity = validity,
+                .params = g_variant_ref(params),
+        };
+        if (!in->pem) {
+                csr_intake_free(in);
+                return -ENOMEM;
+        }
+        if (c->quick_pool) {
+                r = job_pool_submit(c->quick_pool, csr_intake_run, csr_intake_done, csr_intake_destroy, in);
+                if (r < 0)
+                        csr_intake_free(in);
+                return r < 0 ? r : 1; /* answered from csr_intake_done() */
+        }
+        csr_intake_run(in);
+        r = csr_intake_finish(in, error);
+        csr_intake_free(in);
+        return r;
+}
+
+static const sd_bus_vtable manager_orders_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_ARGS("RequestCertificate",
+                                SD_BUS_ARGS("s", common_name, "as", subject_alt_names, "a{sv}", options),
+                                SD_BUS_RESULT("o", order), method_request_certificate,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SubmitCSR", SD_BUS_ARGS("s", csr_pem, "a{sv}", options),
+                                SD_BUS_RESULT("o", order), method_submit_csr, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+int bus_manager_orders_setup(BusContext *c) {
+        int r = sd_bus_add_object_vtable(c->bus, NULL, CK_ROOT_PATH, CK_MANAGER_IFACE, manager_orders_vtable, c);
+        if (r < 0)
+                return log_error_errno(r, "Cannot register the Manager's ordering methods: %m");
+        return 0;
+}
