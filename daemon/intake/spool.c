@@ -14,6 +14,7 @@
 #include "inventory.h"
 #include "jobs.h"
 #include "log.h"
+#include "spool-name.h"
 #include "spool.h"
 
 /* The bus layer's object path for an order, repeated here: layer 2 does not
@@ -21,7 +22,13 @@
 #define ORDER_PATH_PREFIX "/org/certkeeper1/order/"
 
 #define INCOMING_MODE 01730
-#define RESULTS_MODE 0755
+/* issued/ and failed/: reachable by everyone, listable by nobody but us and root (issue 17). */
+#define RESULTS_MODE 0711
+/* issued/UID/ and failed/UID/, owned by UID, group certkeeperd's: the user lists, reads and
+ * removes their own results, the daemon writes them. */
+#define USER_DIR_MODE 0770
+/* The same directory when it cannot be handed over (no CAP_CHOWN): reachable by name only. */
+#define USER_DIR_UNOWNED_MODE 0711
 #define OUTPUT_MODE 0644
 #define RETRY_USEC (2 * USEC_PER_SEC)
 /* Errors that say nothing about a dropped file: out of descriptors or memory. */
@@ -55,26 +62,6 @@ struct Spool {
 };
 
 /* ---- names ----------------------------------------------------------------------------------- */
-
-static bool name_is_csr(const char *name) {
-        size_t n = strlen(name);
-        return name[0] != '.' && n > STRLEN(".csr") && streq(name + n - STRLEN(".csr"), ".csr");
-}
-
-/* "NAME" of "NAME.csr" with another suffix. */
-static char *name_with_suffix(const char *name, const char *suffix) {
-        size_t n = strlen(name) - STRLEN(".csr");
-        return g_strdup_printf("%.*s%s", (int) n, name, suffix);
-}
-
-/* A file name or error text as one printable line. */
-static char *one_line(const char *s) {
-        char *t = g_strdup(s);
-        for (char *p = t; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        *p = ' ';
-        return g_strchomp(t);
-}
 
 static uint64_t ctime_usec(const struct stat *st) {
         return (uint64_t) st->st_ctim.tv_sec * USEC_PER_SEC + (uint64_t) st->st_ctim.tv_nsec / 1000U;
@@ -236,6 +223,13 @@ static int output_commit(Output *o) {
         return r;
 }
 
+/* Once at warning level, then at debug level. Any thread. */
+static void warn_chown(Spool *s, int error, uid_t uid) {
+        int level = __atomic_exchange_n(&s->chown_warned, true, __ATOMIC_RELAXED) ? LOG_DEBUG : LOG_WARNING;
+        log_full_errno(level, error, "Cannot hand spool results to uid %" PRIu32 ": %m (is CAP_CHOWN missing?), "
+                       "ignoring.", (uint32_t) uid);
+}
+
 /* The temp file for dirfd/name, mode 0644, owned by uid (and its group) when we can hand it over
  * (CAP_CHOWN); fsync'd if sync, else the caller makes it durable (syncfs) before the commit. */
 static int output_write(Spool *s, int dirfd, const char *name, const void *data, size_t len, uid_t uid, bool sync,
@@ -256,13 +250,9 @@ static int output_write(Spool *s, int dirfd, const char *name, const void *data,
         if (r == 0 && uid != geteuid()) {
                 gid_t gid = (gid_t) -1;
                 g_free(user_name(uid, &gid));
-                if (fchown(fd, uid, gid) < 0) {
-                        /* Still readable by everyone (0644): the owner is a courtesy, not a secret. */
-                        int level = __atomic_exchange_n(&s->chown_warned, true, __ATOMIC_RELAXED) ? LOG_DEBUG
-                                                                                                 : LOG_WARNING;
-                        log_full_errno(level, errno, "Cannot hand spool results to uid %" PRIu32 ": %s (is "
-                                       "CAP_CHOWN missing?), ignoring.", (uint32_t) uid, strerror(errno));
-                }
+                /* Still readable by everyone (0644): the owner is a courtesy, not a secret. */
+                if (fchown(fd, uid, gid) < 0)
+                        warn_chown(s, -errno, uid);
         }
         const uint8_t *p = data;
         size_t left = len;
@@ -304,10 +294,11 @@ static void unlink_quiet(int dirfd, const char *name) {
 /* Move incoming/NAME and its sidecar to dst (the sidecar first, so a crash never leaves it behind to
  * apply to a later drop). */
 static int move_entry(Spool *s, const char *name, int dst_fd) {
-        g_autofree char *conf = name_with_suffix(name, ".conf");
+        g_autofree char *conf = spool_name_with_suffix(name, ".conf");
         if (renameat(s->incoming_fd, conf, dst_fd, conf) < 0) {
-                if (errno != ENOENT)
-                        log_warning_errno(errno, "Cannot move incoming/%s: %s, ignoring.", conf, strerror(errno));
+                /* NAME.conf of the longest names cannot exist. */
+                if (errno != ENOENT && errno != ENAMETOOLONG)
+                        log_warning_errno(errno, "Cannot move incoming/%s: %m, ignoring.", conf);
                 unlink_quiet(dst_fd, conf);   /* a sidecar of an earlier drop of this name */
         }
         if (renameat(s->incoming_fd, name, dst_fd, name) < 0) {
@@ -324,23 +315,116 @@ static int move_entry(Spool *s, const char *name, int dst_fd) {
         return 0;
 }
 
-/* A request that made no order: failed/NAME.error, then the entry itself (whatever it is: rename does
- * not follow symlinks) into failed/. */
-static void fail_without_order(Spool *s, const char *name, uid_t owner, const char *why) {
-        g_autofree char *shown = one_line(name);
-        g_autofree char *reason = one_line(why);
+/* ---- whose results go where (issue 17) -------------------------------------------------------------- */
+
+/* Root's and certkeeperd's own results stay where DESIGN.md puts them (issued/NAME.crt): either could
+ * replace any file of the spool anyway. Everyone else's are in issued/UID/ and failed/UID/, so that a
+ * drop of the same name by another user neither replaces nor removes them, and nobody else can list
+ * the names. */
+static bool results_at_top(uid_t uid) {
+        return uid == 0 || uid == geteuid();
+}
+
+/* A new fd for the directory uid's results in base_fd (issued/ or failed/) go to: base_fd's own for
+ * results_at_top(), else base/UID. With create, base/UID is made if it is missing; with give it is
+ * (then) handed to uid. An owner who may not submit (!give) gets no directory to write into: it
+ * stays ours, 0700, for root to look at; it is handed over once that user submits. -ENOENT: there is
+ * no such directory and !create. Any thread. */
+static int results_dir(Spool *s, int base_fd, uid_t uid, bool create, bool give) {
+        if (results_at_top(uid)) {
+                int fd = fcntl(base_fd, F_DUPFD_CLOEXEC, 3);
+                return fd < 0 ? -errno : fd;
+        }
+        char name[16];
+        snprintf(name, sizeof name, "%" PRIu32, (uint32_t) uid);
+        if (create && mkdirat(base_fd, name, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        /* Only we (and root) create entries in issued/ and failed/ (0711), so this is ours or given. */
+        _cleanup_close_ int fd = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (give && st.st_uid == geteuid()) {
+                /* The mode first: once the directory is given away only CAP_FOWNER could change it. */
+                if (fchmod(fd, USER_DIR_MODE) < 0)
+                        return -errno;
+                if (fchown(fd, uid, getegid()) < 0) {
+                        warn_chown(s, -errno, uid);
+                        if (fchmod(fd, USER_DIR_UNOWNED_MODE) < 0)
+                                return -errno;
+                }
+        }
+        return TAKE_FD(fd);
+}
+
+/* The result directories one job uses, each opened (and fsync'd) once. */
+typedef struct ResultDirs {
+        Spool *spool;
+        int base_fd;
+        GHashTable *fds;           /* uid → fd, both GUINT_TO_POINTER() */
+} ResultDirs;
+
+static void result_dirs_init(ResultDirs *d, Spool *s, int base_fd) {
+        *d = (ResultDirs) { .spool = s, .base_fd = base_fd, .fds = g_hash_table_new(NULL, NULL) };
+}
+
+/* A borrowed fd for uid's directory, as results_dir(s, base_fd, uid, create, true). */
+static int result_dirs_get(ResultDirs *d, uid_t uid, bool create) {
+        if (results_at_top(uid))
+                return d->base_fd;
+        gpointer v;
+        if (g_hash_table_lookup_extended(d->fds, GUINT_TO_POINTER(uid), NULL, &v))
+                return (int) GPOINTER_TO_UINT(v);
+        int fd = results_dir(d->spool, d->base_fd, uid, create, true);
+        if (fd >= 0)
+                g_hash_table_insert(d->fds, GUINT_TO_POINTER(uid), GUINT_TO_POINTER((unsigned) fd));
+        return fd;
+}
+
+static void result_dirs_fsync(ResultDirs *d) {
+        fsync_dir(d->base_fd);
+        GHashTableIter i;
+        gpointer v;
+        g_hash_table_iter_init(&i, d->fds);
+        while (g_hash_table_iter_next(&i, NULL, &v))
+                fsync_dir((int) GPOINTER_TO_UINT(v));
+}
+
+static void result_dirs_done(ResultDirs *d) {
+        GHashTableIter i;
+        gpointer v;
+        g_hash_table_iter_init(&i, d->fds);
+        while (g_hash_table_iter_next(&i, NULL, &v))
+                close((int) GPOINTER_TO_UINT(v));
+        g_hash_table_destroy(d->fds);
+}
+
+/* A request that made no order: the report (spool_error_name()), then the entry itself (whatever it
+ * is: rename does not follow symlinks), into failed/ or failed/UID/ (results_dir(); give: the owner
+ * may submit). */
+static void fail_without_order(Spool *s, const char *name, uid_t owner, bool give, const char *why) {
+        g_autofree char *shown = spool_one_line(name);
+        g_autofree char *reason = spool_one_line(why);
         g_autofree char *text = g_strdup_printf("%s %s; no order was created\n", shown, reason);
-        g_autofree char *error_name = name_with_suffix(name, ".error");
+        g_autofree char *error_name = spool_error_name(name);
 
         log_notice("Spool: incoming/%s %s; no order was created.", shown, reason);
-        int r = write_output(s, s->failed_fd, error_name, text, strlen(text), owner);
+        _cleanup_close_ int dir_fd = results_dir(s, s->failed_fd, owner, true, give);
+        if (dir_fd < 0) {
+                log_error_errno(dir_fd, "Cannot make failed/%" PRIu32 "/: %m; incoming/%s stays where it is.",
+                                (uint32_t) owner, shown);
+                return;
+        }
+        int r = write_output(s, dir_fd, error_name, text, strlen(text), owner);
         if (r < 0)
-                log_error_errno(r, "Cannot write failed/%s: %m", error_name);
-        fsync_dir(s->failed_fd);
-        r = move_entry(s, name, s->failed_fd);
+                log_error_errno(r, "Cannot write the report %s in failed/: %m", error_name);
+        fsync_dir(dir_fd);
+        r = move_entry(s, name, dir_fd);
         if (r < 0)
                 log_error_errno(r, "Cannot move incoming/%s to failed/: %m; it stays where it is.", shown);
-        fsync_dir(s->failed_fd);
+        fsync_dir(dir_fd);
         fsync_dir(s->incoming_fd);
 }
 
@@ -404,7 +488,7 @@ static int rescan(Spool *s) {
         g_autoptr(GArray) items = g_array_new(FALSE, FALSE, sizeof(ScanItem));
         struct dirent *de;
         while ((de = readdir(d))) {
-                if (!name_is_csr(de->d_name))
+                if (!spool_name_is_csr(de->d_name))
                         continue;
                 struct stat st;
                 ScanItem it = { .ctime = 0, .name = g_strdup(de->d_name) };
@@ -494,7 +578,7 @@ static int entry_belongs_to(Spool *s, const char *name, const OrderRow *row, str
 }
 
 /* The results of a finished order as temp files, appended to outputs (Output). Worker thread. */
-static int prepare_issued(Spool *s, const FinishItem *it, GArray *outputs) {
+static int prepare_issued(Spool *s, const FinishItem *it, int dir_fd, GArray *outputs) {
         const OrderRow *row = it->row;
         if (!it->der)
                 return -ENOENT;   /* the loop could not read it from the store, and said so */
@@ -504,13 +588,13 @@ static int prepare_issued(Spool *s, const FinishItem *it, GArray *outputs) {
                                        row->id);
         g_autofree char *chain = g_strconcat(leaf, strempty(it->chain_pem), NULL);
 
-        g_autofree char *crt = name_with_suffix(row->spool_name, ".crt");
-        g_autofree char *chain_name = name_with_suffix(row->spool_name, ".chain.pem");
+        g_autofree char *crt = spool_name_with_suffix(row->spool_name, ".crt");
+        g_autofree char *chain_name = spool_name_with_suffix(row->spool_name, ".chain.pem");
         Output a, b;
-        int r = output_write(s, s->issued_fd, crt, leaf, strlen(leaf), row->spool_owner, false, &a);
+        int r = output_write(s, dir_fd, crt, leaf, strlen(leaf), row->spool_owner, false, &a);
         if (r < 0)
                 return log_error_errno(r, "Spool: cannot write issued/%s: %m", crt);
-        r = output_write(s, s->issued_fd, chain_name, chain, strlen(chain), row->spool_owner, false, &b);
+        r = output_write(s, dir_fd, chain_name, chain, strlen(chain), row->spool_owner, false, &b);
         if (r < 0) {
                 output_discard(&a);
                 return log_error_errno(r, "Spool: cannot write issued/%s: %m", chain_name);
@@ -520,14 +604,14 @@ static int prepare_issued(Spool *s, const FinishItem *it, GArray *outputs) {
         return 0;
 }
 
-static int prepare_failed(Spool *s, const OrderRow *row, GArray *outputs) {
-        g_autofree char *shown = one_line(row->spool_name);
-        g_autofree char *reason = one_line(isempty(row->error) ? "the order failed" : row->error);
+static int prepare_failed(Spool *s, const OrderRow *row, int dir_fd, GArray *outputs) {
+        g_autofree char *shown = spool_one_line(row->spool_name);
+        g_autofree char *reason = spool_one_line(isempty(row->error) ? "the order failed" : row->error);
         g_autofree char *text = g_strdup_printf("%s: %s (order " ORDER_PATH_PREFIX "%" PRIu64 ")\n", shown, reason,
                                                 row->id);
-        g_autofree char *error_name = name_with_suffix(row->spool_name, ".error");
+        g_autofree char *error_name = spool_error_name(row->spool_name);
         Output o;
-        int r = output_write(s, s->failed_fd, error_name, text, strlen(text), row->spool_owner, false, &o);
+        int r = output_write(s, dir_fd, error_name, text, strlen(text), row->spool_owner, false, &o);
         if (r < 0)
                 return log_error_errno(r, "Spool: cannot write failed/%s: %m", error_name);
         g_array_append_val(outputs, o);
@@ -537,15 +621,27 @@ static int prepare_failed(Spool *s, const OrderRow *row, GArray *outputs) {
 /* Worker thread: the files of a batch of finished orders. Every result written, one syncfs() (rather
  * than an fsync per file, each a journal commit of its own), renamed into place, the directories
  * fsync'd; only then does any CSR leave incoming/, and the directories are fsync'd again. Touches
- * only the spool's directories (fds fixed at start) and the job's items. */
+ * only the spool's directories (fds fixed at start, and the owners' directories below them) and the
+ * job's items. */
 static void finish_run(void *userdata) {
         FinishJob *j = userdata;
         Spool *s = j->spool;
+        ResultDirs issued, failed;
+        result_dirs_init(&issued, s, s->issued_fd);
+        result_dirs_init(&failed, s, s->failed_fd);
 
         g_autoptr(GArray) outputs = g_array_new(FALSE, FALSE, sizeof(Output));
         for (guint i = 0; i < j->items->len; i++) {
                 FinishItem *it = j->items->pdata[i];
-                it->written = (it->ok ? prepare_issued(s, it, outputs) : prepare_failed(s, it->row, outputs)) >= 0;
+                uid_t owner = it->row->spool_owner;
+                int dir_fd = result_dirs_get(it->ok ? &issued : &failed, owner, true);
+                if (dir_fd < 0) {
+                        log_error_errno(dir_fd, "Spool: cannot make %s/%" PRIu32 "/ for order %" PRIu64 ": %m",
+                                        it->ok ? "issued" : "failed", (uint32_t) owner, it->row->id);
+                        continue;   /* not written: the CSR stays in incoming/ */
+                }
+                it->written = (it->ok ? prepare_issued(s, it, dir_fd, outputs)
+                                      : prepare_failed(s, it->row, dir_fd, outputs)) >= 0;
         }
         if (outputs->len > 0) {
                 sync_fs(s->issued_fd);
@@ -554,26 +650,27 @@ static void finish_run(void *userdata) {
         }
         for (guint i = 0; i < outputs->len; i++) {
                 Output *o = &g_array_index(outputs, Output, i);
-                g_autofree char *shown = one_line(o->name);
+                g_autofree char *shown = spool_one_line(o->name);
                 int r = output_commit(o);
                 if (r < 0)
                         log_error_errno(r, "Spool: cannot rename a result to %s: %m", shown);
         }
-        fsync_dir(s->issued_fd);
-        fsync_dir(s->failed_fd);
+        result_dirs_fsync(&issued);
+        result_dirs_fsync(&failed);
 
         for (guint i = 0; i < j->items->len; i++) {
                 FinishItem *it = j->items->pdata[i];
                 const char *name = it->row->spool_name;
-                int dst = it->ok ? s->issued_fd : s->failed_fd;
+                uid_t owner = it->row->spool_owner;
 
                 if (!it->written)
                         continue;   /* the CSR stays in incoming/ and is finished at the next start */
+                int dst = result_dirs_get(it->ok ? &issued : &failed, owner, false);
 
                 struct stat st;
                 int belongs = entry_belongs_to(s, name, it->row, &st);
                 if (belongs > 0) {
-                        g_autofree char *shown = one_line(name);
+                        g_autofree char *shown = spool_one_line(name);
                         int r = move_entry(s, name, dst);
                         if (r < 0)
                                 log_error_errno(r, "Spool: cannot move incoming/%s to %s/: %m", shown,
@@ -585,24 +682,27 @@ static void finish_run(void *userdata) {
                                     (moved.st_ino != st.st_ino || moved.st_dev != st.st_dev)) {
                                         if (renameat2(dst, name, s->incoming_fd, name, RENAME_NOREPLACE) < 0)
                                                 log_warning_errno(errno, "Spool: incoming/%s changed while it "
-                                                                  "was moved and cannot go back: %s", shown,
-                                                                  strerror(errno));
+                                                                  "was moved and cannot go back: %m", shown);
                                         belongs = 0;
                                 }
                         }
                 }
-                if (it->ok) {
-                        g_autofree char *error_name = name_with_suffix(name, ".error");
-                        g_autofree char *conf = name_with_suffix(name, ".conf");
-                        unlink_quiet(s->failed_fd, error_name);
-                        unlink_quiet(s->failed_fd, name);
-                        unlink_quiet(s->failed_fd, conf);
+                /* The owner's own earlier failure under this name, never another user's. */
+                int failed_fd = it->ok ? result_dirs_get(&failed, owner, false) : -ENOENT;
+                if (failed_fd >= 0) {
+                        g_autofree char *error_name = spool_error_name(name);
+                        g_autofree char *conf = spool_name_with_suffix(name, ".conf");
+                        unlink_quiet(failed_fd, error_name);
+                        unlink_quiet(failed_fd, name);
+                        unlink_quiet(failed_fd, conf);
                 }
                 it->belongs = belongs;
         }
-        fsync_dir(s->issued_fd);
-        fsync_dir(s->failed_fd);
+        result_dirs_fsync(&issued);
+        result_dirs_fsync(&failed);
         fsync_dir(s->incoming_fd);
+        result_dirs_done(&issued);
+        result_dirs_done(&failed);
 }
 
 static void start_finishing(Spool *s);
@@ -616,7 +716,7 @@ static void finish_done(void *userdata) {
                 FinishItem *it = j->items->pdata[i];
                 const OrderRow *row = it->row;
                 const char *name = row->spool_name;
-                g_autofree char *shown = one_line(name);
+                g_autofree char *shown = spool_one_line(name);
 
                 bool again = false;
                 Entry *e = g_hash_table_lookup(s->in_flight, name);
@@ -721,8 +821,8 @@ static char *csr_to_pem(const Csr *csr) {
 /* The sidecar incoming/NAME.conf, if there is one. 0 with nothing set when there is none. */
 static int read_sidecar(Spool *s, const char *name, uid_t owner, char **ret_provider, unsigned *ret_validity,
                         char **ret_why) {
-        g_autofree char *conf = name_with_suffix(name, ".conf");
-        g_autofree char *shown = one_line(conf);
+        g_autofree char *conf = spool_name_with_suffix(name, ".conf");
+        g_autofree char *shown = spool_one_line(conf);
         SpoolFile f;
         g_autofree char *why = NULL;
         int r = read_entry(s->incoming_fd, conf, CSR_MAX_SIZE, &f, &why);
@@ -841,9 +941,19 @@ static void intake_run(void *userdata) {
 
         for (guint i = 0; i < j->items->len; i++) {
                 IntakeItem *it = j->items->pdata[i];
-                SpoolFile f;
-                it->r = read_entry(s->incoming_fd, it->name, CSR_MAX_SIZE, &f, &it->why);
+                SpoolFile f = { .data = NULL };
+                /* A name that cannot become an order is refused without reading the file. */
+                it->why = spool_name_refusal(it->name);
+                if (it->why)
+                        it->r = fstatat(s->incoming_fd, it->name, &f.st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno
+                                                                                                  : -EINVAL;
+                else
+                        it->r = read_entry(s->incoming_fd, it->name, CSR_MAX_SIZE, &f, &it->why);
                 it->st = f.st;
+                if (it->r == -ENOENT)
+                        continue;
+                /* Also for a refused entry: whether its owner gets a failed/UID/ of their own. */
+                it->may_not_submit = owner_may_not_submit(s->incoming_fd, f.st.st_uid);
                 if (it->r < 0)
                         continue;
                 memcpy(it->sha256, f.sha256, sizeof it->sha256);
@@ -855,7 +965,6 @@ static void intake_run(void *userdata) {
                                              &it->sidecar_why);
                 it->pem = csr_to_pem(it->csr);
                 it->requested_by = user_name(f.st.st_uid, NULL);
-                it->may_not_submit = owner_may_not_submit(s->incoming_fd, f.st.st_uid);
         }
 }
 
@@ -881,7 +990,7 @@ static void on_submitted(void *userdata, uint64_t id, int error, const char *mes
 
         if (error < 0) {
                 /* Nothing was recorded: the file is taken again once the store takes writes. */
-                g_autofree char *shown = one_line(sub->name);
+                g_autofree char *shown = spool_one_line(sub->name);
                 log_error_errno(error, "Spool: cannot record an order for incoming/%s: %m; retrying.", shown);
                 g_hash_table_remove(s->in_flight, sub->name);
                 requeue_head(s, sub->name);
@@ -898,21 +1007,22 @@ static void on_submitted(void *userdata, uint64_t id, int error, const char *mes
 /* Loop thread: what a read file becomes. Same return values as above. */
 static int take(Spool *s, IntakeItem *it) {
         const char *name = it->name;
-        g_autofree char *shown = one_line(name);
+        g_autofree char *shown = spool_one_line(name);
         int r = it->r;
 
         if (r == -ENOENT)
                 return 0;
         if (IN_SET_TRANSIENT(r))
                 return r;   /* our trouble, not the file's: try again later */
+        uid_t owner = it->st.st_uid;
+        bool give = !it->may_not_submit;   /* the owner may submit: results in a directory of theirs */
         if (r < 0) {
-                fail_without_order(s, name, it->st.st_uid, it->why);
+                fail_without_order(s, name, owner, give, it->why);
                 return 0;
         }
-        uid_t owner = it->st.st_uid;
         if (it->may_not_submit && it->csr_r >= 0) {
                 log_warning("Spool: %s refused: %s.", shown, it->may_not_submit);
-                fail_without_order(s, name, owner, it->may_not_submit);
+                fail_without_order(s, name, owner, give, it->may_not_submit);
                 return 0;
         }
 
@@ -941,11 +1051,11 @@ static int take(Spool *s, IntakeItem *it) {
         if (it->csr_r < 0) {
                 g_autofree char *msg = g_strdup_printf("is not a usable CSR: %s",
                                                        it->csr_why ? it->csr_why : strerror(-it->csr_r));
-                fail_without_order(s, name, owner, msg);
+                fail_without_order(s, name, owner, give, msg);
                 return 0;
         }
         if (it->sidecar_r < 0) {
-                fail_without_order(s, name, owner, it->sidecar_why);
+                fail_without_order(s, name, owner, give, it->sidecar_why);
                 return 0;
         }
 
@@ -979,7 +1089,7 @@ static int take(Spool *s, IntakeItem *it) {
         r = orders_prepare(s->ctx.orders, &req, &err);
         if (r < 0) {
                 g_autofree char *msg = g_strdup_printf("cannot be issued: %s", err ? err : strerror(-r));
-                fail_without_order(s, name, owner, msg);
+                fail_without_order(s, name, owner, give, msg);
                 order_request_done(&req);
                 return 0;
         }
@@ -1067,19 +1177,6 @@ static void pause_intake(Spool *s) {
         (void) sd_event_source_set_enabled(s->retry_source, SD_EVENT_ONESHOT);
 }
 
-/* A name NAME.chain.pem would not fit: refused on the loop, without reading the file. */
-static void take_long_name(Spool *s, const char *name) {
-        struct stat st;
-        if (fstatat(s->incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return;
-        g_autofree char *shown = one_line(name);
-        log_notice("Spool: incoming/%s has a name longer than %u characters before .csr; moved to failed/ "
-                   "without an order.", shown, SPOOL_NAME_MAX);
-        int r = move_entry(s, name, s->failed_fd);
-        if (r < 0)
-                log_error_errno(r, "Cannot move incoming/%s to failed/: %m", shown);
-}
-
 static void intake_submit(Spool *s, IntakeJob *j) {
         if (job_pool_submit(s->pool, intake_run, intake_done, intake_job_free, j) < 0) {
                 intake_run(j);
@@ -1103,18 +1200,6 @@ static int on_intake(sd_event_source *es, void *userdata) {
                 Entry *e = g_hash_table_lookup(s->in_flight, name);
                 if (e) {
                         e->again = true;   /* looked at again when its order (or read) is done */
-                        continue;
-                }
-                if (strlen(name) - STRLEN(".csr") > SPOOL_NAME_MAX) {
-                        take_long_name(s, name);
-                        continue;
-                }
-                if (!g_utf8_validate(name, -1, NULL)) {
-                        /* The name becomes the order's SpoolName and a D-Bus string: UTF-8 only. */
-                        struct stat st;
-                        if (fstatat(s->incoming_fd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0)
-                                fail_without_order(s, name, st.st_uid,
-                                                   "has a name that is not valid UTF-8 (rename it)");
                         continue;
                 }
 
@@ -1154,7 +1239,7 @@ static int on_inotify(sd_event_source *es, const struct inotify_event *ev, void 
                           "is restarted.", s->path);
                 return 0;
         }
-        if (ev->len == 0 || !name_is_csr(ev->name))
+        if (ev->len == 0 || !spool_name_is_csr(ev->name))
                 return 0;
 
         if (ev->mask & IN_CREATE) {
@@ -1202,6 +1287,21 @@ static int open_dir(int parent_fd, const char *path, const char *name, mode_t mo
         return 0;
 }
 
+/* issued/ and failed/ of an older version (or tmpfiles.d) were 0755: the names of everyone's
+ * requests were listable. Reachable but not listable now; a stricter mode stays. */
+static void unlist_dir(int fd, const struct stat *st, const char *path, const char *name) {
+        mode_t mode = st->st_mode & 07777;
+        if (!(mode & (S_IRGRP | S_IROTH)) || st->st_uid != geteuid())
+                return;
+        if (fchmod(fd, mode & ~(mode_t) (S_IRGRP | S_IROTH)) < 0)
+                log_warning_errno(errno, "Cannot make %s/%s unlistable (mode %04o): %m, ignoring.", path, name,
+                                  (unsigned) mode);
+        else
+                log_notice("%s/%s was listable by others (mode %04o): now %04o, so that no user sees the names "
+                           "of another's requests.", path, name, (unsigned) mode,
+                           (unsigned) (mode & ~(mode_t) (S_IRGRP | S_IROTH)));
+}
+
 static gid_t submit_group(void) {
         struct group gr, *grr = NULL;
         char buf[4096];
@@ -1245,9 +1345,11 @@ static int setup_layout(Spool *s) {
 
         struct stat a, b;
         if (fstat(s->issued_fd, &a) < 0 || fstat(s->failed_fd, &b) < 0)
-                return log_error_errno(errno, "Cannot stat %s/issued or failed: %s", path, strerror(errno));
+                return log_error_errno(errno, "Cannot stat %s/issued or failed: %m", path);
         s->issued_dev = a.st_dev;
         s->failed_dev = b.st_dev;
+        unlist_dir(s->issued_fd, &a, path, "issued");
+        unlist_dir(s->failed_fd, &b, path, "failed");
         return 0;
 }
 
