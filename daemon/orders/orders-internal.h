@@ -119,6 +119,8 @@ int order_work_fail(Work *w, int error, const char *fmt, ...) _printf_(3, 4);
 int order_work_execute(Work *w);
 /* Queue w on its pool (cpu or io); applied in the pool's next batch. */
 int order_work_queue(Work *w);
+/* w runs no more: out of the in-flight table, its slot on the pool given back, freed. */
+void order_work_release(Work *w);
 int orders_apply_issued(Orders *o, Work *w, uint32_t uid, uint32_t pid);
 void orders_on_batch(void *userdata, bool begin);
 

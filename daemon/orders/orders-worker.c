@@ -174,6 +174,19 @@ static void work_destroy(void *userdata) {
         order_work_free(userdata);
 }
 
+void order_work_release(Work *w) {
+        Orders *o = w->orders;
+        g_hash_table_remove(o->in_flight, &w->order_id);
+        /* A Work without a provider only carries a failure to record: it held no slot. */
+        if (w->provider) {
+                if (w->on_cpu)
+                        o->n_cpu--;
+                else
+                        o->n_io--;
+        }
+        order_work_free(w);
+}
+
 int order_work_queue(Work *w) {
         Orders *o = w->orders;
         return job_pool_submit(w->on_cpu ? o->ctx.cpu_pool : o->ctx.io_pool, work_run, work_done, work_destroy, w);
@@ -359,17 +372,8 @@ void orders_on_batch(void *userdata, bool begin) {
                 o->paused_until = now_usec() + 2 * USEC_PER_SEC;
         }
 
-        for (guint i = 0; i < o->completed->len; i++) {
-                Work *w = o->completed->pdata[i];
-                g_hash_table_remove(o->in_flight, &w->order_id);
-                if (!w->provider)
-                        ;
-                else if (w->on_cpu)
-                        o->n_cpu--;
-                else
-                        o->n_io--;
-                order_work_free(w);
-        }
+        for (guint i = 0; i < o->completed->len; i++)
+                order_work_release(o->completed->pdata[i]);
         g_ptr_array_set_size(o->completed, 0);
         orders_schedule_dispatch(o);
 }

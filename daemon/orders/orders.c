@@ -328,8 +328,7 @@ static int dispatch(Orders *o) {
          * orders are dispatched alike, and the next FULL commit (the result) syncs the WAL with
          * this mark in it. Saves one of the three fsyncs of every order. */
         if (newly_processing->len > 0) {
-                (void) store_exec(o->ctx.store, "PRAGMA synchronous=NORMAL");
-                r = store_begin(o->ctx.store);
+                r = store_begin_relaxed(o->ctx.store);
                 sqlite3_stmt *up = NULL;
                 if (r >= 0)
                         r = store_prepare(o->ctx.store, "UPDATE orders SET status = 'processing' WHERE id = ?",
@@ -345,19 +344,10 @@ static int dispatch(Orders *o) {
                 if (up)
                         sqlite3_reset(up);
                 r = orders_txn_finish(o, r);
-                (void) store_exec(o->ctx.store, "PRAGMA synchronous=FULL");
                 if (r < 0) {
                         log_error_errno(r, "Cannot mark orders as processing: %m; retrying later.");
-                        for (guint i = 0; i < batch->len; i++) {
-                                Work *w = batch->pdata[i];
-                                if (w->provider) {
-                                        if (w->on_cpu)
-                                                o->n_cpu--;
-                                        else
-                                                o->n_io--;
-                                }
-                                order_work_free(w);
-                        }
+                        for (guint i = 0; i < batch->len; i++)
+                                order_work_release(batch->pdata[i]);
                         o->paused_until = now + 2 * USEC_PER_SEC;
                         arm_timer(o, o->paused_until);
                         return r;
@@ -373,14 +363,8 @@ static int dispatch(Orders *o) {
                         continue;
                 }
                 r = order_work_queue(w);
-                if (r < 0) {
-                        g_hash_table_remove(o->in_flight, &w->order_id);
-                        if (w->on_cpu)
-                                o->n_cpu--;
-                        else
-                                o->n_io--;
-                        order_work_free(w);
-                }
+                if (r < 0)
+                        order_work_release(w);
         }
         if (o->completed->len > 0)
                 orders_on_batch(o, false);
