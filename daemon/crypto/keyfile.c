@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "keyfile.h"
+#include "openssl-util.h"
 
 #define errorf(ret_error, ...) ret_error_set(ret_error, -EINVAL, __VA_ARGS__)
 

@@ -9,6 +9,7 @@
  * issue() or revoke() works through its own AcmeCall. */
 
 #include "macro.h"
+#include "openssl-util.h"
 #include "provider.h"
 
 /* After macro.h: GLib redefines MIN() and MAX() the same way. */
