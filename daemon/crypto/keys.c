@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
+#include "fileio.h"
 #include "keys.h"
 #include "log.h"
 
@@ -172,12 +173,12 @@ static int load_key_file(const char *path, int fd, MasterKey *ret, char **ret_er
         return 0;
 }
 
-/* Create state_dir/master.key atomically: write a temporary file, fsync it and
- * rename it into place without replacing anything, so that a crash leaves either
- * no key or a complete one, and two racing starts agree on one key. */
+/* Create state_dir/master.key atomically (fileio.c: a temporary file, fsync'ed and renamed into
+ * place without replacing anything), so that a crash leaves either no key or a complete one, and
+ * two racing starts agree on one key. */
 static int create_key_file(const char *state_dir, const char *path, MasterKey *ret, char **ret_error) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+        _cleanup_(atomic_file_discard) AtomicFile f = ATOMIC_FILE_NULL;
+        _cleanup_close_ int dfd = -EBADF;
         MasterKey k = {0};
         int r;
 
@@ -186,70 +187,36 @@ static int create_key_file(const char *state_dir, const char *path, MasterKey *r
                 return set_error(ret_error, -errno, "Cannot open state directory '%s': %s", state_dir,
                                  strerror(errno));
 
-        if (asprintf(&tmp, "%s/.#" MASTER_KEY_FILE "XXXXXX", state_dir) < 0)
-                return -ENOMEM;
-        /* mkostemp() creates the file 0600 with O_EXCL, so it never follows a symlink. */
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return set_error(ret_error, -errno, "Cannot create a temporary file in '%s': %s", state_dir,
-                                 strerror(errno));
+        r = atomic_file_open_at(dfd, MASTER_KEY_FILE, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_NOREPLACE, &f);
+        if (r < 0)
+                return set_error(ret_error, r, "Cannot create a temporary file in '%s': %s", state_dir,
+                                 strerror(-r));
 
         r = random_bytes(k.key, sizeof k.key);
         if (r < 0) {
-                r = set_error(ret_error, r, "Cannot generate a master key: %s", openssl_last_error());
-                goto fail;
+                master_key_wipe(&k);
+                return set_error(ret_error, r, "Cannot generate a master key: %s", openssl_last_error());
         }
 
-        if (fchmod(fd, 0600) < 0) {
-                r = set_error(ret_error, -errno, "Cannot chmod '%s': %s", tmp, strerror(errno));
-                goto fail;
-        }
-        for (size_t done = 0; done < sizeof k.key;) {
-                ssize_t n = write(fd, k.key + done, sizeof k.key - done);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = set_error(ret_error, -errno, "Cannot write '%s': %s", tmp, strerror(errno));
-                        goto fail;
-                }
-                done += (size_t) n;
-        }
-        if (fsync(fd) < 0) {
-                r = set_error(ret_error, -errno, "Cannot fsync '%s': %s", tmp, strerror(errno));
-                goto fail;
+        r = loop_write(f.fd, k.key, sizeof k.key);
+        if (r < 0) {
+                master_key_wipe(&k);
+                return set_error(ret_error, r, "Cannot write a new master key in '%s': %s", state_dir,
+                                 strerror(-r));
         }
 
-        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
-                if (errno == EINVAL || errno == ENOSYS) {
-                        /* A file system without RENAME_NOREPLACE: link() never replaces either. */
-                        if (link(tmp, path) < 0) {
-                                r = -errno;
-                                goto rename_failed;
-                        }
-                        (void) unlink(tmp);
-                } else {
-                        r = -errno;
-                        goto rename_failed;
-                }
+        r = atomic_file_commit(&f);
+        if (r < 0) {
+                master_key_wipe(&k);
+                if (r == -EEXIST)
+                        return r; /* somebody else won the race: the caller loads theirs */
+                return set_error(ret_error, r, "Cannot move the new master key into place at '%s': %s", path,
+                                 strerror(-r));
         }
 
-        (void) fsync(dfd);
         *ret = k;
         master_key_wipe(&k);
         return 0;
-
-rename_failed:
-        (void) unlink(tmp);
-        master_key_wipe(&k);
-        if (r == -EEXIST)
-                return r; /* somebody else won the race: the caller loads theirs */
-        return set_error(ret_error, r, "Cannot move the new master key into place at '%s': %s", path,
-                         strerror(-r));
-
-fail:
-        (void) unlink(tmp);
-        master_key_wipe(&k);
-        return r;
 }
 
 int master_key_load(const char *state_dir, MasterKey *ret, char **ret_source, char **ret_error) {

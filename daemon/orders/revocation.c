@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 
+#include "fileio.h"
 #include "inventory.h"
 #include "keys.h"
 #include "log.h"

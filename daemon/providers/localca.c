@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include "localca.h"
+#include "fileio.h"
 #include "inventory.h"
 #include "log.h"
 
@@ -16,44 +17,6 @@ LocalCa *local_ca_free(LocalCa *l) {
         g_free(l->pem);
         g_free(l);
         return NULL;
-}
-
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
-        g_autofree char *dir = g_path_get_dirname(path);
-        g_autofree char *tmp = g_strdup_printf("%s/.#%s.XXXXXX", dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
-
-        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        int r = 0;
-
-        if (fchmod(fd, mode) < 0)
-                r = -errno;
-        const uint8_t *p = data;
-        size_t left = len;
-        while (r == 0 && left > 0) {
-                ssize_t n = write(fd, p, left);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        break;
-                }
-                p += n;
-                left -= (size_t) n;
-        }
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlink(tmp);
-                return r;
-        }
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0)
-                (void) fsync(dfd);
-        return 0;
 }
 
 static int load_newest(Store *s, const MasterKey *mk, LocalCa *l, char **ret_error) {
