@@ -107,3 +107,7 @@ static inline void strv_freep(char ***l) {
 /* Microseconds since the epoch, CLOCK_REALTIME. Tests may override "now" for
  * expiry arithmetic through clock_now() in log.c. */
 uint64_t now_usec(void);
+
+/* Microseconds of CLOCK_MONOTONIC (the clock of sd-event's CLOCK_MONOTONIC timers): for
+ * deadlines, timeouts and durations, never shifted by the test clock. */
+uint64_t monotonic_usec(void);

@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
+#include "error.h"
 #include "fileio.h"
 #include "keys.h"
 #include "log.h"
@@ -17,21 +18,6 @@
 #define MASTER_KEY_CREDENTIAL "certkeeper.master-key"
 #define MASTER_KEY_FILE "master.key"
 #define SEAL_SALT_SIZE 16
-
-_printf_(3, 4) static int set_error(char **ret_error, int r, const char *format, ...) {
-        if (ret_error) {
-                va_list ap;
-                char *m = NULL;
-
-                va_start(ap, format);
-                if (vasprintf(&m, format, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                free(*ret_error);
-                *ret_error = m;
-        }
-        return r;
-}
 
 int random_bytes(void *buf, size_t n) {
         uint8_t *p = buf;
@@ -113,8 +99,7 @@ static int load_credential(const char *path, MasterKey *ret, char **ret_error) {
 
         n = read_full(fd, buf, sizeof buf);
         if (n < 0)
-                return set_error(ret_error, (int) n, "Cannot read master key credential '%s': %s", path,
-                                 strerror((int) -n));
+                return ret_error_set(ret_error, (int) n, "Cannot read master key credential '%s': %m", path);
 
         if (n == 2 * MASTER_KEY_SIZE + 1 && buf[n - 1] == '\n')
                 n--;
@@ -124,15 +109,15 @@ static int load_credential(const char *path, MasterKey *ret, char **ret_error) {
                 for (size_t i = 0; i < MASTER_KEY_SIZE; i++) {
                         int hi = unhex_char((char) buf[2 * i]), lo = unhex_char((char) buf[2 * i + 1]);
                         if (hi < 0 || lo < 0) {
-                                r = set_error(ret_error, -EINVAL,
-                                              "Master key credential '%s' is 64 bytes long but not hex",
-                                              path);
+                                r = ret_error_set(ret_error, -EINVAL,
+                                                  "Master key credential '%s' is 64 bytes long but not hex",
+                                                  path);
                                 break;
                         }
                         ret->key[i] = (uint8_t) (hi << 4 | lo);
                 }
         } else
-                r = set_error(
+                r = ret_error_set(
                         ret_error, -EINVAL,
                         "Master key credential '%s' must hold 32 raw bytes or 64 hex characters, not %zi "
                         "bytes",
@@ -149,26 +134,25 @@ static int load_key_file(const char *path, int fd, MasterKey *ret, char **ret_er
         ssize_t n;
 
         if (fstat(fd, &st) < 0)
-                return set_error(ret_error, -errno, "Cannot stat '%s': %s", path, strerror(errno));
+                return ret_error_set(ret_error, -errno, "Cannot stat '%s': %m", path);
         if (!S_ISREG(st.st_mode))
-                return set_error(ret_error, -EINVAL, "Master key '%s' is not a regular file", path);
+                return ret_error_set(ret_error, -EINVAL, "Master key '%s' is not a regular file", path);
         if ((st.st_mode & 07777 & ~(mode_t) 0600) != 0)
-                return set_error(
+                return ret_error_set(
                         ret_error, -EPERM,
                         "Master key '%s' has mode %04o, wider than 0600; refusing to use it (fix with "
                         "chmod 0600)",
                         path, (unsigned) (st.st_mode & 07777));
         if (st.st_size != MASTER_KEY_SIZE)
-                return set_error(ret_error, -EINVAL, "Master key '%s' is %jd bytes long, expected %u", path,
-                                 (intmax_t) st.st_size, MASTER_KEY_SIZE);
+                return ret_error_set(ret_error, -EINVAL, "Master key '%s' is %jd bytes long, expected %u",
+                                     path, (intmax_t) st.st_size, MASTER_KEY_SIZE);
 
         n = read_full(fd, ret->key, MASTER_KEY_SIZE);
         if (n < 0)
-                return set_error(ret_error, (int) n, "Cannot read master key '%s': %s", path,
-                                 strerror((int) -n));
+                return ret_error_set(ret_error, (int) n, "Cannot read master key '%s': %m", path);
         if (n != MASTER_KEY_SIZE) {
                 master_key_wipe(ret);
-                return set_error(ret_error, -EINVAL, "Master key '%s' is truncated", path);
+                return ret_error_set(ret_error, -EINVAL, "Master key '%s' is truncated", path);
         }
         return 0;
 }
@@ -184,25 +168,22 @@ static int create_key_file(const char *state_dir, const char *path, MasterKey *r
 
         dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
-                return set_error(ret_error, -errno, "Cannot open state directory '%s': %s", state_dir,
-                                 strerror(errno));
+                return ret_error_set(ret_error, -errno, "Cannot open state directory '%s': %m", state_dir);
 
         r = atomic_file_open_at(dfd, MASTER_KEY_FILE, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_NOREPLACE, &f);
         if (r < 0)
-                return set_error(ret_error, r, "Cannot create a temporary file in '%s': %s", state_dir,
-                                 strerror(-r));
+                return ret_error_set(ret_error, r, "Cannot create a temporary file in '%s': %m", state_dir);
 
         r = random_bytes(k.key, sizeof k.key);
         if (r < 0) {
                 master_key_wipe(&k);
-                return set_error(ret_error, r, "Cannot generate a master key: %s", openssl_last_error());
+                return ret_error_set(ret_error, r, "Cannot generate a master key: %s", openssl_last_error());
         }
 
         r = loop_write(f.fd, k.key, sizeof k.key);
         if (r < 0) {
                 master_key_wipe(&k);
-                return set_error(ret_error, r, "Cannot write a new master key in '%s': %s", state_dir,
-                                 strerror(-r));
+                return ret_error_set(ret_error, r, "Cannot write a new master key in '%s': %m", state_dir);
         }
 
         r = atomic_file_commit(&f);
@@ -210,8 +191,8 @@ static int create_key_file(const char *state_dir, const char *path, MasterKey *r
                 master_key_wipe(&k);
                 if (r == -EEXIST)
                         return r; /* somebody else won the race: the caller loads theirs */
-                return set_error(ret_error, r, "Cannot move the new master key into place at '%s': %s", path,
-                                 strerror(-r));
+                return ret_error_set(ret_error, r, "Cannot move the new master key into place at '%s': %m",
+                                     path);
         }
 
         *ret = k;
@@ -246,14 +227,14 @@ int master_key_load(const char *state_dir, MasterKey *ret, char **ret_source, ch
                 }
                 if (r != -ENOENT) {
                         if (ret_error && !*ret_error)
-                                (void) set_error(ret_error, r, "Cannot open master key credential '%s': %s",
-                                                 cpath, strerror(-r));
+                                (void) ret_error_set(ret_error, r,
+                                                     "Cannot open master key credential '%s': %m", cpath);
                         return r;
                 }
         }
 
         if (isempty(state_dir))
-                return set_error(ret_error, -EINVAL, "No state directory for the master key");
+                return ret_error_set(ret_error, -EINVAL, "No state directory for the master key");
         if (asprintf(&path, "%s/" MASTER_KEY_FILE, state_dir) < 0)
                 return -ENOMEM;
 
@@ -267,11 +248,10 @@ int master_key_load(const char *state_dir, MasterKey *ret, char **ret_source, ch
                         if (r == -EEXIST && attempt == 0)
                                 continue;
                 } else if (errno == ELOOP)
-                        r = set_error(ret_error, -ELOOP,
-                                      "Master key '%s' is a symlink; refusing to follow it", path);
+                        r = ret_error_set(ret_error, -ELOOP,
+                                          "Master key '%s' is a symlink; refusing to follow it", path);
                 else
-                        r = set_error(ret_error, -errno, "Cannot open master key '%s': %s", path,
-                                      strerror(errno));
+                        r = ret_error_set(ret_error, -errno, "Cannot open master key '%s': %m", path);
                 break;
         }
         if (r < 0)

@@ -98,7 +98,7 @@ Revocation *revocation_free(Revocation *r) {
         g_hash_table_destroy(r->codes);
         g_array_unref(r->listeners);
         g_free(r->crl_path);
-        g_free(r->crl_pem);
+        free(r->crl_pem); /* ca_make_crl(): malloc */
         g_free(r);
         return NULL;
 }
@@ -125,7 +125,7 @@ static int crl_build(Revocation *r) {
         if (k < 0)
                 return k;
         g_autoptr(GArray) entries = g_array_new(FALSE, FALSE, sizeof(CrlEntry));
-        g_autoptr(GPtrArray) serials = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) serials = g_ptr_array_new_with_free_func(free); /* store_column_strdup() */
         {
                 _cleanup_stmt_ sqlite3_stmt *stmt = st;
                 store_bind_int64(st, 1, (int64_t) r->ca->id);
@@ -180,7 +180,7 @@ static int crl_build(Revocation *r) {
                         &pem);
         if (k < 0)
                 return k;
-        g_free(r->crl_pem);
+        free(r->crl_pem); /* ca_make_crl(): malloc */
         r->crl_pem = pem;
         r->crl_this_update = now;
         r->crl_next_update = now + validity;

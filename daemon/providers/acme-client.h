@@ -57,8 +57,6 @@ typedef struct AcmeResponse {
         char *content_type;
 } AcmeResponse;
 
-uint64_t acme_monotonic_usec(void);
-
 int acme_call_init(AcmeCall *c, AcmeClient *a, uint64_t timeout_usec);
 void acme_call_done(AcmeCall *c);
 void acme_response_done(AcmeResponse *r);

@@ -14,7 +14,7 @@ LocalCa *local_ca_free(LocalCa *l) {
         if (!l)
                 return NULL;
         ca_free(l->ca);
-        g_free(l->pem);
+        free(l->pem); /* x509_to_pem(): malloc */
         g_free(l);
         return NULL;
 }
@@ -35,7 +35,7 @@ static int load_newest(Store *s, const MasterKey *mk, LocalCa *l, char **ret_err
         l->key_id = (uint64_t) sqlite3_column_int64(st, 1);
         _cleanup_(X509_freep) X509 *cert = x509_from_der(sqlite3_column_blob(st, 2),
                                                          (size_t) sqlite3_column_bytes(st, 2));
-        g_autofree char *digest = store_column_strdup(st, 3);
+        _cleanup_free_ char *digest = store_column_strdup(st, 3);
         sqlite3_reset(st);
         if (!cert) {
                 *ret_error = g_strdup("the stored Local CA certificate cannot be parsed");
@@ -94,7 +94,7 @@ static int create(Store *s, const MasterKey *mk, const Config *c, LocalCa *l, ch
 
         r = store_begin(s);
         if (r >= 0) {
-                g_autofree char *alg = pkey_describe(l->ca->key, NULL);
+                _cleanup_free_ char *alg = pkey_describe(l->ca->key, NULL);
                 r = keys_store_insert(s, alg, sealed, sealed_len, &l->key_id);
         }
         if (r >= 0) {
