@@ -7,6 +7,7 @@
 
 #include <glib.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "spool-internal.h"
 #include "x509.h"
@@ -159,10 +160,22 @@ static void warn_chown(Spool *s, int error, uid_t uid) {
                        "ignoring.", (uint32_t) uid);
 }
 
+/* Who a result is handed to: uid and its primary group, or nobody else ((uid_t) -1) for our own. */
+static void result_owner(uid_t uid, uid_t *ret_uid, gid_t *ret_gid) {
+        *ret_uid = (uid_t) -1;
+        *ret_gid = (gid_t) -1;
+        if (uid == geteuid())
+                return;
+        *ret_uid = uid;
+        g_free(spool_user_name(uid, ret_gid));
+}
+
 /* The temp file for dirfd/name, mode 0644, owned by uid (and its group) when we can hand it over
- * (CAP_CHOWN); fsync'd if sync, else the caller makes it durable (syncfs) before the commit. */
-int spool_output_write(Spool *s, int dirfd, const char *name, const void *data, size_t len, uid_t uid, bool sync,
-                        Output *ret) {
+ * (CAP_CHOWN); the caller makes it durable (syncfs) before the commit. A batch has up to
+ * 2 * SPOOL_FINISH_CHUNK results: unlike fileio.h's AtomicFile, an Output keeps no fd open until it
+ * is renamed. */
+int spool_output_write(Spool *s, int dirfd, const char *name, const void *data, size_t len, uid_t uid,
+                       Output *ret) {
         *ret = (Output) { .dirfd = dirfd };
         snprintf(ret->tmp, sizeof ret->tmp, ".#certkeeper.%08" PRIx32 "%08" PRIx32 ".tmp", g_random_int(),
                  g_random_int());
@@ -176,38 +189,32 @@ int spool_output_write(Spool *s, int dirfd, const char *name, const void *data, 
 
         if (fchmod(fd, OUTPUT_MODE) < 0)
                 r = -errno;
-        if (r == 0 && uid != geteuid()) {
-                gid_t gid = (gid_t) -1;
-                g_free(spool_user_name(uid, &gid));
-                /* Still readable by everyone (0644): the owner is a courtesy, not a secret. */
-                if (fchown(fd, uid, gid) < 0)
-                        warn_chown(s, -errno, uid);
-        }
-        const uint8_t *p = data;
-        size_t left = len;
-        while (r == 0 && left > 0) {
-                ssize_t n = write(fd, p, left);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        break;
-                }
-                p += n;
-                left -= (size_t) n;
-        }
-        if (r == 0 && sync && fsync(fd) < 0)
-                r = -errno;
+        uid_t u;
+        gid_t g;
+        result_owner(uid, &u, &g);
+        /* Still readable (0644): the owner is a courtesy, not a secret. */
+        if (r == 0 && u != (uid_t) -1 && fchown(fd, u, g) < 0)
+                warn_chown(s, -errno, uid);
+        if (r == 0)
+                r = loop_write(fd, data, len);
         if (r < 0)
                 spool_output_discard(ret);
         return r;
 }
 
-/* dirfd/name atomically: temp file, fsync, rename. The directory is fsync'd by the caller. */
+/* dirfd/name atomically (fileio.h: temp file, fsync, rename); the directory is fsync'd by the
+ * caller. Handed to uid as spool_output_write() does. */
 int spool_write_output(Spool *s, int dirfd, const char *name, const void *data, size_t len, uid_t uid) {
-        Output o;
-        int r = spool_output_write(s, dirfd, name, data, len, uid, true, &o);
-        return r < 0 ? r : spool_output_commit(&o);
+        uid_t u;
+        gid_t g;
+        result_owner(uid, &u, &g);
+        int r = write_file_atomic_at(dirfd, name, data, len, OUTPUT_MODE, u, g, ATOMIC_FILE_NO_SYNC_DIR);
+        if (r == -EPERM && u != (uid_t) -1) {
+                warn_chown(s, r, uid);
+                r = write_file_atomic_at(dirfd, name, data, len, OUTPUT_MODE, (uid_t) -1, (gid_t) -1,
+                                         ATOMIC_FILE_NO_SYNC_DIR);
+        }
+        return r;
 }
 
 void spool_fsync_dir(int dirfd) {

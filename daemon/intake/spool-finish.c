@@ -87,10 +87,10 @@ static int prepare_issued(Spool *s, const FinishItem *it, int dir_fd, GArray *ou
         g_autofree char *crt = spool_name_with_suffix(row->spool_name, ".crt");
         g_autofree char *chain_name = spool_name_with_suffix(row->spool_name, ".chain.pem");
         Output a, b;
-        int r = spool_output_write(s, dir_fd, crt, leaf, strlen(leaf), row->spool_owner, false, &a);
+        int r = spool_output_write(s, dir_fd, crt, leaf, strlen(leaf), row->spool_owner, &a);
         if (r < 0)
                 return log_error_errno(r, "Spool: cannot write issued/%s: %m", crt);
-        r = spool_output_write(s, dir_fd, chain_name, chain, strlen(chain), row->spool_owner, false, &b);
+        r = spool_output_write(s, dir_fd, chain_name, chain, strlen(chain), row->spool_owner, &b);
         if (r < 0) {
                 spool_output_discard(&a);
                 return log_error_errno(r, "Spool: cannot write issued/%s: %m", chain_name);
@@ -107,7 +107,7 @@ static int prepare_failed(Spool *s, const OrderRow *row, int dir_fd, GArray *out
                                                 row->id);
         g_autofree char *error_name = spool_error_name(row->spool_name);
         Output o;
-        int r = spool_output_write(s, dir_fd, error_name, text, strlen(text), row->spool_owner, false, &o);
+        int r = spool_output_write(s, dir_fd, error_name, text, strlen(text), row->spool_owner, &o);
         if (r < 0)
                 return log_error_errno(r, "Spool: cannot write failed/%s: %m", error_name);
         g_array_append_val(outputs, o);

@@ -106,7 +106,7 @@ typedef struct Output {
 } Output;
 void spool_output_discard(Output *o);
 int spool_output_commit(Output *o);
-int spool_output_write(Spool *s, int dirfd, const char *name, const void *data, size_t len, uid_t uid, bool sync,
+int spool_output_write(Spool *s, int dirfd, const char *name, const void *data, size_t len, uid_t uid,
                        Output *ret);
 int spool_write_output(Spool *s, int dirfd, const char *name, const void *data, size_t len, uid_t uid);
 void spool_fsync_dir(int dirfd);
