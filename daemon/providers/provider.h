@@ -7,6 +7,7 @@
  * the bus. Whatever they need from the daemon is handed to them at creation. */
 
 #include "macro.h"
+#include "openssl-util.h"
 
 typedef struct ProviderRequest {
         uint64_t order_id;
