@@ -72,7 +72,7 @@ static int sans_from_x509(X509 *x, char ***ret) {
                 int len = ASN1_STRING_length(s);
                 char buf[INET6_ADDRSTRLEN];
 
-                if (type == GEN_DNS) {
+                if (type == GEN_DNS || type == GEN_URI) {
                         l[k] = quote_untrusted((const char *) bytes, (size_t) MAX(len, 0));
                 } else if (type == GEN_IPADD && (len == 4 || len == 16)) {
                         if (!inet_ntop(len == 4 ? AF_INET : AF_INET6, bytes, buf, sizeof buf))

@@ -4,6 +4,7 @@
  * no OSSL_DECODER), OpenSSL's generic X509_REQ path, and the names taken from a
  * request. */
 
+#include <arpa/inet.h>
 #include <ctype.h>
 
 #include <openssl/asn1t.h>
@@ -243,7 +244,8 @@ static int pem_csr_decode(const char *data, size_t size, uint8_t **ret, size_t *
 }
 
 /* What csr_parse() takes from a request after the signature has been checked,
- * the same for both ways of reading it: CN, SANs and their limits. */
+ * the same for both ways of reading it: CN, SANs (DNS names, IP addresses as text, URIs)
+ * and their limits. */
 static int csr_fill_names(Csr *c, const X509_NAME *subject, STACK_OF(X509_EXTENSION) *exts,
                           char **ret_error) {
         _cleanup_(general_names_freep) GENERAL_NAMES *gens = NULL;
@@ -281,14 +283,26 @@ static int csr_fill_names(Csr *c, const X509_NAME *subject, STACK_OF(X509_EXTENS
                 int type;
                 const ASN1_STRING *s = GENERAL_NAME_get0_value(g, &type);
 
-                if (type != GEN_DNS)
+                /* Other types (e-mail addresses, directory names...) are not names we
+                 * issue for: they are left out, as every other extension of a request. */
+                if (type != GEN_DNS && type != GEN_IPADD && type != GEN_URI)
                         continue;
                 const unsigned char *bytes = ASN1_STRING_get0_data(s);
                 int l = ASN1_STRING_length(s);
-                if (l < 0 || memchr(bytes, 0, (size_t) l))
-                        return set_error(ret_error, -EBADMSG,
-                                         "a dNSName in the request contains a NUL byte");
-                c->dns_names[c->n_dns_names] = strndup((const char *) bytes, (size_t) l);
+                if (type == GEN_IPADD) {
+                        char buf[INET6_ADDRSTRLEN];
+                        if (ip_address_to_string(bytes, (size_t) MAX(l, 0), buf) < 0)
+                                return set_error(ret_error, -EBADMSG,
+                                                 "an iPAddress in the request is %i bytes long, neither 4 "
+                                                 "(IPv4) nor 16 (IPv6)",
+                                                 l);
+                        c->dns_names[c->n_dns_names] = strdup(buf);
+                } else {
+                        if (l < 0 || memchr(bytes, 0, (size_t) l))
+                                return set_error(ret_error, -EBADMSG, "a %s in the request contains a NUL byte",
+                                                 type == GEN_DNS ? "dNSName" : "URI");
+                        c->dns_names[c->n_dns_names] = strndup((const char *) bytes, (size_t) l);
+                }
                 if (!c->dns_names[c->n_dns_names])
                         return -ENOMEM;
                 c->n_dns_names++;
