@@ -41,7 +41,8 @@ int store_commit(Store *s);
  * the transaction survives a crash of the daemon at once, and a power loss
  * once the next ordinary commit or checkpoint has synced the WAL. For
  * records of read access only (a Describe or a PEM download), which would
- * otherwise put a disk flush behind every read. */
+ * otherwise put a disk flush behind every read, and for marks a crash may lose
+ * (orders.c: pending → processing, dispatched alike after a restart). */
 int store_begin_relaxed(Store *s);
 void store_rollback(Store *s);
 bool store_in_txn(Store *s);
