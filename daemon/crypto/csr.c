@@ -253,7 +253,7 @@ static int csr_fill_names(Csr *c, const X509_NAME *subject, STACK_OF(X509_EXTENS
 
         r = name_get_cn(subject, &c->common_name);
         if (r == -EBADMSG)
-                return set_error(ret_error, r, "the request's common name is not a valid string");
+                return ret_error_set(ret_error, r, "the request's common name is not a valid string");
         if (r < 0)
                 return r;
 
@@ -261,17 +261,17 @@ static int csr_fill_names(Csr *c, const X509_NAME *subject, STACK_OF(X509_EXTENS
                 int crit = -1;
                 gens = X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL);
                 if (!gens && crit == -2)
-                        return set_error(ret_error, -EBADMSG,
+                        return ret_error_set(ret_error, -EBADMSG,
                                          "the request has more than one subjectAltName");
                 if (!gens && crit >= 0)
-                        return set_error(ret_error, -EBADMSG,
+                        return ret_error_set(ret_error, -EBADMSG,
                                          "the request's subjectAltName cannot be parsed");
         }
         ERR_clear_error();
 
         int n_gens = gens ? sk_GENERAL_NAME_num(gens) : 0;
         if ((size_t) n_gens > SANS_MAX)
-                return set_error(ret_error, -EMSGSIZE,
+                return ret_error_set(ret_error, -EMSGSIZE,
                                  "the request has %i subject alternative names, more than the limit of %u",
                                  n_gens, SANS_MAX);
 
@@ -292,14 +292,14 @@ static int csr_fill_names(Csr *c, const X509_NAME *subject, STACK_OF(X509_EXTENS
                 if (type == GEN_IPADD) {
                         char buf[INET6_ADDRSTRLEN];
                         if (ip_address_to_string(bytes, (size_t) MAX(l, 0), buf) < 0)
-                                return set_error(ret_error, -EBADMSG,
+                                return ret_error_set(ret_error, -EBADMSG,
                                                  "an iPAddress in the request is %i bytes long, neither 4 "
                                                  "(IPv4) nor 16 (IPv6)",
                                                  l);
                         c->dns_names[c->n_dns_names] = strdup(buf);
                 } else {
                         if (l < 0 || memchr(bytes, 0, (size_t) l))
-                                return set_error(ret_error, -EBADMSG, "a %s in the request contains a NUL byte",
+                                return ret_error_set(ret_error, -EBADMSG, "a %s in the request contains a NUL byte",
                                                  type == GEN_DNS ? "dNSName" : "URI");
                         c->dns_names[c->n_dns_names] = strndup((const char *) bytes, (size_t) l);
                 }
@@ -312,7 +312,7 @@ static int csr_fill_names(Csr *c, const X509_NAME *subject, STACK_OF(X509_EXTENS
 
 static int csr_set_der(Csr *c, unsigned char *der, int der_len, char **ret_error) {
         if (der_len <= 0)
-                return set_error(ret_error, -EBADMSG, "cannot encode the request: %s", openssl_last_error());
+                return ret_error_set(ret_error, -EBADMSG, "cannot encode the request: %s", openssl_last_error());
         c->der = malloc((size_t) der_len);
         if (!c->der) {
                 OPENSSL_free(der);
@@ -405,28 +405,28 @@ static int csr_parse_openssl(const void *data, size_t size, Csr **ret, char **re
                         return -ENOMEM;
                 req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
                 if (!req)
-                        return set_error(ret_error, -EBADMSG, "not a PEM certificate request: %s",
+                        return ret_error_set(ret_error, -EBADMSG, "not a PEM certificate request: %s",
                                          openssl_last_error());
         } else {
                 const unsigned char *p = data;
                 req = d2i_X509_REQ(NULL, &p, (long) size);
                 if (!req)
-                        return set_error(ret_error, -EBADMSG,
+                        return ret_error_set(ret_error, -EBADMSG,
                                          "neither a PEM nor a DER certificate request: %s",
                                          openssl_last_error());
                 if (p != (const unsigned char *) data + size)
-                        return set_error(ret_error, -EBADMSG,
+                        return ret_error_set(ret_error, -EBADMSG,
                                          "%zu bytes of trailing data after the DER request",
                                          size - (size_t) (p - (const unsigned char *) data));
         }
 
         EVP_PKEY *pkey = X509_REQ_get0_pubkey(req);
         if (!pkey)
-                return set_error(ret_error, -EBADMSG, "the request's public key cannot be decoded: %s",
+                return ret_error_set(ret_error, -EBADMSG, "the request's public key cannot be decoded: %s",
                                  openssl_last_error());
         r = X509_REQ_verify(req, pkey);
         if (r <= 0)
-                return set_error(ret_error, -EKEYREJECTED,
+                return ret_error_set(ret_error, -EKEYREJECTED,
                                  "the request's signature does not verify with its public key: %s",
                                  openssl_last_error());
 
@@ -447,7 +447,7 @@ static int csr_parse_openssl(const void *data, size_t size, Csr **ret, char **re
         int key_len = 0;
         X509_ALGOR *alg = NULL;
         if (X509_PUBKEY_get0_param(NULL, &key, &key_len, &alg, X509_REQ_get_X509_PUBKEY(req)) != 1)
-                return set_error(ret_error, -EBADMSG, "the request has no public key");
+                return ret_error_set(ret_error, -EBADMSG, "the request has no public key");
         r = x509_pubkey_new_encoded(alg, key, key_len, &c->pubkey);
         if (r < 0)
                 return r;
@@ -541,10 +541,10 @@ int csr_parse(const void *data, size_t size, Csr **ret, char **ret_error) {
         if (!data && size > 0)
                 return -EINVAL;
         if (size > CSR_MAX_SIZE)
-                return set_error(ret_error, -EMSGSIZE, "CSR is %zu bytes, more than the limit of %u bytes",
+                return ret_error_set(ret_error, -EMSGSIZE, "CSR is %zu bytes, more than the limit of %u bytes",
                                  size, CSR_MAX_SIZE);
         if (size == 0)
-                return set_error(ret_error, -EBADMSG, "CSR is empty");
+                return ret_error_set(ret_error, -EBADMSG, "CSR is empty");
 
         r = 1;
         if (looks_like_pem(data, size)) {

@@ -88,7 +88,7 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
         size_t len, n_labels = 0;
 
         if (isempty(name))
-                return set_error(ret_error, -EINVAL, "'': empty DNS name");
+                return ret_error_set(ret_error, -EINVAL, "'': empty DNS name");
 
         len = strlen(name);
         q = quote_untrusted(name, len);
@@ -97,7 +97,7 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
 
         for (size_t i = 0; i < len; i++)
                 if ((unsigned char) name[i] >= 0x80)
-                        return set_error(ret_error, -EINVAL,
+                        return ret_error_set(ret_error, -EINVAL,
                                          "'%s': contains non-ASCII characters; internationalised names must "
                                          "be given in their A-label (xn--) form",
                                          q);
@@ -106,9 +106,9 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
         if (name[len - 1] == '.')
                 len--;
         if (len == 0)
-                return set_error(ret_error, -EINVAL, "'%s': empty DNS name", q);
+                return ret_error_set(ret_error, -EINVAL, "'%s': empty DNS name", q);
         if (len > DNS_NAME_MAX)
-                return set_error(ret_error, -EINVAL, "'%s': name is %zu characters long, more than %u", q,
+                return ret_error_set(ret_error, -EINVAL, "'%s': name is %zu characters long, more than %u", q,
                                  len, DNS_NAME_MAX);
 
         copy = strndup(name, len);
@@ -125,21 +125,21 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
                 if (!ql)
                         return -ENOMEM;
                 if (l == 0)
-                        return set_error(ret_error, -EINVAL, "'%s': empty label", q);
+                        return ret_error_set(ret_error, -EINVAL, "'%s': empty label", q);
                 if (l > DNS_LABEL_MAX)
-                        return set_error(ret_error, -EINVAL,
+                        return ret_error_set(ret_error, -EINVAL,
                                          "'%s': label '%s' is %zu characters long, more than %u", q, ql, l,
                                          DNS_LABEL_MAX);
 
                 if (memchr(label, '*', l)) {
                         if (l != 1)
-                                return set_error(
+                                return ret_error_set(
                                         ret_error, -EINVAL,
                                         "'%s': label '%s' contains '*'; a wildcard must be the whole "
                                         "leftmost label",
                                         q, ql);
                         if (index != 0)
-                                return set_error(
+                                return ret_error_set(
                                         ret_error, -EINVAL,
                                         "'%s': wildcard '*' is only allowed as the whole leftmost label", q);
                 } else {
@@ -152,21 +152,21 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
                                 if (isalpha((unsigned char) c) || c == '-')
                                         continue;
                                 if (c >= 0x20 && c < 0x7f)
-                                        return set_error(ret_error, -EINVAL,
+                                        return ret_error_set(ret_error, -EINVAL,
                                                          "'%s': label '%s' contains '%c'", q, ql, c);
-                                return set_error(ret_error, -EINVAL,
+                                return ret_error_set(ret_error, -EINVAL,
                                                  "'%s': label '%s' contains the control character \\x%02x",
                                                  q, ql, (unsigned char) c);
                         }
                         if (label[0] == '-')
-                                return set_error(ret_error, -EINVAL, "'%s': label '%s' starts with a hyphen",
+                                return ret_error_set(ret_error, -EINVAL, "'%s': label '%s' starts with a hyphen",
                                                  q, ql);
                         if (label[l - 1] == '-')
-                                return set_error(ret_error, -EINVAL, "'%s': label '%s' ends with a hyphen",
+                                return ret_error_set(ret_error, -EINVAL, "'%s': label '%s' ends with a hyphen",
                                                  q, ql);
                         if (l >= 4 && strncasecmp(label, "xn--", 4) == 0 &&
                             !punycode_valid(label + 4, l - 4))
-                                return set_error(ret_error, -EINVAL,
+                                return ret_error_set(ret_error, -EINVAL,
                                                  "'%s': label '%s' is not a valid A-label (bad punycode)", q,
                                                  ql);
                 }
@@ -178,11 +178,11 @@ int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error
         }
 
         if (n_labels < 2)
-                return set_error(ret_error, -EINVAL, "'%s': a certificate name needs at least two labels",
+                return ret_error_set(ret_error, -EINVAL, "'%s': a certificate name needs at least two labels",
                                  q);
         /* RFC 3696 §2: a top-level label is never all-numeric; such a "name" is an IP address. */
         if (all_numeric)
-                return set_error(ret_error, -EINVAL,
+                return ret_error_set(ret_error, -EINVAL,
                                  "'%s': the last label is all-numeric (an IP address is not a DNS name)", q);
 
         for (char *p = copy; *p; p++)
@@ -280,14 +280,14 @@ static int ip_normalize(const char *name, const char *q, char **ret_normalized, 
         if (l < 0) {
                 size_t n = strlen(name);
                 if (name[0] == '[' && n > 2 && name[n - 1] == ']')
-                        return set_error(ret_error, -EINVAL,
+                        return ret_error_set(ret_error, -EINVAL,
                                          "'%s': an IP address is given without brackets", q);
                 if (strchr(name, '%') && strchr(name, ':'))
-                        return set_error(ret_error, -EINVAL,
+                        return ret_error_set(ret_error, -EINVAL,
                                          "'%s': an address with a zone index cannot be certified", q);
                 if (strchr(name, ':'))
-                        return set_error(ret_error, -EINVAL, "'%s': not a valid IPv6 address", q);
-                return set_error(ret_error, -EINVAL,
+                        return ret_error_set(ret_error, -EINVAL, "'%s': not a valid IPv6 address", q);
+                return ret_error_set(ret_error, -EINVAL,
                                  "'%s': not a valid IPv4 address (four numbers 0..255, no leading zeros) "
                                  "nor a DNS name (a DNS name's last label is never all-numeric)",
                                  q);
@@ -309,7 +309,7 @@ int ip_network_parse(const char *s, IpNetwork *ret, char **ret_error) {
         int l;
 
         if (isempty(s))
-                return set_error(ret_error, -EINVAL, "'': empty network");
+                return ret_error_set(ret_error, -EINVAL, "'': empty network");
         q = quote_untrusted(s, strlen(s));
         if (!q)
                 return -ENOMEM;
@@ -320,16 +320,16 @@ int ip_network_parse(const char *s, IpNetwork *ret, char **ret_error) {
                 return -ENOMEM;
         l = ip_address_parse(addr_text, n.addr);
         if (l < 0)
-                return set_error(ret_error, -EINVAL, "'%s': not an IPv4 or IPv6 address", q);
+                return ret_error_set(ret_error, -EINVAL, "'%s': not an IPv4 or IPv6 address", q);
         n.len = (unsigned) l;
         n.prefix = n.len * 8;
         if (slash) {
                 const char *p = slash + 1;
                 if (*p == 0 || strlen(p) > 3 || strspn(p, "0123456789") != strlen(p) || (p[0] == '0' && p[1]))
-                        return set_error(ret_error, -EINVAL, "'%s': the prefix length is not a number", q);
+                        return ret_error_set(ret_error, -EINVAL, "'%s': the prefix length is not a number", q);
                 n.prefix = (unsigned) strtoul(p, NULL, 10);
                 if (n.prefix > n.len * 8)
-                        return set_error(ret_error, -EINVAL, "'%s': prefix length %u, more than the %u bits of an %s address",
+                        return ret_error_set(ret_error, -EINVAL, "'%s': prefix length %u, more than the %u bits of an %s address",
                                          q, n.prefix, n.len * 8, n.len == 4 ? "IPv4" : "IPv6");
         }
 
@@ -341,7 +341,7 @@ int ip_network_parse(const char *s, IpNetwork *ret, char **ret_error) {
                         for (unsigned b = n.prefix; b < n.len * 8; b++)
                                 meant.addr[b / 8] &= (uint8_t) ~(0x80U >> (b % 8));
                         m = ip_network_to_string(&meant);
-                        return set_error(ret_error, -EINVAL,
+                        return ret_error_set(ret_error, -EINVAL,
                                          "'%s': bits are set after the first %u (the network is %s)", q, n.prefix,
                                          strempty(m));
                 }
@@ -415,25 +415,25 @@ static int uri_normalize(const char *name, const char *q, char **ret_normalized,
         _cleanup_free_ char *copy = NULL, *host = NULL, *host_norm = NULL, *err = NULL;
 
         if (len > URI_MAX)
-                return set_error(ret_error, -EINVAL, "'%s': URI is %zu characters long, more than %u", q, len,
+                return ret_error_set(ret_error, -EINVAL, "'%s': URI is %zu characters long, more than %u", q, len,
                                  URI_MAX);
         for (size_t i = 0; i < len; i++) {
                 char c = name[i];
                 if (c == '%') {
                         if (i + 2 >= len || !is_hex(name[i + 1]) || !is_hex(name[i + 2]))
-                                return set_error(ret_error, -EINVAL,
+                                return ret_error_set(ret_error, -EINVAL,
                                                  "'%s': '%%' in a URI must be followed by two hex digits", q);
                         continue;
                 }
                 if ((unsigned char) c >= 0x80)
-                        return set_error(ret_error, -EINVAL,
+                        return ret_error_set(ret_error, -EINVAL,
                                          "'%s': contains non-ASCII characters; a URI carries them "
                                          "percent-encoded",
                                          q);
                 if (!uri_char_ok(c)) {
                         if (c >= 0x20 && c < 0x7f)
-                                return set_error(ret_error, -EINVAL, "'%s': a URI cannot contain '%c'", q, c);
-                        return set_error(ret_error, -EINVAL,
+                                return ret_error_set(ret_error, -EINVAL, "'%s': a URI cannot contain '%c'", q, c);
+                        return ret_error_set(ret_error, -EINVAL,
                                          "'%s': a URI cannot contain the control character \\x%02x", q,
                                          (unsigned char) c);
                 }
@@ -441,7 +441,7 @@ static int uri_normalize(const char *name, const char *q, char **ret_normalized,
 
         scheme_len = uri_scheme_length(name);
         if (scheme_len == 0 || name[scheme_len + 1] == 0)
-                return set_error(ret_error, -EINVAL, "'%s': a URI needs a scheme and what follows it", q);
+                return ret_error_set(ret_error, -EINVAL, "'%s': a URI needs a scheme and what follows it", q);
 
         copy = strdup(name);
         if (!copy)
@@ -453,7 +453,7 @@ static int uri_normalize(const char *name, const char *q, char **ret_normalized,
                 /* RFC 5280 4.2.1.6: the host of a URI with an authority is a fully qualified
                  * domain name or an IP address. */
                 if (host_len == 0)
-                        return set_error(ret_error, -EINVAL, "'%s': the URI's host is empty", q);
+                        return ret_error_set(ret_error, -EINVAL, "'%s': the URI's host is empty", q);
                 host = strndup(name + host_start, host_len);
                 if (!host)
                         return -ENOMEM;
@@ -465,7 +465,7 @@ static int uri_normalize(const char *name, const char *q, char **ret_normalized,
                                 return -ENOMEM;
                         if (host[host_len - 1] != ']' || ip_address_parse(inner, addr) != 16 ||
                             ip_address_to_string(addr, 16, buf) < 0)
-                                return set_error(ret_error, -EINVAL,
+                                return ret_error_set(ret_error, -EINVAL,
                                                  "'%s': the URI's host '%s' is not an IPv6 address in brackets",
                                                  q, host);
                         if (asprintf(&host_norm, "[%s]", buf) < 0)
@@ -473,24 +473,24 @@ static int uri_normalize(const char *name, const char *q, char **ret_normalized,
                 } else if (san_type(host) == SAN_IP) {
                         int r = ip_normalize(host, host, &host_norm, &err);
                         if (r < 0)
-                                return set_error(ret_error, r, "'%s': the URI's host %s", q, strempty(err));
+                                return ret_error_set(ret_error, r, "'%s': the URI's host %s", q, strempty(err));
                 } else if (strchr(host, '*')) {
-                        return set_error(ret_error, -EINVAL, "'%s': the URI's host '%s' is a wildcard", q, host);
+                        return ret_error_set(ret_error, -EINVAL, "'%s': the URI's host '%s' is a wildcard", q, host);
                 } else if (strchr(host, '%')) {
-                        return set_error(ret_error, -EINVAL,
+                        return ret_error_set(ret_error, -EINVAL,
                                          "'%s': the URI's host '%s' is percent-encoded; give it as an A-label",
                                          q, host);
                 } else {
                         int r = dns_name_normalize(host, &host_norm, &err);
                         if (r < 0)
-                                return set_error(ret_error, r, "'%s': the URI's host %s", q, strempty(err));
+                                return ret_error_set(ret_error, r, "'%s': the URI's host %s", q, strempty(err));
                 }
                 /* Port: digits only. */
                 const char *port = name + host_start + host_len;
                 if (*port == ':') {
                         size_t pl = authority_end - (host_start + host_len) - 1;
                         if (strspn(port + 1, "0123456789") < pl)
-                                return set_error(ret_error, -EINVAL, "'%s': the URI's port is not a number", q);
+                                return ret_error_set(ret_error, -EINVAL, "'%s': the URI's port is not a number", q);
                 }
 
                 _cleanup_free_ char *rebuilt = NULL;

@@ -4,24 +4,9 @@
 /* Layer 1, private to x509.c, general-names.c, csr.c and cert-info.c: what they
  * share. Not for other files (their API is x509.h). */
 
-#include <stdarg.h>
-
+#include "error.h"
 #include "macro.h"
-
-_printf_(3, 4) static inline int set_error(char **ret_error, int r, const char *format, ...) {
-        if (ret_error) {
-                va_list ap;
-                char *m = NULL;
-
-                va_start(ap, format);
-                if (vasprintf(&m, format, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                free(*ret_error);
-                *ret_error = m;
-        }
-        return r;
-}
+#include "openssl-util.h"
 
 static inline void general_names_freep(GENERAL_NAMES **p) {
         if (*p)

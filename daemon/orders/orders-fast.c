@@ -4,6 +4,8 @@
  * before it is recorded, and recorded complete in the group commit (HACKING.md, "Issuance hot
  * path"). */
 
+#include <openssl/pem.h>
+
 #include "log.h"
 #include "orders-internal.h"
 
@@ -27,15 +29,19 @@ static void fast_in_flight_add(Orders *o, uint32_t uid, int delta) {
 }
 
 
-/* ---- the fast path: quick local orders, answered once issued -------------------------------- */
+/* ---- the fast path: quick orders, answered once issued ----------------------------------------- */
 
-/* A Local PKI order whose work is quick (a CSR, or an EC/Ed25519 key) is issued before it
- * is recorded: the order row, its certificate and every audit record then commit together
- * in the caller's group commit, and the caller is answered when the certificate is durable.
- * This saves the pending commit, the dispatch query, the processing mark and a second
- * commit per order. The policy and the per-caller bound are checked before anything is
- * signed; a policy refusal takes the normal path (a failed order is recorded). Nothing is
- * recorded if the daemon stops before the commit, and the caller, unanswered, knows it. */
+/* An order whose provider can issue inline and whose work is quick (a CSR, or an EC/Ed25519
+ * key) is issued before it is recorded: the order row, its certificate and every audit record
+ * then commit together in the caller's group commit, and the caller is answered when the
+ * certificate is durable. This saves the pending commit, the dispatch query, the processing
+ * mark and a second commit per order. The policy and the per-caller bound are checked before
+ * anything is signed; a policy refusal is recorded as a failed order, nothing signed. Nothing
+ * is recorded if the daemon stops before the commit, and the caller, unanswered, knows it.
+ *
+ * A CSR (orders_submit_csr()) takes this job whatever its provider: decoded, named and checked
+ * against the policy off the loop, issued there too when the provider allows, else recorded
+ * pending from the loop with the verdict the job made. */
 typedef struct FastOrder {
         Orders *orders;
         OrderRequest req;            /* a deep copy; norm_* filled */
@@ -43,14 +49,15 @@ typedef struct FastOrder {
         PolicyVerdict verdict;
         OrderSubmittedFunc done;
         void *userdata;
-        Work *work;
+        Work *work;                  /* NULL: not issued here, recorded pending */
         /* orders_submit_csr(): the CSR as received, what the worker made of it. */
-        char *pem;
-        size_t pem_size;
+        void *data;
+        size_t size;
         Csr *parsed;
         int refused;                 /* < 0: the CSR or its names cannot be used */
+        OrderOutcomeKind refusal_kind;
         char *refusal;
-        bool policy_refused;         /* recorded as a failed order by the normal path */
+        bool policy_refused;         /* recorded as a failed order, nothing signed */
 } FastOrder;
 
 static void fast_order_free(FastOrder *f) {
@@ -70,16 +77,16 @@ static void fast_order_free(FastOrder *f) {
         free(f->csr.der);
         policy_verdict_done(&f->verdict);
         order_work_free(f->work);
-        free(f->pem);
+        free(f->data);
         csr_free(f->parsed);
         free(f->refusal);
         g_free(f);
 }
 
-/* A Local PKI request that may be issued before it is recorded (the kind of work aside). */
+/* A request that may be issued before it is recorded (the kind of work aside). */
 static bool quick_provider(Orders *o, const OrderRequest *req, Provider *p) {
-        return o->ctx.quick_pool && p && streq(p->ops->order_type, "local-pki") && !req->resubmit_of &&
-               !req->deployment_id && !req->reuse_key_id;
+        return o->ctx.quick_pool && p && p->ops->can_issue_inline && !req->resubmit_of && !req->deployment_id &&
+               !req->reuse_key_id;
 }
 
 static bool fast_path_eligible(Orders *o, const OrderRequest *req, Provider *p) {
@@ -92,6 +99,26 @@ static bool fast_path_eligible(Orders *o, const OrderRequest *req, Provider *p) 
                req->key_algorithm == KEY_ALGORITHM_ED25519;
 }
 
+/* The Work that issues f's order here, with provider p and the request's normalised names. */
+static Work *fast_order_work(FastOrder *f, Provider *p) {
+        Orders *o = f->orders;
+        const OrderRequest *req = &f->req;
+        Work *w = f->work = g_new0(Work, 1);
+        w->orders = o;
+        w->automated = streq(req->kind, "automated");
+        w->provider = p;
+        w->key_algorithm = req->key_algorithm;
+        w->on_cpu = true;
+        w->common_name = g_strdup(req->norm_common_name);
+        w->dns_names = g_strdupv(req->norm_dns_names);
+        w->validity_days = orders_effective_validity(o, req);
+        if (req->csr) {
+                w->csr_der = g_memdup2(req->csr->der, req->csr->der_len);
+                w->csr_der_len = req->csr->der_len;
+        }
+        return w;
+}
+
 static void fast_run(void *userdata) {
         FastOrder *f = userdata;
         Work *w = f->work;
@@ -102,66 +129,34 @@ static void fast_run(void *userdata) {
                 X509_free(w->result.certificate);
                 w->result.certificate = NULL;
         }
-        if (f->req.parameters)
+        if (f->req.parameters && !f->req.parameters_text)
                 f->req.parameters_text = g_variant_print(f->req.parameters, TRUE);
 }
 
 static void fast_done(void *userdata) {
         FastOrder *f = userdata;
         Orders *o = f->orders;
-        Work *w = f->work;
         g_autofree char *err = NULL;
         uint64_t id = 0;
 
         fast_in_flight_add(o, f->req.uid, -1);
 
         if (f->refused < 0) {
-                f->done(f->userdata, 0, f->refused, f->refusal);
-                fast_order_free(f);
-                return;
-        }
-        if (f->policy_refused) {
-                /* Nothing was signed; the normal path records the refusal as a failed order. */
-                int k = orders_submit_grouped(o, &f->req, f->done, f->userdata, &err);
-                if (k < 0)
-                        f->done(f->userdata, 0, k, err);
+                orders_tell(f->done, f->userdata, f->refusal_kind, 0, f->refused, f->refusal, false);
                 fast_order_free(f);
                 return;
         }
 
-        int r = orders_group_begin(o);
-        if (r >= 0)
-                r = store_exec_cached(o->ctx.store, "SAVEPOINT submission");
+        /* Issued here, or (not issued: another provider, or refused by policy) recorded as
+         * the normal path records it, with the verdict the job made. */
+        Work *issued = f->policy_refused ? NULL : f->work;
+        int r = orders_group_record(o, &f->req, &f->verdict, issued, &id, &err);
         if (r < 0) {
-                f->done(f->userdata, 0, r, NULL);
-                fast_order_free(f);
-                return;
-        }
-        guint notified = o->notifications->len;
-        r = orders_record(o, &f->req, &f->verdict, &id, &err);
-        if (r >= 0) {
-                w->order_id = id;
-                if (w->error < 0)
-                        r = orders_set_failed(o, id, w->common_name, f->req.uid, f->req.pid, w->error_message);
-                else if (w->result.outcome != PROVIDER_ISSUED)
-                        r = orders_set_failed(o, id, w->common_name, f->req.uid, f->req.pid,
-                                             w->result.error ? w->result.error : "rejected by the provider");
-                else
-                        r = orders_apply_issued(o, w, f->req.uid, f->req.pid);
-        }
-        if (r < 0) {
-                (void) store_exec_cached(o->ctx.store, "ROLLBACK TO submission");
-                (void) store_exec_cached(o->ctx.store, "RELEASE submission");
-                orders_notifications_truncate(o, notified);
-                log_error_errno(r, "Cannot record order for %s: %s", w->common_name, err ? err : strerror(abs(r)));
-                f->done(f->userdata, 0, r, NULL);
-        } else {
-                r = store_exec_cached(o->ctx.store, "RELEASE submission");
-                if (r < 0)
-                        f->done(f->userdata, 0, r, NULL);
-                else
-                        orders_group_add(o, f->done, f->userdata, id);
-        }
+                log_error_errno(r, "Cannot record order for %s: %s", f->req.norm_common_name,
+                                err ? err : strerror(abs(r)));
+                orders_tell(f->done, f->userdata, ORDER_NOT_RECORDED, 0, r, err, false);
+        } else
+                orders_group_add(o, f->done, f->userdata, id, issued != NULL);
         fast_order_free(f);
 }
 
@@ -170,14 +165,13 @@ static void fast_destroy(void *userdata) {
         fast_in_flight_add(f->orders, f->req.uid, -1);
         /* Shutting down before it was recorded: the caller is never answered (its call fails
          * when we leave the bus) and nothing was stored. Drop the caller's reference. */
-        f->done(f->userdata, 0, -ESHUTDOWN, NULL);
+        orders_tell(f->done, f->userdata, ORDER_NOT_RECORDED, 0, -ESHUTDOWN, NULL, false);
         fast_order_free(f);
 }
 
 /* A quick order with a deep copy of what req says about the caller and the request (the
- * normalised names once orders_prepare() made them) and a Work for provider p. */
-static FastOrder *fast_order_new(Orders *o, const OrderRequest *req, Provider *p, OrderSubmittedFunc done,
-                                 void *userdata) {
+ * normalised names once orders_prepare() made them). */
+static FastOrder *fast_order_new(Orders *o, const OrderRequest *req, OrderSubmittedFunc done, void *userdata) {
         FastOrder *f = g_new0(FastOrder, 1);
         f->orders = o;
         f->req = (OrderRequest) {
@@ -198,17 +192,13 @@ static FastOrder *fast_order_new(Orders *o, const OrderRequest *req, Provider *p
         };
         f->done = done;
         f->userdata = userdata;
-        Work *w = f->work = g_new0(Work, 1);
-        w->orders = o;
-        w->automated = streq(req->kind, "automated");
-        w->provider = p;
-        w->key_algorithm = req->key_algorithm;
-        w->on_cpu = true;
         return f;
 }
 
+/* On the quick pool (the cpu pool when there is none). */
 static int fast_queue(Orders *o, FastOrder *f, JobRunFunc run, char **ret_error) {
-        int r = job_pool_submit(o->ctx.quick_pool, run, fast_done, fast_destroy, f);
+        JobPool *pool = o->ctx.quick_pool ? o->ctx.quick_pool : o->ctx.cpu_pool;
+        int r = job_pool_submit(pool, run, fast_done, fast_destroy, f);
         if (r < 0) {
                 fast_order_free(f);
                 *ret_error = g_strdup_printf("cannot queue the order: %s", strerror(-r));
@@ -232,7 +222,7 @@ int orders_fast_submit(Orders *o, const OrderRequest *req, OrderSubmittedFunc do
                 return r < 0 ? r : -EAGAIN;
         }
 
-        FastOrder *f = fast_order_new(o, req, p, done, userdata);
+        FastOrder *f = fast_order_new(o, req, done, userdata);
         f->verdict = verdict;
         if (req->csr) {
                 f->csr.key_algorithm = strdup(req->csr->key_algorithm);
@@ -241,15 +231,48 @@ int orders_fast_submit(Orders *o, const OrderRequest *req, OrderSubmittedFunc do
                 f->csr.der_len = req->csr->der_len;
                 f->req.csr = &f->csr;
         }
-        Work *w = f->work;
-        w->common_name = g_strdup(req->norm_common_name);
-        w->dns_names = g_strdupv(req->norm_dns_names);
-        w->validity_days = orders_effective_validity(o, req);
-        if (req->csr) {
-                w->csr_der = g_memdup2(req->csr->der, req->csr->der_len);
-                w->csr_der_len = req->csr->der_len;
-        }
+        fast_order_work(f, p);
         return fast_queue(o, f, fast_run, ret_error);
+}
+
+/* ---- a CSR, from the bus or the spool ----------------------------------------------------------- */
+
+static char *csr_to_pem(const Csr *csr) {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *pem = NULL;
+        if (b && csr->der_len <= LONG_MAX && PEM_write_bio(b, PEM_STRING_X509_REQ, "", csr->der, (long) csr->der_len) > 0) {
+                char *p = NULL;
+                long n = BIO_get_mem_data(b, &p);
+                if (n > 0)
+                        pem = g_strndup(p, (gsize) n);
+        }
+        BIO_free_all(b);
+        return pem;
+}
+
+/* The parameters recorded for Resubmit and shown as the order's Parameters: the caller's, with
+ * the request itself as PEM first when the caller did not record it (a spool file may be DER). */
+static GVariant *parameters_with_csr(GVariant *params, const Csr *csr) {
+        g_autoptr(GVariant) given = params ? g_variant_lookup_value(params, "csr", NULL) : NULL;
+        if (given)
+                return g_variant_ref(params);
+        g_autofree char *pem = csr_to_pem(csr);
+        if (!pem)
+                return params ? g_variant_ref(params) : NULL;
+        GVariantBuilder b;
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "csr", g_variant_new_string(pem));
+        if (params) {
+                GVariantIter it;
+                const char *key;
+                GVariant *value;
+                g_variant_iter_init(&it, params);
+                while (g_variant_iter_next(&it, "{&sv}", &key, &value)) {
+                        g_variant_builder_add(&b, "{sv}", key, value);
+                        g_variant_unref(value);
+                }
+        }
+        return g_variant_ref_sink(g_variant_builder_end(&b));
 }
 
 /* On the quick pool: everything about a CSR order that needs neither the store nor the bus. */
@@ -258,9 +281,10 @@ static void fast_csr_run(void *userdata) {
         Orders *o = f->orders;
         char *err = NULL;
 
-        int r = csr_parse(f->pem, f->pem_size, &f->parsed, &err);
+        int r = csr_parse(f->data, f->size, &f->parsed, &err);
         if (r < 0) {
                 f->refused = r;
+                f->refusal_kind = ORDER_CSR_INVALID;
                 f->refusal = err ? err : strdup("not a valid CSR");
                 return;
         }
@@ -271,35 +295,38 @@ static void fast_csr_run(void *userdata) {
         r = orders_prepare(o, &f->req, &err);
         if (r < 0) {
                 f->refused = r;
+                f->refusal_kind = ORDER_REFUSED;
                 f->refusal = err;
                 return;
         }
         r = orders_policy(o, &f->req, &f->verdict);
         if (r < 0) {
                 f->refused = r;
+                f->refusal_kind = ORDER_NOT_RECORDED;
                 f->refusal = strdup("cannot evaluate the issuance policy");
                 return;
         }
+
+        GVariant *params = parameters_with_csr(f->req.parameters, f->parsed);
+        if (f->req.parameters)
+                g_variant_unref(f->req.parameters);
+        f->req.parameters = params;
+        if (params)
+                f->req.parameters_text = g_variant_print(params, TRUE);
+
         if (policy_verdict_is_hard_fail(&f->verdict)) {
                 f->policy_refused = true;
                 return;
         }
-
-        Work *w = f->work;
-        w->common_name = g_strdup(f->req.norm_common_name);
-        w->dns_names = g_strdupv(f->req.norm_dns_names);
-        w->validity_days = orders_effective_validity(o, &f->req);
-        w->csr_der = g_memdup2(f->parsed->der, f->parsed->der_len);
-        w->csr_der_len = f->parsed->der_len;
+        Provider *p = orders_find_provider(o, f->req.provider);
+        if (!quick_provider(o, &f->req, p))
+                return;   /* recorded pending, issued by dispatch */
+        fast_order_work(f, p);
         fast_run(f);
 }
 
-int orders_submit_csr(Orders *o, const OrderRequest *req, const char *pem, size_t size, OrderSubmittedFunc done,
+int orders_submit_csr(Orders *o, const OrderRequest *req, const void *data, size_t size, OrderSubmittedFunc done,
                       void *userdata, char **ret_error) {
-        Provider *p = orders_find_provider(o, req->provider);
-        if (!quick_provider(o, req, p))
-                return -EAGAIN;
-
         int r = orders_check_limit(o, req->uid, ret_error);
         if (r < 0)
                 return r;
@@ -308,8 +335,8 @@ int orders_submit_csr(Orders *o, const OrderRequest *req, const char *pem, size_
         copy.kind = "csr";
         copy.norm_common_name = NULL;
         copy.norm_dns_names = NULL;
-        FastOrder *f = fast_order_new(o, &copy, p, done, userdata);
-        f->pem = g_memdup2(pem, size);
-        f->pem_size = size;
+        FastOrder *f = fast_order_new(o, &copy, done, userdata);
+        f->data = g_memdup2(data, size);
+        f->size = size;
         return fast_queue(o, f, fast_csr_run, ret_error);
 }

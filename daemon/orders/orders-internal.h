@@ -28,6 +28,7 @@ typedef struct GroupEntry {
         OrderSubmittedFunc done;
         void *userdata;
         uint64_t id;
+        bool quick;
 } GroupEntry;
 
 /* More submissions than this in one loop iteration commit at once. */
@@ -99,8 +100,12 @@ int orders_txn_finish(Orders *o, int r);
 void orders_schedule_dispatch(Orders *o);
 /* orders.c: the group commit */
 int orders_group_begin(Orders *o);
-void orders_group_add(Orders *o, OrderSubmittedFunc done, void *userdata, uint64_t id);
+/* The caller of a grouped submission is told after the commit, from the flush. */
+void orders_group_add(Orders *o, OrderSubmittedFunc done, void *userdata, uint64_t id, bool quick);
 void orders_group_flush(Orders *o);
+/* Tell done what became of a submission. */
+void orders_tell(OrderSubmittedFunc done, void *userdata, OrderOutcomeKind kind, uint64_t id, int error,
+                 const char *message, bool quick);
 
 /* orders-submit.c: checks and recording */
 Provider *orders_find_provider(Orders *o, const char *name);
@@ -112,6 +117,12 @@ int orders_policy(Orders *o, const OrderRequest *req, PolicyVerdict *verdict);
 int orders_check(Orders *o, const OrderRequest *req, PolicyVerdict *verdict, char **ret_error);
 int orders_record(Orders *o, const OrderRequest *req, const PolicyVerdict *verdict, uint64_t *ret_id,
                   char **ret_error);
+/* Record a checked request in the open group (begun here if none is), in a savepoint of its
+ * own: one that fails leaves the others of the group intact. issued: the quick path's work,
+ * done already, whose result is applied to the new order in the same savepoint; NULL: the
+ * order is pending, dispatched after the group's commit. */
+int orders_group_record(Orders *o, const OrderRequest *req, const PolicyVerdict *verdict, Work *issued,
+                        uint64_t *ret_id, char **ret_error);
 
 /* orders-worker.c: the worker side and the results applied on the loop */
 void order_work_free(Work *w);
@@ -121,7 +132,8 @@ int order_work_execute(Work *w);
 int order_work_queue(Work *w);
 /* w runs no more: out of the in-flight table, its slot on the pool given back, freed. */
 void order_work_release(Work *w);
-int orders_apply_issued(Orders *o, Work *w, uint32_t uid, uint32_t pid);
+/* The result of w, run before its order existed (the quick path), applied to order w->order_id. */
+int orders_apply_quick(Orders *o, Work *w, uint32_t uid, uint32_t pid);
 void orders_on_batch(void *userdata, bool begin);
 
 /* orders-fast.c: the quick path. -EAGAIN: not a quick order. */

@@ -380,21 +380,34 @@ int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc
         if (r != -EAGAIN)
                 return r;
 
-        r = orders_group_begin(o);
-        if (r < 0) {
-                *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
+        PolicyVerdict verdict = { 0 };
+        uint64_t id = 0;
+        r = orders_check(o, req, &verdict, ret_error);
+        if (r >= 0)
+                r = orders_group_record(o, req, &verdict, NULL, &id, ret_error);
+        policy_verdict_done(&verdict);
+        if (r < 0)
                 return r;
-        }
+        orders_group_add(o, done, userdata, id, false);
+        return 0;
+}
 
-        /* A savepoint per submission: one that fails leaves the others of the group intact. */
-        r = store_exec_cached(o->ctx.store, "SAVEPOINT submission");
+int orders_group_record(Orders *o, const OrderRequest *req, const PolicyVerdict *verdict, Work *issued,
+                        uint64_t *ret_id, char **ret_error) {
+        int r = orders_group_begin(o);
+        if (r >= 0)
+                r = store_exec_cached(o->ctx.store, "SAVEPOINT submission");
         if (r < 0) {
                 *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
                 return r;
         }
         guint notified = o->notifications->len;
         uint64_t id = 0;
-        r = submit_in_txn(o, req, &id, ret_error);
+        r = orders_record(o, req, verdict, &id, ret_error);
+        if (r >= 0 && issued) {
+                issued->order_id = id;
+                r = orders_apply_quick(o, issued, req->uid, req->pid);
+        }
         if (r < 0) {
                 (void) store_exec_cached(o->ctx.store, "ROLLBACK TO submission");
                 (void) store_exec_cached(o->ctx.store, "RELEASE submission");
@@ -407,9 +420,10 @@ int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc
                 *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
                 return r;
         }
-
-        o->group_dispatch = true;
-        orders_group_add(o, done, userdata, id);
+        /* Open orders to run after the commit (a quick order is recorded finished). */
+        if (!issued)
+                o->group_dispatch = true;
+        *ret_id = id;
         return 0;
 }
 

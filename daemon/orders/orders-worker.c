@@ -216,7 +216,7 @@ static int load_order_caller(Orders *o, uint64_t id, uint32_t *uid, uint32_t *pi
         return 0;
 }
 
-int orders_apply_issued(Orders *o, Work *w, uint32_t uid, uint32_t pid) {
+static int apply_issued(Orders *o, Work *w, uint32_t uid, uint32_t pid) {
         int r;
         uint64_t key_id = w->reuse_key_id, cert_id = 0;
 
@@ -227,7 +227,7 @@ int orders_apply_issued(Orders *o, Work *w, uint32_t uid, uint32_t pid) {
                         return r;
         }
 
-        bool local = streq(w->provider->ops->order_type, "local-pki");
+        bool local = w->provider->ops->local_ca;
         r = inventory_insert(o->ctx.store,
                              &(CertInsert) { .info = &w->info, .provider = w->provider->name,
                                              .source = "managed", .key_id = key_id, .order_id = w->order_id,
@@ -342,7 +342,7 @@ static int apply_one(Orders *o, Work *w) {
 
         switch (w->result.outcome) {
         case PROVIDER_ISSUED:
-                return orders_apply_issued(o, w, uid, pid);
+                return apply_issued(o, w, uid, pid);
         case PROVIDER_WAIT:
                 return apply_retry(o, w, w->result.retry_after_usec ? w->result.retry_after_usec
                                                                     : backoff_usec(o, 1),
@@ -354,6 +354,15 @@ static int apply_one(Orders *o, Work *w) {
                 return orders_set_failed(o, w->order_id, w->common_name, uid, pid,
                                         w->result.error ? w->result.error : "rejected by the provider");
         }
+}
+
+int orders_apply_quick(Orders *o, Work *w, uint32_t uid, uint32_t pid) {
+        if (w->error < 0)
+                return orders_set_failed(o, w->order_id, w->common_name, uid, pid, w->error_message);
+        if (w->result.outcome != PROVIDER_ISSUED)
+                return orders_set_failed(o, w->order_id, w->common_name, uid, pid,
+                                         w->result.error ? w->result.error : "rejected by the provider");
+        return apply_issued(o, w, uid, pid);
 }
 
 void orders_on_batch(void *userdata, bool begin) {

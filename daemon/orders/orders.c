@@ -155,7 +155,8 @@ static void group_flush_full(Orders *o, bool top_level) {
         o->group = g_array_new(FALSE, FALSE, sizeof(GroupEntry));
         for (guint i = 0; i < entries->len; i++) {
                 GroupEntry *e = &g_array_index(entries, GroupEntry, i);
-                e->done(e->userdata, r < 0 ? 0 : e->id, r < 0 ? r : 0, NULL);
+                orders_tell(e->done, e->userdata, r < 0 ? ORDER_NOT_RECORDED : ORDER_RECORDED, r < 0 ? 0 : e->id,
+                            MIN(r, 0), NULL, e->quick);
         }
         /* Open orders to run: only those recorded pending (fast orders are recorded finished). */
         if (r >= 0 && o->group_dispatch)
@@ -167,8 +168,14 @@ void orders_group_flush(Orders *o) {
         group_flush_full(o, false);
 }
 
-void orders_group_add(Orders *o, OrderSubmittedFunc done, void *userdata, uint64_t id) {
-        GroupEntry e = { .done = done, .userdata = userdata, .id = id };
+void orders_tell(OrderSubmittedFunc done, void *userdata, OrderOutcomeKind kind, uint64_t id, int error,
+                 const char *message, bool quick) {
+        done(userdata, &(OrderOutcome) { .kind = kind, .order_id = id, .error = error, .message = message,
+                                         .quick = quick });
+}
+
+void orders_group_add(Orders *o, OrderSubmittedFunc done, void *userdata, uint64_t id, bool quick) {
+        GroupEntry e = { .done = done, .userdata = userdata, .id = id, .quick = quick };
         g_array_append_val(o->group, e);
         if (o->group->len >= GROUP_MAX)
                 orders_group_flush(o);
@@ -280,7 +287,7 @@ static int dispatch(Orders *o) {
                         g_ptr_array_add(batch, w);
                         continue;
                 }
-                bool cpu = streq(p->ops->order_type, "local-pki");
+                bool cpu = p->ops->can_issue_inline;
                 if (cpu ? o->n_cpu >= cpu_cap : o->n_io >= IO_JOBS_MAX) {
                         if (o->n_cpu >= cpu_cap && o->n_io >= IO_JOBS_MAX)
                                 break;

@@ -5,7 +5,12 @@
  * migrations (store-migrate.c), bound prepared statements only (cached here).
  * Used from the loop thread only. */
 
+#include <sqlite3.h>
+
 #include "macro.h"
+
+/* The SQLite cleanup helper lives with the store, not in macro.h (layer 0 is libc only). */
+DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize)
 
 typedef struct Store Store;
 
