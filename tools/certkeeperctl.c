@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -49,6 +50,8 @@ const char *arg_event = NULL;
 bool arg_since_set = false;
 uint64_t arg_since = 0;
 bool arg_crl = false;
+bool arg_oldest_first = false;
+bool arg_reverse = false;
 const char *arg_state = NULL;
 const char *arg_dir = NULL;
 const char *arg_owner = NULL;
@@ -273,16 +276,39 @@ static int verb_status(sd_bus *bus, char **args) {
                         json_object_set_int_member(o, "open_alerts", open_alerts);
                 else
                         json_object_set_null_member(o, "open_alerts");
-                /* [[name, order type, what the provider says it is], ...] */
-                if (json_object_has_member(props, "Providers"))
-                        json_object_set_member(o, "providers",
-                                               json_node_copy(json_object_get_member(props, "Providers")));
+                /* Providers is a(sss) on the bus: objects here, like every other row. */
+                JsonArray *providers = json_array_new();
+                JsonArray *pa = json_object_has_member(props, "Providers")
+                                        ? json_object_get_array_member(props, "Providers")
+                                        : NULL;
+                for (guint i = 0; pa && i < json_array_get_length(pa); i++) {
+                        JsonArray *row = json_array_get_array_element(pa, i);
+                        JsonObject *po;
+                        if (!row || json_array_get_length(row) < 3)
+                                continue;
+                        po = json_object_new();
+                        json_object_set_string_member(po, "name", json_array_get_string_element(row, 0));
+                        json_object_set_string_member(po, "order_type", json_array_get_string_element(row, 1));
+                        json_object_set_string_member(po, "description", json_array_get_string_element(row, 2));
+                        json_array_add_object_element(providers, po);
+                }
+                json_object_set_array_member(o, "providers", providers);
+                json_object_set_string_member(o, "config_file", ctl_daemon_config_file());
+                if (!isempty(json_object_get_string_member_with_default(props, "Unit", "")))
+                        json_object_set_string_member(o, "unit", json_object_get_string_member(props, "Unit"));
+                else
+                        json_object_set_null_member(o, "unit");
+                if (!isempty(json_object_get_string_member_with_default(props, "LogFile", "")))
+                        json_object_set_string_member(o, "log_file", json_object_get_string_member(props, "LogFile"));
+                else
+                        json_object_set_null_member(o, "log_file");
                 json_node_take_object(n, o);
                 json_print(stdout, n, arg_json);
                 return CTL_EXIT_OK;
         }
 
-        const char *labels[] = {"Version", "CA", "CA expires", "Certificates", "Orders", "Open alerts", "Providers"};
+        const char *labels[] = {"Version", "CA", "CA expires", "Certificates", "Orders", "Open alerts", "Providers",
+                                "Config", "Log"};
         char *values[G_N_ELEMENTS(labels)] = {NULL};
         const char *colors[G_N_ELEMENTS(labels)] = {NULL};
         g_autofree char *text = NULL;
@@ -323,6 +349,8 @@ static int verb_status(sd_bus *bus, char **args) {
         values[6] = g_string_free(prov, prov->len == 0);
         if (!values[6])
                 values[6] = g_strdup("n/a");
+        values[7] = g_strdup(ctl_daemon_config_file());
+        values[8] = ctl_daemon_log_hint();
 
         text = format_fields(labels, values, colors, G_N_ELEMENTS(labels));
         fputs(text, stdout);
@@ -333,9 +361,38 @@ static int verb_status(sd_bus *bus, char **args) {
 
 /* ---- alerts, ack, audit ------------------------------------------------------- */
 
+/* "order 5", "certificate 3", "deployment 2" for an object path; NULL for "/". */
+static char *subject_display(const char *subject) {
+        const char *sid = object_path_id(subject);
+
+        if (g_str_has_prefix(subject, CK_ORDER_PATH_PREFIX) && sid)
+                return g_strdup_printf("order %s", sid);
+        if (g_str_has_prefix(subject, CK_CERTIFICATE_PATH_PREFIX) && sid)
+                return g_strdup_printf("certificate %s", sid);
+        if (g_str_has_prefix(subject, CK_DEPLOYMENT_PREFIX "/") && sid)
+                return g_strdup_printf("deployment %s", sid);
+        return streq(subject, "/") ? NULL : g_strdup(subject);
+}
+
+static int alerts_add_row(sd_bus_message *reply, Table *t, void *userdata) {
+        const char *kind, *message, *subject;
+        uint64_t id, created;
+        int acked, r;
+
+        r = sd_bus_message_read(reply, "(tssotb)", &id, &kind, &message, &subject, &created, &acked);
+        if (r <= 0)
+                return r;
+        table_add_uint(t, id);
+        table_add_string(t, kind, streq(kind, "order_failed") ? ANSI_RED : ANSI_YELLOW);
+        table_add_timestamp(t, created);
+        table_add_object(t, subject, subject_display(subject));
+        table_add_bool(t, acked);
+        table_add_string(t, message, NULL);
+        return 1;
+}
+
 static int verb_alerts(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         TableColumn columns[] = {
                 {"ID", "id"},
                 {"KIND", "kind"},
@@ -344,45 +401,23 @@ static int verb_alerts(sd_bus *bus, char **args) {
                 {arg_all ? "ACK" : NULL, "acknowledged"},
                 {"MESSAGE", "message"},
         };
+        static const ListSpec spec = {
+                .row_signature = "(tssotb)",
+                .singular = "alert",
+                .plural = "alerts",
+                .action = "org.certkeeper1.read",
+                .add_row = alerts_add_row,
+        };
         g_autoptr(Table) t = table_new(columns, G_N_ELEMENTS(columns));
-        const char *kind, *message, *subject;
-        uint64_t id, created;
-        int acked, r;
+        int r;
 
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "ListAlerts", &error,
-                               &reply, "a{sv}", 1, "include_acknowledged", "b", (int) arg_all);
+        r = ctl_list_begin(bus, "ListAlerts", &m);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = ctl_append_sv_bool(m, "include_acknowledged", arg_all);
         if (r < 0)
-                return ctl_bus_error("failed to list alerts", &error, r, "org.certkeeper1.read");
-
-        r = sd_bus_message_enter_container(reply, 'a', "(tssotb)");
-        if (r < 0)
-                return bus_parse_error(r);
-        while ((r = sd_bus_message_read(reply, "(tssotb)", &id, &kind, &message, &subject, &created,
-                                        &acked)) > 0) {
-                const char *sid = object_path_id(subject);
-                JsonNode *j = json_node_new(JSON_NODE_VALUE);
-                char *display = NULL;
-
-                table_add_uint(t, id);
-                table_add_string(t, kind, streq(kind, "order_failed") ? ANSI_RED : ANSI_YELLOW);
-                table_add_timestamp(t, created);
-                if (g_str_has_prefix(subject, CK_ORDER_PATH_PREFIX) && sid)
-                        display = g_strdup_printf("order %s", sid);
-                else if (g_str_has_prefix(subject, CK_CERTIFICATE_PATH_PREFIX) && sid)
-                        display = g_strdup_printf("certificate %s", sid);
-                else if (!streq(subject, "/"))
-                        display = g_strdup(subject);
-                json_node_set_string(j, subject);
-                table_add_cell(t, display, NULL, j);
-                table_add_bool(t, acked);
-                table_add_string(t, message, NULL);
-        }
-        if (r < 0)
-                return bus_parse_error(r);
-
-        table_print(t, stdout, arg_json, !arg_legend);
-        print_legend(stdout, table_get_rows(t), "alert", "alerts", arg_json, !arg_legend);
-        return CTL_EXIT_OK;
+                return bus_build_error(r);
+        return ctl_list(bus, m, &spec, t, NULL);
 }
 
 static int verb_ack(sd_bus *bus, char **args) {
@@ -407,78 +442,170 @@ static const char *audit_event_color(const char *event) {
         return g_str_has_suffix(event, "_fail") || g_str_has_suffix(event, "_failed") ? ANSI_RED : NULL;
 }
 
+/* The audit events (DESIGN.md, Audit; certkeeperd may know more): every one is
+ * "certificate.<name>", and --event takes <name> alone too. */
+static const char *const audit_events[] = {
+        "certificate.request_automated.submitted",
+        "certificate.request_csr.submitted",
+        "certificate.view.accessed",
+        "certificate.download.success",
+        "certificate.download_pfx.success",
+        "certificate.revoke.requested",
+        "certificate.revoke.success",
+        "certificate.policy_hard_fail",
+        "certificate.policy_soft_fail",
+        "certificate.issued",
+        "certificate.order_failed",
+        "certificate.expiring",
+        "certificate.deployment.created",
+        "certificate.deployment.deleted",
+        "certificate.renewal.submitted",
+        "certificate.deployed",
+        "certificate.renewal_failed",
+        "certificate.deploy_failed",
+        "certificate.deployment.paused",
+        "certificate.deployment.resumed",
+        NULL,
+};
+#define AUDIT_EVENT_PREFIX "certificate."
+
+/* The full name for what --event was given: a known short name gains its prefix;
+ * anything else goes to certkeeperd as it is (it may know events we do not). */
+static char *audit_event_full_name(const char *event) {
+        g_autofree char *full = g_strconcat(AUDIT_EVENT_PREFIX, event, NULL);
+
+        if (!g_str_has_prefix(event, AUDIT_EVENT_PREFIX) && strv_has(audit_events, full))
+                return TAKE_PTR(full);
+        return g_strdup(event);
+}
+
+/* The fields a table row leaves out: the UID and SUBJECT columns have them already, the
+ * message repeats the row, the fingerprint is long (--json has everything). */
+static bool audit_field_in_columns(const char *key) {
+        static const char *const hidden[] = {
+                "caller_uid", "message", "certificate_id", "order_id", "deployment", "fingerprint", "last_time",
+                "count", NULL,
+        };
+        return strv_has(hidden, key);
+}
+
+static int audit_add_row(sd_bus_message *reply, Table *t, void *userdata) {
+        g_autoptr(JsonNode) fields = NULL;
+        g_autoptr(GString) details = g_string_new(NULL);
+        g_autofree char *subject = NULL, *who = NULL;
+        const char *event, *s;
+        uint64_t time;
+        uint32_t uid;
+        JsonObject *o;
+        JsonNode *j;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'r', "tsua{ss}");
+        if (r <= 0)
+                return r;
+        r = sd_bus_message_read(reply, "tsu", &time, &event, &uid);
+        if (r < 0)
+                return r;
+        r = ctl_read_json(reply, &fields);
+        if (r < 0)
+                return r;
+        if (!JSON_NODE_HOLDS_OBJECT(fields))
+                return -EBADMSG;
+        r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return r;
+        o = json_node_get_object(fields);
+
+        /* What it was about, in the words the other commands use. */
+        if ((s = json_object_get_string_member_with_default(o, "deployment", NULL)))
+                subject = g_strdup_printf("deployment %s", s);
+        else if ((s = json_object_get_string_member_with_default(o, "certificate_id", NULL)))
+                subject = g_strdup_printf("certificate %s", s);
+        else if ((s = json_object_get_string_member_with_default(o, "order_id", NULL)))
+                subject = g_strdup_printf("order %s", s);
+
+        /* "key=value ..." sorted by key, for a stable one-line view. */
+        g_autoptr(GList) keys = g_list_sort(json_object_get_members(o), (GCompareFunc) strcmp);
+        for (GList *l = keys; l; l = l->next) {
+                if (audit_field_in_columns(l->data))
+                        continue;
+                g_string_append_printf(details, "%s%s=%s", details->len ? " " : "", (char *) l->data,
+                                       json_object_get_string_member(o, l->data));
+        }
+        if ((s = json_object_get_string_member_with_default(o, "count", NULL)))
+                g_string_append_printf(details, "%s(%s times)", details->len ? " " : "", s);
+
+        {
+                struct passwd *pw = getpwuid(uid);
+                who = pw ? g_strdup(pw->pw_name) : g_strdup_printf("%" PRIu32, uid);
+        }
+
+        table_add_timestamp(t, time);
+        j = json_node_new(JSON_NODE_VALUE);
+        json_node_set_string(j, event);
+        table_add_cell(t, g_strdup(g_str_has_prefix(event, AUDIT_EVENT_PREFIX) ? event + strlen(AUDIT_EVENT_PREFIX)
+                                                                              : event),
+                       audit_event_color(event), j);
+        j = json_node_new(JSON_NODE_VALUE);
+        json_node_set_int(j, uid);
+        table_add_cell(t, TAKE_PTR(who), NULL, j);
+        table_add_cell(t, TAKE_PTR(subject), NULL, json_node_new(JSON_NODE_NULL));
+        table_add_cell(t, details->len ? g_strdup(details->str) : NULL, NULL, json_node_ref(fields));
+        return 1;
+}
+
 static int verb_audit(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         static const TableColumn columns[] = {
                 {"TIME", "time"},
                 {"EVENT", "event"},
-                {"UID", "uid"},
+                {"USER", "uid"},
+                {"SUBJECT", NULL},
                 {"DETAILS", "fields"},
         };
+        static const ListSpec spec = {
+                .row_signature = "(tsua{ss})",
+                .singular = "event",
+                .plural = "audit events",
+                .action = "org.certkeeper1.manage",
+                .add_row = audit_add_row,
+        };
         g_autoptr(Table) t = table_new(columns, G_N_ELEMENTS(columns));
-        const char *event;
-        uint64_t time;
-        uint32_t uid;
+        g_autofree char *event = arg_event ? audit_event_full_name(arg_event) : NULL;
         int r;
 
-        r = new_manager_call(bus, "ListAuditEvents", &m);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && arg_event)
-                r = ctl_append_sv_string(m, "event", arg_event);
+        r = ctl_list_begin(bus, "ListAuditEvents", &m);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = 0;
+        if (r >= 0 && event)
+                r = ctl_append_sv_string(m, "event", event);
         if (r >= 0 && arg_since_set)
                 r = ctl_append_sv_uint64(m, "since", arg_since);
         if (r >= 0 && arg_limit_set)
                 r = ctl_append_sv_uint32(m, "limit", arg_limit);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+        /* Only when asked: a daemon older than the order key still answers the default. */
+        if (r >= 0 && arg_oldest_first)
+                r = ctl_append_sv_string(m, "order", "oldest");
         if (r < 0)
                 return bus_build_error(r);
 
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return ctl_bus_error("failed to list audit events", &error, r, "org.certkeeper1.manage");
-
-        r = sd_bus_message_enter_container(reply, 'a', "(tsua{ss})");
-        if (r < 0)
-                return bus_parse_error(r);
-        while ((r = sd_bus_message_enter_container(reply, 'r', "tsua{ss}")) > 0) {
-                g_autoptr(JsonNode) fields = NULL;
-                GString *details;
-                JsonObject *o;
-
-                r = sd_bus_message_read(reply, "tsu", &time, &event, &uid);
-                if (r < 0)
-                        return bus_parse_error(r);
-                r = ctl_read_json(reply, &fields);
-                if (r < 0 || !JSON_NODE_HOLDS_OBJECT(fields))
-                        return bus_parse_error(r < 0 ? r : -EBADMSG);
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return bus_parse_error(r);
-
-                /* "key=value ..." sorted by key, for a stable one-line view. */
-                o = json_node_get_object(fields);
-                g_autoptr(GList) keys = g_list_sort(json_object_get_members(o), (GCompareFunc) strcmp);
-                details = g_string_new(NULL);
-                for (GList *l = keys; l; l = l->next)
-                        g_string_append_printf(details, "%s%s=%s", l != keys ? " " : "", (char *) l->data,
-                                               json_object_get_string_member(o, l->data));
-
-                table_add_timestamp(t, time);
-                table_add_string(t, event, audit_event_color(event));
-                table_add_uint(t, uid);
-                table_add_cell(t, keys ? g_string_free(details, FALSE) : NULL, NULL, json_node_ref(fields));
-                if (!keys)
-                        g_string_free(details, TRUE);
+        r = ctl_list_call(bus, m, &spec, t, NULL);
+        if (r != CTL_EXIT_OK) {
+                if (event && !strv_has(audit_events, event)) {
+                        GString *names = g_string_new(NULL);
+                        for (size_t i = 0; audit_events[i]; i++)
+                                g_string_append_printf(names, "%s%s", i > 0 ? " " : "",
+                                                       audit_events[i] + strlen(AUDIT_EVENT_PREFIX));
+                        fprintf(stderr, "Hint: --event takes one of: %s (each also with certificate. before it)\n",
+                                names->str);
+                        g_string_free(names, TRUE);
+                }
+                return r;
         }
-        if (r < 0)
-                return bus_parse_error(r);
-
-        table_print(t, stdout, arg_json, !arg_legend);
-        print_legend(stdout, table_get_rows(t), "event", "events", arg_json, !arg_legend);
-        return CTL_EXIT_OK;
+        if (arg_reverse)
+                table_reverse(t);
+        return ctl_list_print(t, &spec);
 }
 
 /* ---- ca, policy, rescan --------------------------------------------------------- */
@@ -516,10 +643,21 @@ static int verb_policy(sd_bus *bus, char **args) {
         if (r < 0 || !JSON_NODE_HOLDS_OBJECT(n))
                 return bus_parse_error(r < 0 ? r : -EBADMSG);
         if (arg_json != JSON_OFF) {
-                json_print(stdout, n, arg_json);
+                g_autoptr(JsonNode) j = json_from_properties(n);
+                json_print(stdout, j, arg_json);
                 return CTL_EXIT_OK;
         }
-        text = format_details(json_node_get_object(n), NULL, NULL, realtime_usec());
+
+        /* The limits that 0 switches off say so, and so does a domain list never configured. */
+        JsonObject *o = json_node_get_object(n);
+        static const char *const limits[] = {"MaxValidityDays", "MaxSANs", "MinRSABits", NULL};
+        for (size_t i = 0; limits[i]; i++)
+                if (json_object_has_member(o, limits[i]) && json_object_get_int_member(o, limits[i]) == 0)
+                        json_object_set_string_member(o, limits[i], "0 (no limit)");
+        if (json_object_has_member(o, "AllowedDomainsConfigured") &&
+            !json_object_get_boolean_member(o, "AllowedDomainsConfigured"))
+                json_object_set_string_member(o, "AllowedDomains", "any (not configured)");
+        text = format_details(o, NULL, NULL, realtime_usec());
         fputs(text, stdout);
         return CTL_EXIT_OK;
 }
@@ -576,7 +714,8 @@ static const Verb verbs[] = {
         {"revoke-request", VERB_ARG_CERTIFICATE, 1, 1, 0, verb_revoke_request},
         {"alerts", VERB_ARG_NONE, 0, 0, BIT(OPT_ALL), verb_alerts},
         {"ack", VERB_ARG_NUMBER, 1, 1, 0, verb_ack},
-        {"audit", VERB_ARG_NONE, 0, 0, BIT(OPT_EVENT) | BIT(OPT_SINCE) | BIT(OPT_LIMIT), verb_audit},
+        {"audit", VERB_ARG_NONE, 0, 0,
+         BIT(OPT_EVENT) | BIT(OPT_SINCE) | BIT(OPT_LIMIT) | BIT(OPT_OLDEST_FIRST) | BIT(OPT_REVERSE), verb_audit},
         {"ca", VERB_ARG_NONE, 0, 0, BIT(OPT_CRL), verb_ca},
         {"policy", VERB_ARG_NONE, 0, 0, 0, verb_policy},
         {"rescan", VERB_ARG_NONE, 0, 0, 0, verb_rescan},
@@ -622,6 +761,8 @@ static const char *option_names[_OPT_MAX] = {
         [OPT_EVENT] = "--event",
         [OPT_SINCE] = "--since",
         [OPT_CRL] = "--crl",
+        [OPT_OLDEST_FIRST] = "--oldest-first",
+        [OPT_REVERSE] = "--reverse",
         [OPT_STATE] = "--state",
         [OPT_DIR] = "--dir",
         [OPT_OWNER] = "--owner",
@@ -770,6 +911,8 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 {"event", required_argument, NULL, ARG_BASE + OPT_EVENT},
                 {"since", required_argument, NULL, ARG_BASE + OPT_SINCE},
                 {"crl", no_argument, NULL, ARG_BASE + OPT_CRL},
+                {"oldest-first", no_argument, NULL, ARG_BASE + OPT_OLDEST_FIRST},
+                {"reverse", no_argument, NULL, ARG_BASE + OPT_REVERSE},
                 {"json", optional_argument, NULL, ARG_BASE + OPT_JSON},
                 {"state", required_argument, NULL, ARG_BASE + OPT_STATE},
                 {"dir", required_argument, NULL, ARG_BASE + OPT_DIR},
@@ -958,6 +1101,12 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         break;
                 case OPT_CRL:
                         arg_crl = true;
+                        break;
+                case OPT_OLDEST_FIRST:
+                        arg_oldest_first = true;
+                        break;
+                case OPT_REVERSE:
+                        arg_reverse = true;
                         break;
                 case OPT_STATE:
                         if (!strv_has(deployment_states, optarg))

@@ -16,29 +16,78 @@
 
 /* ---- list ---------------------------------------------------------------- */
 
-int verb_list(sd_bus *bus, char **args) {
+/* Whether a discovered certificate is still in one of the files it was found in
+ * (Present); true when the daemon does not say. */
+static bool certificate_present(sd_bus *bus, const char *path) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int present = 1;
+
+        if (sd_bus_get_property(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "Present", &error, &reply, "b") < 0 ||
+            sd_bus_message_read(reply, "b", &present) < 0)
+                return true;
+        return present;
+}
+
+static int list_add_row(sd_bus_message *reply, Table *t, void *userdata) {
+        sd_bus *bus = userdata;
+        const char *path, *cn, *status, *source, *issuer;
+        uint64_t not_after;
+        int64_t days;
+        bool present;
+        JsonNode *j;
+        int r;
+
+        r = sd_bus_message_read(reply, "(osssstx)", &path, &cn, &status, &source, &issuer, &not_after, &days);
+        if (r <= 0)
+                return r;
+        /* Only a discovered certificate can lose its files (DESIGN.md, Present). */
+        present = !streq(source, "discovered") || certificate_present(bus, path);
+
+        ctl_table_add_id(t, path);
+        table_add_string(t, path, NULL);
+        table_add_string(t, cn, NULL);
+        table_add_string(t, status, status_color(status));
+        j = json_node_new(JSON_NODE_VALUE);
+        json_node_set_string(j, source);
+        table_add_cell(t, present ? g_strdup(source) : g_strdup_printf("%s (files gone)", source),
+                       present ? NULL : ANSI_YELLOW, j);
+        table_add_bool(t, present);
+        table_add_timestamp(t, not_after);
+        j = json_node_new(JSON_NODE_VALUE);
+        json_node_set_int(j, days);
+        table_add_cell(t, not_after ? format_days_left(days) : NULL, expiry_color(status, days), j);
+        table_add_string(t, issuer, NULL);
+        return 1;
+}
+
+int verb_list(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         static const TableColumn columns[] = {
                 {"ID", "id"},
                 {NULL, "object"},
                 {"COMMON NAME", "common_name"},
                 {"STATUS", "status"},
                 {"SOURCE", "source"},
+                {NULL, "present"},
                 {"EXPIRES", "not_after"},
                 {"LEFT", "days_until_expiry"},
                 {"ISSUER", "issuer"},
         };
+        static const ListSpec spec = {
+                .row_signature = "(osssstx)",
+                .singular = "certificate",
+                .plural = "certificates",
+                .action = "org.certkeeper1.read",
+                .add_row = list_add_row,
+        };
         g_autoptr(Table) t = table_new(columns, G_N_ELEMENTS(columns));
-        const char *path, *cn, *status, *source, *issuer;
-        uint64_t not_after;
-        int64_t days;
         int r;
 
-        r = new_manager_call(bus, "ListCertificates", &m);
-        if (r < 0)
-                return bus_build_error(r);
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        r = ctl_list_begin(bus, "ListCertificates", &m);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = 0;
         if (r >= 0 && arg_source)
                 r = ctl_append_sv_string(m, "source", arg_source);
         if (r >= 0 && arg_status)
@@ -51,41 +100,10 @@ int verb_list(sd_bus *bus, char **args) {
                 r = ctl_append_sv_uint32(m, "offset", arg_offset);
         if (r >= 0 && arg_limit_set)
                 r = ctl_append_sv_uint32(m, "limit", arg_limit);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
         if (r < 0)
                 return bus_build_error(r);
 
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return ctl_bus_error("failed to list certificates", &error, r, "org.certkeeper1.read");
-
-        r = sd_bus_message_enter_container(reply, 'a', "(osssstx)");
-        if (r < 0)
-                return bus_parse_error(r);
-        while ((r = sd_bus_message_read(reply, "(osssstx)", &path, &cn, &status, &source, &issuer,
-                                        &not_after, &days)) > 0) {
-                const char *id = object_path_id(path);
-                JsonNode *j = json_node_new(JSON_NODE_VALUE);
-
-                json_node_set_int(j, id ? (gint64) g_ascii_strtoull(id, NULL, 10) : 0);
-                table_add_cell(t, g_strdup(id ? id : path), NULL, j);
-                table_add_string(t, path, NULL);
-                table_add_string(t, cn, NULL);
-                table_add_string(t, status, status_color(status));
-                table_add_string(t, source, NULL);
-                table_add_timestamp(t, not_after);
-                j = json_node_new(JSON_NODE_VALUE);
-                json_node_set_int(j, days);
-                table_add_cell(t, not_after ? format_days_left(days) : NULL, expiry_color(status, days), j);
-                table_add_string(t, issuer, NULL);
-        }
-        if (r < 0)
-                return bus_parse_error(r);
-
-        table_print(t, stdout, arg_json, !arg_legend);
-        print_legend(stdout, table_get_rows(t), "certificate", "certificates", arg_json, !arg_legend);
-        return CTL_EXIT_OK;
+        return ctl_list(bus, m, &spec, t, bus);
 }
 
 /* ---- show ---------------------------------------------------------------- */
@@ -159,7 +177,9 @@ int verb_show(sd_bus *bus, char **args) {
                 json_object_set_string_member(json_node_get_object(n), "Deployment", deployment);
 
         if (arg_json != JSON_OFF) {
-                json_print(stdout, n, arg_json);
+                g_autoptr(JsonNode) j = json_from_properties(n);
+                json_object_set_string_member(json_node_get_object(j), "object", path);
+                json_print(stdout, j, arg_json);
                 return CTL_EXIT_OK;
         }
         text = format_details(json_node_get_object(n), certificate_order, NULL, realtime_usec());
