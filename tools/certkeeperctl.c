@@ -72,6 +72,12 @@ const char *const revocation_reasons[] = {
         "keyCompromise", "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation",
         "unspecified",   NULL,
 };
+static const char *const certificate_statuses[] = {
+        "active", "expired", "revoked", NULL,
+};
+static const char *const order_statuses[] = {
+        "pending", "processing", "complete", "failed", NULL,
+};
 static const char *const deployment_states[] = {
         "issuing", "active", "renewing", "retrying", "failed", "paused", NULL,
 };
@@ -787,12 +793,16 @@ static void help(void) {
         printf("certkeeperctl [OPTIONS...] COMMAND ...\n\n"
                "Query and control certkeeperd, the certificate lifecycle manager.\n\n"
                "Commands:\n"
-               "  status                      Daemon version, Local CA, counts and open alerts\n"
+               "  status                      Daemon version, Local CA, counts, open alerts, where its\n"
+               "                              configuration and log are\n"
+               "  overview                    Per managed certificate: names, expiry, the deployment\n"
+               "                              keeping it, the last order, open alerts\n"
                "  list                        List certificates\n"
                "      [--source managed|discovered] [--status S] [--expiring-within DAYS]\n"
                "      [--cn GLOB] [--limit N] [--offset N]\n"
                "  show ID|FINGERPRINT         Show a certificate in detail\n"
-               "  orders [--status S]         List orders\n"
+               "  orders [--status S] [--limit N] [--offset N]\n"
+               "                              List orders\n"
                "  order ID                    Show an order (with its error and parameters if it failed)\n"
                "  request CN [--san NAME]... [--key ALG] [--days N] [--provider P]\n"
                "                              Request a certificate; certkeeperd generates the key\n"
@@ -802,8 +812,10 @@ static void help(void) {
                "  resubmit ORDER_ID           Submit a failed order again with the same parameters\n"
                "  download ID [--chain] [-o FILE]\n"
                "                              Print or save a certificate (PEM), optionally with its chain\n"
-               "  export-pfx ID -o FILE [--legacy] [--force]\n"
+               "  export-pfx ID [-o FILE] [--legacy] [--force]\n"
                "                              Save certificate, chain and private key as PKCS#12\n"
+               "                              (without -o: to stdout if it is no terminal, else to\n"
+               "                              ./COMMON-NAME.pfx)\n"
                "  revoke ID [--reason R] [--local-only]\n"
                "                              Revoke a certificate after typing a confirmation code;\n"
                "                              --local-only where its CA cannot be told (discovered)\n"
@@ -812,8 +824,9 @@ static void help(void) {
                "                              Revoke with a code from revoke-request\n"
                "  alerts [--all]              List open (or all) alerts\n"
                "  ack ALERT_ID                Acknowledge an alert\n"
-               "  audit [--event E] [--since TIME] [--limit N]\n"
-               "                              List audit events\n"
+               "  audit [--event E] [--since TIME] [--limit N] [--oldest-first] [--reverse]\n"
+               "                              List audit events, oldest first; with --limit N the N\n"
+               "                              newest (--oldest-first: the first N from --since on)\n"
                "  ca [--crl]                  Print the Local CA certificate (or its CRL) as PEM\n"
                "  policy                      Print the effective issuance policy\n"
                "  rescan                      Rescan the discovery paths now\n\n"
@@ -837,7 +850,8 @@ static void help(void) {
                "Options:\n"
                "  -h --help                   Show this help\n"
                "     --version                Show the version\n"
-               "     --json[=short|pretty]    JSON output for listing and detail commands (--json: short)\n"
+               "     --json[=short|pretty]    JSON output for listing and detail commands (--json alone:\n"
+               "                              short); keys in snake_case, null for none\n"
                "     --no-legend              No header and footer in tables\n"
                "     --no-pager               Accepted for compatibility; output is never paged\n"
                "     --no-ask-password        Do not ask for authentication (polkit)\n"
@@ -848,8 +862,10 @@ static void help(void) {
                "                              cessationOfOperation unspecified (default)\n"
                "  -o --output=FILE            Where download/export-pfx write\n"
                "     --force                  Replace an existing output file (atomically)\n"
-               "     --since=TIME             2026-11-27, \"2026-11-27 10:00\", -2h, -3d, or µs since the "
-               "epoch\n"
+               "     --since=TIME             2026-11-27, \"2026-11-27 10:00\", -2h, -3d, yesterday, or µs\n"
+               "                              since the epoch\n"
+               "     --limit=N --offset=N     list, orders: N rows, after the first N; audit: N events\n"
+               "     --days=N                 Validity in days, 1 to 36500\n"
                "     --wait                   deploy create/renew/redeploy: until deployed or failed\n"
                "     --key-mode=MODE          Octal mode of privkey.pem (default 0600; never for others)\n"
                "     --exec=CMDLINE           A program and its arguments, split like a shell splits words\n"
@@ -861,7 +877,8 @@ static void help(void) {
                "  0  success\n"
                "  1  failure\n"
                "  2  invalid command line (or a revoke that needs --local-only)\n"
-               "  3  not found (org.certkeeper1.Error.NotFound)\n"
+               "  3  not found (org.certkeeper1.Error.NotFound: no such certificate, order, alert or\n"
+               "     deployment)\n"
                "  4  access denied (polkit)\n"
                "  5  the order failed\n"
                "  6  timed out waiting for the order or deployment\n"
@@ -870,14 +887,17 @@ static void help(void) {
                DEFAULT_TIMEOUT_SEC);
 }
 
-static int parse_u32_arg(const char *name, const char *value, uint32_t min, uint32_t *ret) {
+/* The daemon's own bound on a number of days (validity, expiry window, renew-before). */
+#define DAYS_MAX 36500
+
+static int parse_u32_arg(const char *name, const char *value, uint32_t min, uint32_t max, uint32_t *ret) {
         uint64_t v;
 
-        if (parse_uint64(value, UINT32_MAX, &v) < 0 || v < min)
+        if (parse_uint64(value, UINT32_MAX, &v) < 0 || v < min || v > max)
                 return ctl_fail(CTL_EXIT_USAGE,
                                 "invalid value for %s: '%s' (expected a number from %" PRIu32 " to %" PRIu32
                                 ")",
-                                name, value, min, UINT32_MAX);
+                                name, value, min, max);
         *ret = (uint32_t) v;
         return CTL_EXIT_OK;
 }
@@ -993,7 +1013,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         arg_status = optarg;
                         break;
                 case OPT_EXPIRING:
-                        r = parse_u32_arg("--expiring-within", optarg, 0, &arg_expiring);
+                        r = parse_u32_arg("--expiring-within", optarg, 0, DAYS_MAX, &arg_expiring);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_expiring_set = true;
@@ -1002,13 +1022,13 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         arg_cn = optarg;
                         break;
                 case OPT_LIMIT:
-                        r = parse_u32_arg("--limit", optarg, 1, &arg_limit);
+                        r = parse_u32_arg("--limit", optarg, 1, UINT32_MAX, &arg_limit);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_limit_set = true;
                         break;
                 case OPT_OFFSET:
-                        r = parse_u32_arg("--offset", optarg, 0, &arg_offset);
+                        r = parse_u32_arg("--offset", optarg, 0, UINT32_MAX, &arg_offset);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_offset_set = true;
@@ -1031,7 +1051,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         arg_key = optarg;
                         break;
                 case OPT_DAYS:
-                        r = parse_u32_arg("--days", optarg, 1, &arg_days);
+                        r = parse_u32_arg("--days", optarg, 1, DAYS_MAX, &arg_days);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_days_set = true;
@@ -1150,7 +1170,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         break;
                 }
                 case OPT_RENEW_BEFORE:
-                        r = parse_u32_arg("--renew-before-days", optarg, 0, &arg_renew_before);
+                        r = parse_u32_arg("--renew-before-days", optarg, 0, DAYS_MAX, &arg_renew_before);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_renew_before_set = true;
@@ -1185,7 +1205,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         break;
                 }
                 case OPT_EXEC_TIMEOUT:
-                        r = parse_u32_arg("--exec-timeout", optarg, 1, &arg_exec_timeout);
+                        r = parse_u32_arg("--exec-timeout", optarg, 1, UINT32_MAX, &arg_exec_timeout);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_exec_timeout_set = true;
@@ -1263,8 +1283,13 @@ static int run(int argc, char *argv[]) {
                                         verb->name);
         if ((seen & BIT(OPT_CODE)) && !streq(verb->name, "revoke"))
                 return ctl_fail(CTL_EXIT_USAGE, "--code applies to revoke only");
-        if (streq(verb->name, "export-pfx") && !arg_output)
-                return ctl_fail(CTL_EXIT_USAGE, "export-pfx needs -o FILE");
+        /* A bogus --status is a typo like a bogus --source: exit 2 before the daemon is asked. */
+        if (arg_status && streq(verb->name, "list") && !strv_has(certificate_statuses, arg_status))
+                return ctl_fail(CTL_EXIT_USAGE, "invalid --status '%s': expected active, expired or revoked",
+                                arg_status);
+        if (arg_status && streq(verb->name, "orders") && !strv_has(order_statuses, arg_status))
+                return ctl_fail(CTL_EXIT_USAGE,
+                                "invalid --status '%s': expected pending, processing, complete or failed", arg_status);
         if ((seen & BIT(OPT_TIMEOUT)) && !arg_wait)
                 return ctl_fail(CTL_EXIT_USAGE, "--timeout and --no-wait exclude each other");
         if (words == 2 && (seen & BIT(OPT_TIMEOUT)) && !arg_deploy_wait)

@@ -228,28 +228,59 @@ int verb_download(sd_bus *bus, char **args) {
         return output_file_commit(&out, pem, strlen(pem));
 }
 
+/* "www.example.com.pfx" for a certificate's common name: a name that stays in the current
+ * directory (no '/', no leading '.') and that a shell needs no quotes for. */
+static char *pfx_default_name(sd_bus *bus, const char *path, const char *arg) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autofree char *cn = NULL;
+        GString *out = g_string_new(NULL);
+
+        (void) sd_bus_get_property_string(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "CommonName", &error, &cn);
+        for (const char *p = strempty(cn); *p && out->len < 200; p++) {
+                bool ok = g_ascii_isalnum(*p) || *p == '-' || *p == '_' || (*p == '.' && out->len > 0);
+                g_string_append_c(out, ok ? *p : '_');
+        }
+        if (out->len == 0 || strspn(out->str, "_") == out->len) {
+                const char *id = object_path_id(path);
+                g_string_assign(out, "certificate-");
+                g_string_append(out, id ? id : arg);
+        }
+        g_string_append(out, ".pfx");
+        return g_string_free(out, FALSE);
+}
+
 int verb_export_pfx(sd_bus *bus, char **args) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(output_file_abort) OutputFile out = {.fd = -EBADF};
-        g_autofree char *path = NULL;
+        g_autofree char *path = NULL, *default_name = NULL;
+        const char *output = arg_output;
+        bool to_stdout;
         const void *pfx;
         const char *password;
         size_t size;
         int r;
 
-        if (!arg_output || streq(arg_output, "-"))
-                return ctl_fail(CTL_EXIT_USAGE, "export-pfx needs -o FILE: the archive holds a private key");
-
         r = ctl_resolve_certificate(bus, args[0], &path);
         if (r != CTL_EXIT_OK)
                 return r;
 
+        /* Without -o: a pipe gets the archive (the password goes to stderr); a terminal would
+         * show binary noise, so then a file named after the certificate, created like any -o. */
+        to_stdout = (output && streq(output, "-")) || (!output && !isatty(STDOUT_FILENO));
+        if (to_stdout && isatty(STDOUT_FILENO))
+                return ctl_fail(CTL_EXIT_USAGE, "export-pfx will not write a PKCS#12 archive to a terminal; "
+                                                "pass -o FILE or redirect stdout");
+        if (!output && !to_stdout)
+                output = default_name = pfx_default_name(bus, path, args[0]);
+
         /* The file first, before the daemon generates a password and audits an
          * export that would go nowhere. */
-        r = output_file_open(&out, arg_output, 0600, arg_force);
-        if (r != CTL_EXIT_OK)
-                return r;
+        if (!to_stdout) {
+                r = output_file_open(&out, output, 0600, arg_force);
+                if (r != CTL_EXIT_OK)
+                        return r;
+        }
 
         r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "ExportPFX", &error, &reply,
                                "a{sv}", 1, "legacy", "b", (int) arg_legacy);
@@ -263,15 +294,27 @@ int verb_export_pfx(sd_bus *bus, char **args) {
         if (r < 0)
                 return bus_parse_error(r);
 
-        r = output_file_commit(&out, pfx, size);
-        if (r == CTL_EXIT_OK) {
-                printf("Wrote %s (PKCS#12, %zu bytes, mode 0600).\n", arg_output, size);
-                printf("Password: %s\n", password);
-                fflush(stdout);
-                fprintf(stderr,
-                        "%sThis password is shown only once and cannot be shown again: store it now.%s\n",
-                        isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_YELLOW : "",
-                        isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_NORMAL : "");
+        if (to_stdout) {
+                r = fwrite(pfx, 1, size, stdout) == size && fflush(stdout) == 0
+                            ? CTL_EXIT_OK
+                            : ctl_fail(CTL_EXIT_FAILURE, "failed to write the archive: %s", strerror(errno));
+                if (r == CTL_EXIT_OK)
+                        fprintf(stderr,
+                                "Password: %s\n"
+                                "%sThis password is shown only once and cannot be shown again: store it now.%s\n",
+                                password, isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_YELLOW : "",
+                                isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_NORMAL : "");
+        } else {
+                r = output_file_commit(&out, pfx, size);
+                if (r == CTL_EXIT_OK) {
+                        printf("Wrote %s (PKCS#12, %zu bytes, mode 0600).\n", output, size);
+                        printf("Password: %s\n", password);
+                        fflush(stdout);
+                        fprintf(stderr,
+                                "%sThis password is shown only once and cannot be shown again: store it now.%s\n",
+                                isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_YELLOW : "",
+                                isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_NORMAL : "");
+                }
         }
 
         /* The message buffer is ours and writable: wipe the password and the

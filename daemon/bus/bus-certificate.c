@@ -24,8 +24,10 @@ static int cert_find(sd_bus *bus, const char *path, const char *interface, void 
 
         CertRow *row = NULL;
         int r = inventory_get(c->store, id, &row);
+        /* No such certificate is NotFound, whether asked by ID (here) or by fingerprint
+         * (GetCertificateByFingerprint): one error for one answer, not sd-bus' UnknownObject. */
         if (r == -ENOENT)
-                return 0;
+                return bus_error_setf(error, CK_ERROR_NOT_FOUND, "no certificate with ID %" PRIu64, id);
         if (r < 0)
                 return r;
         cert_row_free(c->cert_obj.row);

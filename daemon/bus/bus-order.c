@@ -20,8 +20,9 @@ static int order_find(sd_bus *bus, const char *path, const char *interface, void
                 return 0;
         OrderRow *row = NULL;
         int r = orders_get(c->store, id, &row);
+        /* NotFound like a certificate's (bus-certificate.c), not sd-bus' UnknownObject. */
         if (r == -ENOENT)
-                return 0;
+                return bus_error_setf(error, CK_ERROR_NOT_FOUND, "no order with ID %" PRIu64, id);
         if (r < 0)
                 return r;
         order_row_free(c->order_obj.row);
