@@ -700,6 +700,7 @@ typedef struct Verb {
 
 static const Verb verbs[] = {
         {"status", VERB_ARG_NONE, 0, 0, 0, verb_status},
+        {"overview", VERB_ARG_NONE, 0, 0, BIT(OPT_ALL), verb_overview},
         {"list", VERB_ARG_NONE, 0, 0,
          BIT(OPT_SOURCE) | BIT(OPT_STATUS) | BIT(OPT_EXPIRING) | BIT(OPT_CN) | BIT(OPT_LIMIT) |
                  BIT(OPT_OFFSET),
@@ -795,7 +796,7 @@ static void help(void) {
                "Commands:\n"
                "  status                      Daemon version, Local CA, counts, open alerts, where its\n"
                "                              configuration and log are\n"
-               "  overview                    Per managed certificate: names, expiry, the deployment\n"
+               "  overview [--all]            Per managed certificate: names, expiry, the deployment\n"
                "                              keeping it, the last order, open alerts\n"
                "  list                        List certificates\n"
                "      [--source managed|discovered] [--status S] [--expiring-within DAYS]\n"

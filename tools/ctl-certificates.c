@@ -125,6 +125,8 @@ static const char *const certificate_order[] = {
         "SerialNumber",
         "FingerprintSHA256",
         "HasPrivateKey",
+        "KeyUsage",
+        "ExtendedKeyUsage",
         "RevokedAt",
         "RevocationReason",
         "RevocationPropagation",

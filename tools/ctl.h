@@ -171,6 +171,8 @@ int ctl_list(sd_bus *bus, sd_bus_message *m, const ListSpec *spec, Table *t, voi
 /* The numeric ID at the end of path (JSON: a number; null when there is none). */
 void ctl_table_add_id(Table *t, const char *path);
 
+int verb_overview(sd_bus *bus, char **args);
+
 int verb_list(sd_bus *bus, char **args);
 int verb_show(sd_bus *bus, char **args);
 int verb_download(sd_bus *bus, char **args);

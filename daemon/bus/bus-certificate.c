@@ -13,6 +13,7 @@
 #include "deployments.h"
 #include "export.h"
 #include "log.h"
+#include "x509-usage.h"
 
 static int cert_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                      sd_bus_error *error) {
@@ -106,9 +107,33 @@ static int cert_append_property(sd_bus_message *reply, const char *property, con
         return -ENOENT;
 }
 
+/* KeyUsage and ExtendedKeyUsage come from the certificate itself, not its row: a discovered
+ * certificate's are whatever its issuer put there. */
+static bool is_usage_property(const char *property) {
+        return streq(property, "KeyUsage") || streq(property, "ExtendedKeyUsage");
+}
+
+static int append_usage(BusContext *c, sd_bus_message *reply, const char *property, const CertRow *row) {
+        g_autofree uint8_t *der = NULL;
+        g_auto(GStrv) ku = NULL, eku = NULL;
+        size_t len = 0;
+        int r;
+
+        r = inventory_get_der(c->store, row->id, &der, &len, NULL);
+        if (r >= 0)
+                r = x509_usage_from_der(der, len, &ku, &eku);
+        if (r < 0) {
+                log_debug_errno(r, "Cannot read the key usage of certificate %" PRIu64 ": %m, ignoring.", row->id);
+                return append_strv(reply, NULL);
+        }
+        return append_strv(reply, streq(property, "KeyUsage") ? ku : eku);
+}
+
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         CertObject *o = userdata;
+        if (is_usage_property(property))
+                return append_usage(o->ctx, reply, property, o->row);
         if (streq(property, "Deployment")) {
                 /* The deployment that keeps this certificate in its files now. */
                 uint64_t id = 0;
@@ -132,7 +157,7 @@ static const struct {
         { "Source", "s" },      { "FingerprintSHA256", "s" }, { "SerialNumber", "s" },
         { "HasPrivateKey", "b" }, { "RevokedAt", "t" },       { "RevocationReason", "s" },
         { "RevocationPropagation", "s" }, { "Order", "o" },   { "Paths", "as" },
-        { "Present", "b" },
+        { "Present", "b" },     { "KeyUsage", "as" },         { "ExtendedKeyUsage", "as" },
 };
 
 static int audit_cert(BusContext *c, sd_bus_message *m, AuditEvent ev, const CertRow *row, const char *reason,
@@ -172,7 +197,9 @@ static int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *erro
                 if (r >= 0)
                         r = sd_bus_message_open_container(reply, 'v', describe_properties[i].signature);
                 if (r >= 0)
-                        r = cert_append_property(reply, describe_properties[i].name, o->row);
+                        r = is_usage_property(describe_properties[i].name)
+                                    ? append_usage(c, reply, describe_properties[i].name, o->row)
+                                    : cert_append_property(reply, describe_properties[i].name, o->row);
                 if (r >= 0)
                         r = sd_bus_message_close_container(reply);
                 if (r >= 0)
@@ -442,6 +469,8 @@ const sd_bus_vtable bus_certificate_vtable[] = {
         SD_BUS_PROPERTY("Deployment", "o", property_get, 0, 0),
         SD_BUS_PROPERTY("Paths", "as", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Present", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("KeyUsage", "as", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ExtendedKeyUsage", "as", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", details), method_describe,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("DownloadPEM", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("s", pem),
