@@ -485,12 +485,12 @@ static char *audit_event_full_name(const char *event) {
         return g_strdup(event);
 }
 
-/* The fields a table row leaves out: the UID and SUBJECT columns have them already, the
- * message repeats the row, the fingerprint is long (--json has everything). */
+/* The fields a table row leaves out: the USER and SUBJECT columns have them already, the
+ * message repeats the row, the PID and the fingerprint are noise here (--json has everything). */
 static bool audit_field_in_columns(const char *key) {
         static const char *const hidden[] = {
-                "caller_uid", "message", "certificate_id", "order_id", "deployment", "fingerprint", "last_time",
-                "count", NULL,
+                "caller_uid", "caller_pid", "message", "certificate_id", "order_id", "deployment", "fingerprint",
+                "last_time", "count", NULL,
         };
         return strv_has(hidden, key);
 }

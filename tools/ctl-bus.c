@@ -120,20 +120,18 @@ char *ctl_daemon_deployments_dir(void) {
 
 static char *hint_for(const char *name, int r, const char *action) {
         if (name) {
+                /* polkitd answers a caller that may not be asked with AccessDenied, and one that
+                 * may be asked but has no agent with InteractiveAuthorizationRequired: only the
+                 * first was told --no-ask-password, only it is told to drop it. */
                 if (streq(name, SD_BUS_ERROR_ACCESS_DENIED))
-                        return g_strdup_printf("run as root or ask an administrator for the %s action",
+                        return g_strdup_printf("run as root or ask an administrator for the %s action%s",
+                                               action ? action : "org.certkeeper1.*",
+                                               hint_ask ? "" : ", or drop --no-ask-password to authenticate");
+                if (streq(name, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+                        return g_strdup_printf("run as root, ask an administrator for the %s action, or "
+                                               "authenticate through a polkit agent (a desktop session has one; "
+                                               "in a terminal, pkttyagent)",
                                                action ? action : "org.certkeeper1.*");
-                if (streq(name, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED)) {
-                        /* Only tell them to drop --no-ask-password when they gave it. */
-                        if (!hint_ask)
-                                return g_strdup_printf("run as root, ask an administrator for the %s action, or "
-                                                       "allow authentication (drop --no-ask-password)",
-                                                       action ? action : "org.certkeeper1.*");
-                        return g_strdup_printf("run as root, ask an administrator for the %s action, or run a "
-                                               "polkit agent to authenticate (e.g. pkttyagent --process $$ in "
-                                               "another terminal)",
-                                               action ? action : "org.certkeeper1.*");
-                }
                 if (streq(name, SD_BUS_ERROR_SERVICE_UNKNOWN) || streq(name, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
                         return g_strdup("is certkeeperd running? systemctl status certkeeper");
                 if (streq(name, SD_BUS_ERROR_NO_REPLY) || streq(name, SD_BUS_ERROR_TIMEOUT)) {
