@@ -49,7 +49,10 @@ static int read_alerts(sd_bus *bus, JsonArray **ret) {
                 json_object_set_int_member(o, "id", (gint64) id);
                 json_object_set_string_member(o, "kind", kind);
                 json_object_set_string_member(o, "message", message);
-                json_object_set_string_member(o, "subject", subject);
+                if (streq(subject, "/"))
+                        json_object_set_null_member(o, "subject");
+                else
+                        json_object_set_string_member(o, "subject", subject);
                 json_object_set_int_member(o, "created_at", (gint64) created);
                 json_array_add_object_element(a, o);
         }
@@ -85,10 +88,9 @@ static JsonNode *id_node(const char *path) {
 /* One certificate as a JSON object in certkeeperctl's scheme (certkeeperctl(1), JSON
  * OUTPUT); alerts are the open ones about it, its order, its deployment or the
  * deployment's last order. */
-static JsonObject *overview_entry(const char *path, JsonObject *cert, JsonObject *deployment, JsonObject *order,
-                                  JsonArray *alerts) {
+static JsonObject *overview_entry(const char *path, JsonObject *cert, const char *dep_path, JsonObject *deployment,
+                                  JsonObject *order, JsonArray *alerts) {
         JsonObject *e = json_object_new();
-        const char *dep_path = str(cert, "Deployment");
         const char *order_path = deployment && is_object(str(deployment, "Order")) ? str(deployment, "Order")
                                                                                    : str(cert, "Order");
         JsonArray *mine = json_array_new();
@@ -137,7 +139,7 @@ static JsonObject *overview_entry(const char *path, JsonObject *cert, JsonObject
         for (guint i = 0; alerts && i < json_array_get_length(alerts); i++) {
                 JsonObject *a = json_array_get_object_element(alerts, i);
                 const char *subject = str(a, "subject");
-                if (streq(subject, path) || (is_object(dep_path) && streq(subject, dep_path)) ||
+                if (streq(subject, path) || (dep_path && streq(subject, dep_path)) ||
                     (is_object(order_path) && streq(subject, order_path)) ||
                     (is_object(str(cert, "Order")) && streq(subject, str(cert, "Order"))))
                         json_array_add_object_element(mine, json_object_ref(a));
@@ -264,7 +266,24 @@ int verb_overview(sd_bus *bus, char **args) {
                 /* Revoked and expired ones are history, not something looked after (--all shows them). */
                 if (!arg_all && !streq(str(cert, "Status"), "active"))
                         continue;
+                if (is_object(str(cert, "Order"))) {
+                        r = ctl_get_all(bus, str(cert, "Order"), CK_ORDER_IFACE, "its order", ACTION_READ,
+                                        &cert_order);
+                        if (r != CTL_EXIT_OK)
+                                return r;
+                }
+                /* The deployment that keeps it in its files; or, while that fails (its files, its
+                 * Exec), the one whose order issued it, unless a renewal replaced it there. */
                 dep = str(cert, "Deployment");
+                if (!is_object(dep) && cert_order && is_object(str(cert_order, "Deployment"))) {
+                        if (replaced_by_deployment(bus, str(cert_order, "Deployment"), path)) {
+                                if (!arg_all) {
+                                        superseded++;
+                                        continue;
+                                }
+                        } else
+                                dep = str(cert_order, "Deployment");
+                }
                 if (is_object(dep)) {
                         r = ctl_get_all(bus, dep, CK_DEPLOYMENT_IFACE, "its deployment", ACTION_READ, &deployment);
                         if (r != CTL_EXIT_OK)
@@ -272,20 +291,14 @@ int verb_overview(sd_bus *bus, char **args) {
                 }
                 order_path = deployment && is_object(str(deployment, "Order")) ? str(deployment, "Order")
                                                                                : str(cert, "Order");
-                if (is_object(order_path)) {
+                if (is_object(order_path) && !streq(order_path, str(cert, "Order"))) {
                         r = ctl_get_all(bus, order_path, CK_ORDER_IFACE, "its order", ACTION_READ, &order);
                         if (r != CTL_EXIT_OK)
                                 return r;
-                }
-                /* A deployment's earlier certificate, replaced in its files by a renewal: the
-                 * deployment's current certificate is the one to show. */
-                if (!deployment && !arg_all && order && is_object(str(order, "Deployment")) &&
-                    replaced_by_deployment(bus, str(order, "Deployment"), path)) {
-                        superseded++;
-                        continue;
-                }
+                } else if (cert_order)
+                        order = json_object_ref(cert_order);
 
-                json_array_add_object_element(out, overview_entry(path, cert, deployment, order, alerts));
+                json_array_add_object_element(out, overview_entry(path, cert, deployment ? dep : NULL, deployment, order, alerts));
                 shown++;
         }
 

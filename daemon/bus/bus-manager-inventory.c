@@ -197,6 +197,10 @@ static int list_alert_cb(void *userdata, const AlertEntry *e) {
                 snprintf(path, sizeof path, CK_ORDER_PREFIX "/%" PRIu64, e->order_id);
         else if (e->certificate_id)
                 snprintf(path, sizeof path, CK_CERT_PREFIX "/%" PRIu64, e->certificate_id);
+        else if (e->deployment_id)
+                /* A deployment that failed without an order (its files, its reload): the subject
+                 * is the deployment, not "/". */
+                snprintf(path, sizeof path, CK_DEPLOYMENT_PREFIX "/%" PRIu64, e->deployment_id);
         else
                 snprintf(path, sizeof path, "/");
         return sd_bus_message_append(s->reply, "(tssotb)", e->id, e->kind, e->message, path, e->created_at,

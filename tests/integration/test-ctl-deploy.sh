@@ -103,9 +103,9 @@ fp1=$(fingerprint "$DEPLOY/www/cert.pem")
 key1=$(pubkey "$DEPLOY/www/privkey.pem")
 ck_check "deploy renew www --wait --json=short" ctl --json=short deploy renew www --wait --timeout 60
 ck_check "JSON: active, revision 2, the order and the certificate" \
-        jq -e '.name == "www" and .state == "active" and .revision == 2 and .order_id > 0 and
-               (.order | endswith("/\(.order_id)")) and .certificate_id > 0 and
-               (.certificate | endswith("/\(.certificate_id)")) and .last_error == ""' <<<"$OUT"
+        jq -e '. as $d | .name == "www" and .state == "active" and .revision == 2 and .order_id > 0 and
+               ($d.order | endswith("/\($d.order_id)")) and .certificate_id > 0 and
+               ($d.certificate | endswith("/\($d.certificate_id)")) and .last_error == ""' <<<"$OUT"
 ck_check "a new certificate is in the files" test "$(fingerprint "$DEPLOY/www/cert.pem")" != "$fp1"
 ck_check "and a new key (rotate_key defaults to true)" test "$(pubkey "$DEPLOY/www/privkey.pem")" != "$key1"
 key2=$(pubkey "$DEPLOY/www/privkey.pem")
@@ -134,8 +134,32 @@ ck_check "deploy create with a failing Exec and --wait: exit 7 (the deployment f
 ck_check "... saying so" grep -q 'certkeeperctl: deployment broken failed' <<<"$ERR"
 ck_check "... pointing at the daemon's real log, not journalctl -u certkeeper" \
         grep -q "^Hint: .*certkeeperd's log $(realpath "$CK_DAEMON_LOG") has the details" <<<"$ERR"
+ck_check "alerts: the deploy_failed alert's subject is the deployment" ctl --json=short alerts
+ck_check "... not null" jq -e --arg d "$(ctl --json=short deploy show broken | jq -r .object)" \
+        'any(.[]; .kind == "deploy_failed" and .subject == $d)' <<<"$OUT"
 ck_check "deploy list shows it retrying with its error" ctl deploy list --state retrying
 ck_check "... there" grep -qE '^broken +broken\.example\.test +retrying .*[^ ]' <<<"$OUT"
+
+# ---- overview: the deployment that keeps each certificate, its last order, its alerts ---------------
+ck_check "overview --json=short" ctl --json=short overview
+ck_check "www's certificate is kept by deployment www, active, its last order the deployment's" \
+        jq -e --arg c "$(ctl --json=short deploy show www | jq -r .certificate)" \
+              --arg o "$(ctl --json=short deploy show www | jq -r .order)" \
+              '[.[] | select(.object == $c)] | length == 1 and .[0].deployment.name == "www"
+               and .[0].deployment.state == "active" and .[0].deployment.next_renewal_at > 0
+               and .[0].last_order.object == $o' <<<"$OUT"
+ck_check "the certificates its renewals replaced are left out (one entry for www.example.test)" \
+        jq -e '[.[] | select(.common_name == "www.example.test")] | length == 1' <<<"$OUT"
+ck_check "broken's certificate shows its deployment retrying and the deploy_failed alert" \
+        jq -e '[.[] | select(.deployment.name == "broken")] | length == 1 and .[0].deployment.state == "retrying"
+               and any(.[0].alerts[]; .kind == "deploy_failed")' <<<"$OUT"
+ck_check "overview --all --json=short" ctl --json=short overview --all
+ck_check "--all lists the replaced ones too" \
+        jq -e '[.[] | select(.common_name == "www.example.test")] | length >= 4' <<<"$OUT"
+ck_check "overview" ctl overview
+ck_check "... a Deployment line for www" grep -qE '^ *Deployment: www \(active; next renewal in ' <<<"$OUT"
+ck_check "... an Alerts line with broken's alert" grep -qE '^ *Alerts: [0-9]+ deploy_failed: ' <<<"$OUT"
+ck_check "... and what was left out" grep -qE '^[0-9]+ managed certificates \(and [0-9]+ replaced by a deployment.s renewal\)' <<<"$OUT"
 
 # ---- files in deployments.d: ReadOnly -------------------------------------------------------------------
 printf '[Deployment]\nCommonName=cfg.example.test\n' >"$CK_RUN/deployments.d/cfg.conf"
