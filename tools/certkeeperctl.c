@@ -547,11 +547,7 @@ static int audit_add_row(sd_bus_message *reply, Table *t, void *userdata) {
         }
 
         table_add_timestamp(t, time);
-        j = json_node_new(JSON_NODE_VALUE);
-        json_node_set_string(j, event);
-        table_add_cell(t, g_strdup(g_str_has_prefix(event, AUDIT_EVENT_PREFIX) ? event + strlen(AUDIT_EVENT_PREFIX)
-                                                                              : event),
-                       audit_event_color(event), j);
+        table_add_string(t, event, audit_event_color(event));
         j = json_node_new(JSON_NODE_VALUE);
         json_node_set_int(j, uid);
         table_add_cell(t, TAKE_PTR(who), NULL, j);
