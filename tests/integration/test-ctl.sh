@@ -270,6 +270,10 @@ has "and its fingerprint" "$CK_OUT" "^ *FingerprintSHA256: $(fingerprint_of "$CK
 # ---------------------------------------------------------------------------
 # list
 
+ctl_rc 0 "--json alone before the command is --json=short" --json list
+jq_ok "one line of JSON, an array" "$CK_OUT" 'type == "array" and length > 0'
+ck_check "on one line" test "$(wc -l <<<"$CK_OUT")" = 1
+
 all_rows=$(ck_busctl "${CK_MGR[@]}" ListCertificates 'a{sv}' 0 | jq -c '.data[0]')
 ctl_rc 0 "list" list
 has "list has a header" "$CK_OUT" "^ID +COMMON NAME +STATUS +SOURCE +EXPIRES +LEFT +ISSUER\$"
