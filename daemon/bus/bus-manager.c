@@ -150,8 +150,10 @@ static int property_get_unit(sd_bus *bus, const char *path, const char *interfac
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         _cleanup_free_ char *unit = NULL;
 
-        /* Only a service: a daemon started from a login shell sits in the session's scope. */
-        if (sd_pid_get_unit(0, &unit) < 0 || !g_str_has_suffix(unit, ".service"))
+        /* Only a service systemd started itself: a daemon started from a login shell sits in the
+         * session's scope, and one started by a script that runs in a service (a test runner)
+         * is in that service's cgroup but its messages are not that unit's. */
+        if (getppid() != 1 || sd_pid_get_unit(0, &unit) < 0 || !g_str_has_suffix(unit, ".service"))
                 return bus_append_string(reply, "");
         return bus_append_string(reply, unit);
 }
