@@ -137,9 +137,9 @@ static const char *const certificate_order[] = {
         NULL,
 };
 
-/* The name of the deployment that keeps the certificate at path in its files, or NULL (an older
- * daemon without the property, or none). */
-static char *certificate_deployment(sd_bus *bus, const char *path) {
+/* The deployment that keeps the certificate at path in its files: its name, or NULL (an older
+ * daemon without the property, or none); its object path in ret_path. */
+static char *certificate_deployment(sd_bus *bus, const char *path, char **ret_path) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *dep = NULL;
@@ -152,6 +152,7 @@ static char *certificate_deployment(sd_bus *bus, const char *path) {
         char *name = NULL;
         if (sd_bus_get_property_string(bus, CK_BUS_NAME, dep, "org.certkeeper1.Deployment", "Name", &error, &name) < 0)
                 return NULL;
+        *ret_path = g_strdup(dep);
         return name;
 }
 
@@ -174,16 +175,26 @@ int verb_show(sd_bus *bus, char **args) {
         r = ctl_read_json(reply, &n);
         if (r < 0 || !JSON_NODE_HOLDS_OBJECT(n))
                 return bus_parse_error(r < 0 ? r : -EBADMSG);
-        g_autofree char *deployment = certificate_deployment(bus, path);
-        if (deployment)
-                json_object_set_string_member(json_node_get_object(n), "Deployment", deployment);
+        g_autofree char *deployment_path = NULL;
+        g_autofree char *deployment = certificate_deployment(bus, path, &deployment_path);
 
         if (arg_json != JSON_OFF) {
                 g_autoptr(JsonNode) j = json_from_properties(n);
-                json_object_set_string_member(json_node_get_object(j), "object", path);
+                JsonObject *o = json_node_get_object(j);
+                json_object_set_string_member(o, "object", path);
+                /* The scheme: the object by its path, and here its name too. */
+                if (deployment) {
+                        json_object_set_string_member(o, "deployment", deployment_path);
+                        json_object_set_string_member(o, "deployment_name", deployment);
+                } else {
+                        json_object_set_null_member(o, "deployment");
+                        json_object_set_null_member(o, "deployment_name");
+                }
                 json_print(stdout, j, arg_json);
                 return CTL_EXIT_OK;
         }
+        if (deployment)
+                json_object_set_string_member(json_node_get_object(n), "Deployment", deployment);
         text = format_details(json_node_get_object(n), certificate_order, NULL, realtime_usec());
         fputs(text, stdout);
         return CTL_EXIT_OK;

@@ -324,7 +324,8 @@ jq_ok "show JSON is Describe in snake_case, with the object" "$CK_OUT" \
         '.id == $d.Id and .common_name == $d.CommonName and .subject_alternative_names == $d.SubjectAlternativeNames
          and .fingerprint_sha256 == $d.FingerprintSHA256 and .days_until_expiry == $d.DaysUntilExpiry
          and .not_after == $d.NotAfter and .has_private_key == $d.HasPrivateKey and .order == $d.Order
-         and .object == $c and (keys | length) == ($d | keys | length) + 1' --argjson d "$describe" --arg c "$cert1"
+         and .object == $c and .deployment == null and .deployment_name == null
+         and (keys | length) == ($d | keys | length) + 3' --argjson d "$describe" --arg c "$cert1"
 jq_ok "none is null: no revocation time, not 0" "$CK_OUT" '.revoked_at == null and $d.RevokedAt == 0' --argjson d "$describe"
 jq_ok "show JSON has the key usage and extended key usage" "$CK_OUT" \
         '(.key_usage | index("digitalSignature")) != null and (.extended_key_usage | index("serverAuth")) != null'
