@@ -4,6 +4,7 @@
 #include <stdarg.h>
 
 #include "config.h"
+#include "error.h"
 #include "keyfile.h"
 #include "log.h"
 
@@ -808,7 +809,7 @@ static int config_apply_file(Config *c, LoadState *st, const char *file, bool mi
         if (r == -EBADFD)
                 return errorf(ret_error, "%s: not a regular file", file);
         if (r < 0)
-                return ret_error_set(ret_error, r, "%s: cannot read: %s", file, strerror(-r));
+                return ret_error_set(ret_error, r, "%s: cannot read: %m", file);
 
         r = keyfile_parse(file, data, len, &kf, ret_error);
         wipe_and_free(data, len); /* it may hold the EAB key */
@@ -840,7 +841,7 @@ static int list_dropins(const char *dir, char ***ret, char **ret_error) {
                         *ret = g_new0(char *, 1);
                         return 0;
                 }
-                return ret_error_set(ret_error, -errno, "%s: cannot open: %s", dir, strerror(errno));
+                return ret_error_set(ret_error, -errno, "%s: cannot open: %m", dir);
         }
 
         errno = 0;

@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 
 #include "ca.h"
+#include "error.h"
 #include "keys.h"
 #include "log.h"
 #include "spki-encode.h"
@@ -17,21 +18,6 @@
 #define CLOCK_SKEW_SEC (5 * 60)
 #define VALIDITY_DAYS_MAX 36500U
 #define SERIAL_SIZE 16
-
-_printf_(3, 4) static int set_error(char **ret_error, int r, const char *format, ...) {
-        if (ret_error) {
-                va_list ap;
-                char *m = NULL;
-
-                va_start(ap, format);
-                if (vasprintf(&m, format, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                free(*ret_error);
-                *ret_error = m;
-        }
-        return r;
-}
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OCTET_STRING *, ASN1_OCTET_STRING_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_BIT_STRING *, ASN1_BIT_STRING_free)
@@ -84,7 +70,7 @@ int x509_name_from_string(const char *s, X509_NAME **ret, char **ret_error) {
         const char *p = s;
 
         if (isempty(s))
-                return set_error(ret_error, -EINVAL, "Empty subject name");
+                return ret_error_set(ret_error, -EINVAL, "Empty subject name");
 
         name = X509_NAME_new();
         value = malloc(strlen(s) + 1);
@@ -105,10 +91,10 @@ int x509_name_from_string(const char *s, X509_NAME **ret, char **ret_error) {
                 while (type_end > type_start && type_end[-1] == ' ')
                         type_end--;
                 if (type_end == type_start)
-                        return set_error(ret_error, -EINVAL, "Subject '%s': empty attribute type", s);
+                        return ret_error_set(ret_error, -EINVAL, "Subject '%s': empty attribute type", s);
                 if (*p != '=')
-                        return set_error(ret_error, -EINVAL, "Subject '%s': '%.*s' has no '=' and value", s,
-                                         (int) (type_end - type_start), type_start);
+                        return ret_error_set(ret_error, -EINVAL, "Subject '%s': '%.*s' has no '=' and value",
+                                             s, (int) (type_end - type_start), type_start);
 
                 for (size_t i = 0; i < ELEMENTSOF(name_attributes); i++)
                         if (strlen(name_attributes[i].name) == (size_t) (type_end - type_start) &&
@@ -116,7 +102,7 @@ int x509_name_from_string(const char *s, X509_NAME **ret, char **ret_error) {
                                         (size_t) (type_end - type_start)) == 0)
                                 nid = name_attributes[i].nid;
                 if (nid == NID_undef)
-                        return set_error(
+                        return ret_error_set(
                                 ret_error, -EINVAL,
                                 "Subject '%s': unknown attribute type '%.*s' (known: CN, C, L, ST, O, OU, "
                                 "DC, STREET, serialNumber)",
@@ -128,8 +114,8 @@ int x509_name_from_string(const char *s, X509_NAME **ret, char **ret_error) {
                 while (*p && *p != ',') {
                         if (*p == '\\') {
                                 if (p[1] == 0)
-                                        return set_error(ret_error, -EINVAL,
-                                                         "Subject '%s': dangling '\\' at the end", s);
+                                        return ret_error_set(ret_error, -EINVAL,
+                                                             "Subject '%s': dangling '\\' at the end", s);
                                 if (hexval(p[1]) >= 0 && p[2] && hexval(p[2]) >= 0) {
                                         value[vlen++] = (char) (hexval(p[1]) << 4 | hexval(p[2]));
                                         p += 3;
@@ -146,16 +132,18 @@ int x509_name_from_string(const char *s, X509_NAME **ret, char **ret_error) {
                 }
                 vlen = vlen_trimmed;
                 if (vlen == 0)
-                        return set_error(ret_error, -EINVAL, "Subject '%s': empty value for %.*s", s,
-                                         (int) (type_end - type_start), type_start);
+                        return ret_error_set(ret_error, -EINVAL, "Subject '%s': empty value for %.*s", s,
+                                             (int) (type_end - type_start), type_start);
                 if (memchr(value, 0, vlen))
-                        return set_error(ret_error, -EINVAL, "Subject '%s': value contains a NUL byte", s);
+                        return ret_error_set(ret_error, -EINVAL, "Subject '%s': value contains a NUL byte",
+                                             s);
 
                 if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const unsigned char *) value,
                                                (int) vlen, 0, 0) != 1)
-                        return set_error(ret_error, -EINVAL, "Subject '%s': bad value '%.*s' for %.*s: %s",
-                                         s, (int) vlen, value, (int) (type_end - type_start), type_start,
-                                         openssl_last_error());
+                        return ret_error_set(ret_error, -EINVAL,
+                                             "Subject '%s': bad value '%.*s' for %.*s: %s", s, (int) vlen,
+                                             value, (int) (type_end - type_start), type_start,
+                                             openssl_last_error());
 
                 if (*p == 0)
                         break;
@@ -312,14 +300,15 @@ int ca_create(const CaSettings *s, Ca **ret, char **ret_error) {
         if (r < 0)
                 return r;
         if (!key_algorithm_to_string(s->key_algorithm))
-                return set_error(ret_error, -EINVAL, "Invalid CA key algorithm %i", (int) s->key_algorithm);
+                return ret_error_set(ret_error, -EINVAL, "Invalid CA key algorithm %i",
+                                     (int) s->key_algorithm);
         if (s->validity_days < 1 || s->validity_days > VALIDITY_DAYS_MAX)
-                return set_error(ret_error, -EINVAL, "CA validity of %u days is out of range 1..%u",
-                                 s->validity_days, VALIDITY_DAYS_MAX);
+                return ret_error_set(ret_error, -EINVAL, "CA validity of %u days is out of range 1..%u",
+                                     s->validity_days, VALIDITY_DAYS_MAX);
         md = digest_from_string(s->digest);
         if (!md)
-                return set_error(ret_error, -EINVAL,
-                                 "Unknown digest '%s' (expected sha256, sha384 or sha512)", s->digest);
+                return ret_error_set(ret_error, -EINVAL,
+                                     "Unknown digest '%s' (expected sha256, sha384 or sha512)", s->digest);
         if (s->key_algorithm == KEY_ALGORITHM_ED25519)
                 md = NULL;
 
@@ -330,8 +319,8 @@ int ca_create(const CaSettings *s, Ca **ret, char **ret_error) {
 
         r = key_generate(s->key_algorithm, &ca->key);
         if (r < 0)
-                return set_error(ret_error, r, "Cannot generate the CA key (%s)",
-                                 key_algorithm_to_string(s->key_algorithm));
+                return ret_error_set(ret_error, r, "Cannot generate the CA key (%s)",
+                                     key_algorithm_to_string(s->key_algorithm));
 
         ca->cert = X509_new();
         if (!ca->cert)
@@ -344,8 +333,8 @@ int ca_create(const CaSettings *s, Ca **ret, char **ret_error) {
         if (X509_set_version(ca->cert, X509_VERSION_3) != 1 ||
             X509_set_serialNumber(ca->cert, serial) != 1 || X509_set_subject_name(ca->cert, name) != 1 ||
             X509_set_issuer_name(ca->cert, name) != 1 || X509_set_pubkey(ca->cert, ca->key) != 1)
-                return set_error(ret_error, -EIO, "Cannot build the CA certificate: %s",
-                                 openssl_last_error());
+                return ret_error_set(ret_error, -EIO, "Cannot build the CA certificate: %s",
+                                     openssl_last_error());
         if (time_set(X509_getm_notBefore(ca->cert), now - CLOCK_SKEW_SEC) < 0 ||
             time_set(X509_getm_notAfter(ca->cert), now + (uint64_t) s->validity_days * 86400) < 0)
                 return -ENOMEM;
@@ -357,11 +346,11 @@ int ca_create(const CaSettings *s, Ca **ret, char **ret_error) {
         if (r >= 0)
                 r = add_key_ids(ca->cert, NULL);
         if (r < 0)
-                return set_error(ret_error, r, "Cannot add CA extensions: %s", openssl_last_error());
+                return ret_error_set(ret_error, r, "Cannot add CA extensions: %s", openssl_last_error());
 
         if (X509_sign(ca->cert, ca->key, ca->md) <= 0)
-                return set_error(ret_error, -EIO, "Cannot sign the CA certificate: %s",
-                                 openssl_last_error());
+                return ret_error_set(ret_error, -EIO, "Cannot sign the CA certificate: %s",
+                                     openssl_last_error());
 
         r = ca_finish(ca);
         if (r < 0)
@@ -485,17 +474,18 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
         if (!ca || !ca->key || !ca->cert || !req || !ret)
                 return -EINVAL;
         if (isempty(req->common_name))
-                return set_error(ret_error, -EINVAL, "A leaf certificate needs a common name");
+                return ret_error_set(ret_error, -EINVAL, "A leaf certificate needs a common name");
         if (!!req->csr + !!req->spki + !!req->pkey != 1)
-                return set_error(ret_error, -EINVAL, "Exactly one of a CSR and a public key must be given");
+                return ret_error_set(ret_error, -EINVAL,
+                                     "Exactly one of a CSR and a public key must be given");
         if (req->validity_days < 1 || req->validity_days > VALIDITY_DAYS_MAX)
-                return set_error(ret_error, -EINVAL, "Validity of %u days is out of range 1..%u",
-                                 req->validity_days, VALIDITY_DAYS_MAX);
+                return ret_error_set(ret_error, -EINVAL, "Validity of %u days is out of range 1..%u",
+                                     req->validity_days, VALIDITY_DAYS_MAX);
         for (char *const *i = req->dns_names; i && *i; i++)
                 n_names++;
         if (n_names > SANS_MAX)
-                return set_error(ret_error, -E2BIG, "%zu names, more than the limit of %u", n_names,
-                                 SANS_MAX);
+                return ret_error_set(ret_error, -E2BIG, "%zu names, more than the limit of %u", n_names,
+                                     SANS_MAX);
 
         /* The CN goes into the SAN too, so it must be a DNS name or an IP address. */
         unsigned char addr[16];
@@ -520,8 +510,8 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
         if (cn_in_subject &&
             X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
                                        (const unsigned char *) req->common_name, -1, -1, 0) != 1)
-                return set_error(ret_error, -EINVAL, "Bad common name '%s': %s", req->common_name,
-                                 openssl_last_error());
+                return ret_error_set(ret_error, -EINVAL, "Bad common name '%s': %s", req->common_name,
+                                     openssl_last_error());
 
         r = random_serial(&serial);
         if (r < 0)
@@ -535,23 +525,24 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
         if (not_after > ca_not_after)
                 not_after = ca_not_after;
         if (not_after <= now)
-                return set_error(ret_error, -EINVAL, "The CA certificate has expired");
+                return ret_error_set(ret_error, -EINVAL, "The CA certificate has expired");
 
         if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_serialNumber(x, serial) != 1 ||
             X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1 ||
             X509_set_subject_name(x, subject) != 1 || time_set(X509_getm_notBefore(x), not_before) < 0 ||
             time_set(X509_getm_notAfter(x), not_after) < 0)
-                return set_error(ret_error, -EIO, "Cannot build the certificate: %s", openssl_last_error());
+                return ret_error_set(ret_error, -EIO, "Cannot build the certificate: %s",
+                                     openssl_last_error());
 
         if (req->csr || req->spki) {
                 const X509_PUBKEY *pub = req->spki ? req->spki : X509_REQ_get_X509_PUBKEY(req->csr);
                 ASN1_OBJECT *alg = NULL;
 
                 if (!pub)
-                        return set_error(ret_error, -EBADMSG, "The CSR has no public key");
+                        return ret_error_set(ret_error, -EBADMSG, "The CSR has no public key");
                 r = x509_pubkey_copy(X509_get_X509_PUBKEY(x), pub);
                 if (r < 0)
-                        return set_error(ret_error, r, "Cannot copy the CSR's public key");
+                        return ret_error_set(ret_error, r, "Cannot copy the CSR's public key");
                 (void) X509_PUBKEY_get0_param(&alg, NULL, NULL, NULL, pub);
                 rsa = OBJ_obj2nid(alg) == NID_rsaEncryption || OBJ_obj2nid(alg) == NID_rsassaPss;
         } else {
@@ -560,7 +551,8 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
                 if (r == -EOPNOTSUPP)
                         r = X509_set_pubkey(x, req->pkey) == 1 ? 0 : -EINVAL;
                 if (r < 0)
-                        return set_error(ret_error, r, "Cannot set the public key: %s", openssl_last_error());
+                        return ret_error_set(ret_error, r, "Cannot set the public key: %s",
+                                             openssl_last_error());
                 rsa = EVP_PKEY_is_a(req->pkey, "RSA") || EVP_PKEY_is_a(req->pkey, "RSA-PSS");
         }
 
@@ -600,10 +592,11 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
             X509_add1_ext_i2d(x, NID_subject_alt_name, gens, !cn_in_subject, X509V3_ADD_DEFAULT) != 1)
                 r = -EIO;
         if (r < 0)
-                return set_error(ret_error, r, "Cannot add extensions: %s", openssl_last_error());
+                return ret_error_set(ret_error, r, "Cannot add extensions: %s", openssl_last_error());
 
         if (X509_sign(x, ca->key, ca->md) <= 0)
-                return set_error(ret_error, -EIO, "Cannot sign the certificate: %s", openssl_last_error());
+                return ret_error_set(ret_error, -EIO, "Cannot sign the certificate: %s",
+                                     openssl_last_error());
 
         *ret = TAKE_PTR(x);
         return 0;

@@ -5,6 +5,7 @@
  * CRL. Pure crypto: storing what it makes is the caller's business. */
 
 #include "macro.h"
+#include "openssl-util.h"
 #include "x509.h"
 
 typedef struct CaSettings {

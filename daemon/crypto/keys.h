@@ -8,6 +8,7 @@
  * no security. */
 
 #include "macro.h"
+#include "openssl-util.h"
 #include "x509.h"
 
 #define MASTER_KEY_SIZE 32U

@@ -4,6 +4,7 @@
 /* Layer 1: X.509 parsing and validation primitives (no store, no bus). */
 
 #include "macro.h"
+#include "openssl-util.h"
 
 #define CSR_MAX_SIZE (64U * 1024U)    /* bytes, PEM or DER */
 #define SANS_MAX 1000U                /* hard ceiling on SANs in one request; policy MaxSANs is lower */

@@ -508,8 +508,7 @@ static void scan_target(ScanJob *j, const Target *t) {
 
 void scan_job_run(void *userdata) {
         ScanJob *j = userdata;
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
+        uint64_t start = monotonic_usec();
         for (guint i = 0; i < j->targets->len; i++)
                 scan_target(j, j->targets->pdata[i]);
         if (j->truncated) {
@@ -521,9 +520,7 @@ void scan_job_run(void *userdata) {
                 for (guint i = 0; i < j->scopes->len; i++)
                         ((Scope *) j->scopes->pdata[i])->complete = false;
         }
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        j->usec = (uint64_t) (b.tv_sec - a.tv_sec) * USEC_PER_SEC +
-                  (uint64_t) ((b.tv_nsec - a.tv_nsec) / 1000);
+        j->usec = monotonic_usec() - start;
 }
 
 ScanJob *scan_job_new(bool full, bool include_ca, GHashTable *cache, unsigned generation, WatchTable *wt) {

@@ -709,15 +709,6 @@ static void on_order_finished(void *userdata, uint64_t id, const char *status) {
 
 /* ---- taking a file ------------------------------------------------------------------------------- */
 
-static char *csr_to_pem(const Csr *csr) {
-        _cleanup_(BIO_free_allp) BIO *b = BIO_new(BIO_s_mem());
-        if (!b || PEM_write_bio(b, PEM_STRING_X509_REQ, "", csr->der, (long) csr->der_len) <= 0)
-                return NULL;
-        char *p = NULL;
-        long n = BIO_get_mem_data(b, &p);
-        return n > 0 ? g_strndup(p, (gsize) n) : NULL;
-}
-
 /* The sidecar incoming/NAME.conf, if there is one. 0 with nothing set when there is none. */
 static int read_sidecar(Spool *s, const char *name, uid_t owner, char **ret_provider, unsigned *ret_validity,
                         char **ret_why) {
@@ -752,22 +743,20 @@ static void entry_free(gpointer p) {
         g_free(p);
 }
 
-/* A dropped file as a spool worker read it: the bytes' owner and hash, the parsed CSR and sidecar (or
- * why not). The loop decides what it becomes. */
+/* A dropped file as a spool worker read it: the bytes, their owner and hash, the sidecar (or why
+ * not). The loop decides what it becomes; orders_submit_csr() decodes the CSR. */
 typedef struct IntakeItem {
         char *name;
         int r;                     /* of read_entry(): 0, -ENOENT, or an error that why explains */
         char *why;
         struct stat st;
         char sha256[65];
-        Csr *csr;                  /* NULL: csr_why says why */
-        char *csr_why;
-        int csr_r;
+        uint8_t *data;             /* the file's content */
+        size_t size;
         int sidecar_r;             /* < 0: sidecar_why says why */
         char *sidecar_why;
         char *provider;
         unsigned validity;
-        char *pem;                 /* the CSR, re-encoded for the order's record */
         char *requested_by;        /* the owner's user name (an NSS lookup: not on the loop) */
         char *may_not_submit;      /* non-NULL: the owner may not drop files, and why */
 } IntakeItem;
@@ -781,11 +770,9 @@ static void intake_item_free(gpointer p) {
         IntakeItem *it = p;
         g_free(it->name);
         g_free(it->why);
-        csr_free(it->csr);
-        g_free(it->csr_why);
+        g_free(it->data);
         g_free(it->sidecar_why);
         g_free(it->provider);
-        g_free(it->pem);
         g_free(it->requested_by);
         g_free(it->may_not_submit);
         g_free(it);
@@ -834,7 +821,7 @@ static void intake_job_free(void *userdata) {
         g_free(j);
 }
 
-/* Worker thread: read, hash and parse. Touches only incoming/ and the job's items. */
+/* Worker thread: read and hash. Touches only incoming/ and the job's items. */
 static void intake_run(void *userdata) {
         IntakeJob *j = userdata;
         Spool *s = j->spool;
@@ -847,13 +834,10 @@ static void intake_run(void *userdata) {
                 if (it->r < 0)
                         continue;
                 memcpy(it->sha256, f.sha256, sizeof it->sha256);
-                it->csr_r = csr_parse(f.data, f.size, &it->csr, &it->csr_why);
-                spool_file_done(&f);
-                if (it->csr_r < 0)
-                        continue;
+                it->data = g_steal_pointer(&f.data);
+                it->size = f.size;
                 it->sidecar_r = read_sidecar(s, it->name, f.st.st_uid, &it->provider, &it->validity,
                                              &it->sidecar_why);
-                it->pem = csr_to_pem(it->csr);
                 it->requested_by = user_name(f.st.st_uid, NULL);
                 it->may_not_submit = owner_may_not_submit(s->incoming_fd, f.st.st_uid);
         }
@@ -864,6 +848,7 @@ static void intake_run(void *userdata) {
 typedef struct SpoolSubmission {
         Spool *spool;
         char *name;
+        uid_t owner;
 } SpoolSubmission;
 
 static void spool_submission_free(SpoolSubmission *sub) {
@@ -874,12 +859,25 @@ static void spool_submission_free(SpoolSubmission *sub) {
 static void requeue_head(Spool *s, const char *name);
 static void pause_intake(Spool *s);
 
-/* After the commit the file's order shares with the others of its loop turn. */
-static void on_submitted(void *userdata, uint64_t id, int error, const char *message) {
+/* After the commit the file's order shares with the others of its loop turn, or once the CSR
+ * was found unusable (no order). */
+static void on_submitted(void *userdata, const OrderOutcome *out) {
         SpoolSubmission *sub = userdata;
         Spool *s = sub->spool;
 
-        if (error < 0) {
+        if (out->kind == ORDER_CSR_INVALID || out->kind == ORDER_REFUSED) {
+                g_autofree char *msg = g_strdup_printf(out->kind == ORDER_CSR_INVALID ? "is not a usable CSR: %s"
+                                                                                       : "cannot be issued: %s",
+                                                       out->message ? out->message : strerror(-out->error));
+                Entry *e = g_hash_table_lookup(s->in_flight, sub->name);
+                bool again = e && e->again;
+                g_hash_table_remove(s->in_flight, sub->name);
+                fail_without_order(s, sub->name, sub->owner, msg);
+                if (again)
+                        enqueue(s, sub->name);
+                schedule(s);
+        } else if (out->kind != ORDER_RECORDED) {
+                int error = out->error;
                 /* Nothing was recorded: the file is taken again once the store takes writes. */
                 g_autofree char *shown = one_line(sub->name);
                 log_error_errno(error, "Spool: cannot record an order for incoming/%s: %m; retrying.", shown);
@@ -889,8 +887,8 @@ static void on_submitted(void *userdata, uint64_t id, int error, const char *mes
         } else {
                 Entry *e = g_hash_table_lookup(s->in_flight, sub->name);
                 if (e && e->order_id == 0)
-                        e->order_id = id;
-                log_debug("Spool: incoming/%s is order %" PRIu64 ".", sub->name, id);
+                        e->order_id = out->order_id;
+                log_debug("Spool: incoming/%s is order %" PRIu64 ".", sub->name, out->order_id);
         }
         spool_submission_free(sub);
 }
@@ -910,7 +908,7 @@ static int take(Spool *s, IntakeItem *it) {
                 return 0;
         }
         uid_t owner = it->st.st_uid;
-        if (it->may_not_submit && it->csr_r >= 0) {
+        if (it->may_not_submit) {
                 log_warning("Spool: %s refused: %s.", shown, it->may_not_submit);
                 fail_without_order(s, name, owner, it->may_not_submit);
                 return 0;
@@ -938,21 +936,13 @@ static int take(Spool *s, IntakeItem *it) {
         } else if (r != -ENOENT)
                 return r;
 
-        if (it->csr_r < 0) {
-                g_autofree char *msg = g_strdup_printf("is not a usable CSR: %s",
-                                                       it->csr_why ? it->csr_why : strerror(-it->csr_r));
-                fail_without_order(s, name, owner, msg);
-                return 0;
-        }
         if (it->sidecar_r < 0) {
                 fail_without_order(s, name, owner, it->sidecar_why);
                 return 0;
         }
 
-        Csr *csr = it->csr;
+        /* The CSR itself is put first by orders_submit_csr(), as PEM. */
         g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
-        if (it->pem)
-                g_variant_builder_add(record, "{sv}", "csr", g_variant_new_string(it->pem));
         g_variant_builder_add(record, "{sv}", "spool_name", g_variant_new_string(name));
         if (it->provider)
                 g_variant_builder_add(record, "{sv}", "provider", g_variant_new_string(it->provider));
@@ -962,9 +952,6 @@ static int take(Spool *s, IntakeItem *it) {
         OrderRequest req = {
                 .kind = "csr",
                 .provider = it->provider,
-                .common_name = csr->common_name,
-                .dns_names = csr->dns_names,
-                .csr = csr,
                 .validity_days = it->validity,
                 .parameters = params,
                 .uid = owner,
@@ -975,24 +962,15 @@ static int take(Spool *s, IntakeItem *it) {
                 .spool_sha256 = it->sha256,
                 .spool_owner = owner,
         };
-        g_autofree char *err = NULL;
-        r = orders_prepare(s->ctx.orders, &req, &err);
-        if (r < 0) {
-                g_autofree char *msg = g_strdup_printf("cannot be issued: %s", err ? err : strerror(-r));
-                fail_without_order(s, name, owner, msg);
-                order_request_done(&req);
-                return 0;
-        }
-
-        /* Tracked before submitting: a policy refusal finishes the order inside orders_submit(). */
+        /* Tracked before submitting: the order may finish (a policy refusal) before on_submitted(). */
         g_hash_table_insert(s->in_flight, g_strdup(name), g_new0(Entry, 1));
-        g_clear_pointer(&err, g_free);
-        /* One commit for all the files taken in this loop turn (group commit). */
+        g_autofree char *err = NULL;
+        /* Decoded and checked off the loop; one commit for all the files of this loop turn. */
         SpoolSubmission *sub = g_new0(SpoolSubmission, 1);
         sub->spool = s;
         sub->name = g_strdup(name);
-        r = orders_submit_grouped(s->ctx.orders, &req, on_submitted, sub, &err);
-        order_request_done(&req);
+        sub->owner = owner;
+        r = orders_submit_csr(s->ctx.orders, &req, it->data, it->size, on_submitted, sub, &err);
         if (r < 0) {
                 spool_submission_free(sub);
                 g_hash_table_remove(s->in_flight, name);

@@ -36,9 +36,10 @@
  * Flow control. At most SPOOL_MAX_IN_FLIGHT names are open at once (being
  * read, or with an open order, or being finished); further names wait in a
  * FIFO queue in arrival order, taken at idle priority so D-Bus callers come
- * first. Reading, hashing and parsing a dropped file (and its sidecar) happen
- * on the spool's worker threads; the loop then checks for a crash leftover
- * and records the orders of one job in one commit. A file is open only while
+ * first. Reading and hashing a dropped file (and its sidecar) happen on the
+ * spool's worker threads; the loop then checks for a crash leftover and hands
+ * the CSR to orders_submit_csr(), which decodes and checks it off the loop, as
+ * for SubmitCSR; the orders of one loop turn share one commit. A file is open only while
  * it is read. SPOOL_INTAKE_CHUNK is no longer used. */
 
 #include <systemd/sd-event.h>
@@ -51,7 +52,7 @@
 #define SPOOL_MAX_IN_FLIGHT 256U
 #define SPOOL_INTAKE_CHUNK 16U
 #define SPOOL_FINISH_CHUNK 256U
-/* Dropped files are read, hashed and parsed on the spool's own worker threads, SPOOL_READ_JOB to a
+/* Dropped files are read and hashed on the spool's own worker threads, SPOOL_READ_JOB to a
  * job and at most SPOOL_MAX_READING at once; results are written there too, one batch at a time. */
 #define SPOOL_THREADS 2U
 #define SPOOL_READ_JOB 64U

@@ -21,7 +21,7 @@ CertRow *cert_row_free(CertRow *r) {
         free(r->revocation_reason);
         free(r->revocation_propagation);
         g_strfreev(r->paths);
-        free(r);
+        g_free(r); /* g_new0() */
         return NULL;
 }
 
@@ -100,9 +100,10 @@ int inventory_get(Store *s, uint64_t id, CertRow **ret) {
                 return r;
         _cleanup_stmt_ sqlite3_stmt *pstmt = pst;
         store_bind_int64(pst, 1, (int64_t) id);
+        /* GLib strings: cert_row_free() frees them with g_strfreev(). */
         g_autoptr(GPtrArray) paths = g_ptr_array_new();
         while ((rc = sqlite3_step(pst)) == SQLITE_ROW)
-                g_ptr_array_add(paths, store_column_strdup(pst, 0));
+                g_ptr_array_add(paths, g_strdup(strempty((const char *) sqlite3_column_text(pst, 0))));
         g_ptr_array_add(paths, NULL);
         c->paths = (char **) g_ptr_array_steal(paths, NULL);
         if (rc != SQLITE_DONE)

@@ -56,12 +56,6 @@ static ExternalProvider *external_provider(Provider *p) {
         return (ExternalProvider *) p;
 }
 
-static uint64_t monotonic_usec(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
 static char *strdup_printf(const char *format, ...) _printf_(1, 2);
 static char *strdup_printf(const char *format, ...) {
         va_list ap;
