@@ -3,8 +3,9 @@
 
 /* What certkeeperctl's command files share: the parsed command line and a few
  * helpers. certkeeperctl.c owns main() and the argument parser; the commands
- * live in ctl-certificates.c, ctl-orders.c and ctl-deployments.c (and in
- * certkeeperctl.c for the small ones). */
+ * live in ctl-certificates.c, ctl-orders.c, ctl-deployments.c, ctl-overview.c and
+ * ctl-daemon.c (status, alerts, audit, ca, policy, rescan); ctl-list.c has what the list
+ * verbs share. */
 
 #include <sys/types.h>
 
@@ -180,6 +181,14 @@ int ctl_list(sd_bus *bus, sd_bus_message *m, const ListSpec *spec, Table *t, voi
 void ctl_table_add_id(Table *t, const char *path);
 
 int verb_overview(sd_bus *bus, char **args);
+
+int verb_status(sd_bus *bus, char **args);
+int verb_alerts(sd_bus *bus, char **args);
+int verb_ack(sd_bus *bus, char **args);
+int verb_audit(sd_bus *bus, char **args);
+int verb_ca(sd_bus *bus, char **args);
+int verb_policy(sd_bus *bus, char **args);
+int verb_rescan(sd_bus *bus, char **args);
 
 int verb_list(sd_bus *bus, char **args);
 int verb_show(sd_bus *bus, char **args);
