@@ -25,6 +25,7 @@ const char *arg_status = NULL;
 bool arg_expiring_set = false;
 uint32_t arg_expiring = 0;
 const char *arg_cn = NULL;
+const char *arg_name = NULL;
 bool arg_limit_set = false;
 uint32_t arg_limit = 0;
 bool arg_offset_set = false;
@@ -213,7 +214,7 @@ static const Verb verbs[] = {
         {"status", VERB_ARG_NONE, 0, 0, 0, verb_status},
         {"overview", VERB_ARG_NONE, 0, 0, BIT(OPT_ALL), verb_overview},
         {"list", VERB_ARG_NONE, 0, 0,
-         BIT(OPT_SOURCE) | BIT(OPT_STATUS) | BIT(OPT_EXPIRING) | BIT(OPT_CN) | BIT(OPT_LIMIT) |
+         BIT(OPT_SOURCE) | BIT(OPT_STATUS) | BIT(OPT_EXPIRING) | BIT(OPT_CN) | BIT(OPT_NAME) | BIT(OPT_LIMIT) |
                  BIT(OPT_OFFSET),
          verb_list},
         {"show", VERB_ARG_CERTIFICATE, 1, 1, 0, verb_show},
@@ -260,6 +261,7 @@ static const char *option_names[_OPT_MAX] = {
         [OPT_STATUS] = "--status",
         [OPT_EXPIRING] = "--expiring-within",
         [OPT_CN] = "--cn",
+        [OPT_NAME] = "--name",
         [OPT_LIMIT] = "--limit",
         [OPT_OFFSET] = "--offset",
         [OPT_SAN] = "--san",
@@ -311,7 +313,7 @@ static void help(void) {
                "                              keeping it, the last order, open alerts\n"
                "  list                        List certificates\n"
                "      [--source managed|discovered] [--status S] [--expiring-within DAYS]\n"
-               "      [--cn GLOB] [--limit N] [--offset N]\n"
+               "      [--cn GLOB] [--name NAME] [--limit N] [--offset N]\n"
                "  show ID|FINGERPRINT         Show a certificate in detail\n"
                "  orders [--status S] [--limit N] [--offset N]\n"
                "                              List orders\n"
@@ -426,6 +428,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 {"status", required_argument, NULL, ARG_BASE + OPT_STATUS},
                 {"expiring-within", required_argument, NULL, ARG_BASE + OPT_EXPIRING},
                 {"cn", required_argument, NULL, ARG_BASE + OPT_CN},
+                {"name", required_argument, NULL, ARG_BASE + OPT_NAME},
                 {"limit", required_argument, NULL, ARG_BASE + OPT_LIMIT},
                 {"offset", required_argument, NULL, ARG_BASE + OPT_OFFSET},
                 {"san", required_argument, NULL, ARG_BASE + OPT_SAN},
@@ -534,6 +537,9 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         break;
                 case OPT_CN:
                         arg_cn = optarg;
+                        break;
+                case OPT_NAME:
+                        arg_name = optarg;
                         break;
                 case OPT_LIMIT:
                         r = parse_u32_arg("--limit", optarg, 1, UINT32_MAX, &arg_limit);

@@ -42,6 +42,7 @@ typedef enum Option {
         OPT_STATUS,
         OPT_EXPIRING,
         OPT_CN,
+        OPT_NAME,
         OPT_LIMIT,
         OPT_OFFSET,
         OPT_SAN,
@@ -100,6 +101,7 @@ extern const char *arg_status;
 extern bool arg_expiring_set;
 extern uint32_t arg_expiring;
 extern const char *arg_cn;
+extern const char *arg_name;
 extern bool arg_limit_set;
 extern uint32_t arg_limit;
 extern bool arg_offset_set;

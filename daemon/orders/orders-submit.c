@@ -51,12 +51,13 @@ int orders_prepare(Orders *o, OrderRequest *req, char **ret_error) {
                 return -EINVAL;
         }
 
-        /* The CN goes into the SAN as well: it must be a DNS name. */
+        /* The CN goes into the SAN as well: it must be a name a SAN can be. Each name is a DNS
+         * name, an IP address or a URI by its form (DESIGN.md, san_normalize()). */
         g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
         g_autofree char *cn = NULL;
         if (!isempty(req->common_name)) {
                 char *err = NULL;
-                int r = dns_name_normalize(req->common_name, &cn, &err);
+                int r = san_normalize(req->common_name, NULL, &cn, &err);
                 if (r < 0) {
                         *ret_error = g_strdup_printf("common name %s", err);
                         free(err);
@@ -71,7 +72,7 @@ int orders_prepare(Orders *o, OrderRequest *req, char **ret_error) {
         }
         for (size_t i = 0; i < n_in; i++) {
                 char *norm = NULL, *err = NULL;
-                int r = dns_name_normalize(req->dns_names[i], &norm, &err);
+                int r = san_normalize(req->dns_names[i], NULL, &norm, &err);
                 if (r < 0) {
                         *ret_error = g_strdup_printf("subject alternative name %s", err);
                         free(err);
@@ -89,8 +90,9 @@ int orders_prepare(Orders *o, OrderRequest *req, char **ret_error) {
         if (!cn) {
                 if (names->len == 0) {
                         *ret_error = g_strdup(streq(req->kind, "csr")
-                                                      ? "the CSR names no host: it has no CN and no DNS "
-                                                        "subject alternative name"
+                                                      ? "the CSR names no host: it has no CN and no "
+                                                        "subject alternative name (DNS name, IP address "
+                                                        "or URI)"
                                                       : "a common name is required");
                         return -EINVAL;
                 }

@@ -81,7 +81,7 @@ int store_schema_version(Store *s);
 
 /* store-migrate.c: bring the schema to the newest version. */
 int store_migrate(Store *s, char **ret_error);
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Convenience binders returning negative errno. */
 int store_bind_text(sqlite3_stmt *st, int idx, const char *s);   /* NULL binds NULL */
