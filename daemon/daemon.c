@@ -472,7 +472,6 @@ int daemon_run(Daemon *d) {
                 .store = d->store,
                 .audit = d->audit,
                 .orders = d->orders,
-                .quick_pool = d->quick_pool,
                 .io_pool = d->io_pool,
                 .revocation = d->revocation,
                 .config = d->config,

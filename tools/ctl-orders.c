@@ -17,9 +17,30 @@
 
 /* ---- orders ---------------------------------------------------------------- */
 
+static int orders_add_row(sd_bus_message *reply, Table *t, void *userdata) {
+        const char *path, *cn, *type, *status, *by;
+        uint64_t submitted, duration;
+        JsonNode *j;
+        int r;
+
+        r = sd_bus_message_read(reply, "(osssstt)", &path, &cn, &type, &status, &by, &submitted, &duration);
+        if (r <= 0)
+                return r;
+        ctl_table_add_id(t, path);
+        table_add_string(t, path, NULL);
+        table_add_string(t, cn, NULL);
+        table_add_string(t, type, NULL);
+        table_add_string(t, status, status_color(status));
+        table_add_string(t, by, NULL);
+        table_add_timestamp(t, submitted);
+        j = json_node_new(JSON_NODE_VALUE);
+        json_node_set_int(j, (gint64) duration);
+        table_add_cell(t, duration > 0 ? format_duration(duration) : NULL, NULL, j);
+        return 1;
+}
+
 int verb_orders(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         static const TableColumn columns[] = {
                 {"ID", "id"},
                 {NULL, "object"},
@@ -30,56 +51,30 @@ int verb_orders(sd_bus *bus, char **args) {
                 {"SUBMITTED", "submitted_at"},
                 {"DURATION", "duration"},
         };
+        static const ListSpec spec = {
+                .row_signature = "(osssstt)",
+                .singular = "order",
+                .plural = "orders",
+                .action = "org.certkeeper1.read",
+                .add_row = orders_add_row,
+        };
         g_autoptr(Table) t = table_new(columns, G_N_ELEMENTS(columns));
-        const char *path, *cn, *type, *status, *by;
-        uint64_t submitted, duration;
         int r;
 
-        r = new_manager_call(bus, "ListOrders", &m);
-        if (r < 0)
-                return bus_build_error(r);
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        r = ctl_list_begin(bus, "ListOrders", &m);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = 0;
         if (r >= 0 && arg_status)
                 r = ctl_append_sv_string(m, "status", arg_status);
         if (r >= 0 && arg_offset_set)
                 r = ctl_append_sv_uint32(m, "offset", arg_offset);
         if (r >= 0 && arg_limit_set)
                 r = ctl_append_sv_uint32(m, "limit", arg_limit);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
         if (r < 0)
                 return bus_build_error(r);
 
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return ctl_bus_error("failed to list orders", &error, r, "org.certkeeper1.read");
-
-        r = sd_bus_message_enter_container(reply, 'a', "(osssstt)");
-        if (r < 0)
-                return bus_parse_error(r);
-        while ((r = sd_bus_message_read(reply, "(osssstt)", &path, &cn, &type, &status, &by, &submitted,
-                                        &duration)) > 0) {
-                const char *id = object_path_id(path);
-                JsonNode *j = json_node_new(JSON_NODE_VALUE);
-
-                json_node_set_int(j, id ? (gint64) g_ascii_strtoull(id, NULL, 10) : 0);
-                table_add_cell(t, g_strdup(id ? id : path), NULL, j);
-                table_add_string(t, path, NULL);
-                table_add_string(t, cn, NULL);
-                table_add_string(t, type, NULL);
-                table_add_string(t, status, status_color(status));
-                table_add_string(t, by, NULL);
-                table_add_timestamp(t, submitted);
-                j = json_node_new(JSON_NODE_VALUE);
-                json_node_set_int(j, (gint64) duration);
-                table_add_cell(t, duration > 0 ? format_duration(duration) : NULL, NULL, j);
-        }
-        if (r < 0)
-                return bus_parse_error(r);
-
-        table_print(t, stdout, arg_json, !arg_legend);
-        print_legend(stdout, table_get_rows(t), "order", "orders", arg_json, !arg_legend);
-        return CTL_EXIT_OK;
+        return ctl_list(bus, m, &spec, t, NULL);
 }
 
 static const char *const order_order[] = {
@@ -109,8 +104,8 @@ int verb_order(sd_bus *bus, char **args) {
                 return r;
 
         if (arg_json != JSON_OFF) {
-                g_autoptr(JsonNode) n = json_node_new(JSON_NODE_OBJECT);
-                json_node_set_object(n, props);
+                g_autoptr(JsonNode) n = json_from_properties_object(props);
+                json_object_set_string_member(json_node_get_object(n), "object", path);
                 json_print(stdout, n, arg_json);
                 return CTL_EXIT_OK;
         }
@@ -323,9 +318,11 @@ static int print_order_result(sd_bus *bus, const char *order_path, bool waited) 
                 g_autoptr(JsonNode) n = json_node_new(JSON_NODE_OBJECT);
                 JsonObject *o = json_object_new();
 
-                json_object_set_int_member(o, "order",
+                /* An object by its path under its D-Bus name, its number as <name>_id
+                 * (certkeeperctl(1), JSON OUTPUT). */
+                json_object_set_string_member(o, "order", order_path);
+                json_object_set_int_member(o, "order_id",
                                            order_id ? (gint64) g_ascii_strtoull(order_id, NULL, 10) : 0);
-                json_object_set_string_member(o, "order_object", order_path);
                 json_object_set_string_member(o, "status", status);
                 json_object_set_string_member(
                         o, "error", json_object_get_string_member_with_default(order, "Error", ""));
@@ -334,16 +331,19 @@ static int print_order_result(sd_bus *bus, const char *order_path, bool waited) 
                 else
                         json_object_set_array_member(o, "policy_warnings", json_array_new());
                 if (cert) {
-                        json_object_set_int_member(o, "certificate",
+                        json_object_set_string_member(o, "certificate", cert_path);
+                        json_object_set_int_member(o, "certificate_id",
                                                    json_object_get_int_member_with_default(cert, "Id", 0));
-                        json_object_set_string_member(o, "certificate_object", cert_path);
                         json_object_set_string_member(
-                                o, "fingerprint",
+                                o, "fingerprint_sha256",
                                 json_object_get_string_member_with_default(cert, "FingerprintSHA256", ""));
+                        json_object_set_int_member(o, "not_after",
+                                                   json_object_get_int_member_with_default(cert, "NotAfter", 0));
                 } else {
                         json_object_set_null_member(o, "certificate");
-                        json_object_set_null_member(o, "certificate_object");
-                        json_object_set_null_member(o, "fingerprint");
+                        json_object_set_null_member(o, "certificate_id");
+                        json_object_set_null_member(o, "fingerprint_sha256");
+                        json_object_set_null_member(o, "not_after");
                 }
                 json_node_take_object(n, o);
                 json_print(stdout, n, arg_json);

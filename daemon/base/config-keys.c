@@ -326,6 +326,72 @@ static int parse_allowed_domains(const ConfigKey *k, const ParseContext *ctx, vo
         return 0;
 }
 
+/* Empty resets the rule to "not configured". Networks are stored as ip_network_to_string()
+ * gives them; one with bits set after its prefix is refused (a typo for another network). */
+static int parse_allowed_networks(const ConfigKey *k, const ParseContext *ctx, void *base) {
+        void *field = FIELD(base, k);
+        PolicyConfig *p = field;
+        g_auto(GStrv) words = split_words(ctx->value);
+
+        if (g_strv_length(words) > LIST_MAX)
+                return config_bad_value(ctx, "expected at most %u networks", LIST_MAX);
+        for (char **w = words; *w; w++) {
+                IpNetwork n;
+                _cleanup_free_ char *error = NULL, *s = NULL;
+
+                if (ip_network_parse(*w, &n, &error) < 0)
+                        return config_bad_value(ctx,
+                                         "expected IPv4 or IPv6 networks in CIDR notation separated by spaces "
+                                         "(10.0.0.0/8 2001:db8::/32): %s",
+                                         strempty(error));
+                s = ip_network_to_string(&n);
+                if (!s)
+                        return -ENOMEM;
+                g_free(*w);
+                *w = g_strdup(s);
+        }
+
+        g_strfreev(p->allowed_networks);
+        p->allowed_networks = NULL;
+        p->allowed_networks_set = words[0] != NULL;
+        if (p->allowed_networks_set)
+                p->allowed_networks = TAKE_PTR(words);
+        return 0;
+}
+
+/* Empty resets the rule to "not configured". A prefix is a URI's beginning: a scheme, ':'
+ * and at least one character more; it is normalised like a URI name (scheme and host
+ * lower-cased) so that it compares with normalised names. */
+static int parse_allowed_uri_prefixes(const ConfigKey *k, const ParseContext *ctx, void *base) {
+        void *field = FIELD(base, k);
+        PolicyConfig *p = field;
+        g_auto(GStrv) words = split_words(ctx->value);
+
+        if (g_strv_length(words) > LIST_MAX)
+                return config_bad_value(ctx, "expected at most %u URI prefixes", LIST_MAX);
+        for (char **w = words; *w; w++) {
+                _cleanup_free_ char *error = NULL, *norm = NULL;
+                SanType t;
+
+                if (san_type(*w) != SAN_URI || san_normalize(*w, &t, &norm, &error) < 0 || t != SAN_URI) {
+                        g_autofree char *shown = escape_for_message(*w);
+                        return config_bad_value(ctx,
+                                         "expected URI prefixes separated by spaces (spiffe://example.org/ns/prod/), "
+                                         "'%s' is not one%s%s",
+                                         shown, error ? ": " : "", strempty(error));
+                }
+                g_free(*w);
+                *w = g_strdup(norm);
+        }
+
+        g_strfreev(p->allowed_uri_prefixes);
+        p->allowed_uri_prefixes = NULL;
+        p->allowed_uri_prefixes_set = words[0] != NULL;
+        if (p->allowed_uri_prefixes_set)
+                p->allowed_uri_prefixes = TAKE_PTR(words);
+        return 0;
+}
+
 /* Empty resets the rule to its default: every contract algorithm allowed. */
 static int parse_allowed_key_algorithms(const ConfigKey *k, const ParseContext *ctx, void *base) {
         void *field = FIELD(base, k);
@@ -396,6 +462,10 @@ static const ConfigKey config_keys[] = {
 
         { "Policy", "AllowedDomains", parse_allowed_domains, offsetof(Config, policy) },
         POLICY_KEY("AllowedDomainsEnforcement", parse_enforcement, allowed_domains_enforcement),
+        { "Policy", "AllowedNetworks", parse_allowed_networks, offsetof(Config, policy) },
+        POLICY_KEY("AllowedNetworksEnforcement", parse_enforcement, allowed_networks_enforcement),
+        { "Policy", "AllowedURIPrefixes", parse_allowed_uri_prefixes, offsetof(Config, policy) },
+        POLICY_KEY("AllowedURIPrefixesEnforcement", parse_enforcement, allowed_uri_prefixes_enforcement),
         POLICY_KEY("AllowWildcards", parse_bool, allow_wildcards),
         POLICY_KEY("AllowWildcardsEnforcement", parse_enforcement, allow_wildcards_enforcement),
         { "Policy", "AllowedKeyAlgorithms", parse_allowed_key_algorithms, offsetof(Config, policy) },

@@ -38,6 +38,8 @@ Config *config_free(Config *c) {
         g_free(c->ca_subject);
         g_free(c->ca_digest);
         g_strfreev(c->policy.allowed_domains);
+        g_strfreev(c->policy.allowed_networks);
+        g_strfreev(c->policy.allowed_uri_prefixes);
         g_free(c->acme_directory_url);
         g_free(c->acme_email);
         g_free(c->acme_ca_bundle);

@@ -46,7 +46,6 @@ struct BusContext {
         Store *store;
         Audit *audit;
         Orders *orders;
-        JobPool *quick_pool;              /* CSR decoding and verification off the loop; NULL: inline */
         JobPool *io_pool;                 /* PKCS#12 files (ms of PBKDF2) off the loop; NULL: inline */
         Revocation *revocation;
         const Config *config;

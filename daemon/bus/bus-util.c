@@ -103,8 +103,11 @@ static int object_find(sd_bus *bus, const char *path, const char *interface, voi
         if (bus_path_id(path, k->kind->prefix, &id) < 0)
                 return 0;
         int r = k->kind->load(k->ctx, id, found);
+        /* No such certificate (order, deployment) is NotFound, whether asked by ID here or by
+         * fingerprint or name (GetCertificateByFingerprint, GetDeploymentByName): one error for one
+         * answer. sd-bus sends the error set here; UnknownObject is left for paths without an ID. */
         if (r == -ENOENT)
-                return 0;
+                return bus_error_setf(error, CK_ERROR_NOT_FOUND, "no %s with ID %" PRIu64, k->kind->what, id);
         return r < 0 ? r : 1;
 }
 

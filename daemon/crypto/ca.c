@@ -398,55 +398,24 @@ static int x509_pubkey_copy(X509_PUBKEY *dst, const X509_PUBKEY *src) {
         return x509_pubkey_set_encoded(dst, alg, pk, pklen);
 }
 
+/* name is normalised (san_normalize()): an IP address, a URI or a DNS name. */
 static int general_names_add(GENERAL_NAMES *gens, const char *name) {
         GENERAL_NAME *g = NULL;
-        unsigned char addr[16];
-        ASN1_STRING *s = NULL;
-        int type;
+        int r;
 
         /* Skip names already present (case-insensitively: DNS names are). */
-        for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
-                int t;
-                const ASN1_STRING *v = GENERAL_NAME_get0_value(sk_GENERAL_NAME_value(gens, i), &t);
-                if (t == GEN_DNS && (size_t) ASN1_STRING_length(v) == strlen(name) &&
-                    strncasecmp((const char *) ASN1_STRING_get0_data(v), name, strlen(name)) == 0)
+        for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++)
+                if (general_name_equal_san(sk_GENERAL_NAME_value(gens, i), name))
                         return 0;
-                if (t == GEN_IPADD) {
-                        int l = inet_pton(AF_INET, name, addr) == 1    ? 4
-                                : inet_pton(AF_INET6, name, addr) == 1 ? 16
-                                                                       : 0;
-                        if (l > 0 && ASN1_STRING_length(v) == l &&
-                            memcmp(ASN1_STRING_get0_data(v), addr, (size_t) l) == 0)
-                                return 0;
-                }
-        }
 
-        if (inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1) {
-                int l = strchr(name, ':') ? 16 : 4;
-                s = ASN1_OCTET_STRING_new();
-                if (!s || ASN1_OCTET_STRING_set(s, addr, l) != 1)
-                        goto oom;
-                type = GEN_IPADD;
-        } else {
-                s = ASN1_IA5STRING_new();
-                if (!s || ASN1_STRING_set(s, name, -1) != 1)
-                        goto oom;
-                type = GEN_DNS;
-        }
-
-        g = GENERAL_NAME_new();
-        if (!g)
-                goto oom;
-        GENERAL_NAME_set0_value(g, type, s);
+        r = general_name_from_san(name, &g);
+        if (r < 0)
+                return r;
         if (!sk_GENERAL_NAME_push(gens, g)) {
                 GENERAL_NAME_free(g);
                 return -ENOMEM;
         }
         return 0;
-
-oom:
-        ASN1_STRING_free(s);
-        return -ENOMEM;
 }
 
 int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_error) {
@@ -477,15 +446,12 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
                 return ret_error_set(ret_error, -E2BIG, "%zu names, more than the limit of %u", n_names,
                                      SANS_MAX);
 
-        /* The CN goes into the SAN too, so it must be a DNS name or an IP address. */
-        unsigned char addr[16];
-        bool cn_is_ip = inet_pton(AF_INET, req->common_name, addr) == 1 ||
-                        inet_pton(AF_INET6, req->common_name, addr) == 1;
-        if (!cn_is_ip) {
-                r = dns_name_normalize(req->common_name, &cn_normalized, ret_error);
-                if (r < 0)
-                        return r;
-        }
+        /* The CN goes into the SAN too, so it must be a name a SAN can be: a DNS name, an
+         * IP address or a URI. */
+        SanType cn_type;
+        r = san_normalize(req->common_name, &cn_type, &cn_normalized, ret_error);
+        if (r < 0)
+                return r;
 
         x = X509_new();
         subject = X509_NAME_new();
@@ -495,8 +461,10 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
                 return -ENOMEM;
 
         /* ub-common-name is 64: a longer name lives in the SAN alone, with an empty
-         * subject, and the SAN is then critical (RFC 5280 §4.2.1.6). */
-        cn_in_subject = strlen(req->common_name) <= 64;
+         * subject, and the SAN is then critical (RFC 5280 §4.2.1.6). So does a URI (a
+         * SPIFFE ID, say): a subject CN is a host's name, and no verifier looks for a URI
+         * there. */
+        cn_in_subject = strlen(req->common_name) <= 64 && cn_type != SAN_URI;
         if (cn_in_subject &&
             X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
                                        (const unsigned char *) req->common_name, -1, -1, 0) != 1)
@@ -546,20 +514,18 @@ int ca_sign_leaf(const Ca *ca, const LeafRequest *req, X509 **ret, char **ret_er
                 rsa = EVP_PKEY_is_a(req->pkey, "RSA") || EVP_PKEY_is_a(req->pkey, "RSA-PSS");
         }
 
-        r = general_names_add(gens, cn_normalized ? cn_normalized : req->common_name);
+        r = general_names_add(gens, cn_normalized);
         if (r < 0)
                 return r;
         for (char *const *i = req->dns_names; i && *i; i++) {
                 _cleanup_free_ char *normalized = NULL;
 
                 /* Callers pass normalised names; check anyway, since nothing that is not
-                 * a DNS name or an IP address may end up in a certificate we sign. */
-                if (inet_pton(AF_INET, *i, addr) != 1 && inet_pton(AF_INET6, *i, addr) != 1) {
-                        r = dns_name_normalize(*i, &normalized, ret_error);
-                        if (r < 0)
-                                return r;
-                }
-                r = general_names_add(gens, normalized ? normalized : *i);
+                 * a valid DNS name, IP address or URI may end up in a certificate we sign. */
+                r = san_normalize(*i, NULL, &normalized, ret_error);
+                if (r < 0)
+                        return r;
+                r = general_names_add(gens, normalized);
                 if (r < 0)
                         return r;
         }

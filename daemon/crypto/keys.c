@@ -445,8 +445,8 @@ int csr_build(EVP_PKEY *pkey, const char *cn, char *const *dns_names, uint8_t **
                 return -EIO;
 
         /* The CN field holds at most 64 characters (RFC 5280 ub-common-name); a longer
-         * name is carried by the SAN alone, as ACME CAs expect. */
-        if (!isempty(cn) && strlen(cn) <= 64) {
+         * name is carried by the SAN alone, as ACME CAs expect; so is a URI (ca_sign_leaf()). */
+        if (!isempty(cn) && strlen(cn) <= 64 && san_type(cn) != SAN_URI) {
                 X509_NAME *name = X509_REQ_get_subject_name(req);
                 if (X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
                                                (const unsigned char *) cn, -1, -1, 0) != 1)
@@ -472,7 +472,7 @@ int csr_build(EVP_PKEY *pkey, const char *cn, char *const *dns_names, uint8_t **
         for (size_t i = 0; i < n_given; i++) {
                 bool dup = isempty(dns_names[i]);
                 for (size_t k = 0; k < n && !dup; k++)
-                        dup = strcasecmp(names[k], dns_names[i]) == 0;
+                        dup = san_equal(names[k], dns_names[i]);
                 if (!dup)
                         names[n++] = dns_names[i];
         }
@@ -483,15 +483,11 @@ int csr_build(EVP_PKEY *pkey, const char *cn, char *const *dns_names, uint8_t **
                 if (!gens)
                         return -ENOMEM;
                 for (size_t i = 0; i < n; i++) {
-                        GENERAL_NAME *g = GENERAL_NAME_new();
-                        ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+                        GENERAL_NAME *g = NULL;
 
-                        if (!g || !s || ASN1_STRING_set(s, names[i], -1) != 1) {
-                                GENERAL_NAME_free(g);
-                                ASN1_IA5STRING_free(s);
+                        /* Each name as the entry of its type (DESIGN.md): IP address, URI, DNS name. */
+                        if (general_name_from_san(names[i], &g) < 0)
                                 return -ENOMEM;
-                        }
-                        GENERAL_NAME_set0_value(g, GEN_DNS, s);
                         if (!sk_GENERAL_NAME_push(gens, g)) {
                                 GENERAL_NAME_free(g);
                                 return -ENOMEM;

@@ -164,9 +164,10 @@ int helper_env_add_request(HelperEnv *e, const ProviderRequest *req) {
                         return -ENOMEM;
         }
 
+        /* CERTMONGER_REQ_HOSTNAME holds DNS names; the IP addresses come from the CSR's SAN below. */
         if (req->dns_names)
                 for (char *const *d = req->dns_names; *d; d++)
-                        if (env_value_ok(*d, strlen(*d))) {
+                        if (san_type(*d) == SAN_DNS && env_value_ok(*d, strlen(*d))) {
                                 r = strv_join_append(&hostnames, *d, strlen(*d));
                                 if (r < 0)
                                         return r;

@@ -441,6 +441,18 @@ static int acme_issue(Provider *p, const ProviderRequest *req, ProviderResult *r
         int r;
 
         *ret = (ProviderResult){0};
+        /* ACME identifiers are DNS names and IP addresses (RFC 8555, RFC 8738): a URI cannot be
+         * ordered, and the server would only refuse the CSR after the challenges. */
+        for (ssize_t i = -1; i < 0 || (req->dns_names && req->dns_names[i]); i++) {
+                const char *name = i < 0 ? req->common_name : req->dns_names[i];
+                if (!isempty(name) && san_type(name) == SAN_URI) {
+                        ret->outcome = PROVIDER_REJECTED;
+                        ret->error = g_strdup_printf("ACME certifies DNS names and IP addresses only, not the "
+                                                     "URI '%s': use the Local PKI or an external CA for it",
+                                                     name);
+                        return 0;
+                }
+        }
         if (acme_call_init(&c, a->client, (uint64_t) a->timeout_sec * USEC_PER_SEC) < 0) {
                 ret->outcome = PROVIDER_UNREACHABLE;
                 ret->error = g_strdup("Cannot initialise libcurl");

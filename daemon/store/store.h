@@ -46,7 +46,8 @@ int store_commit(Store *s);
  * the transaction survives a crash of the daemon at once, and a power loss
  * once the next ordinary commit or checkpoint has synced the WAL. For
  * records of read access only (a Describe or a PEM download), which would
- * otherwise put a disk flush behind every read. */
+ * otherwise put a disk flush behind every read, and for marks a crash may lose
+ * (orders.c: pending → processing, dispatched alike after a restart). */
 int store_begin_relaxed(Store *s);
 void store_rollback(Store *s);
 bool store_in_txn(Store *s);
@@ -80,7 +81,7 @@ int store_schema_version(Store *s);
 
 /* store-migrate.c: bring the schema to the newest version. */
 int store_migrate(Store *s, char **ret_error);
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Convenience binders returning negative errno. */
 int store_bind_text(sqlite3_stmt *st, int idx, const char *s);   /* NULL binds NULL */
