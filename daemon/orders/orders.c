@@ -35,6 +35,9 @@ typedef struct GroupEntry {
 #define GROUP_MAX 64U
 /* How long an open group waits for fast orders still being issued to join it. */
 #define GROUP_HOLD_USEC (2 * USEC_PER_MSEC)
+/* How long it waits at most for the orders of a batch (OrderRequest.group_hold, SubmitCSRs):
+ * normally until the last of them is recorded, so the batch shares one commit. */
+#define GROUP_HOLD_BATCH_USEC (2 * USEC_PER_SEC)
 
 struct Orders {
         OrdersContext ctx;
@@ -59,6 +62,7 @@ struct Orders {
         GHashTable *fast_per_uid;    /* uid → fast orders on the cpu pool, not yet recorded */
         unsigned n_fast;             /* all of them */
         uint64_t group_started;      /* CLOCK_MONOTONIC µs the open group began */
+        unsigned n_held;             /* batch orders (group_hold) on the quick pool: the group waits */
         sd_event_source *group_timer;
 };
 
@@ -655,7 +659,7 @@ static void group_flush(Orders *o) {
 static void group_add(Orders *o, OrderSubmittedFunc done, void *userdata, uint64_t id) {
         GroupEntry e = { .done = done, .userdata = userdata, .id = id };
         g_array_append_val(o->group, e);
-        if (o->group->len >= GROUP_MAX)
+        if (o->group->len >= GROUP_MAX && o->n_held == 0)
                 group_flush(o);
         else
                 (void) sd_event_source_set_enabled(o->group_source, SD_EVENT_ONESHOT);
@@ -678,6 +682,13 @@ static void on_store_flush(void *userdata) {
 
 static int on_group(sd_event_source *s, void *userdata) {
         Orders *o = userdata;
+        /* The orders of a batch still on the quick pool: the last one recorded brings us back
+         * (group_held_done()); the timer is only a bound. */
+        if (o->n_held > 0) {
+                (void) sd_event_source_set_time(o->group_timer, o->group_started + GROUP_HOLD_BATCH_USEC);
+                (void) sd_event_source_set_enabled(o->group_timer, SD_EVENT_ONESHOT);
+                return 0;
+        }
         /* Fast orders still on the cpu pool join in a moment: let one commit serve them too,
          * waiting at most GROUP_HOLD_USEC from the group's start. */
         if (o->n_fast > 0 && o->group->len < GROUP_MAX) {
@@ -1159,6 +1170,15 @@ static void fast_run(void *userdata) {
                 f->req.parameters_text = g_variant_print(f->req.parameters, TRUE);
 }
 
+/* A batch order left the quick pool (recorded in the open group, refused, or dropped): once
+ * the last one has, the group may commit. */
+static void group_held_done(Orders *o, FastOrder *f) {
+        if (!f->req.group_hold || o->n_held == 0)
+                return;
+        if (--o->n_held == 0 && o->group_open)
+                (void) sd_event_source_set_enabled(o->group_source, SD_EVENT_ONESHOT);
+}
+
 static void fast_done(void *userdata) {
         FastOrder *f = userdata;
         Orders *o = f->orders;
@@ -1167,6 +1187,7 @@ static void fast_done(void *userdata) {
         uint64_t id = 0;
 
         fast_in_flight_add(o, f->req.uid, -1);
+        group_held_done(o, f);
 
         if (f->refused < 0) {
                 f->done(f->userdata, 0, f->refused, f->refusal);
@@ -1221,6 +1242,7 @@ static void fast_done(void *userdata) {
 static void fast_destroy(void *userdata) {
         FastOrder *f = userdata;
         fast_in_flight_add(f->orders, f->req.uid, -1);
+        group_held_done(f->orders, f);
         /* Shutting down before it was recorded: the caller is never answered (its call fails
          * when we leave the bus) and nothing was stored. Drop the caller's reference. */
         f->done(f->userdata, 0, -ESHUTDOWN, NULL);
@@ -1248,6 +1270,7 @@ static FastOrder *fast_order_new(Orders *o, const OrderRequest *req, Provider *p
                 .spool_owner = req->spool_owner,
                 .norm_common_name = g_strdup(req->norm_common_name),
                 .norm_dns_names = g_strdupv(req->norm_dns_names),
+                .group_hold = req->group_hold,
         };
         f->done = done;
         f->userdata = userdata;
@@ -1268,6 +1291,8 @@ static int fast_queue(Orders *o, FastOrder *f, JobRunFunc run, char **ret_error)
                 return r;
         }
         fast_in_flight_add(o, f->req.uid, +1);
+        if (f->req.group_hold)
+                o->n_held++;
         return 0;
 }
 
