@@ -179,7 +179,10 @@ static Lap run(unsigned n) {
         uint64_t id = issue(s, ca);
 
         w = start();
-        if ((r = revocation_new(e, s, audit, ca, config, dir, providers, io, &rev)) < 0)
+        if ((r = revocation_new(&(RevocationContext) { .event = e, .store = s, .audit = audit, .local_ca = ca,
+                                                      .config = config, .state_dir = dir, .providers = providers,
+                                                      .io_pool = io },
+                                 &rev)) < 0)
                 die("revocation_new", r, NULL);
         Lap startup = stop(w);
 

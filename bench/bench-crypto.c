@@ -6,7 +6,7 @@
  *
  * For each CSR of FILE (PEM blocks, as bench-fill --make-csrs writes them), in
  * the order the daemon runs them: csr_parse() (SubmitCSR, loop thread), the
- * worker's X509_REQ from the stored DER (orders.c: csr_request_from_der(), or
+ * worker's X509_REQ from the stored DER (orders-worker.c: csr_request_from_der(), or
  * d2i_X509_REQ() when built with -DBENCH_D2I), ca_sign_leaf() with a
  * Local CA made by ca_create() (EC P-256, SHA-256), cert_info_from_x509() of the
  * leaf. Each operation is timed on its own; a run reports the mean µs per

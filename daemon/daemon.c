@@ -369,7 +369,14 @@ int daemon_new(const char *config_path, Daemon **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the spool directory %s: %m", d->config->spool_directory);
 
-        r = revocation_new(d->event, d->store, d->audit, d->local_ca, d->config, state, d->providers, d->io_pool,
+        r = revocation_new(&(RevocationContext) { .event = d->event,
+                                                  .store = d->store,
+                                                  .audit = d->audit,
+                                                  .local_ca = d->local_ca,
+                                                  .config = d->config,
+                                                  .state_dir = state,
+                                                  .providers = d->providers,
+                                                  .io_pool = d->io_pool },
                            &d->revocation);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up revocation and the CRL: %m");
@@ -465,7 +472,6 @@ int daemon_run(Daemon *d) {
                 .store = d->store,
                 .audit = d->audit,
                 .orders = d->orders,
-                .quick_pool = d->quick_pool,
                 .io_pool = d->io_pool,
                 .revocation = d->revocation,
                 .config = d->config,

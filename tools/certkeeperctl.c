@@ -26,6 +26,7 @@ const char *arg_status = NULL;
 bool arg_expiring_set = false;
 uint32_t arg_expiring = 0;
 const char *arg_cn = NULL;
+const char *arg_name = NULL;
 bool arg_limit_set = false;
 uint32_t arg_limit = 0;
 bool arg_offset_set = false;
@@ -557,7 +558,7 @@ typedef struct Verb {
 static const Verb verbs[] = {
         {"status", VERB_ARG_NONE, 0, 0, 0, verb_status},
         {"list", VERB_ARG_NONE, 0, 0,
-         BIT(OPT_SOURCE) | BIT(OPT_STATUS) | BIT(OPT_EXPIRING) | BIT(OPT_CN) | BIT(OPT_LIMIT) |
+         BIT(OPT_SOURCE) | BIT(OPT_STATUS) | BIT(OPT_EXPIRING) | BIT(OPT_CN) | BIT(OPT_NAME) | BIT(OPT_LIMIT) |
                  BIT(OPT_OFFSET),
          verb_list},
         {"show", VERB_ARG_CERTIFICATE, 1, 1, 0, verb_show},
@@ -603,6 +604,7 @@ static const char *option_names[_OPT_MAX] = {
         [OPT_STATUS] = "--status",
         [OPT_EXPIRING] = "--expiring-within",
         [OPT_CN] = "--cn",
+        [OPT_NAME] = "--name",
         [OPT_LIMIT] = "--limit",
         [OPT_OFFSET] = "--offset",
         [OPT_SAN] = "--san",
@@ -649,7 +651,7 @@ static void help(void) {
                "  status                      Daemon version, Local CA, counts and open alerts\n"
                "  list                        List certificates\n"
                "      [--source managed|discovered] [--status S] [--expiring-within DAYS]\n"
-               "      [--cn GLOB] [--limit N] [--offset N]\n"
+               "      [--cn GLOB] [--name NAME] [--limit N] [--offset N]\n"
                "  show ID|FINGERPRINT         Show a certificate in detail\n"
                "  orders [--status S]         List orders\n"
                "  order ID                    Show an order (with its error and parameters if it failed)\n"
@@ -751,6 +753,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 {"status", required_argument, NULL, ARG_BASE + OPT_STATUS},
                 {"expiring-within", required_argument, NULL, ARG_BASE + OPT_EXPIRING},
                 {"cn", required_argument, NULL, ARG_BASE + OPT_CN},
+                {"name", required_argument, NULL, ARG_BASE + OPT_NAME},
                 {"limit", required_argument, NULL, ARG_BASE + OPT_LIMIT},
                 {"offset", required_argument, NULL, ARG_BASE + OPT_OFFSET},
                 {"san", required_argument, NULL, ARG_BASE + OPT_SAN},
@@ -857,6 +860,9 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         break;
                 case OPT_CN:
                         arg_cn = optarg;
+                        break;
+                case OPT_NAME:
+                        arg_name = optarg;
                         break;
                 case OPT_LIMIT:
                         r = parse_u32_arg("--limit", optarg, 1, &arg_limit);

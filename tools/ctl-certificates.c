@@ -47,6 +47,8 @@ int verb_list(sd_bus *bus, char **args) {
                 r = ctl_append_sv_uint32(m, "expiring_within_days", arg_expiring);
         if (r >= 0 && arg_cn)
                 r = ctl_append_sv_string(m, "common_name", arg_cn);
+        if (r >= 0 && arg_name)
+                r = ctl_append_sv_string(m, "name", arg_name);
         if (r >= 0 && arg_offset_set)
                 r = ctl_append_sv_uint32(m, "offset", arg_offset);
         if (r >= 0 && arg_limit_set)

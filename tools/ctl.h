@@ -8,12 +8,20 @@
 
 #include <sys/types.h>
 
+#include <openssl/bio.h>
+#include <openssl/x509.h>
 #include <systemd/sd-bus.h>
 
 #include "macro.h"
 
 #include "ctl-bus.h"
 #include "ctl-output.h"
+
+/* The CLI reads certificates and CSRs with OpenSSL; macro.h is libc only, and the daemon's
+ * openssl-util.h is not ours to include. */
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free_all)
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509_REQ *, X509_REQ_free)
 
 /* Bounds on what we send: the daemon enforces its own, these keep a typo from
  * becoming a megabyte message. */
@@ -33,6 +41,7 @@ typedef enum Option {
         OPT_STATUS,
         OPT_EXPIRING,
         OPT_CN,
+        OPT_NAME,
         OPT_LIMIT,
         OPT_OFFSET,
         OPT_SAN,
@@ -89,6 +98,7 @@ extern const char *arg_status;
 extern bool arg_expiring_set;
 extern uint32_t arg_expiring;
 extern const char *arg_cn;
+extern const char *arg_name;
 extern bool arg_limit_set;
 extern uint32_t arg_limit;
 extern bool arg_offset_set;

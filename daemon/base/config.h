@@ -20,6 +20,12 @@ typedef struct PolicyConfig {
         char **allowed_domains;          /* globs, lower-cased; NULL or empty = any domain */
         bool allowed_domains_set;        /* false: rule not configured */
         Enforcement allowed_domains_enforcement;
+        char **allowed_networks;         /* CIDRs, normalised ("10.0.0.0/8"); NULL = not configured */
+        bool allowed_networks_set;       /* false: IP addresses are checked by AllowedDomains (policy.c) */
+        Enforcement allowed_networks_enforcement;
+        char **allowed_uri_prefixes;     /* URI prefixes, scheme and host lower-cased; NULL = not configured */
+        bool allowed_uri_prefixes_set;   /* false: a URI's host is checked as a name (policy.c) */
+        Enforcement allowed_uri_prefixes_enforcement;
         bool allow_wildcards;            /* default true */
         Enforcement allow_wildcards_enforcement;
         bool allowed_key_algorithms[_KEY_ALGORITHM_MAX]; /* default all true */

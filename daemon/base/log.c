@@ -76,3 +76,10 @@ uint64_t now_usec(void) {
         uint64_t t = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
         return t + (uint64_t) __atomic_load_n(&clock_offset, __ATOMIC_RELAXED);
 }
+
+uint64_t monotonic_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Layer 0: cleanup attributes and small helpers shared by every file. Public
- * libsystemd ships sd_bus_unrefp() & co; the ones for libc, OpenSSL and SQLite
- * types are ours. */
+/* Layer 0: cleanup attributes and small helpers shared by every file, libc only (certkeeperctl
+ * includes it too). Public libsystemd ships sd_bus_unrefp() & co; the ones for libc types are
+ * here, the OpenSSL ones in openssl-util.h (crypto) and the SQLite ones in store.h (store). */
 
 #include <errno.h>
 #include <stdbool.h>
@@ -13,14 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/evp.h>
-#include <openssl/pkcs12.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-#include <sqlite3.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _unused_ __attribute__((unused))
@@ -106,46 +98,16 @@ static inline void strv_freep(char ***l) {
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 
-/* Wipe and free a secret held in a NUL-terminated string. */
-static inline void erase_and_freep(char **p) {
-        if (*p) {
-                OPENSSL_cleanse(*p, strlen(*p));
-                free(*p);
-        }
-}
-#define _cleanup_erase_free_ _cleanup_(erase_and_freep)
-
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                              \
         static inline void func##p(type *p) {                                                                \
                 if (*p)                                                                                      \
                         func(*p);                                                                            \
         }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free_all)
-DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY_CTX *, EVP_PKEY_CTX_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_CIPHER_CTX *, EVP_CIPHER_CTX_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509_REQ *, X509_REQ_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509_CRL *, X509_CRL_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509_NAME *, X509_NAME_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509_EXTENSION *, X509_EXTENSION_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE *, X509_STORE_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE_CTX *, X509_STORE_CTX_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_INTEGER *, ASN1_INTEGER_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_TIME *, ASN1_TIME_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(GENERAL_NAMES *, GENERAL_NAMES_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(PKCS12 *, PKCS12_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize)
-
-static inline void sk_X509_pop_freep(STACK_OF(X509) **p) {
-        if (*p)
-                sk_X509_pop_free(*p, X509_free);
-}
-#define _cleanup_x509_stack_ _cleanup_(sk_X509_pop_freep)
-
 /* Microseconds since the epoch, CLOCK_REALTIME. Tests may override "now" for
  * expiry arithmetic through clock_now() in log.c. */
 uint64_t now_usec(void);
+
+/* Microseconds of CLOCK_MONOTONIC (the clock of sd-event's CLOCK_MONOTONIC timers): for
+ * deadlines, timeouts and durations, never shifted by the test clock. */
+uint64_t monotonic_usec(void);

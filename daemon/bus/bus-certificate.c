@@ -14,124 +14,118 @@
 #include "export.h"
 #include "log.h"
 
-static int cert_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                     sd_bus_error *error) {
-        BusContext *c = userdata;
-        uint64_t id;
-
-        if (bus_path_id(path, CK_CERT_PREFIX, &id) < 0)
-                return 0;
-
+static int cert_load(BusContext *c, uint64_t id, void **ret_object) {
         CertRow *row = NULL;
         int r = inventory_get(c->store, id, &row);
-        if (r == -ENOENT)
-                return 0;
         if (r < 0)
                 return r;
         cert_row_free(c->cert_obj.row);
-        c->cert_obj.row = row;
-        c->cert_obj.ctx = c;
-        *found = &c->cert_obj;
-        return 1;
-}
-
-static int cert_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***ret_nodes,
-                          sd_bus_error *error) {
-        BusContext *c = userdata;
-        _cleanup_free_ uint64_t *ids = NULL;
-        size_t n = 0;
-        int r = inventory_list_ids(c->store, &ids, &n);
-        if (r < 0)
-                return r;
-        *ret_nodes = bus_paths_from_ids(CK_CERT_PREFIX, ids, n);
+        c->cert_obj = (CertObject) { .ctx = c, .row = row };
+        *ret_object = &c->cert_obj;
         return 0;
 }
 
-static int append_strv(sd_bus_message *reply, char *const *l) {
-        return bus_append_strv(reply, (char **) (l ? l : (char *const[]) { NULL }));
+/* ---- properties: one table for the vtable, the getter and Describe() ---------------------------- */
+
+typedef int (*CertGetter)(sd_bus_message *reply, const CertObject *o, uint64_t now);
+
+typedef struct CertProperty {
+        const char *name;
+        const char *signature;
+        size_t offset; /* of the CertRow field read as the signature says ("t", "s", "as", "b")… */
+        CertGetter get; /* …or computed */
+        bool describe;  /* one of Describe()'s details */
+} CertProperty;
+
+static int get_days_until_expiry(sd_bus_message *reply, const CertObject *o, uint64_t now) {
+        return sd_bus_message_append(reply, "x", days_until(o->row->not_after, now));
 }
 
-/* One getter for every property: the row is loaded once per call by cert_find. */
-static int cert_append_property(sd_bus_message *reply, const char *property, const CertRow *r) {
-        uint64_t now = now_usec();
+static int get_status(sd_bus_message *reply, const CertObject *o, uint64_t now) {
+        return bus_append_string(reply, cert_status(o->row->revoked_at, o->row->not_after, now));
+}
 
-        if (streq(property, "Id"))
-                return sd_bus_message_append(reply, "t", r->id);
-        if (streq(property, "CommonName"))
-                return bus_append_string(reply, r->common_name);
-        if (streq(property, "SubjectAlternativeNames"))
-                return append_strv(reply, r->sans);
-        if (streq(property, "Subject"))
-                return bus_append_string(reply, r->subject);
-        if (streq(property, "Issuer"))
-                return bus_append_string(reply, r->issuer);
-        if (streq(property, "Provider"))
-                return bus_append_string(reply, r->provider);
-        if (streq(property, "Algorithm"))
-                return bus_append_string(reply, r->algorithm);
-        if (streq(property, "Digest"))
-                return bus_append_string(reply, r->digest);
-        if (streq(property, "NotBefore"))
-                return sd_bus_message_append(reply, "t", r->not_before);
-        if (streq(property, "NotAfter"))
-                return sd_bus_message_append(reply, "t", r->not_after);
-        if (streq(property, "DaysUntilExpiry"))
-                return sd_bus_message_append(reply, "x", days_until(r->not_after, now));
-        if (streq(property, "Status"))
-                return bus_append_string(reply, cert_status(r->revoked_at, r->not_after, now));
-        if (streq(property, "Source"))
-                return bus_append_string(reply, r->source);
-        if (streq(property, "FingerprintSHA256"))
-                return bus_append_string(reply, r->fingerprint);
-        if (streq(property, "SerialNumber"))
-                return bus_append_string(reply, r->serial);
-        if (streq(property, "HasPrivateKey"))
-                return sd_bus_message_append(reply, "b", (int) (r->key_id != 0));
-        if (streq(property, "RevokedAt"))
-                return sd_bus_message_append(reply, "t", r->revoked_at);
-        if (streq(property, "RevocationReason"))
-                return bus_append_string(reply, r->revocation_reason);
-        if (streq(property, "RevocationPropagation"))
-                return bus_append_string(reply, r->revocation_propagation);
-        if (streq(property, "Order")) {
-                g_autofree char *p = r->order_id ? bus_object_path(CK_ORDER_PREFIX, r->order_id) : g_strdup("/");
-                return sd_bus_message_append(reply, "o", p);
-        }
-        if (streq(property, "Paths"))
-                return append_strv(reply, r->paths);
-        if (streq(property, "Present"))
-                return sd_bus_message_append(reply, "b", (int) r->present);
-        return -ENOENT;
+static int get_has_private_key(sd_bus_message *reply, const CertObject *o, uint64_t now) {
+        return sd_bus_message_append(reply, "b", (int) (o->row->key_id != 0));
+}
+
+static int append_path(sd_bus_message *reply, const char *prefix, uint64_t id) {
+        char buf[BUS_OBJECT_PATH_MAX];
+        return sd_bus_message_append_basic(reply, 'o',
+                                           id ? bus_object_path_buf(buf, sizeof buf, prefix, id) : "/");
+}
+
+static int get_order(sd_bus_message *reply, const CertObject *o, uint64_t now) {
+        return append_path(reply, CK_ORDER_PREFIX, o->row->order_id);
+}
+
+/* The deployment that keeps this certificate in its files now. */
+static int get_deployment(sd_bus_message *reply, const CertObject *o, uint64_t now) {
+        uint64_t id = 0;
+        if (deployments_for_certificate(o->ctx->store, o->row->id, &id, NULL) < 0)
+                id = 0;
+        return append_path(reply, CK_DEPLOYMENT_PREFIX, id);
+}
+
+#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+#define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+#define FIELD(f) .offset = offsetof(CertRow, f)
+#define COMPUTED(fn) .get = fn
+
+/* Every Certificate property once, in the interface's order: name, signature, vtable flags,
+ * where the value comes from, whether Describe() returns it. */
+#define CERT_PROPERTIES(X)                                                                                   \
+        X("Id", "t", CONST, FIELD(id), true)                                                                 \
+        X("CommonName", "s", CONST, FIELD(common_name), true)                                                \
+        X("SubjectAlternativeNames", "as", CONST, FIELD(sans), true)                                         \
+        X("Subject", "s", CONST, FIELD(subject), true)                                                       \
+        X("Issuer", "s", CONST, FIELD(issuer), true)                                                         \
+        X("Provider", "s", 0, FIELD(provider), true)                                                         \
+        X("Algorithm", "s", CONST, FIELD(algorithm), true)                                                   \
+        X("Digest", "s", CONST, FIELD(digest), true)                                                         \
+        X("NotBefore", "t", CONST, FIELD(not_before), true)                                                  \
+        X("NotAfter", "t", CONST, FIELD(not_after), true)                                                    \
+        X("DaysUntilExpiry", "x", 0, COMPUTED(get_days_until_expiry), true)                                  \
+        X("Status", "s", EMITS, COMPUTED(get_status), true)                                                  \
+        X("Source", "s", EMITS, FIELD(source), true)                                                         \
+        X("FingerprintSHA256", "s", CONST, FIELD(fingerprint), true)                                         \
+        X("SerialNumber", "s", CONST, FIELD(serial), true)                                                   \
+        X("HasPrivateKey", "b", 0, COMPUTED(get_has_private_key), true)                                      \
+        X("RevokedAt", "t", EMITS, FIELD(revoked_at), true)                                                  \
+        X("RevocationReason", "s", EMITS, FIELD(revocation_reason), true)                                    \
+        X("RevocationPropagation", "s", EMITS, FIELD(revocation_propagation), true)                          \
+        X("Order", "o", 0, COMPUTED(get_order), true)                                                        \
+        X("Deployment", "o", 0, COMPUTED(get_deployment), false)                                             \
+        X("Paths", "as", EMITS, FIELD(paths), true)                                                          \
+        X("Present", "b", EMITS, FIELD(present), true)
+
+#define TABLE_ENTRY(n, sig, flags, source, d) { .name = n, .signature = sig, source, .describe = d },
+static const CertProperty cert_properties[] = { CERT_PROPERTIES(TABLE_ENTRY) };
+#undef TABLE_ENTRY
+
+static int cert_append_property(sd_bus_message *reply, const CertProperty *p, const CertObject *o, uint64_t now) {
+        if (p->get)
+                return p->get(reply, o, now);
+
+        const uint8_t *field = (const uint8_t *) o->row + p->offset;
+        if (streq(p->signature, "t"))
+                return sd_bus_message_append(reply, "t", *(const uint64_t *) field);
+        if (streq(p->signature, "s"))
+                return bus_append_string(reply, *(char *const *) field);
+        if (streq(p->signature, "as"))
+                return bus_append_strv(reply, *(char **const *) field);
+        if (streq(p->signature, "b"))
+                return sd_bus_message_append(reply, "b", (int) *(const bool *) field);
+        g_assert_not_reached();
 }
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        CertObject *o = userdata;
-        if (streq(property, "Deployment")) {
-                /* The deployment that keeps this certificate in its files now. */
-                uint64_t id = 0;
-                char buf[BUS_OBJECT_PATH_MAX];
-                if (deployments_for_certificate(o->ctx->store, o->row->id, &id, NULL) < 0)
-                        id = 0;
-                return sd_bus_message_append_basic(reply, 'o',
-                                                   id ? bus_object_path_buf(buf, sizeof buf, CK_DEPLOYMENT_PREFIX, id)
-                                                      : "/");
-        }
-        return cert_append_property(reply, property, o->row);
+        for (size_t i = 0; i < ELEMENTSOF(cert_properties); i++)
+                if (streq(property, cert_properties[i].name))
+                        return cert_append_property(reply, &cert_properties[i], userdata, now_usec());
+        return -ENOENT;
 }
-
-static const struct {
-        const char *name, *signature;
-} describe_properties[] = {
-        { "Id", "t" },          { "CommonName", "s" },        { "SubjectAlternativeNames", "as" },
-        { "Subject", "s" },     { "Issuer", "s" },            { "Provider", "s" },
-        { "Algorithm", "s" },   { "Digest", "s" },            { "NotBefore", "t" },
-        { "NotAfter", "t" },    { "DaysUntilExpiry", "x" },   { "Status", "s" },
-        { "Source", "s" },      { "FingerprintSHA256", "s" }, { "SerialNumber", "s" },
-        { "HasPrivateKey", "b" }, { "RevokedAt", "t" },       { "RevocationReason", "s" },
-        { "RevocationPropagation", "s" }, { "Order", "o" },   { "Paths", "as" },
-        { "Present", "b" },
-};
 
 static int audit_cert(BusContext *c, sd_bus_message *m, AuditEvent ev, const CertRow *row, const char *reason,
                       sd_bus_error *error) {
@@ -163,14 +157,18 @@ static int method_describe(sd_bus_message *m, void *userdata, sd_bus_error *erro
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ELEMENTSOF(describe_properties); i++) {
+        uint64_t now = now_usec();
+        for (size_t i = 0; i < ELEMENTSOF(cert_properties); i++) {
+                const CertProperty *p = &cert_properties[i];
+                if (!p->describe)
+                        continue;
                 r = sd_bus_message_open_container(reply, 'e', "sv");
                 if (r >= 0)
-                        r = sd_bus_message_append_basic(reply, 's', describe_properties[i].name);
+                        r = sd_bus_message_append_basic(reply, 's', p->name);
                 if (r >= 0)
-                        r = sd_bus_message_open_container(reply, 'v', describe_properties[i].signature);
+                        r = sd_bus_message_open_container(reply, 'v', p->signature);
                 if (r >= 0)
-                        r = cert_append_property(reply, describe_properties[i].name, o->row);
+                        r = cert_append_property(reply, p, o, now);
                 if (r >= 0)
                         r = sd_bus_message_close_container(reply);
                 if (r >= 0)
@@ -413,33 +411,11 @@ static int method_revoke(sd_bus_message *m, void *userdata, sd_bus_error *error)
         }
 }
 
-#define CERT_PROPERTY(name, sig) SD_BUS_PROPERTY(name, sig, property_get, 0, 0)
+#define VTABLE_ENTRY(n, sig, flags, source, d) SD_BUS_PROPERTY(n, sig, property_get, 0, flags),
 
 const sd_bus_vtable bus_certificate_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Id", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("CommonName", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("SubjectAlternativeNames", "as", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Subject", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Issuer", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Provider", "s", property_get, 0, 0),
-        SD_BUS_PROPERTY("Algorithm", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Digest", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("NotBefore", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("NotAfter", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        CERT_PROPERTY("DaysUntilExpiry", "x"),
-        SD_BUS_PROPERTY("Status", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Source", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("FingerprintSHA256", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("SerialNumber", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        CERT_PROPERTY("HasPrivateKey", "b"),
-        SD_BUS_PROPERTY("RevokedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("RevocationReason", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("RevocationPropagation", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        CERT_PROPERTY("Order", "o"),
-        SD_BUS_PROPERTY("Deployment", "o", property_get, 0, 0),
-        SD_BUS_PROPERTY("Paths", "as", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Present", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        CERT_PROPERTIES(VTABLE_ENTRY)
         SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", details), method_describe,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("DownloadPEM", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("s", pem),
@@ -452,14 +428,21 @@ const sd_bus_vtable bus_certificate_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
         SD_BUS_VTABLE_END,
 };
+#undef VTABLE_ENTRY
+#undef CERT_PROPERTIES
+#undef COMPUTED
+#undef FIELD
+#undef EMITS
+#undef CONST
 
 int bus_cert_setup(BusContext *c) {
-        int r = sd_bus_add_fallback_vtable(c->bus, NULL, CK_CERT_PREFIX, CK_CERT_IFACE, bus_certificate_vtable,
-                                           cert_find, c);
-        if (r < 0)
-                return log_error_errno(r, "Cannot register the Certificate interface: %m");
-        r = sd_bus_add_node_enumerator(c->bus, NULL, CK_CERT_PREFIX, cert_enumerate, c);
-        if (r < 0)
-                return log_error_errno(r, "Cannot register the certificate enumerator: %m");
-        return 0;
+        static const BusObjectKind kind = {
+                .prefix = CK_CERT_PREFIX,
+                .interface = CK_CERT_IFACE,
+                .vtable = bus_certificate_vtable,
+                .what = "certificate",
+                .load = cert_load,
+                .list_ids = inventory_list_ids,
+        };
+        return bus_add_object_kind(c, &kind);
 }

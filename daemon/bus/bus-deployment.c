@@ -14,35 +14,16 @@
 #include "deployments.h"
 #include "log.h"
 
-static int deployment_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                           sd_bus_error *error) {
-        BusContext *c = userdata;
-        uint64_t id;
-
-        if (!c->deployments || bus_path_id(path, CK_DEPLOYMENT_PREFIX, &id) < 0)
-                return 0;
+static int deployment_load(BusContext *c, uint64_t id, void **ret_object) {
         DeploymentRow *row = NULL;
+        if (!c->deployments)
+                return -ENOENT;
         int r = deployments_get(c->store, id, &row);
-        if (r == -ENOENT)
-                return 0;
         if (r < 0)
                 return r;
         deployment_row_free(c->deployment_obj.row);
-        c->deployment_obj.row = row;
-        c->deployment_obj.ctx = c;
-        *found = &c->deployment_obj;
-        return 1;
-}
-
-static int deployment_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***ret_nodes,
-                                sd_bus_error *error) {
-        BusContext *c = userdata;
-        _cleanup_free_ uint64_t *ids = NULL;
-        size_t n = 0;
-        int r = deployments_list_ids(c->store, &ids, &n);
-        if (r < 0)
-                return r;
-        *ret_nodes = bus_paths_from_ids(CK_DEPLOYMENT_PREFIX, ids, n);
+        c->deployment_obj = (DeploymentObject) { .ctx = c, .row = row };
+        *ret_object = &c->deployment_obj;
         return 0;
 }
 
@@ -442,13 +423,17 @@ int bus_deployment_setup(BusContext *c) {
         int r = sd_bus_add_object_vtable(c->bus, NULL, CK_ROOT_PATH, CK_MANAGER_IFACE, manager_deployment_vtable, c);
         if (r < 0)
                 return log_error_errno(r, "Cannot register the deployment methods: %m");
-        r = sd_bus_add_fallback_vtable(c->bus, NULL, CK_DEPLOYMENT_PREFIX, CK_DEPLOYMENT_IFACE, deployment_vtable,
-                                       deployment_find, c);
+        static const BusObjectKind kind = {
+                .prefix = CK_DEPLOYMENT_PREFIX,
+                .interface = CK_DEPLOYMENT_IFACE,
+                .vtable = deployment_vtable,
+                .what = "deployment",
+                .load = deployment_load,
+                .list_ids = deployments_list_ids,
+        };
+        r = bus_add_object_kind(c, &kind);
         if (r < 0)
-                return log_error_errno(r, "Cannot register the Deployment interface: %m");
-        r = sd_bus_add_node_enumerator(c->bus, NULL, CK_DEPLOYMENT_PREFIX, deployment_enumerate, c);
-        if (r < 0)
-                return log_error_errno(r, "Cannot register the deployment enumerator: %m");
+                return r;
         deployments_add_listener(c->deployments, &(DeploymentsListener) { .changed = on_deployment_changed,
                                                                          .alert_raised = bus_emit_alert_raised,
                                                                          .userdata = c });

@@ -100,7 +100,7 @@ static int check_choice(sd_bus_error *error, const char *key, const char *value,
 
 static int method_list_certificates(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         BusContext *c = userdata;
-        g_autofree char *source = NULL, *status = NULL, *cn = NULL;
+        g_autofree char *source = NULL, *status = NULL, *cn = NULL, *name = NULL;
         uint32_t expiring = 0, offset = 0, limit = 0;
         bool expiring_set = false;
         int r;
@@ -110,6 +110,7 @@ static int method_list_certificates(sd_bus_message *m, void *userdata, sd_bus_er
                 { "status", "s", &status, NULL },
                 { "expiring_within_days", "u", &expiring, &expiring_set },
                 { "common_name", "s", &cn, NULL },
+                { "name", "s", &name, NULL },
                 { "offset", "u", &offset, NULL },
                 { "limit", "u", &limit, NULL },
         };
@@ -127,6 +128,11 @@ static int method_list_certificates(sd_bus_message *m, void *userdata, sd_bus_er
                                       "expiring_within_days=%u is out of range: expected 0..36500", expiring);
         if (cn && strlen(cn) > 1024)
                 return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT, "common_name glob longer than 1024");
+        /* Any string: a discovered certificate may carry names we would not issue ("localhost"). */
+        if (name && (isempty(name) || strlen(name) > URI_MAX))
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "name: expected a DNS name, IP address or URI of 1 to %u characters",
+                                      URI_MAX);
 
         r = authz_check(c->authz, m, ACTION_READ, error);
         if (r <= 0)
@@ -136,6 +142,7 @@ static int method_list_certificates(sd_bus_message *m, void *userdata, sd_bus_er
                 .source = source,
                 .status = status,
                 .cn_glob = cn,
+                .name = name,
                 .expiring = expiring_set,
                 .expiring_within_days = expiring,
                 .offset = offset,

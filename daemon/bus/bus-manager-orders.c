@@ -36,24 +36,35 @@ static int reply_order(sd_bus_message *m, uint64_t id) {
         return sd_bus_reply_method_return(m, "o", path);
 }
 
-static void on_submitted(void *userdata, uint64_t id, int error, const char *message) {
+static void on_submitted(void *userdata, const OrderOutcome *out) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         int r;
 
-        if (error < 0) {
-                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-                if (!message)
-                        (void) bus_error_internal(&e, error, "cannot record the order");
-                else if (error == -EBADMSG || error == -EMSGSIZE || error == -EKEYREJECTED || error == -EINVAL)
-                        /* From orders_submit_csr(): the CSR, or a name in it, cannot be used. */
-                        (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, message);
-                else
-                        (void) map_order_error(&e, error, message);
+        switch (out->kind) {
+        case ORDER_RECORDED:
+                r = reply_order(m, out->order_id);
+                break;
+        case ORDER_CSR_INVALID:
+                (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, out->message);
                 r = sd_bus_reply_method_error(m, &e);
-        } else
-                r = reply_order(m, id);
+                break;
+        case ORDER_REFUSED:
+                /* Names inside a CSR that we cannot issue for make the CSR itself unusable. */
+                if (out->error == -EINVAL)
+                        (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, out->message);
+                else
+                        (void) map_order_error(&e, out->error, out->message);
+                r = sd_bus_reply_method_error(m, &e);
+                break;
+        case ORDER_NOT_RECORDED:
+        default:
+                (void) map_order_error(&e, out->error, out->message);
+                r = sd_bus_reply_method_error(m, &e);
+                break;
+        }
         if (r < 0)
-                log_debug_errno(r, "Cannot answer a submission: %s, ignoring.", strerror(abs(r)));
+                log_debug_errno(r, "Cannot answer a submission: %m, ignoring.");
 }
 
 /* Who asks: the caller's uid, pid and name into req (req->requested_by points into *caller,
@@ -160,82 +171,6 @@ static int method_request_certificate(sd_bus_message *m, void *userdata, sd_bus_
         return r;
 }
 
-/* A SubmitCSR call whose CSR is decoded and verified on the cpu pool: the loop thread
- * only reads the call and records the order. */
-typedef struct CsrIntake {
-        BusContext *ctx;
-        sd_bus_message *m;
-        char *pem;
-        size_t size;
-        char *provider;
-        uint32_t validity;
-        GVariant *params;
-        /* Written by the worker. */
-        Csr *csr;
-        char *error;
-        int r;
-} CsrIntake;
-
-static void csr_intake_free(CsrIntake *in) {
-        if (!in)
-                return;
-        sd_bus_message_unref(in->m);
-        free(in->pem);
-        g_free(in->provider);
-        if (in->params)
-                g_variant_unref(in->params);
-        csr_free(in->csr);
-        free(in->error);
-        free(in);
-}
-
-/* The CSR is valid: validate the names in it, then record the order (answered after the commit). */
-static int submit_csr_parsed(CsrIntake *in, sd_bus_error *error) {
-        BusContext *c = in->ctx;
-        g_autofree char *err = NULL;
-        OrderRequest req = {
-                .kind = "csr",
-                .provider = in->provider,
-                .common_name = in->csr->common_name,
-                .dns_names = in->csr->dns_names,
-                .csr = in->csr,
-                .validity_days = in->validity,
-                .parameters = in->params,
-        };
-        int r = orders_prepare(c->orders, &req, &err);
-        if (r < 0) {
-                /* Names inside a CSR that we cannot issue for make the CSR itself unusable. */
-                if (r == -EINVAL)
-                        return sd_bus_error_set(error, CK_ERROR_INVALID_CSR, err);
-                return map_order_error(error, r, err);
-        }
-        r = submit(c, in->m, &req, error);
-        order_request_done(&req);
-        return r;
-}
-
-static int csr_intake_finish(CsrIntake *in, sd_bus_error *error) {
-        if (in->r < 0)
-                return bus_error_setf(error, CK_ERROR_INVALID_CSR, "%s", in->error ? in->error : "not a valid CSR");
-        return submit_csr_parsed(in, error);
-}
-
-static void csr_intake_run(void *userdata) {
-        CsrIntake *in = userdata;
-        in->r = csr_parse(in->pem, in->size, &in->csr, &in->error);
-}
-
-static void csr_intake_done(void *userdata) {
-        CsrIntake *in = userdata;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        bus_reply_deferred_error(in->m, csr_intake_finish(in, &e), &e, "cannot record the order");
-        csr_intake_free(in);
-}
-
-static void csr_intake_destroy(void *userdata) {
-        csr_intake_free(userdata);
-}
-
 static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         BusContext *c = userdata;
         const char *pem;
@@ -272,53 +207,25 @@ static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *er
 
         g_autoptr(GVariant) params = g_variant_ref_sink(g_variant_builder_end(record));
 
-        /* A Local PKI order: decoded, checked and issued on the quick pool in one go. */
-        OrderRequest quick = {
+        /* Decoded, checked and (by a provider that can) issued off the loop, in one job; answered
+         * from on_submitted() once the order is durable. */
+        OrderRequest req = {
                 .kind = "csr",
                 .provider = provider,
                 .validity_days = validity,
                 .parameters = params,
         };
         Caller caller;
-        r = request_caller(c, m, &caller, &quick, error);
+        r = request_caller(c, m, &caller, &req, error);
         if (r < 0)
                 return r;
         g_autofree char *err = NULL;
-        r = orders_submit_csr(c->orders, &quick, pem, size, on_submitted, sd_bus_message_ref(m), &err);
-        if (r != -EAGAIN) {
-                if (r >= 0)
-                        return 1;   /* answered from on_submitted() */
+        r = orders_submit_csr(c->orders, &req, pem, size, on_submitted, sd_bus_message_ref(m), &err);
+        if (r < 0) {
                 sd_bus_message_unref(m);
                 return map_order_error(error, r, err);
         }
-        sd_bus_message_unref(m);
-
-        CsrIntake *in = calloc(1, sizeof *in);
-        if (!in)
-                return -ENOMEM;
-        *in = (CsrIntake) {
-                .ctx = c,
-                .m = sd_bus_message_ref(m),
-                .pem = strndup(pem, size),
-                .size = size,
-                .provider = g_steal_pointer(&provider),
-                .validity = validity,
-                .params = g_variant_ref(params),
-        };
-        if (!in->pem) {
-                csr_intake_free(in);
-                return -ENOMEM;
-        }
-        if (c->quick_pool) {
-                r = job_pool_submit(c->quick_pool, csr_intake_run, csr_intake_done, csr_intake_destroy, in);
-                if (r < 0)
-                        csr_intake_free(in);
-                return r < 0 ? r : 1; /* answered from csr_intake_done() */
-        }
-        csr_intake_run(in);
-        r = csr_intake_finish(in, error);
-        csr_intake_free(in);
-        return r;
+        return 1;
 }
 
 /* ---- SubmitCSRs: many CSRs in one call ------------------------------------------------------ */
@@ -391,49 +298,33 @@ static void csr_batch_item_finish(CsrBatchItem *it) {
         csr_batch_free(b);
 }
 
-/* orders_submit_csr()'s answer for one item; SubmitCSR's errors (on_submitted()). */
-static void on_batch_item(void *userdata, uint64_t id, int error, const char *message) {
+/* orders_submit_csr()'s answer for one item: the order, or the error SubmitCSR would have
+ * replied (on_submitted()). */
+static void on_batch_item(void *userdata, const OrderOutcome *out) {
         CsrBatchItem *it = userdata;
-        if (error < 0) {
-                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-                if (!message)
-                        (void) bus_error_internal(&e, error, "cannot record the order");
-                else if (error == -EBADMSG || error == -EMSGSIZE || error == -EKEYREJECTED || error == -EINVAL)
-                        (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, message);
-                else
-                        (void) map_order_error(&e, error, message);
-                csr_batch_item_refuse(it, &e);
-        } else
-                it->id = id;
-        csr_batch_item_finish(it);
-}
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-/* An item for a provider that orders_submit_csr() does not take (not the Local PKI, no quick
- * pool): decoded here, then the normal grouped submission, as SubmitCSR's slow path. */
-static int batch_item_submit_slow(BusContext *c, CsrBatchItem *it, OrderRequest *base, const char *pem,
-                                  size_t size, sd_bus_error *error) {
-        _cleanup_(csr_freep) Csr *csr = NULL;
-        g_autofree char *perr = NULL;
-        int r = csr_parse(pem, size, &csr, &perr);
-        if (r < 0)
-                return bus_error_setf(error, CK_ERROR_INVALID_CSR, "%s", perr ? perr : "not a valid CSR");
-        OrderRequest req = *base;
-        req.common_name = csr->common_name;
-        req.dns_names = csr->dns_names;
-        req.csr = csr;
-        g_autofree char *err = NULL;
-        r = orders_prepare(c->orders, &req, &err);
-        if (r < 0) {
-                order_request_done(&req);
-                if (r == -EINVAL)
-                        return sd_bus_error_set(error, CK_ERROR_INVALID_CSR, err);
-                return map_order_error(error, r, err);
+        switch (out->kind) {
+        case ORDER_RECORDED:
+                it->id = out->order_id;
+                break;
+        case ORDER_CSR_INVALID:
+                (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, out->message);
+                break;
+        case ORDER_REFUSED:
+                if (out->error == -EINVAL)
+                        (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, out->message);
+                else
+                        (void) map_order_error(&e, out->error, out->message);
+                break;
+        case ORDER_NOT_RECORDED:
+        default:
+                (void) map_order_error(&e, out->error, out->message);
+                break;
         }
-        r = orders_submit_grouped(c->orders, &req, on_batch_item, it, &err);
-        order_request_done(&req);
-        if (r < 0)
-                return map_order_error(error, r, err);
-        return 0;
+        if (sd_bus_error_is_set(&e))
+                csr_batch_item_refuse(it, &e);
+        csr_batch_item_finish(it);
 }
 
 /* One item's Parameters: the CSR and the call's options, as SubmitCSR records them. */
@@ -524,7 +415,6 @@ static int method_submit_csrs(sd_bus_message *m, void *userdata, sd_bus_error *e
         b->n = pems->len;
         /* One more than the items until every one is handed over: no reply from inside the loop. */
         b->pending = b->n + 1;
-        bool slow = false;
         for (unsigned i = 0; i < b->n; i++) {
                 CsrBatchItem *it = &b->items[i];
                 const char *pem = pems->pdata[i];
@@ -542,20 +432,7 @@ static int method_submit_csrs(sd_bus_message *m, void *userdata, sd_bus_error *e
                 OrderRequest req = base;
                 req.parameters = params;
                 g_autofree char *err = NULL;
-                r = slow ? -EAGAIN : orders_submit_csr(c->orders, &req, pem, size, on_batch_item, it, &err);
-                if (r == -EAGAIN) {
-                        /* Not a quick order: none of them is (one provider for the call). */
-                        slow = true;
-                        req.group_hold = false;
-                        r = batch_item_submit_slow(c, it, &req, pem, size, &e);
-                        if (r < 0 || sd_bus_error_is_set(&e)) {
-                                if (!sd_bus_error_is_set(&e))
-                                        (void) bus_error_internal(&e, r, "cannot record the order");
-                                csr_batch_item_refuse(it, &e);
-                                b->pending--;
-                        }
-                        continue;
-                }
+                r = orders_submit_csr(c->orders, &req, pem, size, on_batch_item, it, &err);
                 if (r < 0) {
                         /* Nothing recorded for this one (-EUSERS: the caller's bound). */
                         (void) map_order_error(&e, r, err);

@@ -32,6 +32,24 @@ static GVariant *policy_to_variant(const PolicyConfig *p) {
         g_variant_builder_add(&b, "{sv}", "AllowedDomainsConfigured", g_variant_new_boolean(p->allowed_domains_set));
         g_variant_builder_add(&b, "{sv}", "AllowedDomainsEnforcement",
                               g_variant_new_string(enforcement_to_string(p->allowed_domains_enforcement)));
+        g_variant_builder_add(&b, "{sv}", "AllowedNetworks",
+                              g_variant_new_strv(p->allowed_networks_set && p->allowed_networks
+                                                         ? (const char *const *) p->allowed_networks
+                                                         : empty,
+                                                 -1));
+        g_variant_builder_add(&b, "{sv}", "AllowedNetworksConfigured",
+                              g_variant_new_boolean(p->allowed_networks_set));
+        g_variant_builder_add(&b, "{sv}", "AllowedNetworksEnforcement",
+                              g_variant_new_string(enforcement_to_string(p->allowed_networks_enforcement)));
+        g_variant_builder_add(&b, "{sv}", "AllowedURIPrefixes",
+                              g_variant_new_strv(p->allowed_uri_prefixes_set && p->allowed_uri_prefixes
+                                                         ? (const char *const *) p->allowed_uri_prefixes
+                                                         : empty,
+                                                 -1));
+        g_variant_builder_add(&b, "{sv}", "AllowedURIPrefixesConfigured",
+                              g_variant_new_boolean(p->allowed_uri_prefixes_set));
+        g_variant_builder_add(&b, "{sv}", "AllowedURIPrefixesEnforcement",
+                              g_variant_new_string(enforcement_to_string(p->allowed_uri_prefixes_enforcement)));
         g_variant_builder_add(&b, "{sv}", "AllowWildcards", g_variant_new_boolean(p->allow_wildcards));
         g_variant_builder_add(&b, "{sv}", "AllowWildcardsEnforcement",
                               g_variant_new_string(enforcement_to_string(p->allow_wildcards_enforcement)));

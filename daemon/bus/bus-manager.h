@@ -46,7 +46,6 @@ struct BusContext {
         Store *store;
         Audit *audit;
         Orders *orders;
-        JobPool *quick_pool;              /* CSR decoding and verification off the loop; NULL: inline */
         JobPool *io_pool;                 /* PKCS#12 files (ms of PBKDF2) off the loop; NULL: inline */
         Revocation *revocation;
         const Config *config;
@@ -92,6 +91,21 @@ int bus_append_strv(sd_bus_message *m, char *const *l);
 int bus_path_id(const char *path, const char *prefix, uint64_t *ret);
 /* Object paths prefix/<id> for a node enumerator (NULL-terminated, newly allocated). */
 char **bus_paths_from_ids(const char *prefix, const uint64_t *ids, size_t n);
+/* A kind of object served lazily (DESIGN.md): one fallback vtable under prefix and one node
+ * enumerator, nothing registered per object, so start-up and memory do not grow with the rows.
+ * Certificates, orders and deployments are three of these (bus-util.c does the rest). */
+typedef struct BusObjectKind {
+        const char *prefix;
+        const char *interface;
+        const sd_bus_vtable *vtable;
+        const char *what; /* "certificate", for messages */
+        /* Reads the row of id into c's object of this kind (the one the current call is about,
+         * replacing the previous row) and returns that object: 0, -ENOENT when there is none, or
+         * another error. */
+        int (*load)(BusContext *c, uint64_t id, void **ret_object);
+        int (*list_ids)(Store *s, uint64_t **ret, size_t *ret_n);
+} BusObjectKind;
+int bus_add_object_kind(BusContext *c, const BusObjectKind *kind);
 /* The Manager's methods, by what they do: ordering (bus-manager-orders.c) and reading the
  * inventory (bus-manager-inventory.c); bus-manager.c has the rest and calls both. */
 int bus_manager_orders_setup(BusContext *c);

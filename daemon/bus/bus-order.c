@@ -11,35 +11,14 @@
 #include "bus-manager.h"
 #include "log.h"
 
-static int order_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                      sd_bus_error *error) {
-        BusContext *c = userdata;
-        uint64_t id;
-
-        if (bus_path_id(path, CK_ORDER_PREFIX, &id) < 0)
-                return 0;
+static int order_load(BusContext *c, uint64_t id, void **ret_object) {
         OrderRow *row = NULL;
         int r = orders_get(c->store, id, &row);
-        if (r == -ENOENT)
-                return 0;
         if (r < 0)
                 return r;
         order_row_free(c->order_obj.row);
-        c->order_obj.row = row;
-        c->order_obj.ctx = c;
-        *found = &c->order_obj;
-        return 1;
-}
-
-static int order_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***ret_nodes,
-                           sd_bus_error *error) {
-        BusContext *c = userdata;
-        _cleanup_free_ uint64_t *ids = NULL;
-        size_t n = 0;
-        int r = orders_list_ids(c->store, &ids, &n);
-        if (r < 0)
-                return r;
-        *ret_nodes = bus_paths_from_ids(CK_ORDER_PREFIX, ids, n);
+        c->order_obj = (OrderObject) { .ctx = c, .row = row };
+        *ret_object = &c->order_obj;
         return 0;
 }
 
@@ -170,12 +149,13 @@ const sd_bus_vtable bus_order_vtable[] = {
 };
 
 int bus_order_setup(BusContext *c) {
-        int r = sd_bus_add_fallback_vtable(c->bus, NULL, CK_ORDER_PREFIX, CK_ORDER_IFACE, bus_order_vtable,
-                                           order_find, c);
-        if (r < 0)
-                return log_error_errno(r, "Cannot register the Order interface: %m");
-        r = sd_bus_add_node_enumerator(c->bus, NULL, CK_ORDER_PREFIX, order_enumerate, c);
-        if (r < 0)
-                return log_error_errno(r, "Cannot register the order enumerator: %m");
-        return 0;
+        static const BusObjectKind kind = {
+                .prefix = CK_ORDER_PREFIX,
+                .interface = CK_ORDER_IFACE,
+                .vtable = bus_order_vtable,
+                .what = "order",
+                .load = order_load,
+                .list_ids = orders_list_ids,
+        };
+        return bus_add_object_kind(c, &kind);
 }

@@ -89,6 +89,71 @@ char **bus_paths_from_ids(const char *prefix, const uint64_t *ids, size_t n) {
         return l;
 }
 
+/* What the fallback and the enumerator of one kind are given: one each, freed with its slot. */
+typedef struct ObjectKindSlot {
+        BusContext *ctx;
+        const BusObjectKind *kind;
+} ObjectKindSlot;
+
+static int object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                       sd_bus_error *error) {
+        ObjectKindSlot *k = userdata;
+        uint64_t id;
+
+        if (bus_path_id(path, k->kind->prefix, &id) < 0)
+                return 0;
+        int r = k->kind->load(k->ctx, id, found);
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? r : 1;
+}
+
+static int object_enumerate(sd_bus *bus, const char *prefix, void *userdata, char ***ret_nodes,
+                            sd_bus_error *error) {
+        ObjectKindSlot *k = userdata;
+        _cleanup_free_ uint64_t *ids = NULL;
+        size_t n = 0;
+        int r = k->kind->list_ids(k->ctx->store, &ids, &n);
+        if (r < 0)
+                return r;
+        *ret_nodes = bus_paths_from_ids(k->kind->prefix, ids, n);
+        return 0;
+}
+
+/* Owned by the bus from here on, as a NULL slot would be; the userdata goes with the slot. */
+static void float_slot(sd_bus_slot *slot) {
+        (void) sd_bus_slot_set_destroy_callback(slot, g_free);
+        (void) sd_bus_slot_set_floating(slot, 1);
+}
+
+static ObjectKindSlot *object_kind_slot_new(BusContext *c, const BusObjectKind *kind) {
+        ObjectKindSlot *k = g_new(ObjectKindSlot, 1);
+        *k = (ObjectKindSlot) { .ctx = c, .kind = kind };
+        return k;
+}
+
+int bus_add_object_kind(BusContext *c, const BusObjectKind *kind) {
+        sd_bus_slot *slot = NULL;
+        ObjectKindSlot *k = object_kind_slot_new(c, kind);
+        int r = sd_bus_add_fallback_vtable(c->bus, &slot, kind->prefix, kind->interface, kind->vtable, object_find,
+                                           k);
+        if (r < 0) {
+                g_free(k);
+                return log_error_errno(r, "Cannot register the %s interface (%s): %m", kind->what,
+                                       kind->interface);
+        }
+        float_slot(slot);
+
+        k = object_kind_slot_new(c, kind);
+        r = sd_bus_add_node_enumerator(c->bus, &slot, kind->prefix, object_enumerate, k);
+        if (r < 0) {
+                g_free(k);
+                return log_error_errno(r, "Cannot register the %s enumerator: %m", kind->what);
+        }
+        float_slot(slot);
+        return 0;
+}
+
 static int read_strv(sd_bus_message *m, char ***ret, sd_bus_error *error, const char *key) {
         g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
         int r = sd_bus_message_enter_container(m, 'a', "s");

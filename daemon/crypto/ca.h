@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Layer 1: the Local PKI certificate authority: creation, leaf signing and the
- * CRL. Pure crypto: storing what it makes is the caller's business. */
+/* Layer 1: the Local PKI certificate authority: creation, leaf signing (ca.c) and the
+ * CRL (ca-crl.c). Pure crypto: storing what it makes is the caller's business. */
 
 #include "macro.h"
+#include "openssl-util.h"
 #include "x509.h"
 
 typedef struct CaSettings {
@@ -27,6 +28,10 @@ typedef struct Ca {
 Ca *ca_free(Ca *ca);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ca *, ca_free)
 
+/* The CA's key identifier (the keyid of the AKIs it writes); a Ca not made by
+ * ca_create()/ca_load() lacks the cached one and gets the certificate's SKI. */
+const ASN1_OCTET_STRING *ca_key_id(const Ca *ca);
+
 /* Parse "CN=a,O=b" into an X509_NAME; -EINVAL with *ret_error on bad input. */
 int x509_name_from_string(const char *s, X509_NAME **ret, char **ret_error);
 
@@ -39,7 +44,8 @@ int ca_load(EVP_PKEY *key, X509 *cert, const char *digest, Ca **ret);
 
 typedef struct LeafRequest {
         const char *common_name;
-        char *const *dns_names;     /* normalised; the CN is added to the SAN if missing */
+        char *const *dns_names;     /* SANs, normalised (DNS names, IP addresses, URIs); the CN
+                                     * is added to the SAN if missing */
         /* Exactly one of these gives the public key: */
         X509_REQ *csr;              /* the key is copied from the CSR's X509_PUBKEY (fast path) */
         const X509_PUBKEY *spki;    /* the key as encoded (Csr.pubkey): copied, never decoded */
@@ -53,10 +59,10 @@ typedef struct LeafRequest {
  * digitalSignature+keyEncipherment, EC/Ed25519: digitalSignature), EKU
  * serverAuth+clientAuth, SKI, AKI, subjectAltName, random positive 128-bit
  * serial, notAfter clamped to the CA's notAfter. Thread-safe.
- * The CN must be a DNS name (it is validated with dns_name_normalize()) or an IP
- * address (then an iPAddress SAN); entries of dns_names that are IP addresses
- * become iPAddress SANs. A CN longer than 64 characters stays out of the subject
- * (ub-common-name) and the SAN is then critical.
+ * The CN and every entry of dns_names must be a DNS name, an IP address or a URI
+ * (san_normalize()); each becomes the SAN entry of its type (DESIGN.md). A CN longer
+ * than 64 characters, or a URI, stays out of the subject (ub-common-name) and the SAN
+ * is then critical.
  * With req->csr or req->spki the key is copied as encoded, never decoded, and with
  * req->pkey an EC or EdDSA key is encoded by spki-encode.c (not the OSSL_ENCODER
  * framework), so the returned X509 has no in-memory EVP_PKEY: X509_get0_pubkey() returns NULL and

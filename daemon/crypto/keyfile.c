@@ -5,32 +5,11 @@
 #include <sys/stat.h>
 
 #include "keyfile.h"
+#include "openssl-util.h"
 
 #define errorf(ret_error, ...) ret_error_set(ret_error, -EINVAL, __VA_ARGS__)
 
 #define VALUE_SHOWN_MAX 200U
-
-_printf_(2, 0) static int vstrdup_printf(char **ret, const char *format, va_list ap) {
-        char *s;
-
-        if (vasprintf(&s, format, ap) < 0)
-                return -ENOMEM;
-        *ret = s;
-        return 0;
-}
-
-int ret_error_set(char **ret_error, int error, const char *format, ...) {
-        va_list ap;
-        int r = 0;
-
-        if (!ret_error)
-                return error;
-
-        va_start(ap, format);
-        r = vstrdup_printf(ret_error, format, ap);
-        va_end(ap);
-        return r < 0 ? r : error;
-}
 
 char *escape_for_message(const char *s) {
         GString *out = g_string_new(NULL);

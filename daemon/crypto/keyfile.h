@@ -5,14 +5,11 @@
  * with errors a user can act on: bounded reads, parse errors that name the
  * line, values quoted safely. */
 
+#include "error.h"
 #include "macro.h"
 
 /* After macro.h: GLib #undefs MIN/MAX before defining its own, macro.h does not. */
 #include <glib.h>
-
-/* Sets *ret_error (malloc'ed; when ret_error is not NULL) and returns error,
- * or -ENOMEM. */
-int ret_error_set(char **ret_error, int error, const char *format, ...) _printf_(3, 4);
 
 /* Values and group names are echoed in error messages, and a spool sidecar is
  * written by an unprivileged user: control characters (and every byte of

@@ -10,27 +10,14 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
+#include "error.h"
+#include "fileio.h"
 #include "keys.h"
 #include "log.h"
 
 #define MASTER_KEY_CREDENTIAL "certkeeper.master-key"
 #define MASTER_KEY_FILE "master.key"
 #define SEAL_SALT_SIZE 16
-
-_printf_(3, 4) static int set_error(char **ret_error, int r, const char *format, ...) {
-        if (ret_error) {
-                va_list ap;
-                char *m = NULL;
-
-                va_start(ap, format);
-                if (vasprintf(&m, format, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                free(*ret_error);
-                *ret_error = m;
-        }
-        return r;
-}
 
 int random_bytes(void *buf, size_t n) {
         uint8_t *p = buf;
@@ -112,8 +99,7 @@ static int load_credential(const char *path, MasterKey *ret, char **ret_error) {
 
         n = read_full(fd, buf, sizeof buf);
         if (n < 0)
-                return set_error(ret_error, (int) n, "Cannot read master key credential '%s': %s", path,
-                                 strerror((int) -n));
+                return ret_error_set(ret_error, (int) n, "Cannot read master key credential '%s': %m", path);
 
         if (n == 2 * MASTER_KEY_SIZE + 1 && buf[n - 1] == '\n')
                 n--;
@@ -123,15 +109,15 @@ static int load_credential(const char *path, MasterKey *ret, char **ret_error) {
                 for (size_t i = 0; i < MASTER_KEY_SIZE; i++) {
                         int hi = unhex_char((char) buf[2 * i]), lo = unhex_char((char) buf[2 * i + 1]);
                         if (hi < 0 || lo < 0) {
-                                r = set_error(ret_error, -EINVAL,
-                                              "Master key credential '%s' is 64 bytes long but not hex",
-                                              path);
+                                r = ret_error_set(ret_error, -EINVAL,
+                                                  "Master key credential '%s' is 64 bytes long but not hex",
+                                                  path);
                                 break;
                         }
                         ret->key[i] = (uint8_t) (hi << 4 | lo);
                 }
         } else
-                r = set_error(
+                r = ret_error_set(
                         ret_error, -EINVAL,
                         "Master key credential '%s' must hold 32 raw bytes or 64 hex characters, not %zi "
                         "bytes",
@@ -148,108 +134,70 @@ static int load_key_file(const char *path, int fd, MasterKey *ret, char **ret_er
         ssize_t n;
 
         if (fstat(fd, &st) < 0)
-                return set_error(ret_error, -errno, "Cannot stat '%s': %s", path, strerror(errno));
+                return ret_error_set(ret_error, -errno, "Cannot stat '%s': %m", path);
         if (!S_ISREG(st.st_mode))
-                return set_error(ret_error, -EINVAL, "Master key '%s' is not a regular file", path);
+                return ret_error_set(ret_error, -EINVAL, "Master key '%s' is not a regular file", path);
         if ((st.st_mode & 07777 & ~(mode_t) 0600) != 0)
-                return set_error(
+                return ret_error_set(
                         ret_error, -EPERM,
                         "Master key '%s' has mode %04o, wider than 0600; refusing to use it (fix with "
                         "chmod 0600)",
                         path, (unsigned) (st.st_mode & 07777));
         if (st.st_size != MASTER_KEY_SIZE)
-                return set_error(ret_error, -EINVAL, "Master key '%s' is %jd bytes long, expected %u", path,
-                                 (intmax_t) st.st_size, MASTER_KEY_SIZE);
+                return ret_error_set(ret_error, -EINVAL, "Master key '%s' is %jd bytes long, expected %u",
+                                     path, (intmax_t) st.st_size, MASTER_KEY_SIZE);
 
         n = read_full(fd, ret->key, MASTER_KEY_SIZE);
         if (n < 0)
-                return set_error(ret_error, (int) n, "Cannot read master key '%s': %s", path,
-                                 strerror((int) -n));
+                return ret_error_set(ret_error, (int) n, "Cannot read master key '%s': %m", path);
         if (n != MASTER_KEY_SIZE) {
                 master_key_wipe(ret);
-                return set_error(ret_error, -EINVAL, "Master key '%s' is truncated", path);
+                return ret_error_set(ret_error, -EINVAL, "Master key '%s' is truncated", path);
         }
         return 0;
 }
 
-/* Create state_dir/master.key atomically: write a temporary file, fsync it and
- * rename it into place without replacing anything, so that a crash leaves either
- * no key or a complete one, and two racing starts agree on one key. */
+/* Create state_dir/master.key atomically (fileio.c: a temporary file, fsync'ed and renamed into
+ * place without replacing anything), so that a crash leaves either no key or a complete one, and
+ * two racing starts agree on one key. */
 static int create_key_file(const char *state_dir, const char *path, MasterKey *ret, char **ret_error) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+        _cleanup_(atomic_file_discard) AtomicFile f = ATOMIC_FILE_NULL;
+        _cleanup_close_ int dfd = -EBADF;
         MasterKey k = {0};
         int r;
 
         dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
-                return set_error(ret_error, -errno, "Cannot open state directory '%s': %s", state_dir,
-                                 strerror(errno));
+                return ret_error_set(ret_error, -errno, "Cannot open state directory '%s': %m", state_dir);
 
-        if (asprintf(&tmp, "%s/.#" MASTER_KEY_FILE "XXXXXX", state_dir) < 0)
-                return -ENOMEM;
-        /* mkostemp() creates the file 0600 with O_EXCL, so it never follows a symlink. */
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return set_error(ret_error, -errno, "Cannot create a temporary file in '%s': %s", state_dir,
-                                 strerror(errno));
+        r = atomic_file_open_at(dfd, MASTER_KEY_FILE, 0600, (uid_t) -1, (gid_t) -1, ATOMIC_FILE_NOREPLACE, &f);
+        if (r < 0)
+                return ret_error_set(ret_error, r, "Cannot create a temporary file in '%s': %m", state_dir);
 
         r = random_bytes(k.key, sizeof k.key);
         if (r < 0) {
-                r = set_error(ret_error, r, "Cannot generate a master key: %s", openssl_last_error());
-                goto fail;
+                master_key_wipe(&k);
+                return ret_error_set(ret_error, r, "Cannot generate a master key: %s", openssl_last_error());
         }
 
-        if (fchmod(fd, 0600) < 0) {
-                r = set_error(ret_error, -errno, "Cannot chmod '%s': %s", tmp, strerror(errno));
-                goto fail;
-        }
-        for (size_t done = 0; done < sizeof k.key;) {
-                ssize_t n = write(fd, k.key + done, sizeof k.key - done);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = set_error(ret_error, -errno, "Cannot write '%s': %s", tmp, strerror(errno));
-                        goto fail;
-                }
-                done += (size_t) n;
-        }
-        if (fsync(fd) < 0) {
-                r = set_error(ret_error, -errno, "Cannot fsync '%s': %s", tmp, strerror(errno));
-                goto fail;
+        r = loop_write(f.fd, k.key, sizeof k.key);
+        if (r < 0) {
+                master_key_wipe(&k);
+                return ret_error_set(ret_error, r, "Cannot write a new master key in '%s': %m", state_dir);
         }
 
-        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
-                if (errno == EINVAL || errno == ENOSYS) {
-                        /* A file system without RENAME_NOREPLACE: link() never replaces either. */
-                        if (link(tmp, path) < 0) {
-                                r = -errno;
-                                goto rename_failed;
-                        }
-                        (void) unlink(tmp);
-                } else {
-                        r = -errno;
-                        goto rename_failed;
-                }
+        r = atomic_file_commit(&f);
+        if (r < 0) {
+                master_key_wipe(&k);
+                if (r == -EEXIST)
+                        return r; /* somebody else won the race: the caller loads theirs */
+                return ret_error_set(ret_error, r, "Cannot move the new master key into place at '%s': %m",
+                                     path);
         }
 
-        (void) fsync(dfd);
         *ret = k;
         master_key_wipe(&k);
         return 0;
-
-rename_failed:
-        (void) unlink(tmp);
-        master_key_wipe(&k);
-        if (r == -EEXIST)
-                return r; /* somebody else won the race: the caller loads theirs */
-        return set_error(ret_error, r, "Cannot move the new master key into place at '%s': %s", path,
-                         strerror(-r));
-
-fail:
-        (void) unlink(tmp);
-        master_key_wipe(&k);
-        return r;
 }
 
 int master_key_load(const char *state_dir, MasterKey *ret, char **ret_source, char **ret_error) {
@@ -279,14 +227,14 @@ int master_key_load(const char *state_dir, MasterKey *ret, char **ret_source, ch
                 }
                 if (r != -ENOENT) {
                         if (ret_error && !*ret_error)
-                                (void) set_error(ret_error, r, "Cannot open master key credential '%s': %s",
-                                                 cpath, strerror(-r));
+                                (void) ret_error_set(ret_error, r,
+                                                     "Cannot open master key credential '%s': %m", cpath);
                         return r;
                 }
         }
 
         if (isempty(state_dir))
-                return set_error(ret_error, -EINVAL, "No state directory for the master key");
+                return ret_error_set(ret_error, -EINVAL, "No state directory for the master key");
         if (asprintf(&path, "%s/" MASTER_KEY_FILE, state_dir) < 0)
                 return -ENOMEM;
 
@@ -300,11 +248,10 @@ int master_key_load(const char *state_dir, MasterKey *ret, char **ret_source, ch
                         if (r == -EEXIST && attempt == 0)
                                 continue;
                 } else if (errno == ELOOP)
-                        r = set_error(ret_error, -ELOOP,
-                                      "Master key '%s' is a symlink; refusing to follow it", path);
+                        r = ret_error_set(ret_error, -ELOOP,
+                                          "Master key '%s' is a symlink; refusing to follow it", path);
                 else
-                        r = set_error(ret_error, -errno, "Cannot open master key '%s': %s", path,
-                                      strerror(errno));
+                        r = ret_error_set(ret_error, -errno, "Cannot open master key '%s': %m", path);
                 break;
         }
         if (r < 0)
@@ -498,8 +445,8 @@ int csr_build(EVP_PKEY *pkey, const char *cn, char *const *dns_names, uint8_t **
                 return -EIO;
 
         /* The CN field holds at most 64 characters (RFC 5280 ub-common-name); a longer
-         * name is carried by the SAN alone, as ACME CAs expect. */
-        if (!isempty(cn) && strlen(cn) <= 64) {
+         * name is carried by the SAN alone, as ACME CAs expect; so is a URI (ca_sign_leaf()). */
+        if (!isempty(cn) && strlen(cn) <= 64 && san_type(cn) != SAN_URI) {
                 X509_NAME *name = X509_REQ_get_subject_name(req);
                 if (X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
                                                (const unsigned char *) cn, -1, -1, 0) != 1)
@@ -525,7 +472,7 @@ int csr_build(EVP_PKEY *pkey, const char *cn, char *const *dns_names, uint8_t **
         for (size_t i = 0; i < n_given; i++) {
                 bool dup = isempty(dns_names[i]);
                 for (size_t k = 0; k < n && !dup; k++)
-                        dup = strcasecmp(names[k], dns_names[i]) == 0;
+                        dup = san_equal(names[k], dns_names[i]);
                 if (!dup)
                         names[n++] = dns_names[i];
         }
@@ -536,15 +483,11 @@ int csr_build(EVP_PKEY *pkey, const char *cn, char *const *dns_names, uint8_t **
                 if (!gens)
                         return -ENOMEM;
                 for (size_t i = 0; i < n; i++) {
-                        GENERAL_NAME *g = GENERAL_NAME_new();
-                        ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+                        GENERAL_NAME *g = NULL;
 
-                        if (!g || !s || ASN1_STRING_set(s, names[i], -1) != 1) {
-                                GENERAL_NAME_free(g);
-                                ASN1_IA5STRING_free(s);
+                        /* Each name as the entry of its type (DESIGN.md): IP address, URI, DNS name. */
+                        if (general_name_from_san(names[i], &g) < 0)
                                 return -ENOMEM;
-                        }
-                        GENERAL_NAME_set0_value(g, GEN_DNS, s);
                         if (!sk_GENERAL_NAME_push(gens, g)) {
                                 GENERAL_NAME_free(g);
                                 return -ENOMEM;

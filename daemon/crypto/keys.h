@@ -8,6 +8,7 @@
  * no security. */
 
 #include "macro.h"
+#include "openssl-util.h"
 #include "x509.h"
 
 #define MASTER_KEY_SIZE 32U
@@ -38,7 +39,8 @@ int key_unseal(const MasterKey *mk, const uint8_t *sealed, size_t len, EVP_PKEY 
 /* Build a CSR (signed with pkey) for cn and dns_names, for providers that take
  * CSRs (ACME, external CAs). Returns DER. A cn longer than 64 characters (the
  * limit of the CN attribute) is left out of the subject; put it in dns_names.
- * At most SANS_MAX names (-E2BIG). */
+ * The SAN holds the CN and dns_names, each as the entry of its type (IP address,
+ * URI, DNS name: general_name_from_san()). At most SANS_MAX names (-E2BIG). */
 int csr_build(EVP_PKEY *pkey, const char *cn, char *const *dns_names, uint8_t **ret_der, size_t *ret_len);
 
 /* Fill buf with n bytes from the CSPRNG (RAND_priv_bytes). */

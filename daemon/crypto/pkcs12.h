@@ -4,6 +4,7 @@
 /* Layer 1: PKCS#12 export. */
 
 #include "macro.h"
+#include "openssl-util.h"
 
 /* Build a PFX with key, leaf and chain, friendly name = friendly_name.
  * Default: AES-256-CBC with PBKDF2-HMAC-SHA256 for key and certificates,

@@ -15,6 +15,7 @@
  * default provider uses. Thread-safe. */
 
 #include "macro.h"
+#include "openssl-util.h"
 
 typedef enum SpkiType {
         SPKI_OTHER = 0,

@@ -4,6 +4,7 @@
 /* Layer 1: X.509 parsing and validation primitives (no store, no bus). */
 
 #include "macro.h"
+#include "openssl-util.h"
 
 #define CSR_MAX_SIZE (64U * 1024U)    /* bytes, PEM or DER */
 #define SANS_MAX 1000U                /* hard ceiling on SANs in one request; policy MaxSANs is lower */
@@ -39,6 +40,71 @@ char *pkey_describe(EVP_PKEY *pkey, unsigned *ret_rsa_bits);
  * the quoted name (e.g. "'ex ample.com': label 'ex ample' contains ' '"). */
 int dns_name_normalize(const char *name, char **ret_normalized, char **ret_error);
 
+/* general-names.c: the names a certificate is for. A requested subject alternative name is a
+ * string (DESIGN.md): an IPv4 or IPv6 literal is an iPAddress entry, one with a URI scheme
+ * ("spiffe://...", "https://...", "urn:...") a URI entry, anything else a DNS name. The same
+ * strings show a certificate's names (CertInfo.sans, SubjectAlternativeNames). */
+#define URI_MAX 2048U
+
+typedef enum SanType {
+        SAN_DNS,
+        SAN_IP,
+        SAN_URI,
+} SanType;
+
+/* The type by the form alone; san_normalize() says whether the name is valid. Strings that
+ * were meant as IP addresses (digits and dots only, hex digits and colons, "[...]") are
+ * SAN_IP even when they are not valid ones; "host:443" is not a URI. */
+SanType san_type(const char *name);
+const char *san_type_to_string(SanType t);   /* "DNS name", "IP address", "URI" */
+
+/* Validate and normalise one name by its type: a DNS name as dns_name_normalize(); an IP
+ * address as its canonical text (inet_ntop(): "10.0.0.5", "2001:db8::1"); a URI: RFC 3986
+ * characters only ('%' followed by two hex digits), a scheme and something after it, at
+ * most URI_MAX characters, the host of an authority a DNS name or an IP literal (RFC 5280
+ * 4.2.1.6: no wildcard, not empty), scheme and host lower-cased. -EINVAL with *ret_error
+ * naming the quoted name. */
+int san_normalize(const char *name, SanType *ret_type, char **ret_normalized, char **ret_error);
+
+/* An IPv4 or IPv6 literal: returns 4 or 16 with the address in ret, else -EINVAL. */
+int ip_address_parse(const char *s, uint8_t ret[static 16]);
+int ip_address_to_string(const uint8_t *addr, size_t len, char ret[static 46]);
+
+/* A network in CIDR notation ("10.0.0.0/8", "2001:db8::/32"; a bare address is a /32 or
+ * /128). Bits set after the prefix are refused, naming the network that was meant. */
+typedef struct IpNetwork {
+        uint8_t addr[16];
+        unsigned len;                  /* 4 or 16 */
+        unsigned prefix;               /* bits */
+} IpNetwork;
+
+int ip_network_parse(const char *s, IpNetwork *ret, char **ret_error);
+char *ip_network_to_string(const IpNetwork *n);     /* "10.0.0.0/8" */
+/* An IPv4 network contains IPv4 addresses only, an IPv6 one IPv6 addresses only. */
+bool ip_network_contains(const IpNetwork *n, const uint8_t *addr, size_t len);
+
+/* The host of a URI's authority, lower-case, an IPv6 literal without its brackets: 1 and
+ * *ret_host, or 0 and NULL when the URI has none ("urn:..."); -EINVAL when it is no URI. */
+int uri_get_host(const char *uri, char **ret_host);
+
+/* The entry for a normalised name: iPAddress, uniformResourceIdentifier or dNSName. */
+int general_name_from_san(const char *name, GENERAL_NAME **ret);
+/* Whether g is that name (DNS names compare case-insensitively). */
+bool general_name_equal_san(const GENERAL_NAME *g, const char *name);
+
+/* Whether two normalised names are the same entry: IP addresses by value, URIs exactly, DNS
+ * names case-insensitively. */
+bool san_equal(const char *a, const char *b);
+
+/* The form names are looked up in ("which certificates cover this name"): an IP address
+ * canonical, a URI normalised (as found when it is not valid), anything else lower-case
+ * without a trailing dot. The same for the names stored and the name asked for. */
+char *san_lookup_form(const char *name);
+/* The wildcard name that covers a DNS name (RFC 6125 6.4.3: one label): "*.example.com"
+ * for "www.example.com"; NULL for a wildcard, an IP address, a URI, or a name of fewer
+ * than three labels. */
+char *san_wildcard_parent(const char *name);
+
 /* A parsed, signature-checked CSR. */
 typedef struct Csr {
         X509_PUBKEY *pubkey;     /* the subjectPublicKeyInfo as encoded, never decoded: use it with
@@ -46,7 +112,8 @@ typedef struct Csr {
                                   * LeafRequest.spki; X509_PUBKEY_get0() on it fails. Decode
                                   * der with d2i_X509_REQ() where an X509_REQ is needed. */
         char *common_name;       /* subject CN or NULL */
-        char **dns_names;        /* SAN dNSNames as found (not normalised), NULL-terminated, never NULL */
+        char **dns_names;        /* SANs as found (not normalised): dNSNames, URIs, and iPAddresses as
+                                  * text (x509.h "general-names.c"), NULL-terminated, never NULL */
         size_t n_dns_names;
         char *key_algorithm;     /* pkey_describe() of the public key */
         unsigned rsa_bits;
@@ -85,7 +152,8 @@ int x509_pubkey_set_encoded(X509_PUBKEY *dst, const X509_ALGOR *alg, const unsig
  * is stored (lists never parse certificates). */
 typedef struct CertInfo {
         char *common_name;       /* may be "" */
-        char **sans;             /* DNS names and IP addresses as text, NULL-terminated, never NULL */
+        char **sans;             /* DNS names, IP addresses as text and URIs (see SanType),
+                                  * NULL-terminated, never NULL */
         char *subject;           /* RFC 2253 one line, e.g. "CN=www.example.com,O=Example" */
         char *issuer;
         char *algorithm;         /* pkey_describe() */

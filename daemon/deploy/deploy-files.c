@@ -13,6 +13,7 @@
 #include "log.h"
 
 #include "deploy-files.h"
+#include "fileio.h"
 #include "keyfile.h"
 
 const char *const deploy_file_names[] = {
@@ -154,28 +155,14 @@ int deploy_files_check(const char *directory, uid_t owner, char **ret_error) {
         return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                data += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 static int write_file(int dfd, const char *dir_path, const char *name, const char *a, const char *b,
                       uid_t uid, gid_t gid, mode_t mode, char **ret_error) {
         _cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return path_error(ret_error, errno, dir_path, name);
-        int r = write_all(fd, strempty(a), strlen(strempty(a)));
+        int r = loop_write(fd, strempty(a), strlen(strempty(a)));
         if (r >= 0 && b)
-                r = write_all(fd, b, strlen(b));
+                r = loop_write(fd, b, strlen(b));
         if (r < 0)
                 return path_error(ret_error, -r, dir_path, name);
         /* Mode first: after fchown() to another user, only CAP_FOWNER could change it. */

@@ -16,13 +16,14 @@ bool deployment_state_valid(const char *state) {
 DeploymentRow *deployment_row_free(DeploymentRow *r) {
         if (!r)
                 return NULL;
-        g_free(r->name);
-        g_free(r->origin);
-        g_free(r->common_name);
+        /* The strings come from store_column_strdup() (malloc), the row from g_new0(). */
+        free(r->name);
+        free(r->origin);
+        free(r->common_name);
         deploy_spec_free(r->spec);
-        g_free(r->state);
-        g_free(r->retry_action);
-        g_free(r->last_error);
+        free(r->state);
+        free(r->retry_action);
+        free(r->last_error);
         g_free(r);
         return NULL;
 }

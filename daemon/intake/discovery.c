@@ -297,10 +297,9 @@ static void start_next(Discovery *d);
 static void job_done(void *userdata) {
         ScanJob *j = userdata;
         Discovery *d = j->owner;
-        struct timespec a, b;
         unsigned n_new = 0;
 
-        clock_gettime(CLOCK_MONOTONIC, &a);
+        uint64_t start = monotonic_usec();
         g_autoptr(GArray) notes = g_array_new(FALSE, FALSE, sizeof(Notification));
         int r = store_begin(d->ctx.store);
         if (r >= 0)
@@ -309,14 +308,13 @@ static void job_done(void *userdata) {
                 r = store_commit(d->ctx.store);
         else
                 store_rollback(d->ctx.store);
-        clock_gettime(CLOCK_MONOTONIC, &b);
+        uint64_t end = monotonic_usec();
 
         d->stats.scans++;
         d->stats.files_read = j->files_read;
         d->stats.certificates_seen = j->certs->len;
         d->stats.last_scan_usec = j->usec;
-        d->stats.last_apply_usec = (uint64_t) (b.tv_sec - a.tv_sec) * USEC_PER_SEC +
-                                   (uint64_t) ((b.tv_nsec - a.tv_nsec) / 1000);
+        d->stats.last_apply_usec = end - start;
 
         if (r < 0) {
                 log_error_errno(r, "Discovery: cannot record the scan results: %m; rescanning in %u s.",

@@ -8,6 +8,7 @@
 
 #include <glib.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "metrics-text.h"
 
@@ -15,31 +16,21 @@
 #define BUFFER_SIZE (1024U * 1024U)
 
 struct MetricsText {
-        char *path;
-        char *tmp_path;
-        char *dir;
-        int fd;
+        AtomicFile file;
         int error;           /* the first one, negative errno */
-        bool committed;
         size_t len;
         char buf[BUFFER_SIZE];
 };
 
 int metrics_text_open(const char *path, MetricsText **ret) {
         _cleanup_(metrics_text_freep) MetricsText *t = g_malloc(sizeof(MetricsText));
-        t->path = g_strdup(path);
-        t->dir = g_path_get_dirname(path);
-        g_autofree char *base = g_path_get_basename(path);
-        t->tmp_path = g_strdup_printf("%s/.%s.XXXXXX", t->dir, base);
+        t->file = ATOMIC_FILE_NULL;
         t->error = 0;
-        t->committed = false;
         t->len = 0;
-        t->fd = mkostemp(t->tmp_path, O_CLOEXEC);
-        if (t->fd < 0) {
-                int r = -errno;
-                g_clear_pointer(&t->tmp_path, g_free);
+        /* The daemon's umask is 077; node_exporter reads as its own user. */
+        int r = atomic_file_open(path, 0644, 0, &t->file);
+        if (r < 0)
                 return r;
-        }
         *ret = TAKE_PTR(t);
         return 0;
 }
@@ -47,28 +38,14 @@ int metrics_text_open(const char *path, MetricsText **ret) {
 MetricsText *metrics_text_free(MetricsText *t) {
         if (!t)
                 return NULL;
-        if (t->fd >= 0)
-                close(t->fd);
-        if (t->tmp_path && !t->committed)
-                (void) unlink(t->tmp_path);
-        g_free(t->tmp_path);
-        g_free(t->path);
-        g_free(t->dir);
+        atomic_file_discard(&t->file);
         g_free(t);
         return NULL;
 }
 
 static void flush(MetricsText *t) {
-        size_t off = 0;
-        while (off < t->len && t->error == 0) {
-                ssize_t n = write(t->fd, t->buf + off, t->len - off);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        t->error = -errno;
-                } else
-                        off += (size_t) n;
-        }
+        if (t->error == 0)
+                t->error = loop_write(t->file.fd, t->buf, t->len);
         t->len = 0;
 }
 
@@ -193,23 +170,7 @@ int metrics_text_commit(MetricsText *t) {
         flush(t);
         if (t->error < 0)
                 return t->error;
-        /* The daemon's umask is 077; node_exporter reads as its own user. */
-        if (fchmod(t->fd, 0644) < 0)
-                return -errno;
-        if (fsync(t->fd) < 0)
-                return -errno;
-        if (close(t->fd) < 0) {
-                t->fd = -1;
-                return -errno;
-        }
-        t->fd = -1;
-        if (rename(t->tmp_path, t->path) < 0)
-                return -errno;
-        t->committed = true;
-        _cleanup_close_ int dfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0)
-                (void) fsync(dfd);
-        return 0;
+        return atomic_file_commit(&t->file);
 }
 
 static void put_string(void *userdata, const char *s, size_t n) {

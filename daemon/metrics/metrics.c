@@ -114,12 +114,6 @@ static uint64_t thread_cpu_usec(void) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000U;
 }
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000U;
-}
-
 static void count_clear(void *p) {
         Count *c = p;
         g_free(c->a);
@@ -665,7 +659,7 @@ static int on_page(sd_event_source *source, void *userdata) {
          * orders counted as final stay counted. */
         if (store_in_txn(m->ctx.store)) {
                 (void) sd_event_source_set_enabled(m->pager, SD_EVENT_OFF);
-                (void) sd_event_source_set_time(m->timer, mono_usec() + TXN_RETRY_USEC);
+                (void) sd_event_source_set_time(m->timer, monotonic_usec() + TXN_RETRY_USEC);
                 (void) sd_event_source_set_enabled(m->timer, SD_EVENT_ONESHOT);
                 return 0;
         }
@@ -682,7 +676,7 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         if (m->phase == PHASE_IDLE) {
                 m->phase = PHASE_READING;
                 m->dirty = false;
-                m->last_start = mono_usec();
+                m->last_start = monotonic_usec();
                 m->reading = snapshot_new(m);
         } else if (m->phase != PHASE_READING)
                 return 0;

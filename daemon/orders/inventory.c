@@ -21,7 +21,7 @@ CertRow *cert_row_free(CertRow *r) {
         free(r->revocation_reason);
         free(r->revocation_propagation);
         g_strfreev(r->paths);
-        free(r);
+        g_free(r); /* g_new0() */
         return NULL;
 }
 
@@ -100,9 +100,10 @@ int inventory_get(Store *s, uint64_t id, CertRow **ret) {
                 return r;
         _cleanup_stmt_ sqlite3_stmt *pstmt = pst;
         store_bind_int64(pst, 1, (int64_t) id);
+        /* GLib strings: cert_row_free() frees them with g_strfreev(). */
         g_autoptr(GPtrArray) paths = g_ptr_array_new();
         while ((rc = sqlite3_step(pst)) == SQLITE_ROW)
-                g_ptr_array_add(paths, store_column_strdup(pst, 0));
+                g_ptr_array_add(paths, g_strdup(strempty((const char *) sqlite3_column_text(pst, 0))));
         g_ptr_array_add(paths, NULL);
         c->paths = (char **) g_ptr_array_steal(paths, NULL);
         if (rc != SQLITE_DONE)
@@ -162,27 +163,43 @@ int inventory_count(Store *s, uint64_t *ret) {
         return store_query_u64(s, "SELECT count(*) FROM certificates", ret);
 }
 
+/* The conditions of every list but the name filter's (?1..?9; see inventory_list_sql()). */
+#define LIST_SELECT "SELECT id, common_name, source, issuer, not_after, revoked_at FROM certificates"
+#define LIST_WHERE                                                                                  \
+        " WHERE not_after BETWEEN ?8 AND ?9"                                                       \
+        "   AND (?1 IS NULL OR source = ?1)"                                                       \
+        "   AND (?2 IS NULL"                                                                       \
+        "        OR (?2 = 'revoked' AND revoked_at != 0)"                                          \
+        "        OR (?2 = 'expired' AND revoked_at = 0 AND not_after < ?3)"                        \
+        "        OR (?2 = 'active' AND revoked_at = 0 AND not_after >= ?3))"                       \
+        "   AND (?4 IS NULL OR lower(common_name) GLOB lower(?4))"                                 \
+        "   AND (?5 IS NULL OR (revoked_at = 0 AND not_after >= ?3 AND not_after < ?5))"
+#define LIST_ORDER " ORDER BY not_after, id LIMIT ?6 OFFSET ?7"
+
 int inventory_list_sql(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata) {
         /* One statement for every filter combination: a NULL parameter disables its condition.
          * It walks the covering index certificates_list in (not_after, id) order: soonest expiry
          * first, stable for paging, and the DER blobs are never read. The status and expiry
          * filters also bound not_after (?8..?9, inclusive), which SQLite turns into a range of the
-         * index: expiring_within_days=30 reads the rows of the next 30 days, not all of them. */
+         * index: expiring_within_days=30 reads the rows of the next 30 days, not all of them.
+         * The name filter starts from certificate_names instead (the few certificates that
+         * carry the name, or the wildcard that covers it: ?10, ?11), then sorts them. */
+        _cleanup_free_ char *name = NULL, *wildcard = NULL;
         sqlite3_stmt *st;
-        int r = store_prepare(
-                s,
-                "SELECT id, common_name, source, issuer, not_after, revoked_at FROM certificates"
-                " INDEXED BY certificates_list"
-                " WHERE not_after BETWEEN ?8 AND ?9"
-                "   AND (?1 IS NULL OR source = ?1)"
-                "   AND (?2 IS NULL"
-                "        OR (?2 = 'revoked' AND revoked_at != 0)"
-                "        OR (?2 = 'expired' AND revoked_at = 0 AND not_after < ?3)"
-                "        OR (?2 = 'active' AND revoked_at = 0 AND not_after >= ?3))"
-                "   AND (?4 IS NULL OR lower(common_name) GLOB lower(?4))"
-                "   AND (?5 IS NULL OR (revoked_at = 0 AND not_after >= ?3 AND not_after < ?5))"
-                " ORDER BY not_after, id LIMIT ?6 OFFSET ?7",
-                &st);
+        int r;
+
+        if (f->name) {
+                name = san_lookup_form(f->name);
+                if (!name)
+                        return -ENOMEM;
+                wildcard = san_wildcard_parent(name);
+                r = store_prepare(s,
+                                  LIST_SELECT LIST_WHERE
+                                  "   AND id IN (SELECT certificate_id FROM certificate_names"
+                                  "              WHERE name = ?10 OR name = ?11)" LIST_ORDER,
+                                  &st);
+        } else
+                r = store_prepare(s, LIST_SELECT " INDEXED BY certificates_list" LIST_WHERE LIST_ORDER, &st);
         if (r < 0)
                 return r;
         _cleanup_stmt_ sqlite3_stmt *stmt = st;
@@ -213,6 +230,10 @@ int inventory_list_sql(Store *s, const CertFilter *f, uint64_t now, CertListFunc
         store_bind_int64(st, 7, f->offset);
         store_bind_int64(st, 8, lo);
         store_bind_int64(st, 9, hi);
+        if (name) {
+                store_bind_text(st, 10, name);
+                store_bind_text(st, 11, wildcard);
+        }
 
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -404,7 +425,7 @@ static int list_cache_fill(Store *s, ListCache *c) {
         return 0;
 }
 
-/* The WHERE clause of inventory_list_sql(), without the glob. */
+/* The WHERE clause of inventory_list_sql(), without the glob and the name. */
 static bool list_cache_match(const ListCache *c, const ListCacheRow *row, const CertFilter *f, int64_t now,
                              int64_t window_end) {
         if (f->source && !streq(c->labels->pdata[row->source], f->source))
@@ -461,10 +482,11 @@ static int list_cached(ListCache *c, const CertFilter *f, uint64_t now, CertList
 }
 
 int inventory_list(Store *s, const CertFilter *f, uint64_t now, CertListFunc cb, void *userdata) {
-        /* A glob (lower() is SQLite's) and now beyond int64 stay with SQL. A list that reads a
-         * few rows of the index (a page, the expiry window) does not refill a stale cache. */
+        /* A glob (lower() is SQLite's), a name (certificate_names) and now beyond int64 stay with
+         * SQL. A list that reads a few rows of the index (a page, the expiry window) does not
+         * refill a stale cache. */
         ListCache *c = NULL;
-        if (!f->cn_glob && now <= (uint64_t) INT64_MAX && (!f->expiring || f->expiring_within_days <= 36500))
+        if (!f->cn_glob && !f->name && now <= (uint64_t) INT64_MAX && (!f->expiring || f->expiring_within_days <= 36500))
                 c = list_cache_get(s);
         if (c && c->valid) {
                 int64_t v;
@@ -541,6 +563,34 @@ int inventory_list_ids(Store *s, uint64_t **ret, size_t *ret_n) {
         return store_query_ids(s, "SELECT id FROM certificates ORDER BY id", ret, ret_n);
 }
 
+/* certificate_names (store-migrate.c, schema 4): the CN and every SAN in their lookup form. */
+static int names_insert(Store *s, uint64_t id, const CertInfo *i) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "INSERT OR IGNORE INTO certificate_names (name, certificate_id) VALUES (?, ?)",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+
+        for (ssize_t k = -1; k < 0 || (i->sans && i->sans[k]); k++) {
+                const char *n = k < 0 ? i->common_name : i->sans[k];
+                _cleanup_free_ char *form = NULL;
+
+                if (isempty(n))
+                        continue;
+                form = san_lookup_form(n);
+                if (!form)
+                        return -ENOMEM;
+                store_bind_text(st, 1, form);
+                store_bind_int64(st, 2, (int64_t) id);
+                r = store_step_done(st);
+                if (r < 0)
+                        return r;
+                sqlite3_reset(st);
+        }
+        return 0;
+}
+
 int inventory_insert(Store *s, const CertInsert *c, uint64_t *ret_id) {
         const CertInfo *i = c->info;
         int r;
@@ -588,7 +638,7 @@ int inventory_insert(Store *s, const CertInsert *c, uint64_t *ret_id) {
         if (r < 0)
                 return r;
         *ret_id = (uint64_t) sqlite3_last_insert_rowid(store_db(s));
-        return 0;
+        return names_insert(s, *ret_id, i);
 }
 
 int keys_store_insert(Store *s, const char *algorithm, const uint8_t *sealed, size_t len, uint64_t *ret_id) {

@@ -51,6 +51,9 @@ typedef struct CertFilter {
         const char *source;             /* NULL = any */
         const char *status;             /* NULL = any; active|expired|revoked */
         const char *cn_glob;            /* NULL = any; shell glob, case-insensitive */
+        const char *name;               /* NULL = any; certificates whose CN or any SAN covers this DNS
+                                         * name (exactly, or by a wildcard one label up), IP address
+                                         * (by value) or URI (normalised, exactly): san_lookup_form() */
         bool expiring;                  /* expiring_within_days given */
         uint32_t expiring_within_days;
         uint32_t offset;

@@ -5,8 +5,8 @@
  * runs) → complete | failed. Validation, the issuance policy, dispatch onto
  * the worker pools, application of results (certificate, key, audit, alert
  * in one transaction), retries for waiting or unreachable providers, and
- * resumption after a restart. Quick orders (Local PKI, a CSR or an EC/Ed25519
- * key) skip pending and processing: issued on the quick pool first, recorded
+ * resumption after a restart. Quick orders (a provider that can issue inline,
+ * a CSR or an EC/Ed25519 key) skip pending and processing: issued on the quick pool first, recorded
  * complete with their certificate in one group commit, answered after it
  * (HACKING.md, "Issuance hot path"). Loop thread only, but for the quick jobs. */
 
@@ -130,25 +130,48 @@ int orders_prepare(Orders *o, OrderRequest *req, char **ret_error);
  * the policy, and queue it. -EUSERS when the caller has too many open orders. */
 int orders_submit(Orders *o, const OrderRequest *req, uint64_t *ret_id, char **ret_error);
 
-/* The same, for callers that can wait for their answer: the submission joins the
- * commit of every other one made in this loop iteration (group commit), and done
- * is called after that commit with the order id, or with a negative errno if the
- * commit failed. An error returned right away means nothing was recorded and done
- * will not be called. */
-typedef void (*OrderSubmittedFunc)(void *userdata, uint64_t order_id, int error, const char *message);
+/* What became of a submission whose caller waits for its answer (orders_submit_grouped(),
+ * orders_submit_csr()). */
+typedef enum OrderOutcomeKind {
+        ORDER_RECORDED,          /* order_id is the order, durable: complete (issued on the quick
+                                  * path), pending, or failed (refused by policy) */
+        ORDER_CSR_INVALID,       /* the CSR does not decode or its signature does not verify
+                                  * (-EBADMSG, -EMSGSIZE, -EKEYREJECTED, as csr_parse()) */
+        ORDER_REFUSED,           /* its names, the provider or the validity cannot be used (-EINVAL,
+                                  * -ENOENT, -EHOSTUNREACH, as orders_prepare()) */
+        ORDER_NOT_RECORDED,      /* the store failed, or the daemon stops (-ESHUTDOWN) */
+} OrderOutcomeKind;
+
+typedef struct OrderOutcome {
+        OrderOutcomeKind kind;
+        uint64_t order_id;       /* ORDER_RECORDED */
+        int error;               /* otherwise: a negative errno; nothing was recorded */
+        const char *message;     /* ORDER_CSR_INVALID, ORDER_REFUSED: why, quoting the bad value; may be
+                                  * NULL otherwise */
+        bool quick;              /* issued before it was recorded (the quick path) */
+} OrderOutcome;
+
+typedef void (*OrderSubmittedFunc)(void *userdata, const OrderOutcome *outcome);
+
+/* The same as orders_submit(), for callers that can wait for their answer: the submission joins
+ * the commit of every other one made in this loop iteration (group commit), and done is called
+ * after that commit (ORDER_RECORDED or ORDER_NOT_RECORDED). A quick order (an EC or Ed25519 key
+ * from a provider that can issue inline) is issued first and recorded complete. An error
+ * returned right away means nothing was recorded and done will not be called. */
 int orders_submit_grouped(Orders *o, const OrderRequest *req, OrderSubmittedFunc done, void *userdata,
                           char **ret_error);
-/* A CSR order for the Local PKI, taken in whole off the loop: the CSR is decoded and its
- * signature checked, its names normalised (as orders_prepare()), the policy evaluated and the
- * certificate signed on the quick pool; the order is then recorded, complete, in the group
- * commit, and done is called after it. req carries kind "csr", provider, validity_days,
- * parameters and the caller (uid, pid, requested_by, channel); csr and common_name are not
- * used. -EAGAIN: not such an order (another provider, no quick pool): decode the CSR and use
- * orders_submit_grouped(). An error returned right away (-EUSERS: the caller's bound) means
- * done will not be called. done may report a refusal with order id 0 and a message: the CSR
- * does not decode (-EBADMSG, -EMSGSIZE, -EKEYREJECTED, as csr_parse()) or its names cannot be
- * issued (-EINVAL, as orders_prepare()). A policy refusal is recorded as a failed order. */
-int orders_submit_csr(Orders *o, const OrderRequest *req, const char *pem, size_t size, OrderSubmittedFunc done,
+
+/* The one way in for a CSR, from the bus (SubmitCSR) and the spool alike. data is the CSR as
+ * received (PEM or DER, at most CSR_MAX_SIZE bytes); req carries kind "csr", the provider,
+ * validity_days, parameters (a "csr" entry, the request as PEM, is put first when they lack one),
+ * the caller (uid, pid, requested_by, channel) and the spool fields; csr, common_name and
+ * dns_names are not used. Off the loop, in one job: the CSR is decoded once and its signature
+ * checked, its names normalised (as orders_prepare()) and the policy evaluated; if the provider
+ * can issue inline the certificate is signed there too and the order recorded complete, else it
+ * is recorded pending and dispatched. A policy refusal is recorded as a failed order. done is
+ * called once, after the commit, with the outcome. On the loop only the per-caller bound is
+ * checked: -EUSERS (or another error) returned right away means done will not be called. */
+int orders_submit_csr(Orders *o, const OrderRequest *req, const void *data, size_t size, OrderSubmittedFunc done,
                       void *userdata, char **ret_error);
 
 /* For callers that record many orders with rows of their own in one commit (deployments):

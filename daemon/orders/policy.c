@@ -177,22 +177,159 @@ static bool name_allowed(const PolicyConfig *p, const char *name) {
         return false;
 }
 
-static int check_allowed_domains(const PolicyConfig *p, GPtrArray *names, PolicyVerdict *v) {
+static bool domains_restricted(const PolicyConfig *p) {
+        /* Not configured, or configured empty: any domain. */
+        return p->allowed_domains_set && p->allowed_domains && p->allowed_domains[0];
+}
+
+/* The names of a request by their kind (DESIGN.md: an IP literal is an iPAddress entry, a
+ * string with a URI scheme a URI entry, anything else a DNS name). */
+typedef struct PolicyNames {
+        GPtrArray *dns, *ip, *uri;      /* borrowed strings */
+} PolicyNames;
+
+/* AllowedDomains= governs DNS names. Where no rule of their own is configured, it also
+ * governs the other kinds, so that a policy written to restrict names keeps restricting
+ * every name: an IP address (without AllowedNetworks=) matches no domain glob, and a URI
+ * (without AllowedURIPrefixes=) is allowed by its host, which needs a host to begin with. */
+static int check_allowed_domains(const PolicyConfig *p, const PolicyNames *n, PolicyVerdict *v) {
         g_autofree char *shown = NULL, *globs = NULL;
 
-        /* Not configured, or configured empty: any domain. */
-        if (!p->allowed_domains_set || !p->allowed_domains || !p->allowed_domains[0])
+        if (!domains_restricted(p))
                 return 0;
+        globs = g_strjoinv(" ", p->allowed_domains);
 
-        for (size_t i = 0; i < names->len; i++) {
-                const char *name = g_ptr_array_index(names, i);
+        for (size_t i = 0; i < n->dns->len; i++) {
+                const char *name = g_ptr_array_index(n->dns, i);
 
                 if (name_allowed(p, name))
                         continue;
                 shown = escape_name(name);
-                globs = g_strjoinv(" ", p->allowed_domains);
                 return verdict_add(v, "AllowedDomains", p->allowed_domains_enforcement, "'%s' matches none of %s",
                                    shown, globs);
+        }
+        if (!p->allowed_networks_set && n->ip->len > 0) {
+                shown = escape_name(g_ptr_array_index(n->ip, 0));
+                return verdict_add(v, "AllowedDomains", p->allowed_domains_enforcement,
+                                   "'%s' is an IP address, which none of %s matches (AllowedNetworks= allows "
+                                   "IP addresses)",
+                                   shown, globs);
+        }
+        if (p->allowed_uri_prefixes_set)
+                return 0;
+        for (size_t i = 0; i < n->uri->len; i++) {
+                const char *uri = g_ptr_array_index(n->uri, i);
+                g_autofree char *host_shown = NULL;
+                _cleanup_free_ char *host = NULL;
+                int r = uri_get_host(uri, &host);
+
+                if (r < 0 && r != -EINVAL)
+                        return r;
+                if (r > 0 && san_type(host) == SAN_IP) {
+                        if (p->allowed_networks_set)
+                                continue; /* AllowedNetworks= decides */
+                } else if (r > 0 && name_allowed(p, host))
+                        continue;
+                shown = escape_name(uri);
+                if (r <= 0)
+                        return verdict_add(v, "AllowedDomains", p->allowed_domains_enforcement,
+                                           "'%s' has no host for %s to match (AllowedURIPrefixes= allows URIs)",
+                                           shown, globs);
+                host_shown = escape_name(host);
+                return verdict_add(v, "AllowedDomains", p->allowed_domains_enforcement,
+                                   "'%s': its host '%s' matches none of %s (AllowedURIPrefixes= allows URIs)",
+                                   shown, host_shown, globs);
+        }
+        return 0;
+}
+
+static bool address_allowed(const PolicyConfig *p, const char *text) {
+        uint8_t addr[16];
+        int l = ip_address_parse(text, addr);
+
+        if (l < 0)
+                return false;
+        for (char **c = p->allowed_networks; c && *c; c++) {
+                IpNetwork net;
+                if (ip_network_parse(*c, &net, NULL) >= 0 && ip_network_contains(&net, addr, (size_t) l))
+                        return true;
+        }
+        return false;
+}
+
+/* AllowedNetworks= governs IP addresses, and the IP hosts of URIs when AllowedURIPrefixes= is
+ * not configured. */
+static int check_allowed_networks(const PolicyConfig *p, const PolicyNames *n, PolicyVerdict *v) {
+        g_autofree char *shown = NULL, *nets = NULL;
+
+        if (!p->allowed_networks_set || !p->allowed_networks)
+                return 0;
+        nets = g_strjoinv(" ", p->allowed_networks);
+
+        for (size_t i = 0; i < n->ip->len; i++) {
+                const char *ip = g_ptr_array_index(n->ip, i);
+
+                if (address_allowed(p, ip))
+                        continue;
+                shown = escape_name(ip);
+                return verdict_add(v, "AllowedNetworks", p->allowed_networks_enforcement, "'%s' is in none of %s",
+                                   shown, nets);
+        }
+        if (p->allowed_uri_prefixes_set)
+                return 0;
+        for (size_t i = 0; i < n->uri->len; i++) {
+                const char *uri = g_ptr_array_index(n->uri, i);
+                _cleanup_free_ char *host = NULL;
+                g_autofree char *host_shown = NULL;
+
+                if (uri_get_host(uri, &host) <= 0 || san_type(host) != SAN_IP || address_allowed(p, host))
+                        continue;
+                shown = escape_name(uri);
+                host_shown = escape_name(host);
+                return verdict_add(v, "AllowedNetworks", p->allowed_networks_enforcement,
+                                   "'%s': its host '%s' is in none of %s", shown, host_shown, nets);
+        }
+        return 0;
+}
+
+/* A prefix ends where a part of the URI does: "spiffe://example.org/ns/prod" allows
+ * "spiffe://example.org/ns/prod" and ".../ns/prod/sa/web", not ".../ns/production" nor
+ * "spiffe://example.org.evil.test/"; a prefix that ends in a delimiter ("urn:uuid:",
+ * ".../ns/") allows whatever follows it. */
+bool policy_uri_prefix_match(const char *prefix, const char *uri) {
+        size_t l;
+
+        if (isempty(prefix) || isempty(uri))
+                return false;
+        l = strlen(prefix);
+        if (strncmp(uri, prefix, l) != 0)
+                return false;
+        if (strchr("/:?#=&", prefix[l - 1]))
+                return true;
+        return uri[l] == 0 || strchr("/?#", uri[l]);
+}
+
+static int check_allowed_uri_prefixes(const PolicyConfig *p, const PolicyNames *n, PolicyVerdict *v) {
+        g_autofree char *shown = NULL, *prefixes = NULL;
+
+        if (!p->allowed_uri_prefixes_set || !p->allowed_uri_prefixes)
+                return 0;
+
+        for (size_t i = 0; i < n->uri->len; i++) {
+                const char *uri = g_ptr_array_index(n->uri, i);
+                _cleanup_free_ char *norm = san_lookup_form(uri);
+                bool ok = false;
+
+                if (!norm)
+                        return -ENOMEM;
+                for (char **pre = p->allowed_uri_prefixes; *pre && !ok; pre++)
+                        ok = policy_uri_prefix_match(*pre, norm);
+                if (ok)
+                        continue;
+                shown = escape_name(uri);
+                prefixes = g_strjoinv(" ", p->allowed_uri_prefixes);
+                return verdict_add(v, "AllowedURIPrefixes", p->allowed_uri_prefixes_enforcement,
+                                   "'%s' starts with none of %s", shown, prefixes);
         }
         return 0;
 }
@@ -201,7 +338,8 @@ static int check_allow_wildcards(const PolicyConfig *p, GPtrArray *names, Policy
         if (p->allow_wildcards)
                 return 0;
 
-        /* Any '*' at all: a malformed wildcard is no less a wildcard. */
+        /* Any '*' at all in a DNS name: a malformed wildcard is no less a wildcard. (A '*' in
+         * a URI's path is a character like others; in its host the URI is refused anyway.) */
         for (size_t i = 0; i < names->len; i++) {
                 const char *name = g_ptr_array_index(names, i);
                 g_autofree char *shown = NULL;
@@ -270,9 +408,15 @@ static int check_max_sans(const PolicyConfig *p, const PolicyRequest *req, Polic
         if (p->max_sans == 0 || !req->dns_names)
                 return 0; /* 0: no limit */
 
-        /* Distinct as names: "WWW.example.com." and "www.example.com" are one. */
-        for (char *const *s = req->dns_names; *s; s++)
-                g_hash_table_add(distinct, name_normalize(*s));
+        /* Distinct as names: "WWW.example.com." and "www.example.com" are one, and so are
+         * "2001:db8::1" and "2001:DB8:0::1". */
+        for (char *const *s = req->dns_names; *s; s++) {
+                char *form = san_lookup_form(*s);
+                if (!form)
+                        return -ENOMEM;
+                g_hash_table_add(distinct, g_strdup(form));
+                free(form);
+        }
 
         n = g_hash_table_size(distinct);
         if (n <= p->max_sans)
@@ -295,9 +439,21 @@ int policy_evaluate(const PolicyConfig *p, const PolicyRequest *req, PolicyVerdi
         for (char *const *s = req->dns_names; s && *s; s++)
                 g_ptr_array_add(names, *s);
 
-        r = check_allowed_domains(p, names, &v);
+        g_autoptr(GPtrArray) dns = g_ptr_array_new(), ip = g_ptr_array_new(), uri = g_ptr_array_new();
+        for (size_t i = 0; i < names->len; i++) {
+                char *name = g_ptr_array_index(names, i);
+                SanType t = san_type(name);
+                g_ptr_array_add(t == SAN_IP ? ip : t == SAN_URI ? uri : dns, name);
+        }
+        const PolicyNames n = { .dns = dns, .ip = ip, .uri = uri };
+
+        r = check_allowed_domains(p, &n, &v);
         if (r >= 0)
-                r = check_allow_wildcards(p, names, &v);
+                r = check_allowed_networks(p, &n, &v);
+        if (r >= 0)
+                r = check_allowed_uri_prefixes(p, &n, &v);
+        if (r >= 0)
+                r = check_allow_wildcards(p, dns, &v);
         if (r >= 0)
                 r = check_allowed_key_algorithms(p, req, &v);
         if (r >= 0)

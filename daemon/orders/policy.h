@@ -8,7 +8,8 @@
 
 typedef struct PolicyRequest {
         const char *common_name;          /* may be NULL/"" */
-        char *const *dns_names;           /* SANs, as requested (normalised or not), NULL-terminated */
+        char *const *dns_names;           /* SANs, as requested (normalised or not), NULL-terminated:
+                                           * DNS names, IP addresses and URIs (san_type()) */
         const char *key_algorithm;        /* pkey_describe() style: "rsa-2048", "ec-256", "rsa-1024"... */
         unsigned rsa_bits;                /* 0 unless RSA */
         unsigned validity_days;           /* effective requested validity */
@@ -38,6 +39,12 @@ int policy_evaluate(const PolicyConfig *p, const PolicyRequest *req, PolicyVerdi
  * wildcard name ("*.a.example.com") matches a glob only if the glob covers
  * every name it could stand for. */
 bool policy_domain_match(const char *glob, const char *name);
+
+/* Match a URI (normalised) against an AllowedURIPrefixes= entry: the prefix must end where a
+ * part of the URI does ("spiffe://example.org/ns/prod" allows ".../ns/prod" and
+ * ".../ns/prod/x", not ".../ns/production"), unless it ends in a delimiter ('/', ':', '?',
+ * '#', '=', '&'). Case-sensitive: both are normalised (scheme and host lower-case). */
+bool policy_uri_prefix_match(const char *prefix, const char *uri);
 
 /* Check a glob from the config: returns false for empty, whitespace, or
  * characters outside [a-z0-9.*-]. */

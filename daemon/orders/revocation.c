@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 
+#include "fileio.h"
 #include "inventory.h"
 #include "keys.h"
 #include "log.h"
@@ -62,21 +63,20 @@ static int on_crl_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int revocation_new(sd_event *e, Store *s, Audit *a, const LocalCa *ca, const Config *c, const char *state_dir,
-                   GHashTable *providers, JobPool *io_pool, Revocation **ret) {
+int revocation_new(const RevocationContext *ctx, Revocation **ret) {
         Revocation *r = g_new0(Revocation, 1);
-        r->event = sd_event_ref(e);
-        r->store = s;
-        r->audit = a;
-        r->ca = ca;
-        r->config = c;
-        r->providers = providers;
-        r->io_pool = io_pool;
-        r->crl_path = g_build_filename(state_dir, "ca", "crl.pem", NULL);
+        r->event = sd_event_ref(ctx->event);
+        r->store = ctx->store;
+        r->audit = ctx->audit;
+        r->ca = ctx->local_ca;
+        r->config = ctx->config;
+        r->providers = ctx->providers;
+        r->io_pool = ctx->io_pool;
+        r->crl_path = g_build_filename(ctx->state_dir, "ca", "crl.pem", NULL);
         r->codes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, code_free);
         r->listeners = g_array_new(false, false, sizeof(RevocationListener));
 
-        int k = sd_event_add_time(e, &r->crl_timer, CLOCK_REALTIME, UINT64_MAX, USEC_PER_SEC, on_crl_timer, r);
+        int k = sd_event_add_time(r->event, &r->crl_timer, CLOCK_REALTIME, UINT64_MAX, USEC_PER_SEC, on_crl_timer, r);
         if (k >= 0)
                 k = sd_event_source_set_enabled(r->crl_timer, SD_EVENT_OFF);
         if (k >= 0)
@@ -97,7 +97,7 @@ Revocation *revocation_free(Revocation *r) {
         g_hash_table_destroy(r->codes);
         g_array_unref(r->listeners);
         g_free(r->crl_path);
-        g_free(r->crl_pem);
+        free(r->crl_pem); /* ca_make_crl(): malloc */
         g_free(r);
         return NULL;
 }
@@ -124,7 +124,7 @@ static int crl_build(Revocation *r) {
         if (k < 0)
                 return k;
         g_autoptr(GArray) entries = g_array_new(FALSE, FALSE, sizeof(CrlEntry));
-        g_autoptr(GPtrArray) serials = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) serials = g_ptr_array_new_with_free_func(free); /* store_column_strdup() */
         {
                 _cleanup_stmt_ sqlite3_stmt *stmt = st;
                 store_bind_int64(st, 1, (int64_t) r->ca->id);
@@ -179,7 +179,7 @@ static int crl_build(Revocation *r) {
                         &pem);
         if (k < 0)
                 return k;
-        g_free(r->crl_pem);
+        free(r->crl_pem); /* ca_make_crl(): malloc */
         r->crl_pem = pem;
         r->crl_this_update = now;
         r->crl_next_update = now + validity;

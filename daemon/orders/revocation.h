@@ -26,10 +26,19 @@ typedef struct RevocationListener {
         void *userdata;
 } RevocationListener;
 
-/* providers: name → Provider* (borrowed), for propagation through
- * ProviderOps.revoke on io_pool. */
-int revocation_new(sd_event *e, Store *s, Audit *a, const LocalCa *ca, const Config *c, const char *state_dir,
-                   GHashTable *providers, JobPool *io_pool, Revocation **ret);
+/* What revocation works with (borrowed; all outlive the Revocation). */
+typedef struct RevocationContext {
+        sd_event *event;
+        Store *store;
+        Audit *audit;
+        const LocalCa *local_ca;
+        const Config *config;
+        const char *state_dir;   /* the CRL is published as state_dir/ca/crl.pem */
+        GHashTable *providers;   /* name → Provider*, for propagation through ProviderOps.revoke */
+        JobPool *io_pool;        /* where that propagation runs */
+} RevocationContext;
+
+int revocation_new(const RevocationContext *ctx, Revocation **ret);
 Revocation *revocation_free(Revocation *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Revocation *, revocation_free)
 

@@ -50,12 +50,6 @@ struct AcmeClient {
         unsigned bad_nonce_retries;
 };
 
-uint64_t acme_monotonic_usec(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
 /* Sleeps in slices so that a daemon that is stopping is not kept waiting. */
 static void sleep_usec(uint64_t usec) {
         while (usec > 0 && !provider_cancelled()) {
@@ -176,7 +170,7 @@ static size_t header_cb(char *buffer, size_t size, size_t nitems, void *userdata
  * the reason in ret_error. */
 static int http_once(AcmeCall *c, const char *url, const char *body, bool head, const char *accept,
                      AcmeResponse *resp, char **ret_error) {
-        uint64_t now = acme_monotonic_usec();
+        uint64_t now = monotonic_usec();
         if (provider_cancelled()) {
                 *ret_error = g_strdup("certkeeperd is stopping");
                 return -ECANCELED;
@@ -250,7 +244,7 @@ uint64_t acme_retry_after_usec(const AcmeResponse *resp, uint64_t fallback) {
 
 /* Sleep before the next attempt, unless that would pass the deadline. */
 int acme_call_wait(AcmeCall *c, uint64_t usec) {
-        uint64_t now = acme_monotonic_usec();
+        uint64_t now = monotonic_usec();
         if (now + usec >= c->deadline)
                 return -ETIMEDOUT;
         sleep_usec(usec);
@@ -613,7 +607,7 @@ void acme_call_done(AcmeCall *c) {
 }
 
 int acme_call_init(AcmeCall *c, AcmeClient *a, uint64_t timeout_usec) {
-        *c = (AcmeCall){.client = a, .deadline = acme_monotonic_usec() + timeout_usec};
+        *c = (AcmeCall){.client = a, .deadline = monotonic_usec() + timeout_usec};
 
         c->curl = curl_easy_init();
         if (!c->curl)

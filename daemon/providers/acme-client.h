@@ -9,6 +9,7 @@
  * issue() or revoke() works through its own AcmeCall. */
 
 #include "macro.h"
+#include "openssl-util.h"
 #include "provider.h"
 
 /* After macro.h: GLib redefines MIN() and MAX() the same way. */
@@ -55,8 +56,6 @@ typedef struct AcmeResponse {
         char *retry_after;
         char *content_type;
 } AcmeResponse;
-
-uint64_t acme_monotonic_usec(void);
 
 int acme_call_init(AcmeCall *c, AcmeClient *a, uint64_t timeout_usec);
 void acme_call_done(AcmeCall *c);

@@ -6,6 +6,7 @@
  * requests, and the HS256 External Account Binding. */
 
 #include "macro.h"
+#include "openssl-util.h"
 
 /* base64url without padding (RFC 4648 §5). The decoder also takes standard
  * base64 and padding, since CAs hand out MAC keys either way. */

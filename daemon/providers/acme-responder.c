@@ -44,12 +44,6 @@ struct AcmeResponder {
         GHashTable *tokens; /* token → key authorization */
 };
 
-static uint64_t monotonic_usec(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
 bool acme_token_is_valid(const char *token) {
         size_t n = 0;
 

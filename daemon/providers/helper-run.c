@@ -23,12 +23,6 @@ static int safe_close_fd(int fd) {
         return -EBADF;
 }
 
-static uint64_t monotonic_usec(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
 void helper_run_done(HelperRun *h) {
         free(h->out);
         free(h->err);

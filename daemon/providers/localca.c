@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include "localca.h"
+#include "fileio.h"
 #include "inventory.h"
 #include "log.h"
 
@@ -13,47 +14,9 @@ LocalCa *local_ca_free(LocalCa *l) {
         if (!l)
                 return NULL;
         ca_free(l->ca);
-        g_free(l->pem);
+        free(l->pem); /* x509_to_pem(): malloc */
         g_free(l);
         return NULL;
-}
-
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
-        g_autofree char *dir = g_path_get_dirname(path);
-        g_autofree char *tmp = g_strdup_printf("%s/.#%s.XXXXXX", dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
-
-        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        int r = 0;
-
-        if (fchmod(fd, mode) < 0)
-                r = -errno;
-        const uint8_t *p = data;
-        size_t left = len;
-        while (r == 0 && left > 0) {
-                ssize_t n = write(fd, p, left);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        break;
-                }
-                p += n;
-                left -= (size_t) n;
-        }
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlink(tmp);
-                return r;
-        }
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0)
-                (void) fsync(dfd);
-        return 0;
 }
 
 static int load_newest(Store *s, const MasterKey *mk, LocalCa *l, char **ret_error) {
@@ -72,7 +35,7 @@ static int load_newest(Store *s, const MasterKey *mk, LocalCa *l, char **ret_err
         l->key_id = (uint64_t) sqlite3_column_int64(st, 1);
         _cleanup_(X509_freep) X509 *cert = x509_from_der(sqlite3_column_blob(st, 2),
                                                          (size_t) sqlite3_column_bytes(st, 2));
-        g_autofree char *digest = store_column_strdup(st, 3);
+        _cleanup_free_ char *digest = store_column_strdup(st, 3);
         sqlite3_reset(st);
         if (!cert) {
                 *ret_error = g_strdup("the stored Local CA certificate cannot be parsed");
@@ -131,7 +94,7 @@ static int create(Store *s, const MasterKey *mk, const Config *c, LocalCa *l, ch
 
         r = store_begin(s);
         if (r >= 0) {
-                g_autofree char *alg = pkey_describe(l->ca->key, NULL);
+                _cleanup_free_ char *alg = pkey_describe(l->ca->key, NULL);
                 r = keys_store_insert(s, alg, sealed, sealed_len, &l->key_id);
         }
         if (r >= 0) {

@@ -24,7 +24,3 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(LocalCa *, local_ca_free)
  * certificate to state_dir/ca/ca.pem (0644) for admins and web servers. */
 int local_ca_open(Store *s, const MasterKey *mk, const Config *c, const char *state_dir, LocalCa **ret,
                   char **ret_error);
-
-/* Write data to path atomically (temp file, fsync, rename, fsync of the
- * directory) with the given mode. */
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);

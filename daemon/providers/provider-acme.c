@@ -16,6 +16,7 @@
 #include "acme-client.h"
 #include "acme-jws.h"
 #include "acme-responder.h"
+#include "fileio.h"
 #include "log.h"
 #include "provider-acme.h"
 
@@ -82,32 +83,6 @@ static int mkdir_p(const char *path, mode_t mode) {
         if (r < 0)
                 return r;
         return mkdir(path, mode) >= 0 || errno == EEXIST ? 0 : -errno;
-}
-
-static int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
-        g_autofree char *tmp = g_strdup_printf("%s.tmp.%ld", path, (long) gettid());
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0)
-                return -errno;
-        const uint8_t *p = data;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        int e = -errno;
-                        (void) unlink(tmp);
-                        return e;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        if (fsync(fd) < 0 || rename(tmp, path) < 0) {
-                int e = -errno;
-                (void) unlink(tmp);
-                return e;
-        }
-        return 0;
 }
 
 static int challenge_publish(AcmeCall *c, Challenges *ch, const char *token) {
@@ -466,6 +441,18 @@ static int acme_issue(Provider *p, const ProviderRequest *req, ProviderResult *r
         int r;
 
         *ret = (ProviderResult){0};
+        /* ACME identifiers are DNS names and IP addresses (RFC 8555, RFC 8738): a URI cannot be
+         * ordered, and the server would only refuse the CSR after the challenges. */
+        for (ssize_t i = -1; i < 0 || (req->dns_names && req->dns_names[i]); i++) {
+                const char *name = i < 0 ? req->common_name : req->dns_names[i];
+                if (!isempty(name) && san_type(name) == SAN_URI) {
+                        ret->outcome = PROVIDER_REJECTED;
+                        ret->error = g_strdup_printf("ACME certifies DNS names and IP addresses only, not the "
+                                                     "URI '%s': use the Local PKI or an external CA for it",
+                                                     name);
+                        return 0;
+                }
+        }
         if (acme_call_init(&c, a->client, (uint64_t) a->timeout_sec * USEC_PER_SEC) < 0) {
                 ret->outcome = PROVIDER_UNREACHABLE;
                 ret->error = g_strdup("Cannot initialise libcurl");

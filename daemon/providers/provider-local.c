@@ -58,6 +58,8 @@ static void local_free(Provider *p) {
 static const ProviderOps local_ops = {
         .order_type = "local-pki",
         .needs_csr = false,
+        .can_issue_inline = true,
+        .local_ca = true,
         .issue = local_issue,
         .revoke = NULL, /* our own CRL is the propagation: revocation.c handles it */
         .identify = local_identify,

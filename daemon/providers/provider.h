@@ -7,6 +7,7 @@
  * the bus. Whatever they need from the daemon is handed to them at creation. */
 
 #include "macro.h"
+#include "openssl-util.h"
 
 typedef struct ProviderRequest {
         uint64_t order_id;
@@ -49,6 +50,11 @@ int provider_local_new(const struct Ca *ca, unsigned default_validity_days, Prov
 typedef struct ProviderOps {
         const char *order_type;           /* "local-pki", "acme", "external-ca" */
         bool needs_csr;                   /* automated orders must build a CSR for it */
+        /* issue() is quick CPU work that never waits on the network or a helper: its orders run
+         * on the cpu pool (the others on io), and a quick order (a CSR, an EC or Ed25519 key) may
+         * be issued on the quick pool before it is recorded (orders-fast.c). */
+        bool can_issue_inline;
+        bool local_ca;                    /* what it issues is signed by the Local CA (the inventory's ca_id) */
         int (*issue)(Provider *p, const ProviderRequest *req, ProviderResult *ret);
         /* Propagate a revocation to the issuing CA. reason is an RFC 5280 code.
          * NULL when the provider cannot. Returns 0 or negative errno with *ret_error. */

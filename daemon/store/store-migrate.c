@@ -195,6 +195,31 @@ static const char schema_v3[] =
         "CREATE UNIQUE INDEX alerts_expiring ON alerts(certificate_id, threshold_days) WHERE kind = 'expiring';"
         "CREATE INDEX alerts_open ON alerts(acknowledged, id);";
 
+/* "Which certificates cover this name" (ListCertificates filter `name`): every name a
+ * certificate is for, its CN and each SAN, in the form names are looked up in
+ * (san_lookup_form(): DNS names lower-case without a trailing dot, IP addresses canonical,
+ * URIs normalised), one row each, so that a lookup reads the index instead of every row's
+ * text. inventory_insert() keeps it; here the existing rows are filled from the CN and the
+ * sans column (one name per line: the IP addresses there are canonical already). */
+static const char schema_v4[] =
+        "CREATE TABLE certificate_names ("
+        "  name TEXT NOT NULL,"
+        "  certificate_id INTEGER NOT NULL REFERENCES certificates(id) ON DELETE CASCADE,"
+        "  PRIMARY KEY (name, certificate_id)) WITHOUT ROWID;"
+        "CREATE INDEX certificate_names_certificate ON certificate_names(certificate_id);"
+        "WITH RECURSIVE split(id, name, rest) AS ("
+        "    SELECT id, NULL, sans || char(10) FROM certificates"
+        "  UNION ALL"
+        "    SELECT id, substr(rest, 1, instr(rest, char(10)) - 1), substr(rest, instr(rest, char(10)) + 1)"
+        "    FROM split WHERE rest != ''),"
+        "  names(id, name) AS ("
+        "    SELECT id, lower(name) FROM split WHERE name IS NOT NULL AND name != ''"
+        "  UNION"
+        "    SELECT id, lower(common_name) FROM certificates WHERE common_name != '')"
+        "INSERT OR IGNORE INTO certificate_names (name, certificate_id)"
+        "  SELECT CASE WHEN length(name) > 1 AND substr(name, -1) = '.'"
+        "              THEN substr(name, 1, length(name) - 1) ELSE name END, id FROM names;";
+
 typedef struct Migration {
         int version;
         const char *sql;
@@ -204,6 +229,7 @@ static const Migration migrations[] = {
         { 1, schema_v1 },
         { 2, schema_v2 },
         { 3, schema_v3 },
+        { 4, schema_v4 },
 };
 
 int store_migrate(Store *s, char **ret_error) {

@@ -27,16 +27,16 @@ struct Store {
         StoreFlushHook flush_hook;
         void *flush_userdata;
         GData *module_data;
-        int64_t log_window_start;  /* g_get_monotonic_time() of the window's logged failure */
+        uint64_t log_window_start; /* monotonic_usec() of the window's logged failure */
         unsigned log_suppressed;   /* failures not logged since */
 };
 
 /* A failing store (a full disk) fails every call: one line per STORE_LOG_INTERVAL_USEC,
  * saying how many were left out, instead of one line per call. */
-#define STORE_LOG_INTERVAL_USEC (10 * G_USEC_PER_SEC)
+#define STORE_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
 
 _printf_(2, 3) static void log_store_failure(Store *s, const char *format, ...) {
-        int64_t now = g_get_monotonic_time();
+        uint64_t now = monotonic_usec();
         if (s->log_window_start != 0 && now - s->log_window_start < STORE_LOG_INTERVAL_USEC) {
                 s->log_suppressed++;
                 return;
@@ -46,8 +46,8 @@ _printf_(2, 3) static void log_store_failure(Store *s, const char *format, ...) 
         g_autofree char *msg = g_strdup_vprintf(format, ap);
         va_end(ap);
         if (s->log_suppressed > 0)
-                log_error("%s (%u similar store failures in the last %lli s not logged)", msg, s->log_suppressed,
-                          (long long) ((now - s->log_window_start) / G_USEC_PER_SEC));
+                log_error("%s (%u similar store failures in the last %lli s not logged)", msg,
+                          s->log_suppressed, (long long) ((now - s->log_window_start) / USEC_PER_SEC));
         else
                 log_error("%s", msg);
         s->log_window_start = now;

@@ -5,7 +5,12 @@
  * migrations (store-migrate.c), bound prepared statements only (cached here).
  * Used from the loop thread only. */
 
+#include <sqlite3.h>
+
 #include "macro.h"
+
+/* The SQLite cleanup helper lives with the store, not in macro.h (layer 0 is libc only). */
+DEFINE_TRIVIAL_CLEANUP_FUNC(sqlite3_stmt *, sqlite3_finalize)
 
 typedef struct Store Store;
 
@@ -41,7 +46,8 @@ int store_commit(Store *s);
  * the transaction survives a crash of the daemon at once, and a power loss
  * once the next ordinary commit or checkpoint has synced the WAL. For
  * records of read access only (a Describe or a PEM download), which would
- * otherwise put a disk flush behind every read. */
+ * otherwise put a disk flush behind every read, and for marks a crash may lose
+ * (orders.c: pending → processing, dispatched alike after a restart). */
 int store_begin_relaxed(Store *s);
 void store_rollback(Store *s);
 bool store_in_txn(Store *s);
@@ -75,7 +81,7 @@ int store_schema_version(Store *s);
 
 /* store-migrate.c: bring the schema to the newest version. */
 int store_migrate(Store *s, char **ret_error);
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Convenience binders returning negative errno. */
 int store_bind_text(sqlite3_stmt *st, int idx, const char *s);   /* NULL binds NULL */

@@ -29,7 +29,9 @@ ck_ok "certkeeperd starts with the example configuration"
 policy=$(ck_busctl "${CK_MGR[@]}" GetPolicy | jq -c '.data[0] | map_values(.data)')
 ck_check "GetPolicy has the example's rules" jq -e '.AllowedDomains == ["example.com","*.example.com","*.corp.example.com"]
         and .AllowWildcards == false and .MinRSABits == 3072 and .MaxValidityDays == 397
-        and .AllowedKeyAlgorithms == ["rsa-3072","rsa-4096","ec-256","ec-384"]' <<<"$policy"
+        and .AllowedKeyAlgorithms == ["rsa-3072","rsa-4096","ec-256","ec-384"]
+        and .AllowedNetworks == ["10.20.0.0/16","2001:db8:20::/48"] and .AllowedNetworksConfigured
+        and .AllowedURIPrefixes == ["spiffe://example.com/ns/prod/"] and .AllowedURIPrefixesEnforcement == "hard"' <<<"$policy"
 ck_check "the drop-in overrides MaxValidityDaysEnforcement" jq -e '.MaxValidityDaysEnforcement == "hard"' <<<"$policy"
 ck_ca_pem >"$CK_RUN/ca.pem"
 ck_check "the Local CA has the example's subject, as openssl -nameopt RFC2253 prints it" \

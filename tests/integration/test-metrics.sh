@@ -41,7 +41,7 @@ ck_wait_for "certkeeper.prom appears" 20 test -s "$PROM"
 ck_check "certkeeper.prom is mode 0644 (node_exporter reads it as its own user)" \
         test "$(stat -c %a "$PROM")" = 644
 ck_check "promtool check metrics accepts the file" sh -c "promtool check metrics < '$PROM'"
-ck_check "no temporary file is left beside it" test "$(find "$T" -name '.certkeeper.prom.*' | wc -l)" = 0
+ck_check "no temporary file is left beside it" test "$(find "$T" -name '.*certkeeper.prom.*' | wc -l)" = 0
 
 prometheus-node-exporter --collector.disable-defaults --collector.textfile \
         --collector.textfile.directory="$T" --web.listen-address="127.0.0.1:$PORT" \

@@ -197,6 +197,10 @@ static const char full_config[] =
         "[Policy]\n"
         "AllowedDomains=*.Example.COM example.com. *.internal.example.net\n"
         "AllowedDomainsEnforcement=soft\n"
+        "AllowedNetworks=10.0.0.0/8 2001:DB8::/32 192.0.2.7\n"
+        "AllowedNetworksEnforcement=soft\n"
+        "AllowedURIPrefixes=SPIFFE://Example.ORG/ns/prod/ urn:uuid:\n"
+        "AllowedURIPrefixesEnforcement=soft\n"
         "AllowWildcards=no\n"
         "AllowWildcardsEnforcement=soft\n"
         "AllowedKeyAlgorithms=ec-256 rsa-4096\n"
@@ -260,6 +264,18 @@ static void test_every_key(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(c->policy.allowed_domains[1], ==, "example.com");
         g_assert_cmpstr(c->policy.allowed_domains[2], ==, "*.internal.example.net");
         g_assert_cmpint(c->policy.allowed_domains_enforcement, ==, ENFORCEMENT_SOFT);
+        /* Networks and URI prefixes in their normal form. */
+        g_assert_true(c->policy.allowed_networks_set);
+        g_assert_cmpuint(g_strv_length(c->policy.allowed_networks), ==, 3);
+        g_assert_cmpstr(c->policy.allowed_networks[0], ==, "10.0.0.0/8");
+        g_assert_cmpstr(c->policy.allowed_networks[1], ==, "2001:db8::/32");
+        g_assert_cmpstr(c->policy.allowed_networks[2], ==, "192.0.2.7/32");
+        g_assert_cmpint(c->policy.allowed_networks_enforcement, ==, ENFORCEMENT_SOFT);
+        g_assert_true(c->policy.allowed_uri_prefixes_set);
+        g_assert_cmpuint(g_strv_length(c->policy.allowed_uri_prefixes), ==, 2);
+        g_assert_cmpstr(c->policy.allowed_uri_prefixes[0], ==, "spiffe://example.org/ns/prod/");
+        g_assert_cmpstr(c->policy.allowed_uri_prefixes[1], ==, "urn:uuid:");
+        g_assert_cmpint(c->policy.allowed_uri_prefixes_enforcement, ==, ENFORCEMENT_SOFT);
         g_assert_false(c->policy.allow_wildcards);
         g_assert_cmpint(c->policy.allow_wildcards_enforcement, ==, ENFORCEMENT_SOFT);
         g_assert_true(c->policy.allowed_key_algorithms_set);
@@ -469,6 +485,18 @@ static const ErrorCase error_cases[] = {
                                                                    "ex_ample.com: expected domain globs",
                                                                    "'ex_ample.com' is not one" } },
         { "[Policy]\nAllowedDomains=a..example.com\n", { "'a..example.com' is not one" } },
+        { "[Policy]\nAllowedNetworks=10.0.0.5/8\n", { "[Policy] AllowedNetworks=10.0.0.5/8: expected IPv4 or IPv6 "
+                                                      "networks in CIDR notation",
+                                                      "bits are set after the first 8 (the network is 10.0.0.0/8)" } },
+        { "[Policy]\nAllowedNetworks=10.0.0.0/8 intranet\n", { "'intranet': not an IPv4 or IPv6 address" } },
+        { "[Policy]\nAllowedNetworks=10.0.0.0/40\n", { "prefix length 40, more than the 32 bits" } },
+        { "[Policy]\nAllowedNetworksEnforcement=maybe\n", { "AllowedNetworksEnforcement=maybe: expected hard or "
+                                                            "soft" } },
+        { "[Policy]\nAllowedURIPrefixes=example.org/ns\n", { "[Policy] AllowedURIPrefixes=example.org/ns: expected "
+                                                             "URI prefixes",
+                                                             "'example.org/ns' is not one" } },
+        { "[Policy]\nAllowedURIPrefixes=spiffe://exa_mple.org/\n", { "'spiffe://exa_mple.org/' is not one",
+                                                                     "contains '_'" } },
         { "[Daemon]\nStateDirectory=var/lib/x\n", { "[Daemon] StateDirectory=var/lib/x: expected an absolute path" } },
         { "[Daemon]\nSpoolDirectory=\n", { "[Daemon] SpoolDirectory=: expected an absolute path" } },
         { "[ACME]\nCABundle=ca.pem\n", { "[ACME] CABundle=ca.pem: expected an absolute path" } },
@@ -660,10 +688,11 @@ static void test_empty_values(Fixture *f, gconstpointer data) {
         write_file(f->path,
                    "[ACME]\nDirectoryURL=https://a/dir\nEmail=a@b\nCABundle=/x\nWebrootPath=/y\n"
                    "[Policy]\nAllowedKeyAlgorithms=ec-256\nAllowedDomains=example.com\n"
+                   "AllowedNetworks=10.0.0.0/8\nAllowedURIPrefixes=spiffe://example.org/\n"
                    "[Discovery]\nPaths=/a\n[Alerts]\nExpiryThresholdsDays=5\n");
         write_dropin(f, "reset.conf",
                      "[ACME]\nDirectoryURL=\nEmail=\nCABundle=\nWebrootPath=\n"
-                     "[Policy]\nAllowedKeyAlgorithms=\nAllowedDomains=\n"
+                     "[Policy]\nAllowedKeyAlgorithms=\nAllowedDomains=\nAllowedNetworks=\nAllowedURIPrefixes=\n"
                      "[Discovery]\nPaths=\n[Alerts]\nExpiryThresholdsDays=\n");
         c = load_ok(f);
         g_assert_null(c->acme_directory_url);
@@ -674,6 +703,10 @@ static void test_empty_values(Fixture *f, gconstpointer data) {
         g_assert_false(c->policy.allowed_key_algorithms_set);
         for (KeyAlgorithm a = 0; a < _KEY_ALGORITHM_MAX; a++)
                 g_assert_true(c->policy.allowed_key_algorithms[a]);
+        g_assert_false(c->policy.allowed_networks_set);
+        g_assert_null(c->policy.allowed_networks);
+        g_assert_false(c->policy.allowed_uri_prefixes_set);
+        g_assert_null(c->policy.allowed_uri_prefixes);
         g_assert_false(c->policy.allowed_domains_set);
         /* Empty Paths=: discover nothing; empty thresholds: no expiry alerts. */
         g_assert_nonnull(c->discovery_paths);

@@ -49,6 +49,36 @@ static void add_cert(Store *s, const char *cn, uint64_t not_after, const char *s
 
 static uint64_t id_a, id_b, id_c, id_d, id_e, id_f;
 
+static void add_cert_names(Store *s, const char *cn, char **sans, uint64_t not_after, const char *source,
+                           uint64_t *ret_id) {
+        static unsigned serial = 1000;
+        char fp[65], ser[16];
+        uint8_t der[4] = { 0x30, 0x02, 0x05, 0x00 };
+
+        serial++;
+        g_snprintf(fp, sizeof fp, "%064x", serial);
+        g_snprintf(ser, sizeof ser, "%x", serial);
+        CertInfo info = {
+                .common_name = (char *) cn,
+                .sans = sans,
+                .subject = (char *) "CN=subject",
+                .issuer = (char *) (streq(source, "discovered") ? "CN=Other CA,O=Elsewhere"
+                                                                : "CN=certkeeper Local CA"),
+                .algorithm = (char *) "ec-256",
+                .digest = (char *) "sha256",
+                .not_before = NOW - 10 * USEC_PER_DAY,
+                .not_after = not_after,
+                .fingerprint_sha256 = fp,
+                .serial = ser,
+                .der = der,
+                .der_len = sizeof der,
+        };
+        CertInsert ins = { .info = &info, .provider = "local", .source = source };
+        g_assert_cmpint(store_begin(s), ==, 0);
+        g_assert_cmpint(inventory_insert(s, &ins, ret_id), ==, 0);
+        g_assert_cmpint(store_commit(s), ==, 0);
+}
+
 static void setup(Fixture *f, gconstpointer data) {
         g_autofree char *err = NULL;
         f->dir = g_dir_make_tmp("test-inventory-XXXXXX", NULL);
@@ -296,6 +326,102 @@ static void test_cache_follows_changes(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(fresh, !=, before);
 }
 
+static uint64_t id_www, id_wild, id_ip, id_upper;
+
+static void add_named(Fixture *f) {
+        char *www[] = { (char *) "www.example.com", (char *) "api.example.com", NULL };
+        char *wild[] = { (char *) "*.example.com", NULL };
+        char *ip[] = { (char *) "10.0.0.5", (char *) "2001:db8::1", (char *) "spiffe://example.org/ns/a", NULL };
+        char *upper[] = { (char *) "WWW.EXAMPLE.COM.", NULL };
+
+        add_cert_names(f->store, "www.example.com", www, NOW + 50 * USEC_PER_DAY, "managed", &id_www);
+        add_cert_names(f->store, "*.example.com", wild, NOW + 40 * USEC_PER_DAY, "managed", &id_wild);
+        add_cert_names(f->store, "", ip, NOW + 60 * USEC_PER_DAY, "managed", &id_ip);
+        add_cert_names(f->store, "WWW.EXAMPLE.COM.", upper, NOW + 70 * USEC_PER_DAY, "discovered", &id_upper);
+}
+
+/* The ids a name filter finds, in list order. */
+static char *ids_for(Fixture *f, const CertFilter *filter) {
+        GString *out = g_string_new(NULL);
+        g_autofree char *rows = list_sql(f, filter, NOW);
+        g_autofree char *cached = list(f, filter);
+        g_auto(GStrv) parts = g_strsplit(rows, " ", -1);
+
+        /* A name never takes the cache's way: both are SQL and equal. */
+        g_assert_cmpstr(cached, ==, rows);
+        for (char **p = parts; *p && **p; p++)
+                g_string_append_printf(out, "%s%.*s", out->len ? " " : "", (int) strcspn(*p, ":"), *p);
+        return g_string_free(out, false);
+}
+
+static char *ids(uint64_t a, uint64_t b, uint64_t c) {
+        GString *out = g_string_new(NULL);
+        uint64_t v[] = { a, b, c };
+        for (size_t i = 0; i < ELEMENTSOF(v) && v[i]; i++)
+                g_string_append_printf(out, "%s%" PRIu64, out->len ? " " : "", v[i]);
+        return g_string_free(out, false);
+}
+
+static void check_name(Fixture *f, const char *name, const char *source, uint64_t a, uint64_t b, uint64_t c) {
+        g_autofree char *want = ids(a, b, c);
+        g_autofree char *got = ids_for(f, &(CertFilter) { .name = name, .source = source });
+        g_test_message("name %s: %s", name, got);
+        g_assert_cmpstr(got, ==, want);
+}
+
+static void check_names(Fixture *f) {
+        /* The CN or a SAN, case and a trailing dot aside, or the wildcard one label up; by
+         * not_after. */
+        check_name(f, "www.example.com", NULL, id_wild, id_www, id_upper);
+        check_name(f, "WWW.Example.COM.", NULL, id_wild, id_www, id_upper);
+        check_name(f, "api.example.com", NULL, id_wild, id_www, 0);
+        check_name(f, "mail.example.com", NULL, id_wild, 0, 0);
+        check_name(f, "www.example.com", "discovered", id_upper, 0, 0);
+        /* A wildcard covers one label, and not the name it is below. */
+        check_name(f, "a.b.example.com", NULL, 0, 0, 0);
+        check_name(f, "example.com", NULL, 0, 0, 0);
+        /* A wildcard asked for finds the wildcard certificates. */
+        check_name(f, "*.example.com", NULL, id_wild, 0, 0);
+        /* IP addresses by value, URIs normalised. */
+        check_name(f, "10.0.0.5", NULL, id_ip, 0, 0);
+        check_name(f, "10.0.0.6", NULL, 0, 0, 0);
+        check_name(f, "2001:DB8:0::1", NULL, id_ip, 0, 0);
+        check_name(f, "SPIFFE://Example.org/ns/a", NULL, id_ip, 0, 0);
+        check_name(f, "spiffe://example.org/ns/A", NULL, 0, 0, 0);
+        /* The older rows: CN and SAN. */
+        check_name(f, "d.example", NULL, id_d, 0, 0);
+        check_name(f, "other.example", NULL, id_f, 0, 0);
+
+        /* Paging applies to what the name found. */
+        g_autofree char *page = ids_for(f, &(CertFilter) { .name = "www.example.com", .offset = 1, .limit = 1 });
+        g_autofree char *want = ids(id_www, 0, 0);
+        g_assert_cmpstr(page, ==, want);
+}
+
+static void test_name(Fixture *f, gconstpointer data) {
+        add_named(f);
+        check_names(f);
+
+        /* A deleted certificate takes its names along. */
+        g_autofree char *del = g_strdup_printf("DELETE FROM certificates WHERE id = %" PRIu64, id_upper);
+        g_assert_cmpint(store_exec(f->store, del), ==, 0);
+        check_name(f, "www.example.com", NULL, id_wild, id_www, 0);
+}
+
+/* A store of schema 3 gains certificate_names filled from its rows. */
+static void test_name_migration(Fixture *f, gconstpointer data) {
+        g_autofree char *path = g_build_filename(f->dir, "certkeeper.db", NULL);
+        g_autofree char *err = NULL;
+
+        add_named(f);
+        g_assert_cmpint(store_exec(f->store, "DROP TABLE certificate_names; PRAGMA user_version=3"), ==, 0);
+        store_free(f->store);
+        f->store = NULL;
+        g_assert_cmpint(store_open(path, &f->store, &err), ==, 0);
+        g_assert_cmpint(store_schema_version(f->store), ==, STORE_SCHEMA_VERSION);
+        check_names(f);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         log_set_max_level(LOG_WARNING);
@@ -305,5 +431,7 @@ int main(int argc, char **argv) {
         g_test_add("/inventory/list-source-glob-paging", Fixture, NULL, setup, test_source_glob_paging, teardown);
         g_test_add("/inventory/list-status-follows-now", Fixture, NULL, setup, test_status_follows_now, teardown);
         g_test_add("/inventory/list-cache-follows-changes", Fixture, NULL, setup, test_cache_follows_changes, teardown);
+        g_test_add("/inventory/list-name", Fixture, NULL, setup, test_name, teardown);
+        g_test_add("/inventory/list-name-migration", Fixture, NULL, setup, test_name_migration, teardown);
         return g_test_run();
 }

@@ -470,6 +470,151 @@ static void test_invalid_arguments(void) {
         assert_clean(&p, &r);
 }
 
+static char *example_networks[] = { (char *) "10.0.0.0/8", (char *) "2001:db8::/32", NULL };
+
+static void test_allowed_networks(void) {
+        PolicyConfig p = default_policy();
+        char *inside[] = { (char *) "10.1.2.3", (char *) "2001:db8::5", (char *) "www.example.com", NULL };
+        char *outside[] = { (char *) "10.1.2.3", (char *) "192.168.1.5", (char *) "172.16.0.1", NULL };
+        char *v6_outside[] = { (char *) "2001:db9::1", NULL };
+        char *uri_ip[] = { (char *) "https://192.168.1.5/", NULL };
+        PolicyRequest r;
+
+        /* Nothing configured: any address. */
+        r = request("www.example.com", outside);
+        assert_clean(&p, &r);
+
+        /* AllowedDomains= without AllowedNetworks=: no IP address matches a domain glob, so a
+         * policy that restricts names does not let addresses through. */
+        p.allowed_domains = example_globs;
+        p.allowed_domains_set = true;
+        r = request("www.example.com", outside);
+        assert_one(&p, &r, "AllowedDomains",
+                   "AllowedDomains: '10.1.2.3' is an IP address, which none of *.example.com example.com matches "
+                   "(AllowedNetworks= allows IP addresses)");
+        r = request("10.1.2.3", NULL);
+        assert_one(&p, &r, "AllowedDomains",
+                   "AllowedDomains: '10.1.2.3' is an IP address, which none of *.example.com example.com matches "
+                   "(AllowedNetworks= allows IP addresses)");
+
+        /* AllowedNetworks= governs addresses: the first one outside is named, with the networks. */
+        p.allowed_networks = example_networks;
+        p.allowed_networks_set = true;
+        r = request("www.example.com", inside);
+        assert_clean(&p, &r);
+        r = request("10.255.255.255", inside);
+        assert_clean(&p, &r);
+        r = request("www.example.com", outside);
+        assert_one(&p, &r, "AllowedNetworks", "AllowedNetworks: '192.168.1.5' is in none of 10.0.0.0/8 2001:db8::/32");
+        r = request(NULL, v6_outside);
+        assert_one(&p, &r, "AllowedNetworks", "AllowedNetworks: '2001:db9::1' is in none of 10.0.0.0/8 2001:db8::/32");
+        /* A URI whose host is an address, without AllowedURIPrefixes=, by its host. */
+        r = request("www.example.com", uri_ip);
+        assert_one(&p, &r, "AllowedNetworks",
+                   "AllowedNetworks: 'https://192.168.1.5/': its host '192.168.1.5' is in none of 10.0.0.0/8 "
+                   "2001:db8::/32");
+
+        /* Without AllowedDomains=, AllowedNetworks= still restricts addresses, and DNS names are free. */
+        p.allowed_domains = NULL;
+        p.allowed_domains_set = false;
+        {
+                char *mixed[] = { (char *) "www.anything.test", (char *) "172.16.0.1", NULL };
+                r = request("www.anything.test", mixed);
+                assert_one(&p, &r, "AllowedNetworks",
+                           "AllowedNetworks: '172.16.0.1' is in none of 10.0.0.0/8 2001:db8::/32");
+        }
+
+        /* Its own enforcement. */
+        p.allowed_networks_enforcement = ENFORCEMENT_SOFT;
+        {
+                PolicyVerdict v;
+                r = request("www.example.com", outside);
+                evaluate(&p, &r, &v);
+                g_assert_cmpuint(v.n_violations, ==, 1);
+                g_assert_false(policy_verdict_is_hard_fail(&v));
+                policy_verdict_done(&v);
+        }
+}
+
+static void test_uris(void) {
+        PolicyConfig p = default_policy();
+        char *spiffe[] = { (char *) "spiffe://example.com/ns/prod/sa/web", NULL };
+        char *foreign[] = { (char *) "spiffe://evil.test/ns/prod/sa/web", NULL };
+        char *urn[] = { (char *) "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6", NULL };
+        char *star_path[] = { (char *) "https://www.example.com/*", NULL };
+        char *prefixes[] = { (char *) "spiffe://example.com/ns/prod", (char *) "urn:uuid:", NULL };
+        PolicyRequest r;
+
+        /* Nothing configured: any URI. */
+        r = request("www.example.com", foreign);
+        assert_clean(&p, &r);
+        r = request("www.example.com", urn);
+        assert_clean(&p, &r);
+
+        /* AllowedDomains= without AllowedURIPrefixes=: a URI by its host. */
+        p.allowed_domains = example_globs;
+        p.allowed_domains_set = true;
+        r = request("www.example.com", spiffe);
+        assert_clean(&p, &r);
+        r = request("www.example.com", foreign);
+        assert_one(&p, &r, "AllowedDomains",
+                   "AllowedDomains: 'spiffe://evil.test/ns/prod/sa/web': its host 'evil.test' matches none of "
+                   "*.example.com example.com (AllowedURIPrefixes= allows URIs)");
+        r = request("www.example.com", urn);
+        assert_one(&p, &r, "AllowedDomains",
+                   "AllowedDomains: 'urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6' has no host for *.example.com "
+                   "example.com to match (AllowedURIPrefixes= allows URIs)");
+
+        /* A '*' in a URI's path is no wildcard name. */
+        p.allow_wildcards = false;
+        r = request("www.example.com", star_path);
+        assert_clean(&p, &r);
+
+        /* AllowedURIPrefixes= governs URIs, ending where a part of the URI does. */
+        p.allowed_uri_prefixes = prefixes;
+        p.allowed_uri_prefixes_set = true;
+        r = request("www.example.com", spiffe);
+        assert_clean(&p, &r);
+        r = request("www.example.com", urn);
+        assert_clean(&p, &r);
+        {
+                char *exact[] = { (char *) "spiffe://example.com/ns/prod", NULL };
+                char *upper[] = { (char *) "SPIFFE://EXAMPLE.COM/ns/prod/x", NULL };
+                r = request("www.example.com", exact);
+                assert_clean(&p, &r);
+                r = request("www.example.com", upper);
+                assert_clean(&p, &r);
+        }
+        {
+                char *longer[] = { (char *) "spiffe://example.com/ns/production/sa/web", NULL };
+                r = request("www.example.com", longer);
+                assert_one(&p, &r, "AllowedURIPrefixes",
+                           "AllowedURIPrefixes: 'spiffe://example.com/ns/production/sa/web' starts with none of "
+                           "spiffe://example.com/ns/prod urn:uuid:");
+        }
+        r = request("www.example.com", star_path);
+        assert_one(&p, &r, "AllowedURIPrefixes",
+                   "AllowedURIPrefixes: 'https://www.example.com/*' starts with none of spiffe://example.com/ns/prod "
+                   "urn:uuid:");
+
+        g_assert_true(policy_uri_prefix_match("spiffe://example.org", "spiffe://example.org/x"));
+        g_assert_false(policy_uri_prefix_match("spiffe://example.org", "spiffe://example.org.evil.test/x"));
+        g_assert_true(policy_uri_prefix_match("spiffe://example.org/", "spiffe://example.org/x"));
+        g_assert_true(policy_uri_prefix_match("https://example.org/a", "https://example.org/a?b"));
+        g_assert_false(policy_uri_prefix_match("https://example.org/a", "https://example.org/ab"));
+        g_assert_false(policy_uri_prefix_match("", "https://example.org/"));
+}
+
+static void test_max_sans_kinds(void) {
+        PolicyConfig p = default_policy();
+        char *same[] = { (char *) "2001:db8::1", (char *) "2001:DB8:0::1", (char *) "10.0.0.1", NULL };
+        PolicyRequest r;
+
+        p.max_sans = 2;
+        r = request(NULL, same);
+        assert_clean(&p, &r);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -477,6 +622,9 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/policy/glob-valid", test_glob_valid);
         g_test_add_func("/policy/allowed-domains", test_allowed_domains);
         g_test_add_func("/policy/allow-wildcards", test_allow_wildcards);
+        g_test_add_func("/policy/allowed-networks", test_allowed_networks);
+        g_test_add_func("/policy/uris", test_uris);
+        g_test_add_func("/policy/max-sans-kinds", test_max_sans_kinds);
         g_test_add_func("/policy/key-algorithms", test_key_algorithms);
         g_test_add_func("/policy/min-rsa-bits", test_min_rsa_bits);
         g_test_add_func("/policy/max-validity-days", test_max_validity_days);

@@ -41,12 +41,6 @@ typedef struct Services {
         GPid challtestsrv;
 } Services;
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
 /* ---- small HTTPS client for pebble's management API ---- */
 
 static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata) {
@@ -99,7 +93,7 @@ static GPid spawn_logged(char **argv, char **envp, const char *log_name) {
 }
 
 static void wait_for_port(uint16_t port, int type) {
-        uint64_t deadline = mono_usec() + 10 * USEC_PER_SEC;
+        uint64_t deadline = monotonic_usec() + 10 * USEC_PER_SEC;
 
         /* challtestsrv's DNS is UDP: there is nothing to connect to, so wait for the
          * management port it opens after the DNS server instead. */
@@ -112,7 +106,7 @@ static void wait_for_port(uint16_t port, int type) {
                 close(fd);
                 if (r == 0)
                         return;
-                g_assert_cmpuint(mono_usec(), <, deadline);
+                g_assert_cmpuint(monotonic_usec(), <, deadline);
                 g_usleep(20 * 1000); /* polling interval, bounded by the deadline above */
         }
 }
@@ -158,9 +152,9 @@ static void services_start(Services *s, const char *config, bool always_valid, u
         s->pebble = spawn_logged(real_dns ? argv_dns : argv_plain, env, "pebble.log");
 
         /* Ready when the directory answers over TLS. */
-        uint64_t deadline = mono_usec() + 15 * USEC_PER_SEC;
+        uint64_t deadline = monotonic_usec() + 15 * USEC_PER_SEC;
         while (https_get(DIRECTORY_URL, NULL) != 200) {
-                g_assert_cmpuint(mono_usec(), <, deadline);
+                g_assert_cmpuint(monotonic_usec(), <, deadline);
                 g_usleep(20 * 1000);
         }
 }
@@ -514,9 +508,9 @@ static void test_wait_and_resume(void) {
                 env = g_environ_setenv(env, "PEBBLE_WFE_NONCEREJECT", "0", TRUE);
                 char *argv[] = {(char *) "pebble", (char *) "-config", config_plain, NULL};
                 s.pebble = spawn_logged(argv, env, "pebble.log");
-                uint64_t deadline = mono_usec() + 15 * USEC_PER_SEC;
+                uint64_t deadline = monotonic_usec() + 15 * USEC_PER_SEC;
                 while (https_get(DIRECTORY_URL, NULL) != 200) {
-                        g_assert_cmpuint(mono_usec(), <, deadline);
+                        g_assert_cmpuint(monotonic_usec(), <, deadline);
                         g_usleep(20 * 1000);
                 }
         }
@@ -554,9 +548,9 @@ static void test_wait_and_resume(void) {
                         g_autofree char *cookie = g_strdup(res.cookie);
                         ProviderRequest poll_req = req;
                         poll_req.cookie = cookie;
-                        uint64_t deadline = mono_usec() + 30 * USEC_PER_SEC;
+                        uint64_t deadline = monotonic_usec() + 30 * USEC_PER_SEC;
                         do {
-                                g_assert_cmpuint(mono_usec(), <, deadline);
+                                g_assert_cmpuint(monotonic_usec(), <, deadline);
                                 result_clear(&res);
                                 poll_req.attempt++;
                                 g_assert_cmpint(p->ops->issue(p, &poll_req, &res), ==, 0);
@@ -585,11 +579,11 @@ static void test_unreachable(void) {
 
         char *names[] = {(char *) "down.example.org", NULL};
         ProviderResult res = {0};
-        uint64_t start = mono_usec();
+        uint64_t start = monotonic_usec();
         issue(p, "down.example.org", names, &res, NULL);
-        g_test_message("unreachable after %" PRIu64 " ms: %s", (mono_usec() - start) / USEC_PER_MSEC,
+        g_test_message("unreachable after %" PRIu64 " ms: %s", (monotonic_usec() - start) / USEC_PER_MSEC,
                        strempty(res.error));
-        g_assert_cmpuint(mono_usec() - start, <, 10 * USEC_PER_SEC);
+        g_assert_cmpuint(monotonic_usec() - start, <, 10 * USEC_PER_SEC);
         g_assert_cmpint(res.outcome, ==, PROVIDER_UNREACHABLE);
         g_assert_nonnull(res.error);
         g_assert_null(res.certificate_pem);
@@ -609,15 +603,26 @@ static void test_unreachable(void) {
                 g_autofree char *e2 = NULL;
                 g_assert_cmpint(provider_acme_new(&silent, &ps, &e2), ==, 0);
                 ProviderResult rs = {0};
-                start = mono_usec();
+                start = monotonic_usec();
                 issue(ps, "down.example.org", names, &rs, NULL);
                 g_test_message("silent server gave up after %" PRIu64 " ms: %s",
-                               (mono_usec() - start) / USEC_PER_MSEC, strempty(rs.error));
-                g_assert_cmpuint(mono_usec() - start, <, 5 * USEC_PER_SEC);
+                               (monotonic_usec() - start) / USEC_PER_MSEC, strempty(rs.error));
+                g_assert_cmpuint(monotonic_usec() - start, <, 5 * USEC_PER_SEC);
                 g_assert_cmpint(rs.outcome, ==, PROVIDER_UNREACHABLE);
                 result_clear(&rs);
                 ps->ops->free(ps);
                 close(fd);
+        }
+
+        /* A URI is no ACME identifier: refused for good before any connection (the server here
+         * is unreachable, so anything else would be PROVIDER_UNREACHABLE). */
+        {
+                char *uri[] = {(char *) "spiffe://example.org/ns/prod/sa/web", NULL};
+                ProviderResult ru = {0};
+                issue(p, "down.example.org", uri, &ru, NULL);
+                g_assert_cmpint(ru.outcome, ==, PROVIDER_REJECTED);
+                g_assert_nonnull(strstr(ru.error, "'spiffe://example.org/ns/prod/sa/web'"));
+                result_clear(&ru);
         }
 
         /* Revocation fails the same way, with a reason. */

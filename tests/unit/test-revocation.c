@@ -68,8 +68,15 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
         g_assert_cmpint(sd_event_new(&f->event), >=, 0);
         g_assert_cmpint(job_pool_new(f->event, "io", 1, &f->io), ==, 0);
         f->providers = g_hash_table_new(g_str_hash, g_str_equal);
-        g_assert_cmpint(revocation_new(f->event, f->store, f->audit, f->ca, f->config, f->dir, f->providers,
-                                       f->io, &f->rev),
+        g_assert_cmpint(revocation_new(&(RevocationContext){.event = f->event,
+                                                            .store = f->store,
+                                                            .audit = f->audit,
+                                                            .local_ca = f->ca,
+                                                            .config = f->config,
+                                                            .state_dir = f->dir,
+                                                            .providers = f->providers,
+                                                            .io_pool = f->io},
+                                       &f->rev),
                         ==, 0);
         revocation_add_listener(f->rev,
                                 &(RevocationListener){.certificate_revoked = on_revoked, .userdata = f});
@@ -506,8 +513,15 @@ static void test_crl(Fixture *f, gconstpointer data) {
         /* A restart (a new Revocation on the same store) keeps the entries and never reuses a number. */
         clock_set_override(0);
         f->rev = revocation_free(f->rev);
-        g_assert_cmpint(revocation_new(f->event, f->store, f->audit, f->ca, f->config, f->dir, f->providers,
-                                       f->io, &f->rev),
+        g_assert_cmpint(revocation_new(&(RevocationContext){.event = f->event,
+                                                            .store = f->store,
+                                                            .audit = f->audit,
+                                                            .local_ca = f->ca,
+                                                            .config = f->config,
+                                                            .state_dir = f->dir,
+                                                            .providers = f->providers,
+                                                            .io_pool = f->io},
+                                       &f->rev),
                         ==, 0);
         g_assert_cmpint(revocation_get_crl(f->rev, &pem), ==, 0);
         _cleanup_(X509_CRL_freep) X509_CRL *again = crl_parse(pem);
