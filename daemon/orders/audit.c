@@ -198,14 +198,19 @@ static int prune(Audit *a, bool access, uint64_t now) {
         int r;
 
         if (max > 0) {
+                /* One statement per kind, the kind a literal: bound, "access = ?1" is in SQLite's
+                 * re-prepare mask (the access index is partial), and every audit record paid for
+                 * parsing and planning the DELETE again (15% of the loop thread for 10,000 spool
+                 * files, bench/README.md). */
                 r = store_prepare(a->store,
-                                  "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE access = ?1 ORDER BY id"
-                                  " LIMIT max(0, (SELECT n FROM audit_counts WHERE access = ?1) - ?2))",
+                                  access ? "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE access = 1 ORDER BY id"
+                                           " LIMIT max(0, (SELECT n FROM audit_counts WHERE access = 1) - ?2))"
+                                         : "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE access = 0 ORDER BY id"
+                                           " LIMIT max(0, (SELECT n FROM audit_counts WHERE access = 0) - ?2))",
                                   &st);
                 if (r < 0)
                         return r;
                 _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                store_bind_int64(st, 1, access);
                 store_bind_int64(st, 2, (int64_t) MIN(max, (uint64_t) INT64_MAX));
                 r = store_step_done(st);
                 if (r < 0)
