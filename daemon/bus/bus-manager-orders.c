@@ -230,7 +230,7 @@ static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *er
 
 /* ---- SubmitCSRs: many CSRs in one call ------------------------------------------------------ */
 
-/* At most this many CSRs in one SubmitCSRs call (certkeeperd(8), org.certkeeper1(5)): a call
+/* At most this many CSRs in one SubmitCSRs call (org.certkeeper1(5)): a call
  * is answered after one group commit, and the whole batch is on the quick pool meanwhile. */
 #define SUBMIT_CSRS_MAX 1000U
 
