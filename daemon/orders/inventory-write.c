@@ -120,3 +120,135 @@ int keys_store_get(Store *s, uint64_t id, uint8_t **ret_sealed, size_t *ret_len)
         *ret_len = n;
         return 0;
 }
+
+int inventory_adopt(Store *s, uint64_t id, const char *provider, uint64_t key_id, uint64_t order_id) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s,
+                              "UPDATE certificates SET source = 'managed', provider = ?,"
+                              " key_id = IFNULL(key_id, ?), order_id = IFNULL(order_id, ?) WHERE id = ?",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_text(st, 1, provider);
+        if (key_id)
+                store_bind_int64(st, 2, (int64_t) key_id);
+        store_bind_int64(st, 3, (int64_t) order_id);
+        store_bind_int64(st, 4, (int64_t) id);
+        return store_step_done(st);
+}
+
+int inventory_set_revoked(Store *s, uint64_t id, uint64_t revoked_at, const char *reason,
+                          const char *propagation) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s,
+                              "UPDATE certificates SET revoked_at = ?, revocation_reason = ?,"
+                              " revocation_propagation = ? WHERE id = ? AND revoked_at = 0",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) revoked_at);
+        store_bind_text(st, 2, reason);
+        store_bind_text(st, 3, propagation);
+        store_bind_int64(st, 4, (int64_t) id);
+        return store_step_done(st);
+}
+
+int inventory_set_propagation(Store *s, uint64_t id, const char *state) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "UPDATE certificates SET revocation_propagation = ? WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_text(st, 1, state);
+        store_bind_int64(st, 2, (int64_t) id);
+        return store_step_done(st);
+}
+
+/* ---- certificate_paths (discovery) ----------------------------------------------------------- */
+
+static int paths_read(Store *s, const char *sql, const char *a, const char *b, CertPathFunc cb, void *userdata) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        if (a)
+                store_bind_text(st, 1, a);
+        if (b)
+                store_bind_text(st, 2, b);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const unsigned char *path = sqlite3_column_text(st, 1);
+                r = cb(userdata, (uint64_t) sqlite3_column_int64(st, 0), path ? (const char *) path : "");
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+int inventory_paths_at(Store *s, const char *path, CertPathFunc cb, void *userdata) {
+        return paths_read(s, "SELECT certificate_id, path FROM certificate_paths WHERE path = ?1", path, NULL, cb,
+                          userdata);
+}
+
+int inventory_paths_range(Store *s, const char *lo, const char *hi, CertPathFunc cb, void *userdata) {
+        return paths_read(s,
+                          "SELECT certificate_id, path FROM certificate_paths INDEXED BY certificate_paths_path"
+                          " WHERE path >= ?1 AND path < ?2",
+                          lo, hi, cb, userdata);
+}
+
+int inventory_paths_discovered(Store *s, CertPathFunc cb, void *userdata) {
+        return paths_read(s,
+                          "SELECT p.certificate_id, p.path FROM certificate_paths p"
+                          " JOIN certificates c ON c.id = p.certificate_id WHERE c.source = 'discovered'",
+                          NULL, NULL, cb, userdata);
+}
+
+int inventory_path_remove(Store *s, uint64_t id, const char *path) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "DELETE FROM certificate_paths WHERE certificate_id = ? AND path = ?", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) id);
+        store_bind_text(st, 2, path);
+        return store_step_done(st);
+}
+
+int inventory_path_add(Store *s, uint64_t id, const char *path) {
+        sqlite3_stmt *st;
+        int r = store_prepare(
+                s, "INSERT OR IGNORE INTO certificate_paths (certificate_id, path) VALUES (?, ?)", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) id);
+        store_bind_text(st, 2, path);
+        r = store_step_done(st);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(store_db(s)) > 0;
+}
+
+/* A discovered certificate is present while at least one file holds it. Managed ones are
+ * in the store whatever the disk says: their flag is left alone. */
+int inventory_update_present(Store *s, uint64_t id) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s,
+                              "UPDATE certificates SET present ="
+                              " EXISTS (SELECT 1 FROM certificate_paths WHERE certificate_id = ?1)"
+                              " WHERE id = ?1 AND source = 'discovered' AND present !="
+                              " EXISTS (SELECT 1 FROM certificate_paths WHERE certificate_id = ?1)",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) id);
+        r = store_step_done(st);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(store_db(s)) > 0;
+}

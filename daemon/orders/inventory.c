@@ -562,3 +562,109 @@ int inventory_scan_files(Store *s, uint64_t after_id, uint64_t last_id, CertFile
 int inventory_list_ids(Store *s, uint64_t **ret, size_t *ret_n) {
         return store_query_ids(s, "SELECT id FROM certificates ORDER BY id", ret, ret_n);
 }
+
+static const char *col_text(sqlite3_stmt *st, int i) {
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return t ? (const char *) t : "";
+}
+
+int inventory_list_revoked(Store *s, uint64_t ca_id, CertRevokedFunc cb, void *userdata) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s,
+                              "SELECT serial, revoked_at, revocation_reason FROM certificates INDEXED BY"
+                              " certificates_revoked WHERE ca_id = ? AND revoked_at != 0",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) ca_id);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb(userdata, col_text(st, 0), col_u64(st, 1), (const char *) sqlite3_column_text(st, 2));
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+static int expiring_read(sqlite3_stmt *st, CertExpiringFunc cb, void *userdata) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                CertExpiringEntry e = {
+                        .id = col_u64(st, 0),
+                        .fingerprint = col_text(st, 1),
+                        .common_name = col_text(st, 2),
+                        .source = col_text(st, 3),
+                        .not_after = col_u64(st, 4),
+                };
+                int r = cb(userdata, &e);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+int inventory_list_expiring(Store *s, uint64_t horizon, CertExpiringFunc cb, void *userdata) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s,
+                              "SELECT id, fingerprint, common_name, source, not_after FROM certificates"
+                              " INDEXED BY certificates_list WHERE not_after <= ? AND revoked_at = 0"
+                              " AND (source = 'managed' OR present = 1)"
+                              " ORDER BY not_after, id",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) MIN(horizon, (uint64_t) INT64_MAX));
+        return expiring_read(st, cb, userdata);
+}
+
+int inventory_get_expiring(Store *s, uint64_t id, uint64_t horizon, CertExpiringFunc cb, void *userdata) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s,
+                              "SELECT id, fingerprint, common_name, source, not_after FROM certificates"
+                              " WHERE id = ? AND not_after <= ? AND revoked_at = 0"
+                              " AND (source = 'managed' OR present = 1)",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) id);
+        store_bind_int64(st, 2, (int64_t) MIN(horizon, (uint64_t) INT64_MAX));
+        return expiring_read(st, cb, userdata);
+}
+
+int inventory_next_not_after(Store *s, uint64_t after, uint64_t *ret) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s,
+                              "SELECT MIN(not_after) FROM certificates INDEXED BY certificates_list"
+                              " WHERE not_after > ? AND revoked_at = 0"
+                              " AND (source = 'managed' OR present = 1)",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) MIN(after, (uint64_t) INT64_MAX));
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return -EIO;
+        if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+                return 0;
+        *ret = col_u64(st, 0);
+        return 1;
+}
+
+int inventory_get_not_after(Store *s, uint64_t id, uint64_t *ret) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "SELECT not_after FROM certificates WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return store_errno(rc);
+        *ret = col_u64(st, 0);
+        return 0;
+}
