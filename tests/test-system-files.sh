@@ -38,8 +38,8 @@ expect() {
 }
 check "spool root is 0755 certkeeper" expect "$spool" "755 $uid $gid"
 check "incoming/ is 1730 certkeeper:certkeeper-submit" expect "$spool/incoming" "1730 $uid $sgid"
-check "issued/ is 0755 certkeeper" expect "$spool/issued" "755 $uid $gid"
-check "failed/ is 0755 certkeeper" expect "$spool/failed" "755 $uid $gid"
+check "issued/ is 0711 certkeeper (reachable, not listable: issue 17)" expect "$spool/issued" "711 $uid $gid"
+check "failed/ is 0711 certkeeper (reachable, not listable: issue 17)" expect "$spool/failed" "711 $uid $gid"
 check "/etc/certkeeper is 0755 root" expect "$root/etc/certkeeper" "755 0 0"
 check "deployments.d/ is 0755 root (the admin writes, the daemon reads)" \
         expect "$root/etc/certkeeper/deployments.d" "755 0 0"

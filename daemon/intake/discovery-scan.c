@@ -113,6 +113,11 @@ char *path_join(const char *dir, const char *name) {
         return streq(dir, "/") ? g_strconcat("/", name, NULL) : g_strconcat(dir, "/", name, NULL);
 }
 
+bool path_recordable(const char *path) {
+        /* D-Bus strings are UTF-8: a path we could not show is not recorded. */
+        return strlen(path) < PATH_MAX && g_utf8_validate(path, -1, NULL);
+}
+
 bool path_in_scope(const char *path, const Scope *s) {
         if (s->kind == SCOPE_EXACT)
                 return streq(path, s->path);
@@ -392,8 +397,7 @@ static void scan_dir(ScanJob *j, int dfd, const char *path, unsigned depth, bool
                 if (!job_count_entry(j))
                         break;
                 g_autofree char *child = path_join(path, de->d_name);
-                if (strlen(child) >= PATH_MAX || !g_utf8_validate(child, -1, NULL)) {
-                        /* D-Bus strings are UTF-8: a path we could not show is not recorded. */
+                if (!path_recordable(child)) {
                         log_debug("Discovery: skipping a file name in %s that is not UTF-8 or too long.",
                                   path);
                         continue;

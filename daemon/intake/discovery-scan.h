@@ -111,3 +111,6 @@ unsigned watch_table_size(WatchTable *wt);
 char *path_normalize(const char *p);
 char *path_join(const char *dir, const char *name);
 bool path_in_scope(const char *path, const Scope *s);
+/* Whether a path found by a scan may become a Paths entry (a D-Bus string): valid UTF-8, shorter
+ * than PATH_MAX. */
+bool path_recordable(const char *path);

@@ -28,9 +28,19 @@
  * batch at a time. A crash at any point leaves either the CSR in incoming/
  * (and it is finished at the next start) or complete results.
  *
- * Latest result per name. A success removes an older failed/NAME.error (and
- * its CSR); a failure leaves earlier certificates in issued/ alone, because
- * services may be using them. Files in issued/ and failed/ are replaced
+ * Whose results. Results are addressed by the owner and NAME: root's and
+ * certkeeperd's own in issued/ and failed/ themselves (issued/NAME.crt), any
+ * other user's in issued/UID/ and failed/UID/, directories made on first use
+ * and owned by that user (0770, group certkeeperd's). issued/ and failed/ are
+ * 0711: reachable, not listable. So a drop of NAME by another user never
+ * replaces or removes a result, and nobody lists another user's names. An
+ * owner who may not submit gets a failed/UID/ that stays certkeeperd's (0700).
+ * A name too long for its results (over SPOOL_NAME_MAX bytes before .csr) or
+ * not UTF-8 is refused like any other input (spool-name.h).
+ *
+ * Latest result per owner and name. A success removes the owner's older
+ * failed/[UID/]NAME.error (and its CSR); a failure leaves earlier certificates
+ * in issued/ alone, because services may be using them. Files are replaced
  * atomically by rename.
  *
  * Flow control. At most SPOOL_MAX_IN_FLIGHT names are open at once (being
@@ -46,6 +56,7 @@
 
 #include "config.h"
 #include "orders.h"
+#include "spool-name.h"
 #include "store.h"
 
 #define SPOOL_SUBMIT_GROUP "certkeeper-submit"
@@ -57,8 +68,6 @@
 #define SPOOL_THREADS 2U
 #define SPOOL_READ_JOB 64U
 #define SPOOL_MAX_READING 128U
-/* The longest NAME in NAME.csr: NAME.chain.pem must still fit in NAME_MAX. */
-#define SPOOL_NAME_MAX 240U
 
 typedef struct Spool Spool;
 
@@ -70,7 +79,8 @@ typedef struct SpoolContext {
 } SpoolContext;
 
 /* Create the layout under config->spool_directory where it is missing
- * (incoming/ 1730 group certkeeper-submit, issued/ and failed/ 0755), start
+ * (incoming/ 1730 group certkeeper-submit, issued/ and failed/ 0711; an older
+ * 0755 loses its read bits), start
  * watching incoming/ and listen for finished orders. Nothing is taken before
  * spool_start(). */
 int spool_new(const SpoolContext *ctx, Spool **ret);

@@ -224,7 +224,8 @@ ck_write_config() {
 # user the daemon runs as here (root): incoming/ 1730 group certkeeper-submit.
 ck_make_spool() {
         mkdir -p "$1/incoming" "$1/issued" "$1/failed"
-        chmod 0755 "$1" "$1/issued" "$1/failed"
+        chmod 0755 "$1"
+        chmod 0711 "$1/issued" "$1/failed"
         chgrp certkeeper-submit "$1/incoming"
         chmod 1730 "$1/incoming"
 }

@@ -30,31 +30,40 @@ exists() {
         [ -e "$1" ] || [ -L "$1" ]
 }
 
-# wait_path PATH [TIMEOUT] — until PATH exists: inotifywait on its directory, with a deadline.
+# wait_path PATH [TIMEOUT] — until PATH exists: inotifywait on its directory (or, until that is
+# made, on the directory above), with a deadline.
 wait_path() {
         local path=$1 timeout=${2:-30} dir base deadline
-        dir=$(dirname "$path")
-        base=$(basename "$path")
         deadline=$(( $(ck_now_us) + timeout * 1000000 ))
         until exists "$path"; do
                 (( $(ck_now_us) < deadline )) || return 1
+                dir=$(dirname "$path")
+                base=$(basename "$path")
+                if [ ! -d "$dir" ]; then
+                        base=$(basename "$dir")
+                        dir=$(dirname "$dir")
+                fi
                 inotifywait -qq -t 1 -e close_write,moved_to,create --include "/${base//./\\.}\$" "$dir" 2>/dev/null
         done
         return 0
 }
 
-# wait_result NAME — the CSR NAME (e.g. x.csr) has left incoming/ for issued/ or failed/.
+# wait_result NAME [UID] — the CSR NAME (e.g. x.csr) has left incoming/ for issued/ or failed/
+# (root's), or for issued/UID/ or failed/UID/ (any other owner's, made on first use).
 wait_result() {
-        local deadline
-        deadline=$(( $(ck_now_us) + ${2:-30} * 1000000 ))
-        until exists "$ISSUED/$1" || exists "$FAILED/$1"; do
+        local deadline sub=${2:+/$2} d dirs
+        deadline=$(( $(ck_now_us) + 30 * 1000000 ))
+        until exists "$ISSUED$sub/$1" || exists "$FAILED$sub/$1"; do
                 (( $(ck_now_us) < deadline )) || return 1
-                inotifywait -qq -t 1 -e moved_to,create --include "/${1//./\\.}\$" "$ISSUED" "$FAILED" 2>/dev/null
+                dirs=()
+                for d in "$ISSUED$sub" "$FAILED$sub" ${sub:+"$ISSUED" "$FAILED"}; do [ -d "$d" ] && dirs+=("$d"); done
+                inotifywait -qq -t 1 -e moved_to,create --include "/(${1//./\\.}|[0-9]+)\$" "${dirs[@]}" 2>/dev/null
         done
         return 0
 }
 
 CA=$WORK/ca.pem
+chmod 0755 "$ISSUED" "$FAILED"   # as an older version (and tmpfiles.d) made them
 ck_start_daemon || ck_bail "certkeeperd did not start"
 ck_busctl /org/certkeeper1 org.certkeeper1.Manager GetCACertificate | jq -r '.data[0]' >"$CA"
 ck_check "the Local CA certificate is fetched" openssl x509 -in "$CA" -noout
@@ -70,9 +79,10 @@ order_prop() {
         ck_get_property "/org/certkeeper1/order/$1" org.certkeeper1.Order "$2" | jq -r .data
 }
 
-# check_issued NAME CN — outputs there, modes, the CSR moved, verified against the CA.
+# check_issued NAME CN [DIR] — outputs there (in DIR, default issued/), modes, the CSR moved,
+# verified against the CA.
 check_issued() {
-        local name=$1 cn=$2 base=${1%.csr}
+        local name=$1 cn=$2 base=${1%.csr} ISSUED=${3:-$ISSUED}
         ck_check "$name: issued/$base.crt, $base.chain.pem and $base.csr are there, incoming/ is empty of it" \
                 bash -c "test -s '$ISSUED/$base.crt' -a -s '$ISSUED/$base.chain.pem' -a -f '$ISSUED/$name' \
                         -a ! -e '$IN/$name'"
@@ -121,9 +131,10 @@ echo "temp" >"$IN/.hidden.csr"
 
 # ---- refused input: no order, failed/NAME.error --------------------------------------------------
 
-# check_refused NAME PATTERN — failed/NAME and failed/BASE.error explaining (PATTERN), no order.
+# check_refused NAME PATTERN [DIR] — failed/NAME and failed/BASE.error (in DIR, default failed/)
+# explaining (PATTERN), no order.
 check_refused() {
-        local name=$1 pattern=$2 base=${1%.csr}
+        local name=$1 pattern=$2 base=${1%.csr} FAILED=${3:-$FAILED}
         # The report is written first, the entry moved last: wait for the entry.
         ck_check "$name: refused, the entry itself moved to failed/" wait_path "$FAILED/$name"
         ck_check "$name: failed/$base.error is written, incoming/$name is gone" \
@@ -142,7 +153,10 @@ ck_check "garbage.csr: the CSR is in failed/" test -f "$FAILED/garbage.csr"
 # nor in certkeeper-submit; a file of theirs renamed into incoming/ by someone else is refused.
 mkcsr notmine.example.com "$WORK/notmine.csr" && chown nobody "$WORK/notmine.csr" && chmod 0644 "$WORK/notmine.csr"
 mv "$WORK/notmine.csr" "$IN/notmine.csr"
-check_refused notmine.csr "belongs to nobody \\(uid [0-9]+\\), who may not submit"
+nobody_uid=$(id -u nobody)
+check_refused notmine.csr "belongs to nobody \\(uid [0-9]+\\), who may not submit" "$FAILED/$nobody_uid"
+ck_check "notmine.csr: failed/$nobody_uid/ is not handed to nobody, who may not submit (root's, 0700)" \
+        test "$(stat -c '%U %a' "$FAILED/$nobody_uid")" = "root 700"
 
 # Issue 17 item 2: a name that is not UTF-8 would become the order's SpoolName, a D-Bus string.
 mkcsr notutf8.example.com "$WORK/notutf8.csr"
@@ -215,14 +229,14 @@ user_uid=$(id -u ck-user)
 mkcsr user.example.com "$WORK/user.csr"
 ck_check "ck-user can write into incoming/ (group certkeeper-submit)" \
         ck_as ck-user bash -c "umask 077; cat >'$IN/user.csr'" <"$WORK/user.csr"
-ck_check "ck-user's CSR is taken" wait_result user.csr
-check_issued user.csr user.example.com
+ck_check "ck-user's CSR is taken" wait_result user.csr "$user_uid"
+check_issued user.csr user.example.com "$ISSUED/$user_uid"
 id=$(order_of user.csr)
 ck_check "user.csr: RequestedBy is ck-user, RequestedByUID its uid" \
         test "$(order_prop "$id" RequestedBy) $(order_prop "$id" RequestedByUID)" = "ck-user $user_uid"
 ck_check "user.csr: the results belong to ck-user" \
-        bash -c "test \"\$(stat -c %U '$ISSUED/user.crt' '$ISSUED/user.chain.pem' | sort -u)\" = ck-user"
-ck_check "user.csr: ck-user can read its certificate" ck_as ck-user cat "$ISSUED/user.crt"
+        bash -c "test \"\$(stat -c %U '$ISSUED/$user_uid/user.crt' '$ISSUED/$user_uid/user.chain.pem' | sort -u)\" = ck-user"
+ck_check "user.csr: ck-user can read its certificate" ck_as ck-user cat "$ISSUED/$user_uid/user.crt"
 ck_check "user.csr: the audit record carries ck-user's uid" \
         ck_journal_has CERTKEEPER_EVENT=certificate.request_csr.submitted CERTKEEPER_ORDER_ID="$id" \
         CERTKEEPER_CALLER_UID="$user_uid"
@@ -231,7 +245,124 @@ ck_check "user.csr: the audit record carries ck-user's uid" \
 printf '[Request]\nValidityDays=5\n' | ck_as ck-admin bash -c "cat >'$IN/usersc.conf'"
 mkcsr usersc.example.com "$WORK/usersc.csr"
 ck_as ck-user bash -c "cat >'$IN/usersc.csr'" <"$WORK/usersc.csr"
-check_refused usersc.csr "sidecar applies only to its owner"
+check_refused usersc.csr "sidecar applies only to its owner" "$FAILED/$user_uid"
+
+# ---- two users, one name: each user's results are their own (issue 17 item 3) ------------------------
+
+admin_uid=$(id -u ck-admin)
+for u in admin user; do
+        openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/$u.key" 2>/dev/null ||
+                ck_bail "cannot make a key"
+done
+# drop USER NAME CN [KEY] — USER writes a CSR for CN (signed with KEY, default that user's key) into
+# incoming/NAME.
+drop() {
+        local who=$1 name=$2 cn=$3 key=${4:-$WORK/${1#ck-}.key}
+        openssl req -new -key "$key" -subj "/CN=$cn" -addext "subjectAltName=DNS:$cn" -out "$WORK/drop.csr" \
+                2>/dev/null && chmod 0644 "$WORK/drop.csr" &&
+                ck_as "$who" bash -c "cat >'$IN/$name'" <"$WORK/drop.csr"
+}
+# certifies CERT KEY — the certificate is for that key.
+certifies() {
+        test "$(openssl x509 -in "$1" -noout -pubkey | sha256sum)" = "$(openssl pkey -in "$2" -pubout | sha256sum)"
+}
+sum_of() {
+        sha256sum "$@" | awk '{print $1}' | tr '\n' ' '
+}
+
+ck_check "issued/ and failed/ of an older version (0755) are made unlistable: 0711" \
+        test "$(stat -c %a "$ISSUED" "$FAILED" | sort -u)" = 711
+
+# ck-admin first, then ck-user; then the other way round under another name.
+for order in "ck-admin ck-user" "ck-user ck-admin"; do
+        read -r first second <<<"$order"
+        name=www-${first#ck-}.csr
+        base=${name%.csr}
+        first_uid=$(id -u "$first") second_uid=$(id -u "$second")
+        drop "$first" "$name" "$base.example.com"
+        ck_check "$name by $first: issued in issued/$first_uid/" wait_result "$name" "$first_uid"
+        check_issued "$name" "$base.example.com" "$ISSUED/$first_uid"
+        before=$(sum_of "$ISSUED/$first_uid/$base".{crt,chain.pem,csr})
+        drop "$second" "$name" "$base.example.com"
+        ck_check "$name by $second after $first: issued in issued/$second_uid/" wait_result "$name" "$second_uid"
+        check_issued "$name" "$base.example.com" "$ISSUED/$second_uid"
+        ck_check "$name: $first's results are untouched by $second's drop" \
+                test "$(sum_of "$ISSUED/$first_uid/$base".{crt,chain.pem,csr})" = "$before"
+        ck_check "$name: $first's certificate is for $first's key" \
+                certifies "$ISSUED/$first_uid/$base.crt" "$WORK/${first#ck-}.key"
+        ck_check "$name: $second's certificate is for $second's key" \
+                certifies "$ISSUED/$second_uid/$base.crt" "$WORK/${second#ck-}.key"
+        ck_check "$name: each user's results belong to that user" \
+                test "$(stat -c %U "$ISSUED/$first_uid/$base".{crt,chain.pem,csr} | sort -u) $(stat -c %U \
+                        "$ISSUED/$second_uid/$base".{crt,chain.pem,csr} | sort -u)" = "$first $second"
+        ck_check "$name: nothing under that name in issued/ itself (root's)" test ! -e "$ISSUED/$base.crt"
+        ck_check "$name: two orders, requested by each user" \
+                test "$(sqlite3 -readonly "$DB" "SELECT group_concat(requested_by, ' ') FROM
+                        (SELECT requested_by FROM orders WHERE spool_name = '$name' ORDER BY id)")" = "$first $second"
+done
+
+ck_check "a user's directory is theirs, mode 0770" \
+        test "$(stat -c '%U %a' "$ISSUED/$user_uid" "$ISSUED/$admin_uid" | tr '\n' ' ')" = "ck-user 770 ck-admin 770 "
+ck_check_fails "ck-user cannot list issued/" ck_as ck-user ls "$ISSUED"
+ck_check_fails "ck-user cannot list failed/" ck_as ck-user ls "$FAILED"
+ck_check_fails "ck-user cannot list ck-admin's issued/$admin_uid/" ck_as ck-user ls "$ISSUED/$admin_uid"
+ck_check_fails "ck-user cannot read ck-admin's results even by name" \
+        ck_as ck-user cat "$ISSUED/$admin_uid/www-admin.crt"
+ck_check_fails "ck-user cannot remove ck-admin's results" ck_as ck-user rm -f "$ISSUED/$admin_uid/www-admin.crt"
+lists() {
+        ck_as "$1" ls "$2" | grep -qx "$3"
+}
+ck_check "ck-user lists its own issued/$user_uid/" lists ck-user "$ISSUED/$user_uid" www-admin.crt
+ck_check "ck-user reaches root's results by name (issued/ is 0711)" ck_as ck-user cat "$ISSUED/pem.crt"
+
+# Root's drop of the same name lands in issued/ itself and touches neither user's results.
+before=$(sum_of "$ISSUED/$admin_uid/www-admin.crt" "$ISSUED/$user_uid/www-admin.crt")
+mkcsr www-admin.example.com "$IN/www-admin.csr"
+ck_check "root's www-admin.csr: issued in issued/ itself" wait_result www-admin.csr
+check_issued www-admin.csr www-admin.example.com
+ck_check "root's www-admin.csr: both users' results are untouched" \
+        test "$(sum_of "$ISSUED/$admin_uid/www-admin.crt" "$ISSUED/$user_uid/www-admin.crt")" = "$before"
+
+# A failure is removed by its owner's later success only.
+drop ck-admin ff.csr ff.evil.test
+ck_check "ck-admin's ff.csr fails (policy): failed/$admin_uid/ff.error" wait_path "$FAILED/$admin_uid/ff.csr"
+ck_check "... owned by ck-admin, naming the policy" \
+        bash -c "test \"\$(stat -c %U '$FAILED/$admin_uid/ff.error')\" = ck-admin && grep -q policy '$FAILED/$admin_uid/ff.error'"
+drop ck-user ff.csr ff.example.com
+ck_check "ck-user's good ff.csr is issued" wait_result ff.csr "$user_uid"
+ck_check "... and ck-admin's failure report stays" test -f "$FAILED/$admin_uid/ff.error" -a -f "$FAILED/$admin_uid/ff.csr"
+drop ck-user ff2.csr ff2.evil.test
+ck_check "ck-user's ff2.csr fails" wait_path "$FAILED/$user_uid/ff2.csr"
+ck_check "ck-user removes its own results (its directory)" \
+        ck_as ck-user rm "$FAILED/$user_uid/ff2.csr"
+serial1=$(openssl x509 -in "$ISSUED/$user_uid/ff.crt" -noout -serial)
+ck_check "ck-user removes its own issued/$user_uid/ff.csr to drop the name again" \
+        ck_as ck-user rm "$ISSUED/$user_uid/ff.csr"
+drop ck-user ff2.csr ff2.example.com
+ck_check "ck-user's later good ff2.csr is issued" wait_result ff2.csr "$user_uid"
+ck_check "... and removes ck-user's own earlier failure" test ! -e "$FAILED/$user_uid/ff2.error"
+drop ck-user ff.csr ff.example.com
+ck_check "ck-user's second ff.csr is issued" wait_result ff.csr "$user_uid"
+ck_check "... and replaces its own certificate" \
+        test "$(openssl x509 -in "$ISSUED/$user_uid/ff.crt" -noout -serial)" != "$serial1"
+
+# ---- names too long for their results (issue 17): refused with a report all the same --------------
+
+long245=$(printf 'l%.0s' {1..245})
+mkcsr long.example.com "$WORK/long.csr"
+cp "$WORK/long.csr" "$IN/$long245.csr"
+check_refused "$long245.csr" "at most 240 are taken"
+# 251 bytes + .csr is as long as a file name can be: NAME.error would not fit; the report is
+# failed/<first 240 bytes>~<8 hex digits of the SHA-256 of NAME.csr>.error.
+long251=$(printf 'm%.0s' {1..251})
+hash=$(printf '%s' "$long251.csr" | sha256sum | cut -c1-8)
+short=${long251:0:240}~$hash.error
+cp "$WORK/long.csr" "$IN/$long251.csr"
+ck_check "a 251-byte name: the CSR moves to failed/" wait_path "$FAILED/$long251.csr"
+ck_check "... with the report failed/<240 bytes>~$hash.error saying why and naming the file" \
+        bash -c "grep -q 'at most 240 are taken.*; no order was created' '$FAILED/$short' &&
+                grep -qF '$long251.csr' '$FAILED/$short'"
+ck_check "... and no order" test "$(orders_for "$long251.csr")" = 0
 
 # ---- policy hard-fail ----------------------------------------------------------------------------
 
@@ -379,14 +510,14 @@ mv "$WORK/limit/rootside.csr" "$IN/rootside.csr"
 ck_start_daemon --debug || ck_bail "certkeeperd did not start with MaxPendingOrdersPerCaller=1"
 all_user_issued() {
         local i
-        for i in 1 2 3 4 5 6 7 8; do [ -e "$ISSUED/u$i.csr" ] || return 1; done
+        for i in 1 2 3 4 5 6 7 8; do [ -e "$ISSUED/$user_uid/u$i.csr" ] || return 1; done
 }
 ck_wait_for "with one open order allowed, all 8 are issued in turn" 60 all_user_issued
 ck_check "root's CSR meanwhile is issued too" wait_result rootside.csr
 ck_check "the limit was reached: some waited for ck-user's earlier orders" \
         grep -q "Spool: incoming/u[0-9].csr waits: uid $user_uid already has" "$CK_DAEMON_LOG"
 ck_check "none of them failed, one order each" \
-        test "$(ls "$FAILED" | grep -c '^u[0-9]')" = 0 -a \
+        test "$(ls "$FAILED" "$FAILED/$user_uid" | grep -c '^u[0-9]')" = 0 -a \
         "$(sqlite3 -readonly "$DB" "SELECT count(*) FROM orders WHERE spool_name GLOB 'u[0-9].csr'")" = 8
 
 ck_stop_daemon

@@ -84,6 +84,20 @@ ck_check "without polkitd a user's RequestCertificate is AccessDenied naming the
 ck_check "... while reading needs no polkit" setpriv --reuid=ck-user --regid=ck-user --init-groups \
         busctl --system call org.certkeeper1 /org/certkeeper1 org.certkeeper1.Manager GetCACertificate
 
+# The spool as the unit runs it (issue 17): a submitter's results go to a directory of their own,
+# handed over with CAP_CHOWN and written through the group (there is no CAP_DAC_OVERRIDE).
+user_uid=$(id -u ck-user)
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$CK_RUN/spool.key" \
+        -subj /CN=spool.unprivileged.example.org -out "$CK_RUN/spool.csr" 2>/dev/null && chmod 0644 "$CK_RUN/spool.csr"
+ck_as ck-user bash -c "cat >'$CK_SPOOL_DIR/incoming/spool.csr'" <"$CK_RUN/spool.csr"
+ck_wait_for "ck-user's CSR is issued into issued/$user_uid/" 30 test -f "$CK_SPOOL_DIR/issued/$user_uid/spool.csr"
+ck_check "issued/$user_uid/ belongs to ck-user, group certkeeper, mode 0770" \
+        test "$(stat -c '%U %G %a' "$CK_SPOOL_DIR/issued/$user_uid")" = "ck-user certkeeper 770"
+ck_check "the certificate there belongs to ck-user" \
+        test "$(stat -c %U "$CK_SPOOL_DIR/issued/$user_uid/spool.crt" "$CK_SPOOL_DIR/issued/$user_uid/spool.chain.pem" |
+                sort -u)" = ck-user
+ck_check "issued/ itself is not listable (0711)" test "$(stat -c %a "$CK_SPOOL_DIR/issued")" = 711
+
 ck_stop_daemon
 ck_start_daemon || ck_bail "certkeeperd did not restart as user certkeeper"
 ck_check "after a restart it serves the certificate from its own store" \
