@@ -123,10 +123,12 @@ static int object_enumerate(sd_bus *bus, const char *prefix, void *userdata, cha
         return 0;
 }
 
-/* Owned by the bus from here on, as a NULL slot would be; the userdata goes with the slot. */
+/* Owned by the bus from here on, as a NULL slot would be (floating: the bus takes a reference,
+ * ours is dropped); the userdata goes with the slot. */
 static void float_slot(sd_bus_slot *slot) {
         (void) sd_bus_slot_set_destroy_callback(slot, g_free);
         (void) sd_bus_slot_set_floating(slot, 1);
+        sd_bus_slot_unref(slot);
 }
 
 static ObjectKindSlot *object_kind_slot_new(BusContext *c, const BusObjectKind *kind) {
