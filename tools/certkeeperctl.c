@@ -222,7 +222,7 @@ static const Verb verbs[] = {
         {"order", VERB_ARG_ORDER, 1, 1, 0, verb_order},
         {"request", VERB_ARG_OTHER, 1, 1,
          BIT(OPT_SAN) | BIT(OPT_KEY) | BIT(OPT_DAYS) | BIT(OPT_PROVIDER) | WAIT_OPTIONS, verb_request},
-        {"submit-csr", VERB_ARG_OTHER, 1, 1, BIT(OPT_PROVIDER) | BIT(OPT_DAYS) | WAIT_OPTIONS,
+        {"submit-csr", VERB_ARG_OTHER, 1, 100000, BIT(OPT_PROVIDER) | BIT(OPT_DAYS) | WAIT_OPTIONS,
          verb_submit_csr},
         {"resubmit", VERB_ARG_ORDER, 1, 1, WAIT_OPTIONS, verb_resubmit},
         {"download", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_CHAIN) | BIT(OPT_OUTPUT) | BIT(OPT_FORCE),
@@ -320,8 +320,8 @@ static void help(void) {
                "  order ID                    Show an order (with its error and parameters if it failed)\n"
                "  request CN [--san NAME]... [--key ALG] [--days N] [--provider P]\n"
                "                              Request a certificate; certkeeperd generates the key\n"
-               "  submit-csr FILE [--provider P] [--days N]\n"
-               "                              Submit a certificate signing request (PEM or DER, - for "
+               "  submit-csr FILE... [--provider P] [--days N]\n"
+               "                              Submit certificate signing requests (PEM or DER, - for "
                "stdin)\n"
                "  resubmit ORDER_ID           Submit a failed order again with the same parameters\n"
                "  download ID [--chain] [-o FILE]\n"

@@ -4,7 +4,8 @@
 /* Layer 2, private to the spool's files (spool.h says what the spool does). Loop side and worker
  * side, as in discovery.c/discovery-scan.c:
  *   spool.c         the loop side: the queue of names, inotify, the layout, lifetime;
- *   spool-intake.c  taking a file: read and parsed on a spool worker, made an order on the loop;
+ *   spool-intake.c  taking a file: read and hashed on a spool worker, handed to orders_submit_csr()
+ *                   on the loop;
  *   spool-finish.c  finishing orders: results written on a spool worker, names released on the loop;
  *   spool-files.c   fd-level reading, writing and moving, and whose results go where (any thread);
  *   spool-name.c    names (pure). */
