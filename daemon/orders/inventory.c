@@ -139,7 +139,7 @@ int inventory_get_der(Store *s, uint64_t id, uint8_t **ret_der, size_t *ret_len,
         *ret_der = g_memdup2(p, n);
         *ret_len = n;
         if (ret_chain_pem)
-                *ret_chain_pem = store_column_strdup(st, 1);
+                *ret_chain_pem = g_strdup(strempty((const char *) sqlite3_column_text(st, 1)));
         return 0;
 }
 

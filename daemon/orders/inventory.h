@@ -42,6 +42,7 @@ const char *cert_status(uint64_t revoked_at, uint64_t not_after, uint64_t now);
 int64_t days_until(uint64_t not_after, uint64_t now);
 
 int inventory_get(Store *s, uint64_t id, CertRow **ret);                  /* -ENOENT */
+/* The certificate's DER and its stored chain (PEM, "" if none), both GLib: g_free() them. */
 int inventory_get_der(Store *s, uint64_t id, uint8_t **ret_der, size_t *ret_len, char **ret_chain_pem);
 int inventory_find_fingerprint(Store *s, const char *fp, uint64_t *ret_id); /* -ENOENT */
 int inventory_count(Store *s, uint64_t *ret);

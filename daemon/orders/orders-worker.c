@@ -18,7 +18,7 @@ void order_work_free(Work *w) {
                 return;
         free(w->common_name);
         g_strfreev(w->dns_names);
-        free(w->csr_der);
+        g_free(w->csr_der);
         free(w->cookie);
         if (w->reuse_sealed) {
                 OPENSSL_cleanse(w->reuse_sealed, w->reuse_sealed_len);

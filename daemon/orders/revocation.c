@@ -393,7 +393,7 @@ int revocation_revoke(Revocation *r, uint64_t certificate_id, const char *caller
                 w->certificate_id = certificate_id;
                 w->provider = p;
                 w->reason = rr;
-                _cleanup_free_ uint8_t *der = NULL;
+                g_autofree uint8_t *der = NULL;
                 size_t len = 0;
                 if (inventory_get_der(r->store, certificate_id, &der, &len, NULL) >= 0)
                         w->cert = x509_from_der(der, len);
