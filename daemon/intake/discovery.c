@@ -82,52 +82,12 @@ static void path_row_clear(void *p) {
         free(((PathRow *) p)->path);
 }
 
-static int collect_rows(Store *s, const char *sql, const char *a, const char *b, GArray *out) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, sql, &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        if (a)
-                store_bind_text(st, 1, a);
-        if (b)
-                store_bind_text(st, 2, b);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                PathRow row = {.id = (uint64_t) sqlite3_column_int64(st, 0),
-                               .path = store_column_strdup(st, 1)};
-                g_array_append_val(out, row);
-        }
-        return rc == SQLITE_DONE ? 0 : store_errno(rc);
-}
-
-/* The rows currently recorded inside a scope. */
-static int scope_rows(Store *s, const Scope *sc, GArray *out) {
-        if (sc->kind == SCOPE_EXACT)
-                return collect_rows(s, "SELECT certificate_id, path FROM certificate_paths WHERE path = ?1",
-                                    sc->path, NULL, out);
-        /* A range on the path index: "D/" <= path < "D0" ('0' follows '/'). */
-        g_autofree char *lo = streq(sc->path, "/") ? g_strdup("/") : g_strconcat(sc->path, "/", NULL);
-        g_autofree char *hi = g_strdup(lo);
-        hi[strlen(hi) - 1] = '0';
-        g_autoptr(GArray) all = g_array_new(FALSE, TRUE, sizeof(PathRow));
-        g_array_set_clear_func(all, path_row_clear);
-        int r = collect_rows(
-                s,
-                "SELECT certificate_id, path FROM certificate_paths INDEXED BY certificate_paths_path"
-                " WHERE path >= ?1 AND path < ?2",
-                lo, hi, all);
-        if (r < 0)
-                return r;
-        for (guint i = 0; i < all->len; i++) {
-                PathRow *row = &g_array_index(all, PathRow, i);
-                if (path_in_scope(row->path, sc)) {
-                        PathRow copy = {.id = row->id, .path = TAKE_PTR(row->path)};
-                        g_array_append_val(out, copy);
-                }
-        }
-        return 0;
-}
+/* Collects rows into a GArray of PathRow; with a scope set, only those inside it. */
+typedef struct Collect {
+        GArray *out;
+        const Scope *scope;
+        char *const *outside_roots; /* only rows outside every one of these */
+} Collect;
 
 static bool under_any_root(const char *path, char *const *roots) {
         for (char *const *r = roots; r && *r; r++) {
@@ -139,51 +99,26 @@ static bool under_any_root(const char *path, char *const *roots) {
         return false;
 }
 
-static int path_delete(Store *s, uint64_t id, const char *path) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "DELETE FROM certificate_paths WHERE certificate_id = ? AND path = ?", &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_int64(st, 1, (int64_t) id);
-        store_bind_text(st, 2, path);
-        return store_step_done(st);
+static int collect_row(void *userdata, uint64_t id, const char *path) {
+        Collect *c = userdata;
+        if (c->scope && !path_in_scope(path, c->scope))
+                return 0;
+        if (c->outside_roots && under_any_root(path, c->outside_roots))
+                return 0;
+        PathRow row = {.id = id, .path = strdup(path)};
+        g_array_append_val(c->out, row);
+        return 0;
 }
 
-/* 1 if the row is new. */
-static int path_insert(Store *s, uint64_t id, const char *path) {
-        sqlite3_stmt *st;
-        int r = store_prepare(
-                s, "INSERT OR IGNORE INTO certificate_paths (certificate_id, path) VALUES (?, ?)", &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_int64(st, 1, (int64_t) id);
-        store_bind_text(st, 2, path);
-        r = store_step_done(st);
-        if (r < 0)
-                return r;
-        return sqlite3_changes(store_db(s)) > 0;
-}
-
-/* A discovered certificate is present while at least one file holds it. Managed ones are
- * in the store whatever the disk says: their flag is left alone. 1 if it changed. */
-static int update_present(Store *s, uint64_t id) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s,
-                              "UPDATE certificates SET present ="
-                              " EXISTS (SELECT 1 FROM certificate_paths WHERE certificate_id = ?1)"
-                              " WHERE id = ?1 AND source = 'discovered' AND present !="
-                              " EXISTS (SELECT 1 FROM certificate_paths WHERE certificate_id = ?1)",
-                              &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_int64(st, 1, (int64_t) id);
-        r = store_step_done(st);
-        if (r < 0)
-                return r;
-        return sqlite3_changes(store_db(s)) > 0;
+/* The rows currently recorded inside a scope. */
+static int scope_rows(Store *s, const Scope *sc, GArray *out) {
+        if (sc->kind == SCOPE_EXACT)
+                return inventory_paths_at(s, sc->path, collect_row, &(Collect){.out = out});
+        /* A range on the path index: "D/" <= path < "D0" ('0' follows '/'). */
+        g_autofree char *lo = streq(sc->path, "/") ? g_strdup("/") : g_strconcat(sc->path, "/", NULL);
+        g_autofree char *hi = g_strdup(lo);
+        hi[strlen(hi) - 1] = '0';
+        return inventory_paths_range(s, lo, hi, collect_row, &(Collect){.out = out, .scope = sc});
 }
 
 static void id_set_add(GHashTable *set, uint64_t id) {
@@ -235,29 +170,18 @@ static int job_apply(Discovery *d, ScanJob *j, GArray *notes, unsigned *ret_new)
         if (j->full && !j->truncated) {
                 /* Paths of discovered certificates outside every root (Paths= changed): gone. Paths of
                  * managed certificates outside the roots were recorded by someone else: kept. */
-                g_autoptr(GArray) all = g_array_new(FALSE, TRUE, sizeof(PathRow));
-                g_array_set_clear_func(all, path_row_clear);
-                r = collect_rows(
-                        s,
-                        "SELECT p.certificate_id, p.path FROM certificate_paths p"
-                        " JOIN certificates c ON c.id = p.certificate_id WHERE c.source = 'discovered'",
-                        NULL, NULL, all);
+                r = inventory_paths_discovered(
+                        s, collect_row,
+                        &(Collect){.out = rows, .outside_roots = d->ctx.config->discovery_paths});
                 if (r < 0)
                         return r;
-                for (guint i = 0; i < all->len; i++) {
-                        PathRow *row = &g_array_index(all, PathRow, i);
-                        if (!under_any_root(row->path, d->ctx.config->discovery_paths)) {
-                                PathRow copy = {.id = row->id, .path = TAKE_PTR(row->path)};
-                                g_array_append_val(rows, copy);
-                        }
-                }
         }
         for (guint i = 0; i < rows->len; i++) {
                 PathRow *row = &g_array_index(rows, PathRow, i);
                 g_autofree char *k = g_strdup_printf("%" PRIu64 "\n%s", row->id, row->path);
                 if (g_hash_table_contains(want, k))
                         continue;
-                r = path_delete(s, row->id, row->path);
+                r = inventory_path_remove(s, row->id, row->path);
                 if (r < 0)
                         return r;
                 id_set_add(changed, row->id);
@@ -266,7 +190,7 @@ static int job_apply(Discovery *d, ScanJob *j, GArray *notes, unsigned *ret_new)
         for (guint i = 0; i < j->found->len; i++) {
                 FoundPath *f = j->found->pdata[i];
                 uint64_t id = ids[f->cert];
-                r = path_insert(s, id, f->path);
+                r = inventory_path_add(s, id, f->path);
                 if (r < 0)
                         return r;
                 if (r > 0 && !g_hash_table_contains(added, &id))
@@ -277,7 +201,7 @@ static int job_apply(Discovery *d, ScanJob *j, GArray *notes, unsigned *ret_new)
         gpointer key;
         g_hash_table_iter_init(&it, changed);
         while (g_hash_table_iter_next(&it, &key, NULL)) {
-                r = update_present(s, *(uint64_t *) key);
+                r = inventory_update_present(s, *(uint64_t *) key);
                 if (r < 0)
                         return r;
                 Notification n = {.added = false, .id = *(uint64_t *) key};

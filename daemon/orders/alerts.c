@@ -144,3 +144,20 @@ int alerts_count_open_by_kind(Store *s, AlertCountFunc cb, void *userdata) {
 int alerts_count_open(Store *s, uint64_t *ret) {
         return store_query_u64(s, "SELECT count(*) FROM alerts WHERE acknowledged = 0", ret);
 }
+
+int alerts_has_expiring(Store *s, uint64_t certificate_id, unsigned threshold_days) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s,
+                              "SELECT 1 FROM alerts INDEXED BY alerts_expiring WHERE certificate_id = ?"
+                              " AND threshold_days <= ? AND kind = 'expiring' LIMIT 1",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) certificate_id);
+        store_bind_int64(st, 2, threshold_days);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}

@@ -28,6 +28,10 @@ int alerts_raise(Store *s, const char *kind, const char *message, uint64_t order
 int alerts_raise_deployment(Store *s, const char *kind, const char *message, uint64_t deployment_id,
                             uint64_t order_id, uint64_t *ret_id);
 
+/* 1 if the certificate has an expiring alert at this threshold or a more specific (smaller)
+ * one, else 0. */
+int alerts_has_expiring(Store *s, uint64_t certificate_id, unsigned threshold_days);
+
 typedef int (*AlertListFunc)(void *userdata, const AlertEntry *e);
 int alerts_list(Store *s, bool include_acknowledged, AlertListFunc cb, void *userdata);
 /* -ENOENT if there is no such alert; 0 if it was already acknowledged. */

@@ -95,70 +95,26 @@ static char *alert_message(const Candidate *c, int threshold, uint64_t now) {
                                name, c->source, c->id, days, days == 1 ? "" : "s", date, threshold);
 }
 
-/* Is there an expiring alert for this certificate at this or a more specific threshold? */
-static int has_alert(Store *s, uint64_t id, int threshold) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s,
-                              "SELECT 1 FROM alerts INDEXED BY alerts_expiring WHERE certificate_id = ?"
-                              " AND threshold_days <= ? AND kind = 'expiring' LIMIT 1",
-                              &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_int64(st, 1, (int64_t) id);
-        store_bind_int64(st, 2, threshold);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                return 1;
-        return rc == SQLITE_DONE ? 0 : store_errno(rc);
-}
-
-static int candidate_read(sqlite3_stmt *st, GArray *out) {
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                Candidate c = {
-                        .id = (uint64_t) sqlite3_column_int64(st, 0),
-                        .fingerprint = store_column_strdup(st, 1),
-                        .common_name = store_column_strdup(st, 2),
-                        .source = store_column_strdup(st, 3),
-                        .not_after = (uint64_t) sqlite3_column_int64(st, 4),
-                };
-                g_array_append_val(out, c);
-        }
-        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+static int candidate_add(void *userdata, const CertExpiringEntry *e) {
+        Candidate c = {
+                .id = e->id,
+                .fingerprint = strdup(e->fingerprint),
+                .common_name = strdup(e->common_name),
+                .source = strdup(e->source),
+                .not_after = e->not_after,
+        };
+        g_array_append_val((GArray *) userdata, c);
+        return 0;
 }
 
 /* The certificates inside the warning window: all of them (ids == NULL), or those of ids. */
 static int load_candidates(Expiry *x, uint64_t now, const GArray *ids, GArray *out) {
-        int64_t horizon = (int64_t) MIN(now + (uint64_t) max_threshold(x->config) * USEC_PER_DAY,
-                                        (uint64_t) INT64_MAX);
-        sqlite3_stmt *st;
-        int r;
-        if (!ids) {
-                r = store_prepare(x->store,
-                                  "SELECT id, fingerprint, common_name, source, not_after FROM certificates"
-                                  " INDEXED BY certificates_list WHERE not_after <= ? AND revoked_at = 0"
-                                  " AND (source = 'managed' OR present = 1)"
-                                  " ORDER BY not_after, id",
-                                  &st);
-                if (r < 0)
-                        return r;
-                _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                store_bind_int64(st, 1, horizon);
-                return candidate_read(st, out);
-        }
+        uint64_t horizon = MIN(now + (uint64_t) max_threshold(x->config) * USEC_PER_DAY, (uint64_t) INT64_MAX);
+        if (!ids)
+                return inventory_list_expiring(x->store, horizon, candidate_add, out);
         for (guint i = 0; i < ids->len; i++) {
-                r = store_prepare(x->store,
-                                  "SELECT id, fingerprint, common_name, source, not_after FROM certificates"
-                                  " WHERE id = ? AND not_after <= ? AND revoked_at = 0"
-                                  " AND (source = 'managed' OR present = 1)",
-                                  &st);
-                if (r < 0)
-                        return r;
-                _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                store_bind_int64(st, 1, (int64_t) g_array_index(ids, uint64_t, i));
-                store_bind_int64(st, 2, horizon);
-                r = candidate_read(st, out);
+                int r = inventory_get_expiring(x->store, g_array_index(ids, uint64_t, i), horizon, candidate_add,
+                                               out);
                 if (r < 0)
                         return r;
         }
@@ -178,7 +134,7 @@ static int raise_all(Expiry *x, uint64_t now, const GArray *ids, GArray *raised)
                                              x->config->n_expiry_thresholds);
                 if (t < 0)
                         continue;
-                r = has_alert(x->store, c->id, t);
+                r = alerts_has_expiring(x->store, c->id, (unsigned) t);
                 if (r < 0)
                         return r;
                 if (r > 0)
@@ -215,21 +171,13 @@ static int next_crossing(Expiry *x, uint64_t now, uint64_t *ret) {
                 uint64_t span = i < x->config->n_expiry_thresholds
                                         ? (uint64_t) x->config->expiry_thresholds_days[i] * USEC_PER_DAY
                                         : 0;
-                sqlite3_stmt *st;
-                int r = store_prepare(x->store,
-                                      "SELECT MIN(not_after) FROM certificates INDEXED BY certificates_list"
-                                      " WHERE not_after > ? AND revoked_at = 0"
-                                      " AND (source = 'managed' OR present = 1)",
-                                      &st);
+                uint64_t first = 0;
+                int r = inventory_next_not_after(x->store, MIN(now + span, (uint64_t) INT64_MAX), &first);
                 if (r < 0)
                         return r;
-                _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                store_bind_int64(st, 1, (int64_t) MIN(now + span, (uint64_t) INT64_MAX));
-                if (sqlite3_step(st) != SQLITE_ROW)
-                        return -EIO;
-                if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+                if (r == 0)
                         continue;
-                uint64_t when = (uint64_t) sqlite3_column_int64(st, 0) - span;
+                uint64_t when = first - span;
                 if (best == 0 || when < best)
                         best = when;
         }
@@ -372,14 +320,9 @@ static bool crossing_is_covered(Expiry *x, uint64_t certificate_id) {
         if (x->next == 0 || x->config->n_expiry_thresholds == 0)
                 return false;
         uint64_t span = (uint64_t) max_threshold(x->config) * USEC_PER_DAY;
-        sqlite3_stmt *st;
-        if (store_prepare(x->store, "SELECT not_after FROM certificates WHERE id = ?", &st) < 0)
+        uint64_t not_after;
+        if (inventory_get_not_after(x->store, certificate_id, &not_after) < 0)
                 return false;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_int64(st, 1, (int64_t) certificate_id);
-        if (sqlite3_step(st) != SQLITE_ROW)
-                return false;
-        uint64_t not_after = (uint64_t) sqlite3_column_int64(st, 0);
         uint64_t now = now_usec();
         if (not_after <= now || not_after - now <= span)
                 return false;

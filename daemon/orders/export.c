@@ -10,7 +10,7 @@
 #define PFX_PASSWORD_LENGTH 24U
 
 int export_pem(Store *s, uint64_t id, bool chain, char **ret_pem) {
-        _cleanup_free_ uint8_t *der = NULL;
+        g_autofree uint8_t *der = NULL; /* inventory_get_der(): GLib */
         size_t len = 0;
         g_autofree char *chain_pem = NULL;
 
@@ -53,7 +53,7 @@ PfxSource *pfx_source_free(PfxSource *src) {
                 OPENSSL_cleanse(src->sealed, src->sealed_len);
                 free(src->sealed);
         }
-        free(src->der);
+        g_free(src->der); /* both from inventory_get_der(): GLib */
         g_free(src->chain_pem);
         free(src->common_name);
         free(src);

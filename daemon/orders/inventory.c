@@ -139,7 +139,7 @@ int inventory_get_der(Store *s, uint64_t id, uint8_t **ret_der, size_t *ret_len,
         *ret_der = g_memdup2(p, n);
         *ret_len = n;
         if (ret_chain_pem)
-                *ret_chain_pem = store_column_strdup(st, 1);
+                *ret_chain_pem = g_strdup(strempty((const char *) sqlite3_column_text(st, 1)));
         return 0;
 }
 
@@ -563,103 +563,99 @@ int inventory_list_ids(Store *s, uint64_t **ret, size_t *ret_n) {
         return store_query_ids(s, "SELECT id FROM certificates ORDER BY id", ret, ret_n);
 }
 
-/* certificate_names (store-migrate.c, schema 4): the CN and every SAN in their lookup form. */
-static int names_insert(Store *s, uint64_t id, const CertInfo *i) {
+static const char *col_text(sqlite3_stmt *st, int i) {
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return t ? (const char *) t : "";
+}
+
+int inventory_list_revoked(Store *s, uint64_t ca_id, CertRevokedFunc cb, void *userdata) {
         sqlite3_stmt *st;
-        int r = store_prepare(s, "INSERT OR IGNORE INTO certificate_names (name, certificate_id) VALUES (?, ?)",
+        int r = store_prepare(s,
+                              "SELECT serial, revoked_at, revocation_reason FROM certificates INDEXED BY"
+                              " certificates_revoked WHERE ca_id = ? AND revoked_at != 0",
                               &st);
         if (r < 0)
                 return r;
         _cleanup_stmt_ sqlite3_stmt *stmt = st;
-
-        for (ssize_t k = -1; k < 0 || (i->sans && i->sans[k]); k++) {
-                const char *n = k < 0 ? i->common_name : i->sans[k];
-                _cleanup_free_ char *form = NULL;
-
-                if (isempty(n))
-                        continue;
-                form = san_lookup_form(n);
-                if (!form)
-                        return -ENOMEM;
-                store_bind_text(st, 1, form);
-                store_bind_int64(st, 2, (int64_t) id);
-                r = store_step_done(st);
+        store_bind_int64(st, 1, (int64_t) ca_id);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb(userdata, col_text(st, 0), col_u64(st, 1), (const char *) sqlite3_column_text(st, 2));
                 if (r < 0)
                         return r;
-                sqlite3_reset(st);
         }
-        return 0;
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }
 
-int inventory_insert(Store *s, const CertInsert *c, uint64_t *ret_id) {
-        const CertInfo *i = c->info;
-        int r;
+static int expiring_read(sqlite3_stmt *st, CertExpiringFunc cb, void *userdata) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                CertExpiringEntry e = {
+                        .id = col_u64(st, 0),
+                        .fingerprint = col_text(st, 1),
+                        .common_name = col_text(st, 2),
+                        .source = col_text(st, 3),
+                        .not_after = col_u64(st, 4),
+                };
+                int r = cb(userdata, &e);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
 
-        r = inventory_find_fingerprint(s, i->fingerprint_sha256, ret_id);
-        if (r == 0)
-                return -EEXIST;
-        if (r != -ENOENT)
-                return r;
-
+int inventory_list_expiring(Store *s, uint64_t horizon, CertExpiringFunc cb, void *userdata) {
         sqlite3_stmt *st;
-        r = store_prepare(s,
-                          "INSERT INTO certificates (fingerprint, common_name, sans, subject, issuer, provider,"
-                          " algorithm, digest, not_before, not_after, serial, source, key_id, order_id, ca_id,"
-                          " created_at, der, chain_pem)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          &st);
+        int r = store_prepare(s,
+                              "SELECT id, fingerprint, common_name, source, not_after FROM certificates"
+                              " INDEXED BY certificates_list WHERE not_after <= ? AND revoked_at = 0"
+                              " AND (source = 'managed' OR present = 1)"
+                              " ORDER BY not_after, id",
+                              &st);
         if (r < 0)
                 return r;
         _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        g_autofree char *sans = strv_join_lines(i->sans);
-
-        store_bind_text(st, 1, i->fingerprint_sha256);
-        store_bind_text(st, 2, strempty(i->common_name));
-        store_bind_text(st, 3, sans);
-        store_bind_text(st, 4, i->subject);
-        store_bind_text(st, 5, i->issuer);
-        store_bind_text(st, 6, c->provider);
-        store_bind_text(st, 7, i->algorithm);
-        store_bind_text(st, 8, i->digest);
-        store_bind_int64(st, 9, (int64_t) i->not_before);
-        store_bind_int64(st, 10, (int64_t) i->not_after);
-        store_bind_text(st, 11, i->serial);
-        store_bind_text(st, 12, c->source);
-        if (c->key_id)
-                store_bind_int64(st, 13, (int64_t) c->key_id);
-        if (c->order_id)
-                store_bind_int64(st, 14, (int64_t) c->order_id);
-        if (c->ca_id)
-                store_bind_int64(st, 15, (int64_t) c->ca_id);
-        store_bind_int64(st, 16, (int64_t) now_usec());
-        store_bind_blob(st, 17, i->der, i->der_len);
-        store_bind_text(st, 18, strempty(c->chain_pem));
-        r = store_step_done(st);
-        if (r < 0)
-                return r;
-        *ret_id = (uint64_t) sqlite3_last_insert_rowid(store_db(s));
-        return names_insert(s, *ret_id, i);
+        store_bind_int64(st, 1, (int64_t) MIN(horizon, (uint64_t) INT64_MAX));
+        return expiring_read(st, cb, userdata);
 }
 
-int keys_store_insert(Store *s, const char *algorithm, const uint8_t *sealed, size_t len, uint64_t *ret_id) {
+int inventory_get_expiring(Store *s, uint64_t id, uint64_t horizon, CertExpiringFunc cb, void *userdata) {
         sqlite3_stmt *st;
-        int r = store_prepare(s, "INSERT INTO keys (algorithm, sealed, created_at) VALUES (?, ?, ?)", &st);
+        int r = store_prepare(s,
+                              "SELECT id, fingerprint, common_name, source, not_after FROM certificates"
+                              " WHERE id = ? AND not_after <= ? AND revoked_at = 0"
+                              " AND (source = 'managed' OR present = 1)",
+                              &st);
         if (r < 0)
                 return r;
         _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_text(st, 1, algorithm);
-        store_bind_blob(st, 2, sealed, len);
-        store_bind_int64(st, 3, (int64_t) now_usec());
-        r = store_step_done(st);
-        if (r < 0)
-                return r;
-        *ret_id = (uint64_t) sqlite3_last_insert_rowid(store_db(s));
-        return 0;
+        store_bind_int64(st, 1, (int64_t) id);
+        store_bind_int64(st, 2, (int64_t) MIN(horizon, (uint64_t) INT64_MAX));
+        return expiring_read(st, cb, userdata);
 }
 
-int keys_store_get(Store *s, uint64_t id, uint8_t **ret_sealed, size_t *ret_len) {
+int inventory_next_not_after(Store *s, uint64_t after, uint64_t *ret) {
         sqlite3_stmt *st;
-        int r = store_prepare(s, "SELECT sealed FROM keys WHERE id = ?", &st);
+        int r = store_prepare(s,
+                              "SELECT MIN(not_after) FROM certificates INDEXED BY certificates_list"
+                              " WHERE not_after > ? AND revoked_at = 0"
+                              " AND (source = 'managed' OR present = 1)",
+                              &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) MIN(after, (uint64_t) INT64_MAX));
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return -EIO;
+        if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+                return 0;
+        *ret = col_u64(st, 0);
+        return 1;
+}
+
+int inventory_get_not_after(Store *s, uint64_t id, uint64_t *ret) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "SELECT not_after FROM certificates WHERE id = ?", &st);
         if (r < 0)
                 return r;
         _cleanup_stmt_ sqlite3_stmt *stmt = st;
@@ -669,8 +665,6 @@ int keys_store_get(Store *s, uint64_t id, uint8_t **ret_sealed, size_t *ret_len)
                 return -ENOENT;
         if (rc != SQLITE_ROW)
                 return store_errno(rc);
-        size_t n = (size_t) sqlite3_column_bytes(st, 0);
-        *ret_sealed = g_memdup2(sqlite3_column_blob(st, 0), n);
-        *ret_len = n;
+        *ret = col_u64(st, 0);
         return 0;
 }

@@ -42,6 +42,7 @@ const char *cert_status(uint64_t revoked_at, uint64_t not_after, uint64_t now);
 int64_t days_until(uint64_t not_after, uint64_t now);
 
 int inventory_get(Store *s, uint64_t id, CertRow **ret);                  /* -ENOENT */
+/* The certificate's DER and its stored chain (PEM, "" if none), both GLib: g_free() them. */
 int inventory_get_der(Store *s, uint64_t id, uint8_t **ret_der, size_t *ret_len, char **ret_chain_pem);
 int inventory_find_fingerprint(Store *s, const char *fp, uint64_t *ret_id); /* -ENOENT */
 int inventory_count(Store *s, uint64_t *ret);
@@ -115,6 +116,57 @@ typedef struct CertInsert {
 /* Inside a transaction. -EEXIST if the fingerprint is already there (*ret_id is
  * then the existing row). */
 int inventory_insert(Store *s, const CertInsert *c, uint64_t *ret_id);
+
+/* Inside a transaction: a certificate already in the store (discovered on disk, or handed back
+ * again by a CA) becomes managed by order_id, from provider; key_id (0 = none) and order_id
+ * fill only what it lacks. */
+int inventory_adopt(Store *s, uint64_t id, const char *provider, uint64_t key_id, uint64_t order_id);
+/* Inside a transaction: records the revocation of a certificate not revoked yet (a revoked
+ * one is left as it is). */
+int inventory_set_revoked(Store *s, uint64_t id, uint64_t revoked_at, const char *reason,
+                          const char *propagation);
+/* What became of a revocation at the provider ("pending", "propagated to …"). */
+int inventory_set_propagation(Store *s, uint64_t id, const char *state);
+/* The revoked certificates a CA issued, for its CRL (on the certificates_revoked index). reason
+ * may be NULL; the strings are valid during the callback only, which must not change the store. */
+typedef int (*CertRevokedFunc)(void *userdata, const char *serial, uint64_t revoked_at, const char *reason);
+int inventory_list_revoked(Store *s, uint64_t ca_id, CertRevokedFunc cb, void *userdata);
+
+/* For the expiry checks: the certificates that can expire on someone (not revoked; managed, or
+ * discovered and still present on disk). Strings are valid during the callback only, which must
+ * not change the store. */
+typedef struct CertExpiringEntry {
+        uint64_t id;
+        const char *fingerprint;
+        const char *common_name;
+        const char *source;
+        uint64_t not_after;
+} CertExpiringEntry;
+typedef int (*CertExpiringFunc)(void *userdata, const CertExpiringEntry *e);
+/* Those with not_after <= horizon, by ascending not_after, id. */
+int inventory_list_expiring(Store *s, uint64_t horizon, CertExpiringFunc cb, void *userdata);
+/* The same for one certificate: cb is called once, or not at all. */
+int inventory_get_expiring(Store *s, uint64_t id, uint64_t horizon, CertExpiringFunc cb, void *userdata);
+/* The smallest not_after > after among them: 1 and *ret, or 0 if there is none. */
+int inventory_next_not_after(Store *s, uint64_t after, uint64_t *ret);
+/* Any certificate's not_after; -ENOENT. */
+int inventory_get_not_after(Store *s, uint64_t id, uint64_t *ret);
+
+/* certificate_paths: the files discovery found each certificate in. The readers call cb per
+ * row (path valid during the callback only, which must not change the store). */
+typedef int (*CertPathFunc)(void *userdata, uint64_t id, const char *path);
+/* The rows for exactly this path. */
+int inventory_paths_at(Store *s, const char *path, CertPathFunc cb, void *userdata);
+/* The rows with lo <= path < hi, on the path index. */
+int inventory_paths_range(Store *s, const char *lo, const char *hi, CertPathFunc cb, void *userdata);
+/* The rows of discovered certificates. */
+int inventory_paths_discovered(Store *s, CertPathFunc cb, void *userdata);
+/* Inside a transaction. 1 if the row is new. */
+int inventory_path_add(Store *s, uint64_t id, const char *path);
+int inventory_path_remove(Store *s, uint64_t id, const char *path);
+/* Inside a transaction: a discovered certificate is present while at least one file holds it
+ * (managed ones keep their flag). 1 if the flag changed. */
+int inventory_update_present(Store *s, uint64_t id);
 
 /* Seal-stored private keys. */
 int keys_store_insert(Store *s, const char *algorithm, const uint8_t *sealed, size_t len, uint64_t *ret_id);

@@ -74,10 +74,10 @@ static void fast_order_free(FastOrder *f) {
         g_free(f->req.parameters_text);
         order_request_done(&f->req);
         free(f->csr.key_algorithm);
-        free(f->csr.der);
+        g_free(f->csr.der);
         policy_verdict_done(&f->verdict);
         order_work_free(f->work);
-        free(f->data);
+        g_free(f->data);
         csr_free(f->parsed);
         free(f->refusal);
         g_free(f);

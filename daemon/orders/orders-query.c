@@ -25,7 +25,7 @@ OrderRow *order_row_free(OrderRow *r) {
         g_strfreev(r->dns_names);
         free(r->spool_name);
         free(r->spool_sha256);
-        free(r);
+        g_free(r);
         return NULL;
 }
 

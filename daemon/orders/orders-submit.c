@@ -453,13 +453,13 @@ int orders_resubmit(Orders *o, uint64_t id, uint32_t uid, uint32_t pid, const ch
                 return -EBUSY;
         }
 
-        g_autofree char *kind = store_column_strdup(st, 1);
-        g_autofree char *provider = store_column_strdup(st, 2);
-        g_autofree char *cn = store_column_strdup(st, 3);
+        _cleanup_free_ char *kind = store_column_strdup(st, 1);
+        _cleanup_free_ char *provider = store_column_strdup(st, 2);
+        _cleanup_free_ char *cn = store_column_strdup(st, 3);
         g_auto(GStrv) names = strv_split_lines((const char *) sqlite3_column_text(st, 4));
-        g_autofree char *alg = store_column_strdup(st, 5);
+        _cleanup_free_ char *alg = store_column_strdup(st, 5);
         unsigned validity = (unsigned) sqlite3_column_int64(st, 6);
-        g_autofree char *params_text = store_column_strdup(st, 8);
+        _cleanup_free_ char *params_text = store_column_strdup(st, 8);
         _cleanup_(csr_freep) Csr *csr = NULL;
         if (sqlite3_column_type(st, 7) == SQLITE_BLOB) {
                 char *err = NULL;

@@ -18,7 +18,7 @@ void order_work_free(Work *w) {
                 return;
         free(w->common_name);
         g_strfreev(w->dns_names);
-        free(w->csr_der);
+        g_free(w->csr_der);
         free(w->cookie);
         if (w->reuse_sealed) {
                 OPENSSL_cleanse(w->reuse_sealed, w->reuse_sealed_len);
@@ -237,20 +237,7 @@ static int apply_issued(Orders *o, Work *w, uint32_t uid, uint32_t pid) {
         if (r == -EEXIST) {
                 /* Already known (discovered on disk, or the CA handed back a certificate we hold):
                  * it becomes managed by this order. */
-                sqlite3_stmt *st;
-                r = store_prepare(o->ctx.store,
-                                  "UPDATE certificates SET source = 'managed', provider = ?,"
-                                  " key_id = IFNULL(key_id, ?), order_id = IFNULL(order_id, ?) WHERE id = ?",
-                                  &st);
-                if (r < 0)
-                        return r;
-                _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                store_bind_text(st, 1, w->provider->name);
-                if (key_id)
-                        store_bind_int64(st, 2, (int64_t) key_id);
-                store_bind_int64(st, 3, (int64_t) w->order_id);
-                store_bind_int64(st, 4, (int64_t) cert_id);
-                r = store_step_done(st);
+                r = inventory_adopt(o->ctx.store, cert_id, w->provider->name, key_id, w->order_id);
         }
         if (r < 0)
                 return r;

@@ -110,63 +110,43 @@ uint64_t revocation_crl_next_update(const Revocation *r) {
         return r->crl_pem ? r->crl_next_update : 0;
 }
 
+typedef struct CrlEntries {
+        GArray *entries;   /* CrlEntry, serial_hex owned by serials */
+        GPtrArray *serials;
+} CrlEntries;
+
+static int crl_entry_add(void *userdata, const char *serial, uint64_t revoked_at, const char *reason_name) {
+        CrlEntries *c = userdata;
+        char *copy = strdup(serial);
+        g_ptr_array_add(c->serials, copy);
+        RevocationReason reason = revocation_reason_from_string(reason_name);
+        CrlEntry e = {
+                .serial_hex = copy,
+                .revoked_at = revoked_at,
+                .reason = reason < 0 ? REVOCATION_REASON_UNSPECIFIED : reason,
+        };
+        g_array_append_val(c->entries, e);
+        return 0;
+}
+
 static int crl_build(Revocation *r) {
         uint64_t now = now_usec();
         uint64_t validity = (uint64_t) (r->config->crl_validity_days ? r->config->crl_validity_days : 7) *
                             USEC_PER_DAY;
         int k;
 
-        sqlite3_stmt *st;
-        k = store_prepare(r->store,
-                          "SELECT serial, revoked_at, revocation_reason FROM certificates INDEXED BY"
-                          " certificates_revoked WHERE ca_id = ? AND revoked_at != 0",
-                          &st);
+        g_autoptr(GArray) entries = g_array_new(FALSE, FALSE, sizeof(CrlEntry));
+        g_autoptr(GPtrArray) serials = g_ptr_array_new_with_free_func(free);
+        k = inventory_list_revoked(r->store, r->ca->id, crl_entry_add,
+                                   &(CrlEntries){.entries = entries, .serials = serials});
         if (k < 0)
                 return k;
-        g_autoptr(GArray) entries = g_array_new(FALSE, FALSE, sizeof(CrlEntry));
-        g_autoptr(GPtrArray) serials = g_ptr_array_new_with_free_func(free); /* store_column_strdup() */
-        {
-                _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                store_bind_int64(st, 1, (int64_t) r->ca->id);
-                int rc;
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                        char *serial = store_column_strdup(st, 0);
-                        g_ptr_array_add(serials, serial);
-                        RevocationReason reason =
-                                revocation_reason_from_string((const char *) sqlite3_column_text(st, 2));
-                        CrlEntry e = {
-                                .serial_hex = serial,
-                                .revoked_at = (uint64_t) sqlite3_column_int64(st, 1),
-                                .reason = reason < 0 ? REVOCATION_REASON_UNSPECIFIED : reason,
-                        };
-                        g_array_append_val(entries, e);
-                }
-                if (rc != SQLITE_DONE)
-                        return store_errno(rc);
-        }
 
         /* The CRL number only ever grows: take the next one in its own transaction. */
         uint64_t number = 0;
         k = store_begin(r->store);
-        if (k >= 0) {
-                k = store_prepare(r->store, "UPDATE ca SET crl_number = crl_number + 1 WHERE id = ?", &st);
-                if (k >= 0) {
-                        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                        store_bind_int64(st, 1, (int64_t) r->ca->id);
-                        k = store_step_done(st);
-                }
-        }
-        if (k >= 0) {
-                k = store_prepare(r->store, "SELECT crl_number FROM ca WHERE id = ?", &st);
-                if (k >= 0) {
-                        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                        store_bind_int64(st, 1, (int64_t) r->ca->id);
-                        if (sqlite3_step(st) == SQLITE_ROW)
-                                number = (uint64_t) sqlite3_column_int64(st, 0);
-                        else
-                                k = -EIO;
-                }
-        }
+        if (k >= 0)
+                k = local_ca_next_crl_number(r->store, r->ca->id, &number);
         if (k >= 0)
                 k = store_commit(r->store);
         else
@@ -314,15 +294,9 @@ static void propagate_done(void *userdata) {
                                          ? g_strdup_printf("propagated to %s", w->provider->name)
                                          : g_strdup_printf("propagation to %s failed: %s", w->provider->name,
                                                            w->error ? w->error : strerror(-w->result));
-        sqlite3_stmt *st;
-        if (store_prepare(r->store, "UPDATE certificates SET revocation_propagation = ? WHERE id = ?", &st) >= 0) {
-                _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                store_bind_text(st, 1, state);
-                store_bind_int64(st, 2, (int64_t) w->certificate_id);
-                if (store_step_done(st) < 0)
-                        log_warning("Cannot record revocation propagation of certificate %" PRIu64 ", ignoring.",
-                                    w->certificate_id);
-        }
+        if (inventory_set_propagation(r->store, w->certificate_id, state) < 0)
+                log_warning("Cannot record revocation propagation of certificate %" PRIu64 ", ignoring.",
+                            w->certificate_id);
         log_info("Revocation of certificate %" PRIu64 ": %s.", w->certificate_id, state);
         for (guint i = 0; i < r->listeners->len; i++) {
                 const RevocationListener *l = &g_array_index(r->listeners, RevocationListener, i);
@@ -390,20 +364,8 @@ int revocation_revoke(Revocation *r, uint64_t certificate_id, const char *caller
 
         uint64_t now = now_usec();
         k = store_begin(r->store);
-        sqlite3_stmt *st = NULL;
         if (k >= 0)
-                k = store_prepare(r->store,
-                                  "UPDATE certificates SET revoked_at = ?, revocation_reason = ?,"
-                                  " revocation_propagation = ? WHERE id = ? AND revoked_at = 0",
-                                  &st);
-        if (k >= 0) {
-                _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                store_bind_int64(st, 1, (int64_t) now);
-                store_bind_text(st, 2, reason_name);
-                store_bind_text(st, 3, propagation);
-                store_bind_int64(st, 4, (int64_t) certificate_id);
-                k = store_step_done(st);
-        }
+                k = inventory_set_revoked(r->store, certificate_id, now, reason_name, propagation);
         if (k >= 0)
                 k = audit_record(r->audit, AUDIT_REVOKE_SUCCESS,
                                  &(AuditRecord) { .uid = uid, .pid = pid, .certificate_id = certificate_id,
@@ -431,7 +393,7 @@ int revocation_revoke(Revocation *r, uint64_t certificate_id, const char *caller
                 w->certificate_id = certificate_id;
                 w->provider = p;
                 w->reason = rr;
-                _cleanup_free_ uint8_t *der = NULL;
+                g_autofree uint8_t *der = NULL;
                 size_t len = 0;
                 if (inventory_get_der(r->store, certificate_id, &der, &len, NULL) >= 0)
                         w->cert = x509_from_der(der, len);

@@ -153,3 +153,26 @@ int local_ca_open(Store *s, const MasterKey *mk, const Config *c, const char *st
         *ret = TAKE_PTR(l);
         return 0;
 }
+
+int local_ca_next_crl_number(Store *s, uint64_t ca_id, uint64_t *ret) {
+        sqlite3_stmt *st;
+        int r = store_prepare(s, "UPDATE ca SET crl_number = crl_number + 1 WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_stmt_ sqlite3_stmt *stmt = st;
+                store_bind_int64(st, 1, (int64_t) ca_id);
+                r = store_step_done(st);
+                if (r < 0)
+                        return r;
+        }
+        r = store_prepare(s, "SELECT crl_number FROM ca WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *stmt = st;
+        store_bind_int64(st, 1, (int64_t) ca_id);
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return -EIO;
+        *ret = (uint64_t) sqlite3_column_int64(st, 0);
+        return 0;
+}

@@ -24,3 +24,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(LocalCa *, local_ca_free)
  * certificate to state_dir/ca/ca.pem (0644) for admins and web servers. */
 int local_ca_open(Store *s, const MasterKey *mk, const Config *c, const char *state_dir, LocalCa **ret,
                   char **ret_error);
+
+/* Inside a transaction: takes the CA's next CRL number (they only ever grow). */
+int local_ca_next_crl_number(Store *s, uint64_t ca_id, uint64_t *ret);

@@ -192,4 +192,22 @@ ck_check "certkeeperctl request 10.20.30.40 --san spiffe://example.com/ns/prod/s
 ck_check "and list --name finds it" test "$(ids --name 10.20.30.40 | wc -w)" = 1
 
 ck_stop_daemon
+
+# ---- a policy that restricts DNS names alone keeps restricting every kind of name -------------------
+ck_write_config "[Policy]
+AllowedDomains=*.example.com example.com"
+ck_start_daemon || ck_bail "certkeeperd did not restart"
+order=$(ck_request www.example.com 10.0.0.5 -- key_algorithm s ec-256)
+ck_check "AllowedDomains= alone: an IP address fails the order" test "$(ck_wait_order "$order")" = failed
+ck_check "naming AllowedDomains and AllowedNetworks=" bash -c "
+        busctl --system --json=short get-property org.certkeeper1 '$order' org.certkeeper1.Order Error | jq -r .data |
+        grep -qF \"'10.0.0.5' is an IP address, which none of *.example.com example.com matches (AllowedNetworks= allows IP addresses)\""
+order=$(ck_request www.example.com https://app.example.com/login -- key_algorithm s ec-256)
+ck_check "a URI whose host AllowedDomains allows completes" test "$(ck_wait_order "$order")" = complete
+order=$(ck_request www.example.com urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6 -- key_algorithm s ec-256)
+ck_check "a URI without a host fails" test "$(ck_wait_order "$order")" = failed
+ck_check "names the list that would allow it" bash -c "
+        busctl --system --json=short get-property org.certkeeper1 '$order' org.certkeeper1.Order Error | jq -r .data |
+        grep -qF 'AllowedURIPrefixes= allows URIs'"
+ck_stop_daemon
 ck_done
