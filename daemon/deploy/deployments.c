@@ -19,6 +19,7 @@
 #include "deployments-internal.h"
 #include "deployments.h"
 #include "inventory.h"
+#include "keystore.h"
 #include "keyfile.h"
 #include "log.h"
 

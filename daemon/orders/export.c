@@ -4,6 +4,7 @@
 
 #include "export.h"
 #include "inventory.h"
+#include "keystore.h"
 #include "log.h"
 #include "pkcs12.h"
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* The inventory's writes (inventory.c holds its reads): certificates with their names, the
- * files discovery found them in (certificate_paths), adoption by an order, revocation, and
- * the sealed keys. Each function runs its statements inside the caller's transaction. */
+ * files discovery found them in (certificate_paths), adoption by an order and revocation
+ * (keystore.c has the sealed keys). Each function runs its statements inside the caller's transaction. */
 
 #include <glib.h>
 
@@ -88,40 +88,6 @@ int inventory_insert(Store *s, const CertInsert *c, uint64_t *ret_id) {
                 return r;
         *ret_id = (uint64_t) sqlite3_last_insert_rowid(store_db(s));
         return names_insert(s, *ret_id, i);
-}
-
-int keys_store_insert(Store *s, const char *algorithm, const uint8_t *sealed, size_t len, uint64_t *ret_id) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "INSERT INTO keys (algorithm, sealed, created_at) VALUES (?, ?, ?)", &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_text(st, 1, algorithm);
-        store_bind_blob(st, 2, sealed, len);
-        store_bind_int64(st, 3, (int64_t) now_usec());
-        r = store_step_done(st);
-        if (r < 0)
-                return r;
-        *ret_id = (uint64_t) sqlite3_last_insert_rowid(store_db(s));
-        return 0;
-}
-
-int keys_store_get(Store *s, uint64_t id, uint8_t **ret_sealed, size_t *ret_len) {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, "SELECT sealed FROM keys WHERE id = ?", &st);
-        if (r < 0)
-                return r;
-        _cleanup_stmt_ sqlite3_stmt *stmt = st;
-        store_bind_int64(st, 1, (int64_t) id);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-                return -ENOENT;
-        if (rc != SQLITE_ROW)
-                return store_errno(rc);
-        size_t n = (size_t) sqlite3_column_bytes(st, 0);
-        *ret_sealed = g_memdup2(sqlite3_column_blob(st, 0), n);
-        *ret_len = n;
-        return 0;
 }
 
 int inventory_adopt(Store *s, uint64_t id, const char *provider, uint64_t key_id, uint64_t order_id) {

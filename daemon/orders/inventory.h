@@ -168,9 +168,6 @@ int inventory_path_remove(Store *s, uint64_t id, const char *path);
  * (managed ones keep their flag). 1 if the flag changed. */
 int inventory_update_present(Store *s, uint64_t id);
 
-/* Seal-stored private keys. */
-int keys_store_insert(Store *s, const char *algorithm, const uint8_t *sealed, size_t len, uint64_t *ret_id);
-int keys_store_get(Store *s, uint64_t id, uint8_t **ret_sealed, size_t *ret_len);
 
 char *strv_join_lines(char *const *l);
 char **strv_split_lines(const char *s);

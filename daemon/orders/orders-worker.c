@@ -9,6 +9,7 @@
 #include "alerts.h"
 #include "ca.h"
 #include "inventory.h"
+#include "keystore.h"
 #include "log.h"
 #include "orders-internal.h"
 #include "spki-encode.h"

@@ -5,6 +5,7 @@
  * orders-submit.c, the worker side in orders-worker.c, the quick path in orders-fast.c. */
 
 #include "inventory.h"
+#include "keystore.h"
 #include "log.h"
 #include "orders-internal.h"
 

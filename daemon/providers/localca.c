@@ -8,6 +8,7 @@
 #include "localca.h"
 #include "fileio.h"
 #include "inventory.h"
+#include "keystore.h"
 #include "log.h"
 
 LocalCa *local_ca_free(LocalCa *l) {

@@ -6,6 +6,7 @@
 
 #include "audit.h"
 #include "inventory.h"
+#include "keystore.h"
 #include "log.h"
 #include "store.h"
 
