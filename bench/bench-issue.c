@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench-issue: issuance over D-Bus against a running certkeeperd.
  *
- *   bench-issue --clients K --count N (--csr-file FILE | --request ALG)
+ *   bench-issue --clients K --count N (--csr-file FILE | --request ALG) [--batch B] [--dest NAME]
  *
  * K threads, each on its own system bus connection (DBUS_SYSTEM_BUS_ADDRESS),
  * each placing N/K orders one after the other: SubmitCSR (CSRs from FILE, PEM
  * blocks, used round-robin) or RequestCertificate(ALG). An order counts as done
  * when OrderChanged(order, "complete") arrives; "failed" aborts the run. Prints
  * one JSON object: count, seconds from the first call to the last completion,
- * certificates per second, p50/p99/max order latency (call → complete) in ms. */
+ * certificates per second, p50/p99/max order latency (call → complete) in ms.
+ * --batch B: SubmitCSRs with B CSRs per call instead (each client waits for all B
+ * orders of a call before the next). --dest NAME: call NAME instead of
+ * org.certkeeper1 (bench-buslimit, the bus-bound limit). */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -31,6 +34,8 @@ static char **csrs;
 static size_t n_csrs;
 static const char *request_alg;
 static unsigned per_client;
+static unsigned batch;
+static const char *dest = "org.certkeeper1";
 static pthread_barrier_t barrier;
 
 typedef struct Client {
@@ -57,6 +62,83 @@ static int on_order_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return 0;
 }
 
+/* Waits until every order of orders[] has a status; NULL, or the error. */
+static char *wait_orders(Client *c, sd_bus *bus, char **orders, unsigned n) {
+        for (unsigned k = 0; k < n; k++) {
+                const char *status;
+                while (!(status = g_hash_table_lookup(c->done, orders[k]))) {
+                        int r = sd_bus_process(bus, NULL);
+                        if (r < 0)
+                                return g_strdup_printf("bus: %s", strerror(-r));
+                        if (r > 0)
+                                continue;
+                        r = sd_bus_wait(bus, 60 * 1000000ULL);
+                        if (r == 0)
+                                return g_strdup_printf("%s did not complete within 60 s", orders[k]);
+                }
+                if (strcmp(status, "complete") != 0)
+                        return g_strdup_printf("%s: %s", orders[k], status);
+        }
+        return NULL;
+}
+
+/* SubmitCSRs, batch CSRs a call; each order's latency from its call to its completion. */
+static void run_batches(Client *c, sd_bus *bus) {
+        for (unsigned i = 0; i < per_client; i += batch) {
+                unsigned n = per_client - i < batch ? per_client - i : batch;
+                sd_bus_message *call = NULL, *reply = NULL;
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                int r = sd_bus_message_new_method_call(bus, &call, dest, "/org/certkeeper1", "org.certkeeper1.Manager",
+                                                       "SubmitCSRs");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(call, 'a', "s");
+                for (unsigned k = 0; r >= 0 && k < n; k++)
+                        r = sd_bus_message_append_basic(call, 's', csrs[(c->index * per_client + i + k) % n_csrs]);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(call);
+                if (r >= 0)
+                        r = sd_bus_message_append(call, "a{sv}", 1, "validity_days", "u", VALIDITY_DAYS);
+                if (r < 0) {
+                        c->error = g_strdup_printf("cannot build the call: %s", strerror(-r));
+                        sd_bus_message_unref(call);
+                        return;
+                }
+                double t0 = now_s();
+                r = sd_bus_call(bus, call, 120 * 1000000ULL, &error, &reply);
+                sd_bus_message_unref(call);
+                if (r < 0) {
+                        c->error = g_strdup_printf("call failed: %s: %s", error.name, error.message);
+                        sd_bus_error_free(&error);
+                        return;
+                }
+                g_autoptr(GPtrArray) orders = g_ptr_array_new_with_free_func(g_free);
+                r = sd_bus_message_enter_container(reply, 'a', "(oss)");
+                const char *o, *ename, *emsg;
+                while (r >= 0 && (r = sd_bus_message_read(reply, "(oss)", &o, &ename, &emsg)) > 0) {
+                        if (ename[0]) {
+                                c->error = g_strdup_printf("a CSR was refused: %s: %s", ename, emsg);
+                                sd_bus_message_unref(reply);
+                                return;
+                        }
+                        g_ptr_array_add(orders, g_strdup(o));
+                }
+                sd_bus_message_unref(reply);
+                if (r < 0 || orders->len != n) {
+                        c->error = g_strdup_printf("bad reply: %u orders for %u CSRs", orders->len, n);
+                        return;
+                }
+                c->error = wait_orders(c, bus, (char **) orders->pdata, n);
+                if (c->error)
+                        return;
+                double t1 = now_s();
+                for (unsigned k = 0; k < n; k++) {
+                        g_hash_table_remove(c->done, orders->pdata[k]);
+                        c->latencies[i + k] = t1 - t0;
+                }
+                c->last_done = t1;
+        }
+}
+
 static void *client_run(void *p) {
         Client *c = p;
         sd_bus *bus = NULL;
@@ -68,9 +150,9 @@ static void *client_run(void *p) {
         }
         static const char *const statuses[] = { "complete", "failed" };
         for (size_t i = 0; i < 2; i++) {
-                char *match = g_strdup_printf("type='signal',sender='org.certkeeper1',path='/org/certkeeper1',"
+                char *match = g_strdup_printf("type='signal',sender='%s',path='/org/certkeeper1',"
                                               "interface='org.certkeeper1.Manager',member='OrderChanged',arg1='%s'",
-                                              statuses[i]);
+                                              dest, statuses[i]);
                 r = sd_bus_add_match(bus, NULL, match, on_order_changed, c);
                 g_free(match);
                 if (r < 0) {
@@ -81,6 +163,10 @@ static void *client_run(void *p) {
         }
         pthread_barrier_wait(&barrier);
         c->first_call = now_s();
+        if (batch > 0) {
+                run_batches(c, bus);
+                goto out;
+        }
         for (unsigned i = 0; i < per_client; i++) {
                 sd_bus_error error = SD_BUS_ERROR_NULL;
                 sd_bus_message *reply = NULL;
@@ -88,12 +174,12 @@ static void *client_run(void *p) {
                 if (request_alg) {
                         char cn[64];
                         snprintf(cn, sizeof cn, "c%u-%u.bench.example", c->index, i);
-                        r = sd_bus_call_method(bus, "org.certkeeper1", "/org/certkeeper1", "org.certkeeper1.Manager",
+                        r = sd_bus_call_method(bus, dest, "/org/certkeeper1", "org.certkeeper1.Manager",
                                                "RequestCertificate", &error, &reply, "sasa{sv}", cn, 0, 2,
                                                "key_algorithm", "s", request_alg, "validity_days", "u", VALIDITY_DAYS);
                 } else {
                         const char *pem = csrs[(c->index * per_client + i) % n_csrs];
-                        r = sd_bus_call_method(bus, "org.certkeeper1", "/org/certkeeper1", "org.certkeeper1.Manager",
+                        r = sd_bus_call_method(bus, dest, "/org/certkeeper1", "org.certkeeper1.Manager",
                                                "SubmitCSR", &error, &reply, "sa{sv}", pem, 1, "validity_days", "u",
                                                VALIDITY_DAYS);
                 }
@@ -194,13 +280,22 @@ int main(int argc, char **argv) {
                         csr_file = argv[++i];
                 else if (strcmp(argv[i], "--request") == 0 && i + 1 < argc)
                         request_alg = argv[++i];
+                else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+                        batch = (unsigned) strtoul(argv[++i], NULL, 10);
+                else if (strcmp(argv[i], "--dest") == 0 && i + 1 < argc)
+                        dest = argv[++i];
                 else {
-                        fprintf(stderr, "usage: bench-issue --clients K --count N (--csr-file FILE | --request ALG)\n");
+                        fprintf(stderr, "usage: bench-issue --clients K --count N (--csr-file FILE | --request ALG) "
+                                        "[--batch B] [--dest NAME]\n");
                         return 2;
                 }
         }
         if (clients == 0 || clients > 256 || count < clients || (!csr_file == !request_alg)) {
                 fprintf(stderr, "bench-issue: need 1..256 clients, count >= clients, and one of --csr-file, --request\n");
+                return 2;
+        }
+        if (batch > 0 && !csr_file) {
+                fprintf(stderr, "bench-issue: --batch needs --csr-file\n");
                 return 2;
         }
         if (csr_file && load_csrs(csr_file) < 0)
@@ -240,8 +335,8 @@ int main(int argc, char **argv) {
         qsort(all, n, sizeof(double), cmp_double);
         double secs = last - first;
         printf("{\"count\": %zu, \"clients\": %u, \"seconds\": %.6f, \"per_second\": %.1f, "
-               "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
+               "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"batch\": %u}\n",
                n, clients, secs, (double) n / secs, percentile(all, n, 0.5) * 1e3, percentile(all, n, 0.99) * 1e3,
-               all[n - 1] * 1e3);
+               all[n - 1] * 1e3, batch);
         return 0;
 }

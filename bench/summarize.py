@@ -27,6 +27,8 @@ METRICS = [
     ('issue', 'csr-8', 'per_second', '/s', 'SubmitCSR, 8 clients'),
     ('issue', 'csr-8', 'p50_ms', 'ms', '  order latency p50'),
     ('issue', 'csr-8', 'p99_ms', 'ms', '  order latency p99'),
+    ('issue', 'csrs-batch', 'per_second', '/s', 'SubmitCSRs (batch), certificates/s'),
+    ('issue', 'csrs-batch', 'p50_ms', 'ms', '  call to its last order complete, p50'),
     ('issue', 'request-ec256-8', 'per_second', '/s', 'RequestCertificate ec-256, 8 clients'),
     ('issue', 'request-ec256-8', 'p99_ms', 'ms', '  order latency p99'),
     ('issue', 'request-rsa2048-8', 'per_second', '/s', 'RequestCertificate rsa-2048, 8 clients'),
@@ -35,6 +37,12 @@ METRICS = [
     ('peers', 'cfssl-sign-1', 'per_second', '/s', 'cfssl serve sign, 1 connection'),
     ('peers', 'cfssl-sign-4', 'per_second', '/s', 'cfssl serve sign, 4 connections'),
     ('peers', 'cfssl-sign-8', 'per_second', '/s', 'cfssl serve sign, 8 connections'),
+    ('peers', 'cfssl-db-sign-1', 'per_second', '/s', 'cfssl serve -db-config (SQLite certdb) sign, 1 connection'),
+    ('peers', 'cfssl-db-sign-8', 'per_second', '/s', 'cfssl serve -db-config (SQLite certdb) sign, 8 connections'),
+    ('peers', 'buslimit-1', 'per_second', '/s', 'bus-bound limit (reply + an order\'s signals, no work), 1 client'),
+    ('peers', 'buslimit-1', 'p50_ms', 'ms', '  latency p50'),
+    ('peers', 'buslimit-8', 'per_second', '/s', 'bus-bound limit, 8 clients'),
+    ('peers', 'buslimit-batch', 'per_second', '/s', 'bus-bound limit, SubmitCSRs (batch)'),
     ('peers', 'cfssl-newcert-4', 'per_second', '/s', 'cfssl serve newcert (P-256), 4 connections'),
     ('peers', 'certmonger', 'per_second', '/s', 'certmonger getcert -c local -w, sequential'),
     ('peers', 'openssl-ca', 'per_second', '/s', 'openssl ca, one process per CSR'),
@@ -44,9 +52,11 @@ METRICS = [
     ('peers', 'ours-inprocess-1', 'csr_parse_us', 'us', '  csr_parse'),
     ('peers', 'ours-inprocess-1', 'ca_sign_leaf_us', 'us', '  ca_sign_leaf'),
     ('peers', 'ours-inprocess-1', 'cert_info_from_x509_us', 'us', '  cert_info_from_x509'),
+    ('peers', 'ours-inprocess-2', 'per_second', '/s', 'ours in-process, 2 threads (one Local CA)'),
     ('peers', 'rsa2048-keygen-2', 'per_second', '/s', 'RSA-2048 key generation, 2 threads'),
     ('spool', 'files', 'per_second', '/s', 'spool: CSR files renamed in -> certificates'),
     ('spool', 'files', 'seconds', 's', '  all issued in'),
+    ('spool', 'cfssl-sign-8', 'per_second', '/s', '  cfssl serve sign, 8 connections, right after each spool round'),
     ('inventory', 'startup', 'ready_ms', 'ms', 'start to READY=1'),
     ('inventory', 'startup', 'rss_kib', 'KiB', 'RSS after start'),
     ('inventory', 'rss-after-list', 'rss_kib', 'KiB', 'RSS after full lists'),
@@ -91,6 +101,14 @@ RATIOS = [
     ('ours 8 clients / cfssl sign 4 conn', ('issue', 'csr-8'), ('peers', 'cfssl-sign-4')),
     ('ours 8 clients / cfssl sign 8 conn', ('issue', 'csr-8'), ('peers', 'cfssl-sign-8')),
     ('ours 1 client / cfssl sign 1 conn', ('issue', 'csr-1'), ('peers', 'cfssl-sign-1')),
+    ('ours 8 clients / cfssl -db-config sign 8 conn', ('issue', 'csr-8'), ('peers', 'cfssl-db-sign-8')),
+    ('ours 1 client / cfssl -db-config sign 1 conn', ('issue', 'csr-1'), ('peers', 'cfssl-db-sign-1')),
+    ('ours 8 clients / bus-bound limit 8 clients', ('issue', 'csr-8'), ('peers', 'buslimit-8')),
+    ('ours 1 client / bus-bound limit 1 client', ('issue', 'csr-1'), ('peers', 'buslimit-1')),
+    ('ours SubmitCSRs / bus-bound limit SubmitCSRs', ('issue', 'csrs-batch'), ('peers', 'buslimit-batch')),
+    ('ours SubmitCSRs / cfssl sign 8 conn', ('issue', 'csrs-batch'), ('peers', 'cfssl-sign-8')),
+    ('ours SubmitCSRs / ours in-process 2 threads', ('issue', 'csrs-batch'), ('peers', 'ours-inprocess-2')),
+    ('spool 10,000 files / cfssl sign 8 conn', ('spool', 'files'), ('spool', 'cfssl-sign-8')),
     ('ours 1 client / certmonger', ('issue', 'csr-1'), ('peers', 'certmonger')),
     ('ours 1 client / openssl ca', ('issue', 'csr-1'), ('peers', 'openssl-ca')),
     ('ours 8 clients / limit 2 threads', ('issue', 'csr-8'), ('peers', 'limit-2')),
@@ -159,6 +177,17 @@ def target(what, value, ok, goal):
 
 target('8 clients >= 1.3x cfssl (8 conn, same run)', ratio_median(('issue', 'csr-8'), ('peers', 'cfssl-sign-8')),
        lambda v: v >= 1.3, '>= 1.3x')
+target('SubmitCSR 8 clients >= 0.8x the bus-bound limit', ratio_median(('issue', 'csr-8'), ('peers', 'buslimit-8')),
+       lambda v: v >= 0.8, '>= 0.8x')
+target('SubmitCSR 8 clients >= 2x cfssl -db-config (8 conn)',
+       ratio_median(('issue', 'csr-8'), ('peers', 'cfssl-db-sign-8')), lambda v: v >= 2, '>= 2x')
+target('SubmitCSRs >= 1.3x cfssl sign 8 conn (no database)',
+       ratio_median(('issue', 'csrs-batch'), ('peers', 'cfssl-sign-8')), lambda v: v >= 1.3, '>= 1.3x')
+target('SubmitCSRs >= 0.8x ours in-process, 2 threads',
+       ratio_median(('issue', 'csrs-batch'), ('peers', 'ours-inprocess-2')), lambda v: v >= 0.8, '>= 0.8x')
+target('spool 10,000 files >= 1.0x cfssl sign 8 conn (no database)',
+       ratio_median(('spool', 'files'), ('spool', 'cfssl-sign-8')), lambda v: v >= 1.0, '>= 1.0x')
+target('1 sequential client latency p50 <= 1.8 ms', med('issue', 'csr-1', 'p50_ms'), lambda v: v <= 1.8, '<= 1.8 ms')
 target('8 clients >= 3,500/s', med('issue', 'csr-8', 'per_second'), lambda v: v >= 3500, '>= 3500/s')
 target('1 sequential client >= 1,200/s', med('issue', 'csr-1', 'per_second'), lambda v: v >= 1200, '>= 1200/s')
 target('1 sequential client >= 1,000x certmonger', ratio_median(('issue', 'csr-1'), ('peers', 'certmonger')),

@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/pem.h>
 
 #include "macro.h"
 
@@ -50,6 +49,8 @@ const char *arg_event = NULL;
 bool arg_since_set = false;
 uint64_t arg_since = 0;
 bool arg_crl = false;
+bool arg_oldest_first = false;
+bool arg_reverse = false;
 const char *arg_state = NULL;
 const char *arg_dir = NULL;
 const char *arg_owner = NULL;
@@ -69,6 +70,12 @@ bool arg_remove_files = false;
 const char *const revocation_reasons[] = {
         "keyCompromise", "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation",
         "unspecified",   NULL,
+};
+static const char *const certificate_statuses[] = {
+        "active", "expired", "revoked", NULL,
+};
+static const char *const order_statuses[] = {
+        "pending", "processing", "complete", "failed", NULL,
 };
 static const char *const deployment_states[] = {
         "issuing", "active", "renewing", "retrying", "failed", "paused", NULL,
@@ -184,358 +191,6 @@ int output_file_commit(OutputFile *f, const void *data, size_t size) {
         return CTL_EXIT_OK;
 }
 
-/* ---- status ---------------------------------------------------------------- */
-
-static int ca_summary(const char *pem, char **ret_subject, uint64_t *ret_not_after) {
-        _cleanup_(BIO_free_allp) BIO *in = NULL, *out = NULL;
-        _cleanup_(X509_freep) X509 *x = NULL;
-        struct tm tm;
-        char *data;
-        long len;
-
-        in = BIO_new_mem_buf(pem, -1);
-        out = BIO_new(BIO_s_mem());
-        if (!in || !out)
-                return -ENOMEM;
-        x = PEM_read_bio_X509(in, NULL, NULL, NULL);
-        if (!x)
-                return -EBADMSG;
-        if (X509_NAME_print_ex(out, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) < 0)
-                return -EBADMSG;
-        len = BIO_get_mem_data(out, &data);
-        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
-                return -EBADMSG;
-        *ret_subject = g_strndup(data, (gsize) len);
-        *ret_not_after = (uint64_t) timegm(&tm) * USEC_PER_SEC;
-        return 0;
-}
-
-static int verb_status(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *alerts = NULL;
-        g_autoptr(JsonObject) props = NULL;
-        g_autofree char *ca_subject = NULL, *ca_error = NULL;
-        uint64_t ca_not_after = 0, now = realtime_usec();
-        int64_t open_alerts = -1;
-        const char *pem;
-        int r;
-
-        r = ctl_get_all(bus, CK_MANAGER_PATH, CK_MANAGER_IFACE, "certkeeperd's status",
-                        "org.certkeeper1.read", &props);
-        if (r != CTL_EXIT_OK)
-                return r;
-
-        /* The CA and the alerts are extras: show what failed, keep going. */
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "GetCACertificate",
-                               &error, &reply, "");
-        if (r >= 0)
-                r = sd_bus_message_read(reply, "s", &pem);
-        if (r >= 0)
-                r = ca_summary(pem, &ca_subject, &ca_not_after);
-        if (r < 0)
-                ca_error = g_strdup(sd_bus_error_is_set(&error) ? error.name : "unreadable CA certificate");
-        sd_bus_error_free(&error);
-
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "ListAlerts", &error,
-                               &alerts, "a{sv}", 1, "include_acknowledged", "b", 0);
-        if (r >= 0 && sd_bus_message_enter_container(alerts, 'a', "(tssotb)") >= 0) {
-                uint64_t id, created;
-                const char *kind, *message, *subject;
-                int acked;
-
-                open_alerts = 0;
-                while ((r = sd_bus_message_read(alerts, "(tssotb)", &id, &kind, &message, &subject, &created,
-                                                &acked)) > 0)
-                        if (!acked)
-                                open_alerts++;
-                if (r < 0)
-                        open_alerts = -1;
-        }
-
-        if (arg_json != JSON_OFF) {
-                g_autoptr(JsonNode) n = json_node_new(JSON_NODE_OBJECT);
-                JsonObject *o = json_object_new();
-
-                json_object_set_string_member(
-                        o, "version", json_object_get_string_member_with_default(props, "Version", ""));
-                json_object_set_int_member(
-                        o, "certificate_count",
-                        json_object_get_int_member_with_default(props, "CertificateCount", 0));
-                json_object_set_int_member(o, "order_count",
-                                           json_object_get_int_member_with_default(props, "OrderCount", 0));
-                if (ca_subject) {
-                        json_object_set_string_member(o, "ca_subject", ca_subject);
-                        json_object_set_int_member(o, "ca_not_after", (gint64) ca_not_after);
-                } else {
-                        json_object_set_null_member(o, "ca_subject");
-                        json_object_set_null_member(o, "ca_not_after");
-                }
-                if (open_alerts >= 0)
-                        json_object_set_int_member(o, "open_alerts", open_alerts);
-                else
-                        json_object_set_null_member(o, "open_alerts");
-                /* [[name, order type, what the provider says it is], ...] */
-                if (json_object_has_member(props, "Providers"))
-                        json_object_set_member(o, "providers",
-                                               json_node_copy(json_object_get_member(props, "Providers")));
-                json_node_take_object(n, o);
-                json_print(stdout, n, arg_json);
-                return CTL_EXIT_OK;
-        }
-
-        const char *labels[] = {"Version", "CA", "CA expires", "Certificates", "Orders", "Open alerts", "Providers"};
-        char *values[G_N_ELEMENTS(labels)] = {NULL};
-        const char *colors[G_N_ELEMENTS(labels)] = {NULL};
-        g_autofree char *text = NULL;
-
-        values[0] = g_strdup(json_object_get_string_member_with_default(props, "Version", "-"));
-        if (ca_subject) {
-                g_autofree char *abs = format_timestamp(ca_not_after);
-                g_autofree char *rel = format_relative(ca_not_after, now);
-                int64_t days = ca_not_after > now ? (int64_t) ((ca_not_after - now) / USEC_PER_DAY) : -1;
-
-                values[1] = g_strdup(ca_subject);
-                values[2] = g_strdup_printf("%s (%s)", abs, rel);
-                colors[2] = expiry_color(NULL, days);
-        } else {
-                values[1] = g_strdup_printf("n/a (%s)", ca_error);
-                values[2] = g_strdup("n/a");
-        }
-        values[3] = g_strdup_printf("%" G_GINT64_FORMAT,
-                                    json_object_get_int_member_with_default(props, "CertificateCount", 0));
-        values[4] = g_strdup_printf("%" G_GINT64_FORMAT,
-                                    json_object_get_int_member_with_default(props, "OrderCount", 0));
-        values[5] = open_alerts >= 0 ? g_strdup_printf("%" PRIi64, open_alerts) : g_strdup("n/a");
-        colors[5] = open_alerts > 0 ? ANSI_YELLOW : NULL;
-
-        /* One line per provider: name (order type), then what it says it is (IDENTIFY). */
-        GString *prov = g_string_new(NULL);
-        JsonArray *pa = json_object_has_member(props, "Providers") ? json_object_get_array_member(props, "Providers")
-                                                                   : NULL;
-        for (guint i = 0; pa && i < json_array_get_length(pa); i++) {
-                JsonArray *row = json_array_get_array_element(pa, i);
-                if (!row || json_array_get_length(row) < 3)
-                        continue;
-                const char *id = json_array_get_string_element(row, 2);
-                g_string_append_printf(prov, "%s%s (%s)%s%s", prov->len ? "\n" : "",
-                                       json_array_get_string_element(row, 0), json_array_get_string_element(row, 1),
-                                       isempty(id) ? "" : ": ", strempty(id));
-        }
-        values[6] = g_string_free(prov, prov->len == 0);
-        if (!values[6])
-                values[6] = g_strdup("n/a");
-
-        text = format_fields(labels, values, colors, G_N_ELEMENTS(labels));
-        fputs(text, stdout);
-        for (size_t i = 0; i < G_N_ELEMENTS(values); i++)
-                g_free(values[i]);
-        return CTL_EXIT_OK;
-}
-
-/* ---- alerts, ack, audit ------------------------------------------------------- */
-
-static int verb_alerts(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        TableColumn columns[] = {
-                {"ID", "id"},
-                {"KIND", "kind"},
-                {"CREATED", "created_at"},
-                {"SUBJECT", "subject"},
-                {arg_all ? "ACK" : NULL, "acknowledged"},
-                {"MESSAGE", "message"},
-        };
-        g_autoptr(Table) t = table_new(columns, G_N_ELEMENTS(columns));
-        const char *kind, *message, *subject;
-        uint64_t id, created;
-        int acked, r;
-
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "ListAlerts", &error,
-                               &reply, "a{sv}", 1, "include_acknowledged", "b", (int) arg_all);
-        if (r < 0)
-                return ctl_bus_error("failed to list alerts", &error, r, "org.certkeeper1.read");
-
-        r = sd_bus_message_enter_container(reply, 'a', "(tssotb)");
-        if (r < 0)
-                return bus_parse_error(r);
-        while ((r = sd_bus_message_read(reply, "(tssotb)", &id, &kind, &message, &subject, &created,
-                                        &acked)) > 0) {
-                const char *sid = object_path_id(subject);
-                JsonNode *j = json_node_new(JSON_NODE_VALUE);
-                char *display = NULL;
-
-                table_add_uint(t, id);
-                table_add_string(t, kind, streq(kind, "order_failed") ? ANSI_RED : ANSI_YELLOW);
-                table_add_timestamp(t, created);
-                if (g_str_has_prefix(subject, CK_ORDER_PATH_PREFIX) && sid)
-                        display = g_strdup_printf("order %s", sid);
-                else if (g_str_has_prefix(subject, CK_CERTIFICATE_PATH_PREFIX) && sid)
-                        display = g_strdup_printf("certificate %s", sid);
-                else if (!streq(subject, "/"))
-                        display = g_strdup(subject);
-                json_node_set_string(j, subject);
-                table_add_cell(t, display, NULL, j);
-                table_add_bool(t, acked);
-                table_add_string(t, message, NULL);
-        }
-        if (r < 0)
-                return bus_parse_error(r);
-
-        table_print(t, stdout, arg_json, !arg_legend);
-        print_legend(stdout, table_get_rows(t), "alert", "alerts", arg_json, !arg_legend);
-        return CTL_EXIT_OK;
-}
-
-static int verb_ack(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        uint64_t id;
-        int r;
-
-        if (parse_uint64(args[0], UINT64_MAX, &id) < 0)
-                return ctl_fail(CTL_EXIT_USAGE,
-                                "invalid alert ID '%s': expected a number (see certkeeperctl alerts)",
-                                args[0]);
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "AcknowledgeAlert",
-                               &error, NULL, "t", id);
-        if (r < 0) {
-                g_autofree char *w = g_strdup_printf("failed to acknowledge alert %" PRIu64, id);
-                return ctl_bus_error(w, &error, r, "org.certkeeper1.manage");
-        }
-        return CTL_EXIT_OK;
-}
-
-static const char *audit_event_color(const char *event) {
-        return g_str_has_suffix(event, "_fail") || g_str_has_suffix(event, "_failed") ? ANSI_RED : NULL;
-}
-
-static int verb_audit(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        static const TableColumn columns[] = {
-                {"TIME", "time"},
-                {"EVENT", "event"},
-                {"UID", "uid"},
-                {"DETAILS", "fields"},
-        };
-        g_autoptr(Table) t = table_new(columns, G_N_ELEMENTS(columns));
-        const char *event;
-        uint64_t time;
-        uint32_t uid;
-        int r;
-
-        r = new_manager_call(bus, "ListAuditEvents", &m);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && arg_event)
-                r = ctl_append_sv_string(m, "event", arg_event);
-        if (r >= 0 && arg_since_set)
-                r = ctl_append_sv_uint64(m, "since", arg_since);
-        if (r >= 0 && arg_limit_set)
-                r = ctl_append_sv_uint32(m, "limit", arg_limit);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return bus_build_error(r);
-
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return ctl_bus_error("failed to list audit events", &error, r, "org.certkeeper1.manage");
-
-        r = sd_bus_message_enter_container(reply, 'a', "(tsua{ss})");
-        if (r < 0)
-                return bus_parse_error(r);
-        while ((r = sd_bus_message_enter_container(reply, 'r', "tsua{ss}")) > 0) {
-                g_autoptr(JsonNode) fields = NULL;
-                GString *details;
-                JsonObject *o;
-
-                r = sd_bus_message_read(reply, "tsu", &time, &event, &uid);
-                if (r < 0)
-                        return bus_parse_error(r);
-                r = ctl_read_json(reply, &fields);
-                if (r < 0 || !JSON_NODE_HOLDS_OBJECT(fields))
-                        return bus_parse_error(r < 0 ? r : -EBADMSG);
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return bus_parse_error(r);
-
-                /* "key=value ..." sorted by key, for a stable one-line view. */
-                o = json_node_get_object(fields);
-                g_autoptr(GList) keys = g_list_sort(json_object_get_members(o), (GCompareFunc) strcmp);
-                details = g_string_new(NULL);
-                for (GList *l = keys; l; l = l->next)
-                        g_string_append_printf(details, "%s%s=%s", l != keys ? " " : "", (char *) l->data,
-                                               json_object_get_string_member(o, l->data));
-
-                table_add_timestamp(t, time);
-                table_add_string(t, event, audit_event_color(event));
-                table_add_uint(t, uid);
-                table_add_cell(t, keys ? g_string_free(details, FALSE) : NULL, NULL, json_node_ref(fields));
-                if (!keys)
-                        g_string_free(details, TRUE);
-        }
-        if (r < 0)
-                return bus_parse_error(r);
-
-        table_print(t, stdout, arg_json, !arg_legend);
-        print_legend(stdout, table_get_rows(t), "event", "events", arg_json, !arg_legend);
-        return CTL_EXIT_OK;
-}
-
-/* ---- ca, policy, rescan --------------------------------------------------------- */
-
-static int verb_ca(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        const char *pem;
-        int r;
-
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE,
-                               arg_crl ? "GetCRL" : "GetCACertificate", &error, &reply, "");
-        if (r < 0)
-                return ctl_bus_error(arg_crl ? "failed to get the CRL" : "failed to get the CA certificate",
-                                     &error, r, "org.certkeeper1.read");
-        r = sd_bus_message_read(reply, "s", &pem);
-        if (r < 0)
-                return bus_parse_error(r);
-        fputs(pem, stdout);
-        return CTL_EXIT_OK;
-}
-
-static int verb_policy(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        g_autoptr(JsonNode) n = NULL;
-        g_autofree char *text = NULL;
-        int r;
-
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "GetPolicy", &error,
-                               &reply, "");
-        if (r < 0)
-                return ctl_bus_error("failed to get the issuance policy", &error, r, "org.certkeeper1.read");
-        r = ctl_read_json(reply, &n);
-        if (r < 0 || !JSON_NODE_HOLDS_OBJECT(n))
-                return bus_parse_error(r < 0 ? r : -EBADMSG);
-        if (arg_json != JSON_OFF) {
-                json_print(stdout, n, arg_json);
-                return CTL_EXIT_OK;
-        }
-        text = format_details(json_node_get_object(n), NULL, NULL, realtime_usec());
-        fputs(text, stdout);
-        return CTL_EXIT_OK;
-}
-
-static int verb_rescan(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r;
-
-        r = sd_bus_call_method(bus, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE, "Rescan", &error, NULL,
-                               "");
-        if (r < 0)
-                return ctl_bus_error("failed to rescan", &error, r, "org.certkeeper1.manage");
-        return CTL_EXIT_OK;
-}
-
 /* ---- command line ----------------------------------------------------------- */
 
 typedef enum VerbArg {
@@ -557,6 +212,7 @@ typedef struct Verb {
 
 static const Verb verbs[] = {
         {"status", VERB_ARG_NONE, 0, 0, 0, verb_status},
+        {"overview", VERB_ARG_NONE, 0, 0, BIT(OPT_ALL), verb_overview},
         {"list", VERB_ARG_NONE, 0, 0,
          BIT(OPT_SOURCE) | BIT(OPT_STATUS) | BIT(OPT_EXPIRING) | BIT(OPT_CN) | BIT(OPT_NAME) | BIT(OPT_LIMIT) |
                  BIT(OPT_OFFSET),
@@ -566,7 +222,7 @@ static const Verb verbs[] = {
         {"order", VERB_ARG_ORDER, 1, 1, 0, verb_order},
         {"request", VERB_ARG_OTHER, 1, 1,
          BIT(OPT_SAN) | BIT(OPT_KEY) | BIT(OPT_DAYS) | BIT(OPT_PROVIDER) | WAIT_OPTIONS, verb_request},
-        {"submit-csr", VERB_ARG_OTHER, 1, 1, BIT(OPT_PROVIDER) | BIT(OPT_DAYS) | WAIT_OPTIONS,
+        {"submit-csr", VERB_ARG_OTHER, 1, 100000, BIT(OPT_PROVIDER) | BIT(OPT_DAYS) | WAIT_OPTIONS,
          verb_submit_csr},
         {"resubmit", VERB_ARG_ORDER, 1, 1, WAIT_OPTIONS, verb_resubmit},
         {"download", VERB_ARG_CERTIFICATE, 1, 1, BIT(OPT_CHAIN) | BIT(OPT_OUTPUT) | BIT(OPT_FORCE),
@@ -577,7 +233,8 @@ static const Verb verbs[] = {
         {"revoke-request", VERB_ARG_CERTIFICATE, 1, 1, 0, verb_revoke_request},
         {"alerts", VERB_ARG_NONE, 0, 0, BIT(OPT_ALL), verb_alerts},
         {"ack", VERB_ARG_NUMBER, 1, 1, 0, verb_ack},
-        {"audit", VERB_ARG_NONE, 0, 0, BIT(OPT_EVENT) | BIT(OPT_SINCE) | BIT(OPT_LIMIT), verb_audit},
+        {"audit", VERB_ARG_NONE, 0, 0,
+         BIT(OPT_EVENT) | BIT(OPT_SINCE) | BIT(OPT_LIMIT) | BIT(OPT_OLDEST_FIRST) | BIT(OPT_REVERSE), verb_audit},
         {"ca", VERB_ARG_NONE, 0, 0, BIT(OPT_CRL), verb_ca},
         {"policy", VERB_ARG_NONE, 0, 0, 0, verb_policy},
         {"rescan", VERB_ARG_NONE, 0, 0, 0, verb_rescan},
@@ -624,6 +281,8 @@ static const char *option_names[_OPT_MAX] = {
         [OPT_EVENT] = "--event",
         [OPT_SINCE] = "--since",
         [OPT_CRL] = "--crl",
+        [OPT_OLDEST_FIRST] = "--oldest-first",
+        [OPT_REVERSE] = "--reverse",
         [OPT_STATE] = "--state",
         [OPT_DIR] = "--dir",
         [OPT_OWNER] = "--owner",
@@ -648,23 +307,29 @@ static void help(void) {
         printf("certkeeperctl [OPTIONS...] COMMAND ...\n\n"
                "Query and control certkeeperd, the certificate lifecycle manager.\n\n"
                "Commands:\n"
-               "  status                      Daemon version, Local CA, counts and open alerts\n"
+               "  status                      Daemon version, Local CA, counts, open alerts, where its\n"
+               "                              configuration and log are\n"
+               "  overview [--all]            Per managed certificate: names, expiry, the deployment\n"
+               "                              keeping it, the last order, open alerts\n"
                "  list                        List certificates\n"
                "      [--source managed|discovered] [--status S] [--expiring-within DAYS]\n"
                "      [--cn GLOB] [--name NAME] [--limit N] [--offset N]\n"
                "  show ID|FINGERPRINT         Show a certificate in detail\n"
-               "  orders [--status S]         List orders\n"
+               "  orders [--status S] [--limit N] [--offset N]\n"
+               "                              List orders\n"
                "  order ID                    Show an order (with its error and parameters if it failed)\n"
                "  request CN [--san NAME]... [--key ALG] [--days N] [--provider P]\n"
                "                              Request a certificate; certkeeperd generates the key\n"
-               "  submit-csr FILE [--provider P] [--days N]\n"
-               "                              Submit a certificate signing request (PEM or DER, - for "
+               "  submit-csr FILE... [--provider P] [--days N]\n"
+               "                              Submit certificate signing requests (PEM or DER, - for "
                "stdin)\n"
                "  resubmit ORDER_ID           Submit a failed order again with the same parameters\n"
                "  download ID [--chain] [-o FILE]\n"
                "                              Print or save a certificate (PEM), optionally with its chain\n"
-               "  export-pfx ID -o FILE [--legacy] [--force]\n"
+               "  export-pfx ID [-o FILE] [--legacy] [--force]\n"
                "                              Save certificate, chain and private key as PKCS#12\n"
+               "                              (without -o: to stdout if it is no terminal, else to\n"
+               "                              ./COMMON-NAME.pfx)\n"
                "  revoke ID [--reason R] [--local-only]\n"
                "                              Revoke a certificate after typing a confirmation code;\n"
                "                              --local-only where its CA cannot be told (discovered)\n"
@@ -673,8 +338,9 @@ static void help(void) {
                "                              Revoke with a code from revoke-request\n"
                "  alerts [--all]              List open (or all) alerts\n"
                "  ack ALERT_ID                Acknowledge an alert\n"
-               "  audit [--event E] [--since TIME] [--limit N]\n"
-               "                              List audit events\n"
+               "  audit [--event E] [--since TIME] [--limit N] [--oldest-first] [--reverse]\n"
+               "                              List audit events, oldest first; with --limit N the N\n"
+               "                              newest (--oldest-first: the first N from --since on)\n"
                "  ca [--crl]                  Print the Local CA certificate (or its CRL) as PEM\n"
                "  policy                      Print the effective issuance policy\n"
                "  rescan                      Rescan the discovery paths now\n\n"
@@ -683,7 +349,8 @@ static void help(void) {
                "      [--key-mode MODE] [--provider P] [--key-algorithm ALG] [--days N]\n"
                "      [--renew-before-days N] [--no-rotate-key] [--reload UNIT]... [--exec CMDLINE]\n"
                "      [--exec-timeout SEC] [--wait]\n"
-               "                              Keep CN's certificate in DIR (default /etc/certkeeper/live/NAME)\n"
+               "                              Keep CN's certificate in DIR (default the daemon's\n"
+               "                              DeployDirectory/NAME; installed: /etc/certkeeper/live/NAME)\n"
                "  deploy list [--state S]     List deployments\n"
                "  deploy show NAME            Show a deployment in detail\n"
                "  deploy renew NAME [--no-rotate-key] [--wait]\n"
@@ -694,11 +361,13 @@ static void help(void) {
                "  deploy resume NAME          Renew again on schedule\n"
                "  deploy delete NAME [--remove-files]\n"
                "                              End a deployment (its certificates stay in the inventory)\n"
-               "  deploy reload               Read /etc/certkeeper/deployments.d/ again\n\n"
+               "  deploy reload               Read deployments.d/ beside the daemon's config file again\n"
+               "                              (certkeeperctl status names that file)\n\n"
                "Options:\n"
                "  -h --help                   Show this help\n"
                "     --version                Show the version\n"
-               "     --json[=short|pretty]    JSON output for listing and detail commands (--json: short)\n"
+               "     --json[=short|pretty]    JSON output for listing and detail commands (--json alone:\n"
+               "                              short); keys in snake_case, null for none\n"
                "     --no-legend              No header and footer in tables\n"
                "     --no-pager               Accepted for compatibility; output is never paged\n"
                "     --no-ask-password        Do not ask for authentication (polkit)\n"
@@ -709,8 +378,10 @@ static void help(void) {
                "                              cessationOfOperation unspecified (default)\n"
                "  -o --output=FILE            Where download/export-pfx write\n"
                "     --force                  Replace an existing output file (atomically)\n"
-               "     --since=TIME             2026-11-27, \"2026-11-27 10:00\", -2h, -3d, or µs since the "
-               "epoch\n"
+               "     --since=TIME             2026-11-27, \"2026-11-27 10:00\", -2h, -3d, yesterday, or µs\n"
+               "                              since the epoch\n"
+               "     --limit=N --offset=N     list, orders: N rows, after the first N; audit: N events\n"
+               "     --days=N                 Validity in days, 1 to 36500\n"
                "     --wait                   deploy create/renew/redeploy: until deployed or failed\n"
                "     --key-mode=MODE          Octal mode of privkey.pem (default 0600; never for others)\n"
                "     --exec=CMDLINE           A program and its arguments, split like a shell splits words\n"
@@ -722,7 +393,8 @@ static void help(void) {
                "  0  success\n"
                "  1  failure\n"
                "  2  invalid command line (or a revoke that needs --local-only)\n"
-               "  3  not found (org.certkeeper1.Error.NotFound)\n"
+               "  3  not found (org.certkeeper1.Error.NotFound: no such certificate, order, alert or\n"
+               "     deployment)\n"
                "  4  access denied (polkit)\n"
                "  5  the order failed\n"
                "  6  timed out waiting for the order or deployment\n"
@@ -731,14 +403,17 @@ static void help(void) {
                DEFAULT_TIMEOUT_SEC);
 }
 
-static int parse_u32_arg(const char *name, const char *value, uint32_t min, uint32_t *ret) {
+/* The daemon's own bound on a number of days (validity, expiry window, renew-before). */
+#define DAYS_MAX 36500
+
+static int parse_u32_arg(const char *name, const char *value, uint32_t min, uint32_t max, uint32_t *ret) {
         uint64_t v;
 
-        if (parse_uint64(value, UINT32_MAX, &v) < 0 || v < min)
+        if (parse_uint64(value, UINT32_MAX, &v) < 0 || v < min || v > max)
                 return ctl_fail(CTL_EXIT_USAGE,
                                 "invalid value for %s: '%s' (expected a number from %" PRIu32 " to %" PRIu32
                                 ")",
-                                name, value, min, UINT32_MAX);
+                                name, value, min, max);
         *ret = (uint32_t) v;
         return CTL_EXIT_OK;
 }
@@ -773,6 +448,8 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 {"event", required_argument, NULL, ARG_BASE + OPT_EVENT},
                 {"since", required_argument, NULL, ARG_BASE + OPT_SINCE},
                 {"crl", no_argument, NULL, ARG_BASE + OPT_CRL},
+                {"oldest-first", no_argument, NULL, ARG_BASE + OPT_OLDEST_FIRST},
+                {"reverse", no_argument, NULL, ARG_BASE + OPT_REVERSE},
                 {"json", optional_argument, NULL, ARG_BASE + OPT_JSON},
                 {"state", required_argument, NULL, ARG_BASE + OPT_STATE},
                 {"dir", required_argument, NULL, ARG_BASE + OPT_DIR},
@@ -853,7 +530,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         arg_status = optarg;
                         break;
                 case OPT_EXPIRING:
-                        r = parse_u32_arg("--expiring-within", optarg, 0, &arg_expiring);
+                        r = parse_u32_arg("--expiring-within", optarg, 0, DAYS_MAX, &arg_expiring);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_expiring_set = true;
@@ -865,13 +542,13 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         arg_name = optarg;
                         break;
                 case OPT_LIMIT:
-                        r = parse_u32_arg("--limit", optarg, 1, &arg_limit);
+                        r = parse_u32_arg("--limit", optarg, 1, UINT32_MAX, &arg_limit);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_limit_set = true;
                         break;
                 case OPT_OFFSET:
-                        r = parse_u32_arg("--offset", optarg, 0, &arg_offset);
+                        r = parse_u32_arg("--offset", optarg, 0, UINT32_MAX, &arg_offset);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_offset_set = true;
@@ -894,7 +571,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         arg_key = optarg;
                         break;
                 case OPT_DAYS:
-                        r = parse_u32_arg("--days", optarg, 1, &arg_days);
+                        r = parse_u32_arg("--days", optarg, 1, DAYS_MAX, &arg_days);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_days_set = true;
@@ -965,6 +642,12 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                 case OPT_CRL:
                         arg_crl = true;
                         break;
+                case OPT_OLDEST_FIRST:
+                        arg_oldest_first = true;
+                        break;
+                case OPT_REVERSE:
+                        arg_reverse = true;
+                        break;
                 case OPT_STATE:
                         if (!strv_has(deployment_states, optarg))
                                 return ctl_fail(CTL_EXIT_USAGE,
@@ -1007,7 +690,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         break;
                 }
                 case OPT_RENEW_BEFORE:
-                        r = parse_u32_arg("--renew-before-days", optarg, 0, &arg_renew_before);
+                        r = parse_u32_arg("--renew-before-days", optarg, 0, DAYS_MAX, &arg_renew_before);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_renew_before_set = true;
@@ -1042,7 +725,7 @@ static int parse_argv(int argc, char *argv[], uint64_t *ret_seen) {
                         break;
                 }
                 case OPT_EXEC_TIMEOUT:
-                        r = parse_u32_arg("--exec-timeout", optarg, 1, &arg_exec_timeout);
+                        r = parse_u32_arg("--exec-timeout", optarg, 1, UINT32_MAX, &arg_exec_timeout);
                         if (r != CTL_EXIT_OK)
                                 return r;
                         arg_exec_timeout_set = true;
@@ -1120,8 +803,13 @@ static int run(int argc, char *argv[]) {
                                         verb->name);
         if ((seen & BIT(OPT_CODE)) && !streq(verb->name, "revoke"))
                 return ctl_fail(CTL_EXIT_USAGE, "--code applies to revoke only");
-        if (streq(verb->name, "export-pfx") && !arg_output)
-                return ctl_fail(CTL_EXIT_USAGE, "export-pfx needs -o FILE");
+        /* A bogus --status is a typo like a bogus --source: exit 2 before the daemon is asked. */
+        if (arg_status && streq(verb->name, "list") && !strv_has(certificate_statuses, arg_status))
+                return ctl_fail(CTL_EXIT_USAGE, "invalid --status '%s': expected active, expired or revoked",
+                                arg_status);
+        if (arg_status && streq(verb->name, "orders") && !strv_has(order_statuses, arg_status))
+                return ctl_fail(CTL_EXIT_USAGE,
+                                "invalid --status '%s': expected pending, processing, complete or failed", arg_status);
         if ((seen & BIT(OPT_TIMEOUT)) && !arg_wait)
                 return ctl_fail(CTL_EXIT_USAGE, "--timeout and --no-wait exclude each other");
         if (words == 2 && (seen & BIT(OPT_TIMEOUT)) && !arg_deploy_wait)

@@ -27,26 +27,9 @@ int ctl_exit_code_for_error(const char *name) {
         return CTL_EXIT_FAILURE;
 }
 
-static const char *hint_for(const char *name, int r, const char *action) {
-        static char buf[256];
-
+/* The hints that say the same whatever the daemon. */
+static const char *hint_fixed(const char *name, int r) {
         if (name) {
-                if (streq(name, SD_BUS_ERROR_ACCESS_DENIED)) {
-                        snprintf(buf, sizeof buf, "run as root or ask an administrator for the %s action",
-                                 action ? action : "org.certkeeper1.*");
-                        return buf;
-                }
-                if (streq(name, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED)) {
-                        snprintf(buf, sizeof buf,
-                                 "run as root, ask an administrator for the %s action, or allow "
-                                 "authentication (drop --no-ask-password, run a polkit agent)",
-                                 action ? action : "org.certkeeper1.*");
-                        return buf;
-                }
-                if (streq(name, SD_BUS_ERROR_SERVICE_UNKNOWN) || streq(name, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
-                        return "is certkeeperd running? systemctl status certkeeper";
-                if (streq(name, SD_BUS_ERROR_NO_REPLY) || streq(name, SD_BUS_ERROR_TIMEOUT))
-                        return "certkeeperd did not answer in time; see journalctl -u certkeeper";
                 if (streq(name, SD_BUS_ERROR_UNKNOWN_METHOD) || streq(name, SD_BUS_ERROR_UNKNOWN_INTERFACE))
                         return "certkeeperd may be older than certkeeperctl; compare certkeeperctl "
                                "--version "
@@ -62,9 +45,6 @@ static const char *hint_for(const char *name, int r, const char *action) {
                                "be exported; download the certificate with certkeeperctl download ID";
                 if (streq(name, CK_ERROR_PREFIX "InvalidCSR"))
                         return "check the request with: openssl req -in FILE -noout -verify -text";
-                if (streq(name, CK_ERROR_PREFIX "ProviderUnavailable"))
-                        return "check the provider's section in /etc/certkeeper/certkeeper.conf and "
-                               "journalctl -u certkeeper";
                 if (streq(name, CK_ERROR_PREFIX "InvalidReason"))
                         return "reasons: keyCompromise cACompromise affiliationChanged superseded "
                                "cessationOfOperation unspecified";
@@ -75,15 +55,9 @@ static const char *hint_for(const char *name, int r, const char *action) {
                                "failed";
                 if (streq(name, CK_ERROR_PREFIX "LimitExceeded"))
                         return "wait for your pending orders or codes to finish or expire, then try again";
-                if (streq(name, CK_ERROR_PREFIX "StorageUnavailable"))
-                        return "certkeeperd cannot write its state directory (full or read-only?); see "
-                               "journalctl -u certkeeper";
                 if (streq(name, CK_ERROR_PREFIX "Exists"))
                         return "certkeeperctl deploy list shows the names taken; choose another or "
                                "certkeeperctl deploy delete the old one";
-                if (streq(name, CK_ERROR_PREFIX "ReadOnly"))
-                        return "it is declared in /etc/certkeeper/deployments.d/: remove its file there, then "
-                               "certkeeperctl deploy reload";
                 if (streq(name, CK_ERROR_PREFIX "NotFound") || streq(name, SD_BUS_ERROR_UNKNOWN_OBJECT))
                         return "certkeeperctl list, orders, alerts and deploy list show what exists";
         }
@@ -95,8 +69,99 @@ static const char *hint_for(const char *name, int r, const char *action) {
         return NULL;
 }
 
+/* The connection and whether it may ask for a password, for hints that depend on them. */
+static sd_bus *hint_bus = NULL;
+static bool hint_ask = true;
+static bool where_read = false;
+static char *where_config = NULL, *where_unit = NULL, *where_log = NULL;
+
+/* Ask certkeeperd where its configuration and messages are (Manager ConfigFile, Unit,
+ * LogFile), once, briefly: a hint must not hang on a daemon that does not answer. */
+static void read_where(void) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        g_autoptr(JsonNode) n = NULL;
+
+        if (where_read || !hint_bus)
+                return;
+        where_read = true;
+        if (sd_bus_message_new_method_call(hint_bus, &m, CK_BUS_NAME, CK_MANAGER_PATH,
+                                           "org.freedesktop.DBus.Properties", "GetAll") < 0 ||
+            sd_bus_message_append(m, "s", CK_MANAGER_IFACE) < 0 ||
+            sd_bus_call(hint_bus, m, 2 * USEC_PER_SEC, &error, &reply) < 0 || ctl_read_json(reply, &n) < 0 ||
+            !JSON_NODE_HOLDS_OBJECT(n))
+                return;
+        JsonObject *o = json_node_get_object(n);
+        where_config = g_strdup(json_object_get_string_member_with_default(o, "ConfigFile", NULL));
+        where_unit = g_strdup(json_object_get_string_member_with_default(o, "Unit", NULL));
+        where_log = g_strdup(json_object_get_string_member_with_default(o, "LogFile", NULL));
+}
+
+const char *ctl_daemon_config_file(void) {
+        read_where();
+        return !isempty(where_config) ? where_config : CK_DEFAULT_CONFIG_FILE;
+}
+
+char *ctl_daemon_log_hint(void) {
+        read_where();
+        if (!isempty(where_unit))
+                return g_strdup_printf("journalctl -u %s", where_unit);
+        if (!isempty(where_log))
+                return g_strdup_printf("certkeeperd's log %s", where_log);
+        if (where_config || where_unit || where_log) /* it answered: not a service, no log file */
+                return g_strdup("certkeeperd's standard error, and journalctl SYSLOG_IDENTIFIER=certkeeperd");
+        return g_strdup("journalctl -u certkeeper");
+}
+
+char *ctl_daemon_deployments_dir(void) {
+        g_autofree char *dir = g_path_get_dirname(ctl_daemon_config_file());
+        return g_build_filename(dir, "deployments.d", NULL);
+}
+
+static char *hint_for(const char *name, int r, const char *action) {
+        if (name) {
+                /* polkitd answers a caller that may not be asked with AccessDenied, and one that
+                 * may be asked but has no agent with InteractiveAuthorizationRequired: only the
+                 * first was told --no-ask-password, only it is told to drop it. */
+                if (streq(name, SD_BUS_ERROR_ACCESS_DENIED))
+                        return g_strdup_printf("run as root or ask an administrator for the %s action%s",
+                                               action ? action : "org.certkeeper1.*",
+                                               hint_ask ? "" : ", or drop --no-ask-password to authenticate");
+                if (streq(name, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+                        return g_strdup_printf("run as root, ask an administrator for the %s action, or "
+                                               "authenticate through a polkit agent (a desktop session has one; "
+                                               "in a terminal, pkttyagent)",
+                                               action ? action : "org.certkeeper1.*");
+                if (streq(name, SD_BUS_ERROR_SERVICE_UNKNOWN) || streq(name, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                        return g_strdup("is certkeeperd running? systemctl status certkeeper");
+                if (streq(name, SD_BUS_ERROR_NO_REPLY) || streq(name, SD_BUS_ERROR_TIMEOUT)) {
+                        g_autofree char *log = ctl_daemon_log_hint();
+                        return g_strdup_printf("certkeeperd did not answer in time; see %s", log);
+                }
+                if (streq(name, CK_ERROR_PREFIX "ProviderUnavailable")) {
+                        g_autofree char *log = ctl_daemon_log_hint();
+                        return g_strdup_printf("check the provider's section in %s and %s",
+                                               ctl_daemon_config_file(), log);
+                }
+                if (streq(name, CK_ERROR_PREFIX "StorageUnavailable")) {
+                        g_autofree char *log = ctl_daemon_log_hint();
+                        return g_strdup_printf("certkeeperd cannot write its state directory (full or "
+                                               "read-only?); see %s",
+                                               log);
+                }
+                if (streq(name, CK_ERROR_PREFIX "ReadOnly")) {
+                        g_autofree char *dir = ctl_daemon_deployments_dir();
+                        return g_strdup_printf("it is declared in %s/: remove its file there, then "
+                                               "certkeeperctl deploy reload",
+                                               dir);
+                }
+        }
+        const char *fixed = hint_fixed(name, r);
+        return fixed ? g_strdup(fixed) : NULL;
+}
+
 int ctl_bus_error(const char *what, const sd_bus_error *error, int r, const char *action) {
-        const char *hint;
+        g_autofree char *hint = NULL;
 
         if (sd_bus_error_is_set(error)) {
                 g_autofree char *msg = ctl_sanitize(error->message ? error->message : "(no message)");
@@ -115,6 +180,7 @@ int ctl_bus_connect(bool ask, sd_bus **ret) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
+        hint_ask = ask;
         r = sd_bus_open_system(&bus);
         if (r < 0)
                 return ctl_bus_error("failed to connect to the system bus", NULL, r, NULL);
@@ -128,6 +194,7 @@ int ctl_bus_connect(bool ask, sd_bus **ret) {
                 if (r < 0)
                         return ctl_bus_error("failed to set the method call timeout", NULL, r, NULL);
         }
+        hint_bus = bus;
         *ret = TAKE_PTR(bus);
         return CTL_EXIT_OK;
 }

@@ -34,6 +34,13 @@ enum {
  * Returns the exit code for the error. error may be unset: then r says what
  * went wrong. */
 int ctl_bus_error(const char *what, const sd_bus_error *error, int r, const char *action);
+/* Where certkeeperd reads its configuration (Manager.ConfigFile; the installed default when it
+ * does not say), and a way to read its messages ("journalctl -u UNIT", its log file...),
+ * g_free() it; the deployments.d/ directory beside the config file, g_free() it. */
+#define CK_DEFAULT_CONFIG_FILE "/etc/certkeeper/certkeeper.conf"
+const char *ctl_daemon_config_file(void);
+char *ctl_daemon_log_hint(void);
+char *ctl_daemon_deployments_dir(void);
 /* The exit code for a D-Bus error name. */
 int ctl_exit_code_for_error(const char *name);
 /* "certkeeperctl: <formatted>" on stderr. Returns code. */

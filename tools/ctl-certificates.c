@@ -16,29 +16,78 @@
 
 /* ---- list ---------------------------------------------------------------- */
 
-int verb_list(sd_bus *bus, char **args) {
+/* Whether a discovered certificate is still in one of the files it was found in
+ * (Present); true when the daemon does not say. */
+static bool certificate_present(sd_bus *bus, const char *path) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int present = 1;
+
+        if (sd_bus_get_property(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "Present", &error, &reply, "b") < 0 ||
+            sd_bus_message_read(reply, "b", &present) < 0)
+                return true;
+        return present;
+}
+
+static int list_add_row(sd_bus_message *reply, Table *t, void *userdata) {
+        sd_bus *bus = userdata;
+        const char *path, *cn, *status, *source, *issuer;
+        uint64_t not_after;
+        int64_t days;
+        bool present;
+        JsonNode *j;
+        int r;
+
+        r = sd_bus_message_read(reply, "(osssstx)", &path, &cn, &status, &source, &issuer, &not_after, &days);
+        if (r <= 0)
+                return r;
+        /* Only a discovered certificate can lose its files (DESIGN.md, Present). */
+        present = !streq(source, "discovered") || certificate_present(bus, path);
+
+        ctl_table_add_id(t, path);
+        table_add_string(t, path, NULL);
+        table_add_string(t, cn, NULL);
+        table_add_string(t, status, status_color(status));
+        j = json_node_new(JSON_NODE_VALUE);
+        json_node_set_string(j, source);
+        table_add_cell(t, present ? g_strdup(source) : g_strdup_printf("%s (files gone)", source),
+                       present ? NULL : ANSI_YELLOW, j);
+        table_add_bool(t, present);
+        table_add_timestamp(t, not_after);
+        j = json_node_new(JSON_NODE_VALUE);
+        json_node_set_int(j, days);
+        table_add_cell(t, not_after ? format_days_left(days) : NULL, expiry_color(status, days), j);
+        table_add_string(t, issuer, NULL);
+        return 1;
+}
+
+int verb_list(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         static const TableColumn columns[] = {
                 {"ID", "id"},
                 {NULL, "object"},
                 {"COMMON NAME", "common_name"},
                 {"STATUS", "status"},
                 {"SOURCE", "source"},
+                {NULL, "present"},
                 {"EXPIRES", "not_after"},
                 {"LEFT", "days_until_expiry"},
                 {"ISSUER", "issuer"},
         };
+        static const ListSpec spec = {
+                .row_signature = "(osssstx)",
+                .singular = "certificate",
+                .plural = "certificates",
+                .action = "org.certkeeper1.read",
+                .add_row = list_add_row,
+        };
         g_autoptr(Table) t = table_new(columns, G_N_ELEMENTS(columns));
-        const char *path, *cn, *status, *source, *issuer;
-        uint64_t not_after;
-        int64_t days;
         int r;
 
-        r = new_manager_call(bus, "ListCertificates", &m);
-        if (r < 0)
-                return bus_build_error(r);
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        r = ctl_list_begin(bus, "ListCertificates", &m);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = 0;
         if (r >= 0 && arg_source)
                 r = ctl_append_sv_string(m, "source", arg_source);
         if (r >= 0 && arg_status)
@@ -53,41 +102,10 @@ int verb_list(sd_bus *bus, char **args) {
                 r = ctl_append_sv_uint32(m, "offset", arg_offset);
         if (r >= 0 && arg_limit_set)
                 r = ctl_append_sv_uint32(m, "limit", arg_limit);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
         if (r < 0)
                 return bus_build_error(r);
 
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return ctl_bus_error("failed to list certificates", &error, r, "org.certkeeper1.read");
-
-        r = sd_bus_message_enter_container(reply, 'a', "(osssstx)");
-        if (r < 0)
-                return bus_parse_error(r);
-        while ((r = sd_bus_message_read(reply, "(osssstx)", &path, &cn, &status, &source, &issuer,
-                                        &not_after, &days)) > 0) {
-                const char *id = object_path_id(path);
-                JsonNode *j = json_node_new(JSON_NODE_VALUE);
-
-                json_node_set_int(j, id ? (gint64) g_ascii_strtoull(id, NULL, 10) : 0);
-                table_add_cell(t, g_strdup(id ? id : path), NULL, j);
-                table_add_string(t, path, NULL);
-                table_add_string(t, cn, NULL);
-                table_add_string(t, status, status_color(status));
-                table_add_string(t, source, NULL);
-                table_add_timestamp(t, not_after);
-                j = json_node_new(JSON_NODE_VALUE);
-                json_node_set_int(j, days);
-                table_add_cell(t, not_after ? format_days_left(days) : NULL, expiry_color(status, days), j);
-                table_add_string(t, issuer, NULL);
-        }
-        if (r < 0)
-                return bus_parse_error(r);
-
-        table_print(t, stdout, arg_json, !arg_legend);
-        print_legend(stdout, table_get_rows(t), "certificate", "certificates", arg_json, !arg_legend);
-        return CTL_EXIT_OK;
+        return ctl_list(bus, m, &spec, t, bus);
 }
 
 /* ---- show ---------------------------------------------------------------- */
@@ -109,6 +127,8 @@ static const char *const certificate_order[] = {
         "SerialNumber",
         "FingerprintSHA256",
         "HasPrivateKey",
+        "KeyUsage",
+        "ExtendedKeyUsage",
         "RevokedAt",
         "RevocationReason",
         "RevocationPropagation",
@@ -119,9 +139,9 @@ static const char *const certificate_order[] = {
         NULL,
 };
 
-/* The name of the deployment that keeps the certificate at path in its files, or NULL (an older
- * daemon without the property, or none). */
-static char *certificate_deployment(sd_bus *bus, const char *path) {
+/* The deployment that keeps the certificate at path in its files: its name, or NULL (an older
+ * daemon without the property, or none); its object path in ret_path. */
+static char *certificate_deployment(sd_bus *bus, const char *path, char **ret_path) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *dep = NULL;
@@ -134,6 +154,7 @@ static char *certificate_deployment(sd_bus *bus, const char *path) {
         char *name = NULL;
         if (sd_bus_get_property_string(bus, CK_BUS_NAME, dep, "org.certkeeper1.Deployment", "Name", &error, &name) < 0)
                 return NULL;
+        *ret_path = g_strdup(dep);
         return name;
 }
 
@@ -156,14 +177,26 @@ int verb_show(sd_bus *bus, char **args) {
         r = ctl_read_json(reply, &n);
         if (r < 0 || !JSON_NODE_HOLDS_OBJECT(n))
                 return bus_parse_error(r < 0 ? r : -EBADMSG);
-        g_autofree char *deployment = certificate_deployment(bus, path);
-        if (deployment)
-                json_object_set_string_member(json_node_get_object(n), "Deployment", deployment);
+        g_autofree char *deployment_path = NULL;
+        g_autofree char *deployment = certificate_deployment(bus, path, &deployment_path);
 
         if (arg_json != JSON_OFF) {
-                json_print(stdout, n, arg_json);
+                g_autoptr(JsonNode) j = json_from_properties(n);
+                JsonObject *o = json_node_get_object(j);
+                json_object_set_string_member(o, "object", path);
+                /* The scheme: the object by its path, and here its name too. */
+                if (deployment) {
+                        json_object_set_string_member(o, "deployment", deployment_path);
+                        json_object_set_string_member(o, "deployment_name", deployment);
+                } else {
+                        json_object_set_null_member(o, "deployment");
+                        json_object_set_null_member(o, "deployment_name");
+                }
+                json_print(stdout, j, arg_json);
                 return CTL_EXIT_OK;
         }
+        if (deployment)
+                json_object_set_string_member(json_node_get_object(n), "Deployment", deployment);
         text = format_details(json_node_get_object(n), certificate_order, NULL, realtime_usec());
         fputs(text, stdout);
         return CTL_EXIT_OK;
@@ -210,28 +243,59 @@ int verb_download(sd_bus *bus, char **args) {
         return output_file_commit(&out, pem, strlen(pem));
 }
 
+/* "www.example.com.pfx" for a certificate's common name: a name that stays in the current
+ * directory (no '/', no leading '.') and that a shell needs no quotes for. */
+static char *pfx_default_name(sd_bus *bus, const char *path, const char *arg) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_autofree char *cn = NULL;
+        GString *out = g_string_new(NULL);
+
+        (void) sd_bus_get_property_string(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "CommonName", &error, &cn);
+        for (const char *p = strempty(cn); *p && out->len < 200; p++) {
+                bool ok = g_ascii_isalnum(*p) || *p == '-' || *p == '_' || (*p == '.' && out->len > 0);
+                g_string_append_c(out, ok ? *p : '_');
+        }
+        if (out->len == 0 || strspn(out->str, "_") == out->len) {
+                const char *id = object_path_id(path);
+                g_string_assign(out, "certificate-");
+                g_string_append(out, id ? id : arg);
+        }
+        g_string_append(out, ".pfx");
+        return g_string_free(out, FALSE);
+}
+
 int verb_export_pfx(sd_bus *bus, char **args) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(output_file_abort) OutputFile out = {.fd = -EBADF};
-        g_autofree char *path = NULL;
+        g_autofree char *path = NULL, *default_name = NULL;
+        const char *output = arg_output;
+        bool to_stdout;
         const void *pfx;
         const char *password;
         size_t size;
         int r;
 
-        if (!arg_output || streq(arg_output, "-"))
-                return ctl_fail(CTL_EXIT_USAGE, "export-pfx needs -o FILE: the archive holds a private key");
-
         r = ctl_resolve_certificate(bus, args[0], &path);
         if (r != CTL_EXIT_OK)
                 return r;
 
+        /* Without -o: a pipe gets the archive (the password goes to stderr); a terminal would
+         * show binary noise, so then a file named after the certificate, created like any -o. */
+        to_stdout = (output && streq(output, "-")) || (!output && !isatty(STDOUT_FILENO));
+        if (to_stdout && isatty(STDOUT_FILENO))
+                return ctl_fail(CTL_EXIT_USAGE, "export-pfx will not write a PKCS#12 archive to a terminal; "
+                                                "pass -o FILE or redirect stdout");
+        if (!output && !to_stdout)
+                output = default_name = pfx_default_name(bus, path, args[0]);
+
         /* The file first, before the daemon generates a password and audits an
          * export that would go nowhere. */
-        r = output_file_open(&out, arg_output, 0600, arg_force);
-        if (r != CTL_EXIT_OK)
-                return r;
+        if (!to_stdout) {
+                r = output_file_open(&out, output, 0600, arg_force);
+                if (r != CTL_EXIT_OK)
+                        return r;
+        }
 
         r = sd_bus_call_method(bus, CK_BUS_NAME, path, CK_CERTIFICATE_IFACE, "ExportPFX", &error, &reply,
                                "a{sv}", 1, "legacy", "b", (int) arg_legacy);
@@ -245,15 +309,27 @@ int verb_export_pfx(sd_bus *bus, char **args) {
         if (r < 0)
                 return bus_parse_error(r);
 
-        r = output_file_commit(&out, pfx, size);
-        if (r == CTL_EXIT_OK) {
-                printf("Wrote %s (PKCS#12, %zu bytes, mode 0600).\n", arg_output, size);
-                printf("Password: %s\n", password);
-                fflush(stdout);
-                fprintf(stderr,
-                        "%sThis password is shown only once and cannot be shown again: store it now.%s\n",
-                        isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_YELLOW : "",
-                        isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_NORMAL : "");
+        if (to_stdout) {
+                r = fwrite(pfx, 1, size, stdout) == size && fflush(stdout) == 0
+                            ? CTL_EXIT_OK
+                            : ctl_fail(CTL_EXIT_FAILURE, "failed to write the archive: %s", strerror(errno));
+                if (r == CTL_EXIT_OK)
+                        fprintf(stderr,
+                                "Password: %s\n"
+                                "%sThis password is shown only once and cannot be shown again: store it now.%s\n",
+                                password, isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_YELLOW : "",
+                                isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_NORMAL : "");
+        } else {
+                r = output_file_commit(&out, pfx, size);
+                if (r == CTL_EXIT_OK) {
+                        printf("Wrote %s (PKCS#12, %zu bytes, mode 0600).\n", output, size);
+                        printf("Password: %s\n", password);
+                        fflush(stdout);
+                        fprintf(stderr,
+                                "%sThis password is shown only once and cannot be shown again: store it now.%s\n",
+                                isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_YELLOW : "",
+                                isatty(STDERR_FILENO) && ctl_colors_enabled() ? ANSI_NORMAL : "");
+                }
         }
 
         /* The message buffer is ours and writable: wipe the password and the

@@ -85,9 +85,40 @@ static char *error_summary(const char *error) {
         return TAKE_PTR(line);
 }
 
+static int deploy_list_add_row(sd_bus_message *reply, Table *t, void *userdata) {
+        const char *path, *name, *cn, *state, *last_error;
+        uint64_t not_after, next_renewal, last_deployed, now = realtime_usec();
+        int64_t days;
+        JsonNode *j;
+        int r;
+
+        r = sd_bus_message_read(reply, "(osssttts)", &path, &name, &cn, &state, &not_after, &next_renewal,
+                                &last_deployed, &last_error);
+        if (r <= 0)
+                return r;
+        days = not_after > now ? (int64_t) ((not_after - now) / USEC_PER_DAY) : -1;
+        table_add_string(t, name, NULL);
+        table_add_string(t, path, NULL);
+        table_add_string(t, cn, NULL);
+        table_add_string(t, state, deployment_state_color(state));
+        j = NULL;
+        if (not_after) {
+                j = json_node_new(JSON_NODE_VALUE);
+                json_node_set_int(j, (gint64) not_after);
+        }
+        table_add_cell(t, not_after ? format_timestamp(not_after) : NULL, not_after ? expiry_color(NULL, days) : NULL,
+                       j);
+        table_add_timestamp(t, next_renewal);
+        table_add_timestamp(t, last_deployed);
+        j = json_node_new(JSON_NODE_VALUE);
+        json_node_set_string(j, last_error);
+        table_add_cell(t, isempty(last_error) ? NULL : error_summary(last_error), isempty(last_error) ? NULL : ANSI_RED,
+                       j);
+        return 1;
+}
+
 int verb_deploy_list(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         static const TableColumn columns[] = {
                 {"NAME", "name"},
                 {NULL, "object"},
@@ -98,54 +129,25 @@ int verb_deploy_list(sd_bus *bus, char **args) {
                 {NULL, "last_deployed_at"},
                 {"LAST ERROR", "last_error"},
         };
+        static const ListSpec spec = {
+                .row_signature = "(osssttts)",
+                .singular = "deployment",
+                .plural = "deployments",
+                .action = ACTION_READ,
+                .add_row = deploy_list_add_row,
+        };
         g_autoptr(Table) t = table_new(columns, G_N_ELEMENTS(columns));
-        const char *path, *name, *cn, *state, *last_error;
-        uint64_t not_after, next_renewal, last_deployed, now = realtime_usec();
         int r;
 
-        r = new_manager_call(bus, "ListDeployments", &m);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && arg_state)
+        r = ctl_list_begin(bus, "ListDeployments", &m);
+        if (r != CTL_EXIT_OK)
+                return r;
+        if (arg_state) {
                 r = ctl_append_sv_string(m, "state", arg_state);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return bus_build_error(r);
-
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return ctl_bus_error("failed to list deployments", &error, r, ACTION_READ);
-
-        r = sd_bus_message_enter_container(reply, 'a', "(osssttts)");
-        if (r < 0)
-                return bus_parse_error(r);
-        while ((r = sd_bus_message_read(reply, "(osssttts)", &path, &name, &cn, &state, &not_after,
-                                        &next_renewal, &last_deployed, &last_error)) > 0) {
-                int64_t days = not_after > now ? (int64_t) ((not_after - now) / USEC_PER_DAY) : -1;
-                JsonNode *j;
-
-                table_add_string(t, name, NULL);
-                table_add_string(t, path, NULL);
-                table_add_string(t, cn, NULL);
-                table_add_string(t, state, deployment_state_color(state));
-                j = json_node_new(JSON_NODE_VALUE);
-                json_node_set_int(j, (gint64) not_after);
-                table_add_cell(t, not_after ? format_timestamp(not_after) : NULL,
-                               not_after ? expiry_color(NULL, days) : NULL, j);
-                table_add_timestamp(t, next_renewal);
-                table_add_timestamp(t, last_deployed);
-                j = json_node_new(JSON_NODE_VALUE);
-                json_node_set_string(j, last_error);
-                table_add_cell(t, isempty(last_error) ? NULL : error_summary(last_error),
-                               isempty(last_error) ? NULL : ANSI_RED, j);
+                if (r < 0)
+                        return bus_build_error(r);
         }
-        if (r < 0)
-                return bus_parse_error(r);
-
-        table_print(t, stdout, arg_json, !arg_legend);
-        print_legend(stdout, table_get_rows(t), "deployment", "deployments", arg_json, !arg_legend);
-        return CTL_EXIT_OK;
+        return ctl_list(bus, m, &spec, t, NULL);
 }
 
 /* ---- deploy show ---------------------------------------------------------------- */
@@ -196,9 +198,8 @@ int verb_deploy_show(sd_bus *bus, char **args) {
                 return r;
 
         if (arg_json != JSON_OFF) {
-                g_autoptr(JsonNode) n = json_node_new(JSON_NODE_OBJECT);
-                json_object_set_string_member(props, "Object", path);
-                json_node_set_object(n, props);
+                g_autoptr(JsonNode) n = json_from_properties_object(props);
+                json_object_set_string_member(json_node_get_object(n), "object", path);
                 json_print(stdout, n, arg_json);
                 return CTL_EXIT_OK;
         }
@@ -424,20 +425,26 @@ static void print_deployment_result(const char *name, const char *path, JsonObje
                 json_object_set_string_member(o, "state", state);
                 json_object_set_int_member(o, "revision", member_int(props, "Revision"));
                 if (cert_id) {
-                        json_object_set_int_member(o, "certificate", (gint64) g_ascii_strtoull(cert_id, NULL, 10));
-                        json_object_set_string_member(o, "certificate_object", cert);
+                        json_object_set_string_member(o, "certificate", cert);
+                        json_object_set_int_member(o, "certificate_id", (gint64) g_ascii_strtoull(cert_id, NULL, 10));
                 } else {
                         json_object_set_null_member(o, "certificate");
-                        json_object_set_null_member(o, "certificate_object");
+                        json_object_set_null_member(o, "certificate_id");
                 }
-                json_object_set_int_member(o, "not_after", member_int(props, "NotAfter"));
-                json_object_set_int_member(o, "next_renewal_at", member_int(props, "NextRenewalAt"));
+                if (member_int(props, "NotAfter") > 0)
+                        json_object_set_int_member(o, "not_after", member_int(props, "NotAfter"));
+                else
+                        json_object_set_null_member(o, "not_after");
+                if (member_int(props, "NextRenewalAt") > 0)
+                        json_object_set_int_member(o, "next_renewal_at", member_int(props, "NextRenewalAt"));
+                else
+                        json_object_set_null_member(o, "next_renewal_at");
                 json_object_set_string_member(o, "directory", member_string(props, "Directory"));
                 json_object_set_string_member(o, "last_error", member_string(props, "LastError"));
                 if (order_path) {
-                        json_object_set_int_member(o, "order",
+                        json_object_set_string_member(o, "order", order_path);
+                        json_object_set_int_member(o, "order_id",
                                                    order_id ? (gint64) g_ascii_strtoull(order_id, NULL, 10) : 0);
-                        json_object_set_string_member(o, "order_object", order_path);
                 }
                 json_node_take_object(n, o);
                 json_print(stdout, n, arg_json);
@@ -510,14 +517,15 @@ static int deploy_wait(sd_bus *bus, DeployWaiter *w, DeployGoal goal, const Depl
                         }
                         case VERDICT_DEPLOY_FAILED: {
                                 g_autofree char *e = ctl_sanitize(member_string(props, "LastError"));
+                                g_autofree char *log = ctl_daemon_log_hint();
                                 print_deployment_result(name, w->path, props, w->order_path);
                                 fflush(stdout);
                                 ctl_fail(CTL_EXIT_DEPLOY_FAILED, "deployment %s failed: %s", name,
                                          isempty(e) ? "(no error recorded)" : e);
                                 fprintf(stderr,
                                         "Hint: it is retried on its own (certkeeperctl deploy show %s says when); "
-                                        "journalctl -u certkeeper has the details\n",
-                                        name);
+                                        "%s has the details\n",
+                                        name, log);
                                 return CTL_EXIT_DEPLOY_FAILED;
                         }
                         case VERDICT_PAUSED:

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* certkeeperctl's order commands: orders, order, and request, submit-csr and
- * resubmit, which follow the new order until it completes or fails. */
+ * resubmit, which follow the new order until it completes or fails (submit-csr with
+ * several files: one SubmitCSRs call, every order followed). */
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,9 +18,30 @@
 
 /* ---- orders ---------------------------------------------------------------- */
 
+static int orders_add_row(sd_bus_message *reply, Table *t, void *userdata) {
+        const char *path, *cn, *type, *status, *by;
+        uint64_t submitted, duration;
+        JsonNode *j;
+        int r;
+
+        r = sd_bus_message_read(reply, "(osssstt)", &path, &cn, &type, &status, &by, &submitted, &duration);
+        if (r <= 0)
+                return r;
+        ctl_table_add_id(t, path);
+        table_add_string(t, path, NULL);
+        table_add_string(t, cn, NULL);
+        table_add_string(t, type, NULL);
+        table_add_string(t, status, status_color(status));
+        table_add_string(t, by, NULL);
+        table_add_timestamp(t, submitted);
+        j = json_node_new(JSON_NODE_VALUE);
+        json_node_set_int(j, (gint64) duration);
+        table_add_cell(t, duration > 0 ? format_duration(duration) : NULL, NULL, j);
+        return 1;
+}
+
 int verb_orders(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         static const TableColumn columns[] = {
                 {"ID", "id"},
                 {NULL, "object"},
@@ -30,56 +52,30 @@ int verb_orders(sd_bus *bus, char **args) {
                 {"SUBMITTED", "submitted_at"},
                 {"DURATION", "duration"},
         };
+        static const ListSpec spec = {
+                .row_signature = "(osssstt)",
+                .singular = "order",
+                .plural = "orders",
+                .action = "org.certkeeper1.read",
+                .add_row = orders_add_row,
+        };
         g_autoptr(Table) t = table_new(columns, G_N_ELEMENTS(columns));
-        const char *path, *cn, *type, *status, *by;
-        uint64_t submitted, duration;
         int r;
 
-        r = new_manager_call(bus, "ListOrders", &m);
-        if (r < 0)
-                return bus_build_error(r);
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
+        r = ctl_list_begin(bus, "ListOrders", &m);
+        if (r != CTL_EXIT_OK)
+                return r;
+        r = 0;
         if (r >= 0 && arg_status)
                 r = ctl_append_sv_string(m, "status", arg_status);
         if (r >= 0 && arg_offset_set)
                 r = ctl_append_sv_uint32(m, "offset", arg_offset);
         if (r >= 0 && arg_limit_set)
                 r = ctl_append_sv_uint32(m, "limit", arg_limit);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
         if (r < 0)
                 return bus_build_error(r);
 
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return ctl_bus_error("failed to list orders", &error, r, "org.certkeeper1.read");
-
-        r = sd_bus_message_enter_container(reply, 'a', "(osssstt)");
-        if (r < 0)
-                return bus_parse_error(r);
-        while ((r = sd_bus_message_read(reply, "(osssstt)", &path, &cn, &type, &status, &by, &submitted,
-                                        &duration)) > 0) {
-                const char *id = object_path_id(path);
-                JsonNode *j = json_node_new(JSON_NODE_VALUE);
-
-                json_node_set_int(j, id ? (gint64) g_ascii_strtoull(id, NULL, 10) : 0);
-                table_add_cell(t, g_strdup(id ? id : path), NULL, j);
-                table_add_string(t, path, NULL);
-                table_add_string(t, cn, NULL);
-                table_add_string(t, type, NULL);
-                table_add_string(t, status, status_color(status));
-                table_add_string(t, by, NULL);
-                table_add_timestamp(t, submitted);
-                j = json_node_new(JSON_NODE_VALUE);
-                json_node_set_int(j, (gint64) duration);
-                table_add_cell(t, duration > 0 ? format_duration(duration) : NULL, NULL, j);
-        }
-        if (r < 0)
-                return bus_parse_error(r);
-
-        table_print(t, stdout, arg_json, !arg_legend);
-        print_legend(stdout, table_get_rows(t), "order", "orders", arg_json, !arg_legend);
-        return CTL_EXIT_OK;
+        return ctl_list(bus, m, &spec, t, NULL);
 }
 
 static const char *const order_order[] = {
@@ -109,8 +105,8 @@ int verb_order(sd_bus *bus, char **args) {
                 return r;
 
         if (arg_json != JSON_OFF) {
-                g_autoptr(JsonNode) n = json_node_new(JSON_NODE_OBJECT);
-                json_node_set_object(n, props);
+                g_autoptr(JsonNode) n = json_from_properties_object(props);
+                json_object_set_string_member(json_node_get_object(n), "object", path);
                 json_print(stdout, n, arg_json);
                 return CTL_EXIT_OK;
         }
@@ -323,9 +319,11 @@ static int print_order_result(sd_bus *bus, const char *order_path, bool waited) 
                 g_autoptr(JsonNode) n = json_node_new(JSON_NODE_OBJECT);
                 JsonObject *o = json_object_new();
 
-                json_object_set_int_member(o, "order",
+                /* An object by its path under its D-Bus name, its number as <name>_id
+                 * (certkeeperctl(1), JSON OUTPUT). */
+                json_object_set_string_member(o, "order", order_path);
+                json_object_set_int_member(o, "order_id",
                                            order_id ? (gint64) g_ascii_strtoull(order_id, NULL, 10) : 0);
-                json_object_set_string_member(o, "order_object", order_path);
                 json_object_set_string_member(o, "status", status);
                 json_object_set_string_member(
                         o, "error", json_object_get_string_member_with_default(order, "Error", ""));
@@ -334,16 +332,19 @@ static int print_order_result(sd_bus *bus, const char *order_path, bool waited) 
                 else
                         json_object_set_array_member(o, "policy_warnings", json_array_new());
                 if (cert) {
-                        json_object_set_int_member(o, "certificate",
+                        json_object_set_string_member(o, "certificate", cert_path);
+                        json_object_set_int_member(o, "certificate_id",
                                                    json_object_get_int_member_with_default(cert, "Id", 0));
-                        json_object_set_string_member(o, "certificate_object", cert_path);
                         json_object_set_string_member(
-                                o, "fingerprint",
+                                o, "fingerprint_sha256",
                                 json_object_get_string_member_with_default(cert, "FingerprintSHA256", ""));
+                        json_object_set_int_member(o, "not_after",
+                                                   json_object_get_int_member_with_default(cert, "NotAfter", 0));
                 } else {
                         json_object_set_null_member(o, "certificate");
-                        json_object_set_null_member(o, "certificate_object");
-                        json_object_set_null_member(o, "fingerprint");
+                        json_object_set_null_member(o, "certificate_id");
+                        json_object_set_null_member(o, "fingerprint_sha256");
+                        json_object_set_null_member(o, "not_after");
                 }
                 json_node_take_object(n, o);
                 json_print(stdout, n, arg_json);
@@ -593,10 +594,215 @@ static int read_csr(const char *path, char **ret_pem) {
         return CTL_EXIT_OK;
 }
 
+/* ---- submit-csr FILE...: one SubmitCSRs call for many files ----------------------- */
+
+/* What SubmitCSRs takes in one call (org.certkeeper1(5)); more files are sent in calls of
+ * this size one after the other. */
+#define SUBMIT_CSRS_MAX 1000U
+
+typedef struct BatchWaiter {
+        GHashTable *final;  /* order path → final status, from OrderChanged */
+        bool daemon_gone;
+} BatchWaiter;
+
+static int on_batch_order_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        BatchWaiter *w = userdata;
+        const char *path, *status;
+
+        if (sd_bus_message_read(m, "os", &path, &status) < 0)
+                return 0;
+        if (status_is_final(status))
+                g_hash_table_replace(w->final, g_strdup(path), g_strdup(status));
+        return 0;
+}
+
+static int on_batch_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        BatchWaiter *w = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        if (streq(name, CK_BUS_NAME) && isempty(new_owner))
+                w->daemon_gone = true;
+        return 0;
+}
+
+/* Until the order is complete or failed (its status read once, then OrderChanged), or the
+ * deadline. */
+static int batch_wait_order(sd_bus *bus, BatchWaiter *w, const char *order_path, uint64_t deadline) {
+        const char *id = object_path_id(order_path);
+        int r;
+
+        if (!g_hash_table_contains(w->final, order_path)) {
+                Waiter one = {.order_path = order_path};
+                r = waiter_refresh(bus, &one);
+                if (r == CTL_EXIT_OK && status_is_final(one.status))
+                        g_hash_table_replace(w->final, g_strdup(order_path), g_strdup(one.status));
+                waiter_done(&one);
+                if (r != CTL_EXIT_OK)
+                        return r;
+        }
+        while (!g_hash_table_contains(w->final, order_path)) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return ctl_bus_error("lost the connection to the bus while waiting", NULL, r, NULL);
+                if (w->daemon_gone)
+                        return ctl_fail(CTL_EXIT_FAILURE,
+                                        "certkeeperd exited while order %s was open; it resumes the order "
+                                        "when it starts again",
+                                        id ? id : order_path);
+                if (r > 0)
+                        continue;
+                uint64_t now = monotonic_usec();
+                if (now >= deadline) {
+                        ctl_fail(CTL_EXIT_TIMEOUT, "timed out after %" PRIu64 "s waiting for order %s",
+                                 arg_timeout / USEC_PER_SEC, id ? id : order_path);
+                        fprintf(stderr,
+                                "Hint: it goes on in the background; check it with certkeeperctl order %s\n",
+                                id ? id : order_path);
+                        return CTL_EXIT_TIMEOUT;
+                }
+                catch_interrupts(true);
+                r = sd_bus_wait(bus, deadline - now);
+                catch_interrupts(false);
+                if (interrupted) {
+                        ctl_fail(CTL_EXIT_FAILURE, "interrupted; order %s goes on in the background",
+                                 id ? id : order_path);
+                        return CTL_EXIT_FAILURE;
+                }
+                if (r < 0 && r != -EINTR)
+                        return ctl_bus_error("failed to wait for the bus", NULL, r, NULL);
+        }
+        return CTL_EXIT_OK;
+}
+
+/* One SubmitCSRs call for files[0..n): each file's order followed and printed (with the file
+ * named), or its refusal. Returns the worst exit code of the files. */
+static int submit_csrs_call(sd_bus *bus, BatchWaiter *w, char **files, char **pems, size_t n) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r, worst = CTL_EXIT_OK;
+
+        r = new_manager_call(bus, "SubmitCSRs", &m);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "s");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(m, "s", pems[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && arg_provider)
+                r = ctl_append_sv_string(m, "provider", arg_provider);
+        if (r >= 0 && arg_days_set)
+                r = ctl_append_sv_uint32(m, "validity_days", arg_days);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return bus_build_error(r);
+
+        r = sd_bus_call(bus, m, 0, &error, &reply);
+        if (r < 0) {
+                g_autofree char *what = g_strdup_printf("failed to submit %zu CSRs", n);
+                return ctl_bus_error(what, &error, r, "org.certkeeper1.request");
+        }
+        r = sd_bus_message_enter_container(reply, 'a', "(oss)");
+        if (r < 0)
+                return bus_parse_error(r);
+        g_autoptr(GPtrArray) orders = g_ptr_array_new_with_free_func(g_free);
+        for (size_t i = 0; i < n; i++) {
+                const char *path, *name, *message;
+                r = sd_bus_message_read(reply, "(oss)", &path, &name, &message);
+                if (r <= 0)
+                        return bus_parse_error(r < 0 ? r : -EBADMSG);
+                if (isempty(name)) {
+                        g_ptr_array_add(orders, g_strdup(path));
+                        continue;
+                }
+                g_ptr_array_add(orders, NULL);
+                g_autofree char *msg = ctl_sanitize(message);
+                g_autofree char *ename = ctl_sanitize(name);
+                ctl_fail(CTL_EXIT_FAILURE, "%s: refused (%s): %s", files[i], ename, msg);
+                worst = CTL_EXIT_FAILURE;
+        }
+
+        uint64_t deadline = monotonic_usec() + arg_timeout;
+        for (size_t i = 0; i < n; i++) {
+                const char *path = orders->pdata[i];
+                if (!path)
+                        continue;
+                if (arg_wait) {
+                        r = batch_wait_order(bus, w, path, deadline);
+                        if (r != CTL_EXIT_OK) {
+                                worst = worst == CTL_EXIT_OK ? r : worst;
+                                if (r == CTL_EXIT_TIMEOUT || w->daemon_gone || interrupted)
+                                        return worst;
+                                continue;
+                        }
+                }
+                if (arg_json == JSON_OFF) {
+                        g_autofree char *f = ctl_sanitize(files[i]);
+                        printf("%s:\n", f);
+                }
+                fflush(stdout);
+                r = print_order_result(bus, path, arg_wait);
+                if (r != CTL_EXIT_OK && worst == CTL_EXIT_OK)
+                        worst = r;
+        }
+        return worst;
+}
+
+/* submit-csr FILE FILE...: every file read first (a file that cannot be read stops everything
+ * before anything is submitted), then SubmitCSRs in calls of at most SUBMIT_CSRS_MAX. */
+static int submit_csr_files(sd_bus *bus, char **files, size_t n_files) {
+        g_autoptr(GPtrArray) pems = g_ptr_array_new_with_free_func(g_free);
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *changed_slot = NULL, *owner_slot = NULL;
+        BatchWaiter w = {.final = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free)};
+        int r, worst = CTL_EXIT_OK;
+
+        for (size_t i = 0; i < n_files; i++) {
+                char *pem = NULL;
+                r = read_csr(files[i], &pem);
+                if (r != CTL_EXIT_OK) {
+                        fprintf(stderr, "Nothing was submitted.\n");
+                        g_hash_table_unref(w.final);
+                        return r;
+                }
+                g_ptr_array_add(pems, pem);
+        }
+        /* Subscribed before the calls, so no OrderChanged slips by. */
+        if (arg_wait) {
+                r = sd_bus_match_signal(bus, &changed_slot, CK_BUS_NAME, CK_MANAGER_PATH, CK_MANAGER_IFACE,
+                                        "OrderChanged", on_batch_order_changed, &w);
+                if (r >= 0)
+                        r = sd_bus_match_signal(bus, &owner_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                                "org.freedesktop.DBus", "NameOwnerChanged",
+                                                on_batch_name_owner_changed, &w);
+                if (r < 0) {
+                        g_hash_table_unref(w.final);
+                        return ctl_bus_error("failed to subscribe to OrderChanged", NULL, r, NULL);
+                }
+        }
+        for (size_t i = 0; i < n_files; i += SUBMIT_CSRS_MAX) {
+                size_t n = MIN(n_files - i, (size_t) SUBMIT_CSRS_MAX);
+                r = submit_csrs_call(bus, &w, files + i, (char **) pems->pdata + i, n);
+                if (r != CTL_EXIT_OK && worst == CTL_EXIT_OK)
+                        worst = r;
+                if (r == CTL_EXIT_TIMEOUT || w.daemon_gone || interrupted)
+                        break;
+        }
+        g_hash_table_unref(w.final);
+        return worst;
+}
+
 int verb_submit_csr(sd_bus *bus, char **args) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         g_autofree char *pem = NULL, *what = NULL;
         int r;
+
+        /* Many files: SubmitCSRs. One file: SubmitCSR, as before. */
+        if (args[0] && args[1])
+                return submit_csr_files(bus, args, g_strv_length(args));
 
         r = read_csr(args[0], &pem);
         if (r != CTL_EXIT_OK)

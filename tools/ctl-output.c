@@ -17,6 +17,10 @@
 
 static int colors_cached = -1;
 
+static bool streq_(const char *a, const char *b) {
+        return strcmp(a, b) == 0;
+}
+
 bool ctl_colors_enabled(void) {
         if (colors_cached < 0) {
                 const char *e = getenv("NO_COLOR");
@@ -421,10 +425,38 @@ void table_add_bool(Table *t, bool b) {
 }
 
 void table_add_timestamp(Table *t, uint64_t usec) {
-        JsonNode *j = json_node_new(JSON_NODE_VALUE);
+        JsonNode *j = NULL;
 
-        json_node_set_int(j, (gint64) usec);
+        /* 0 is "none" on the bus; null in JSON (certkeeperctl(1), JSON OUTPUT). */
+        if (usec > 0) {
+                j = json_node_new(JSON_NODE_VALUE);
+                json_node_set_int(j, (gint64) usec);
+        }
         table_add_cell(t, usec ? format_timestamp(usec) : NULL, NULL, j);
+}
+
+void table_add_object(Table *t, const char *path, char *display) {
+        JsonNode *j = NULL;
+
+        /* "/" is "none" on the bus; null in JSON. */
+        if (path && !streq_(path, "/")) {
+                j = json_node_new(JSON_NODE_VALUE);
+                json_node_set_string(j, path);
+        }
+        table_add_cell(t, display, NULL, j);
+}
+
+void table_reverse(Table *t) {
+        size_t n_rows = table_get_rows(t);
+
+        for (size_t a = 0, b = n_rows; a + 1 < b; a++, b--)
+                for (size_t c = 0; c < t->n_columns; c++) {
+                        Cell *x = &g_array_index(t->cells, Cell, a * t->n_columns + c);
+                        Cell *y = &g_array_index(t->cells, Cell, (b - 1) * t->n_columns + c);
+                        Cell tmp = *x;
+                        *x = *y;
+                        *y = tmp;
+                }
 }
 
 size_t table_get_rows(const Table *t) {
@@ -501,6 +533,8 @@ JsonNode *table_to_json(const Table *t) {
                 JsonObject *o = json_object_new();
                 for (size_t c = 0; c < t->n_columns; c++) {
                         const Cell *cell = &g_array_index(t->cells, Cell, r * t->n_columns + c);
+                        if (!t->columns[c].json_key)
+                                continue;
                         json_object_set_member(o, t->columns[c].json_key, json_node_copy(cell->json));
                 }
                 json_array_add_object_element(a, o);
@@ -664,4 +698,72 @@ char *format_details(JsonObject *o, const char *const *order, const char *const 
         }
         return format_fields((const char *const *) keys->pdata, (char *const *) values->pdata,
                              (const char *const *) colors->pdata, keys->len);
+}
+
+char *json_key_from_name(const char *name) {
+        GString *out = g_string_new(NULL);
+
+        /* CamelCase to snake_case; an acronym is one word ("FingerprintSHA256" →
+         * "fingerprint_sha256", "RequestedByUID" → "requested_by_uid", "MinRSABits" →
+         * "min_rsa_bits"), and so is its plural ("MaxSANs" → "max_sans"). */
+        for (size_t i = 0; name[i]; i++) {
+                char c = name[i];
+
+                if (g_ascii_isupper(c) && i > 0) {
+                        char prev = name[i - 1], next = name[i + 1];
+                        bool plural = next == 's' && (name[i + 2] == 0 || g_ascii_isupper(name[i + 2]));
+
+                        if (g_ascii_islower(prev) || g_ascii_isdigit(prev) ||
+                            (g_ascii_isupper(prev) && g_ascii_islower(next) && !plural))
+                                g_string_append_c(out, '_');
+                }
+                g_string_append_c(out, g_ascii_tolower(c));
+        }
+        return g_string_free(out, FALSE);
+}
+
+static bool name_is_time(const char *key) {
+        return key_is_time(key) || streq_(key, "time") || g_str_has_suffix(key, "_at") ||
+               streq_(key, "not_before") || streq_(key, "not_after");
+}
+
+JsonNode *json_from_properties(JsonNode *n) {
+        if (JSON_NODE_HOLDS_ARRAY(n)) {
+                JsonArray *a = json_node_get_array(n), *out = json_array_new();
+                JsonNode *r = json_node_new(JSON_NODE_ARRAY);
+
+                for (guint i = 0; i < json_array_get_length(a); i++)
+                        json_array_add_element(out, json_from_properties(json_array_get_element(a, i)));
+                json_node_take_array(r, out);
+                return r;
+        }
+        if (JSON_NODE_HOLDS_OBJECT(n)) {
+                JsonObject *o = json_node_get_object(n), *out = json_object_new();
+                g_autoptr(GList) members = json_object_get_members(o);
+                JsonNode *r = json_node_new(JSON_NODE_OBJECT);
+
+                for (GList *l = members; l; l = l->next) {
+                        JsonNode *v = json_object_get_member(o, l->data);
+                        g_autofree char *key = json_key_from_name(l->data);
+                        bool none = false;
+
+                        /* "none" on the bus ("/" object paths, 0 timestamps) is null. */
+                        if (JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING)
+                                none = streq_(json_node_get_string(v), "/");
+                        else if (JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_INT64)
+                                none = json_node_get_int(v) == 0 && name_is_time(l->data);
+                        json_object_set_member(out, key,
+                                               none ? json_node_new(JSON_NODE_NULL) : json_from_properties(v));
+                }
+                json_node_take_object(r, out);
+                return r;
+        }
+        return json_node_copy(n);
+}
+
+JsonNode *json_from_properties_object(JsonObject *o) {
+        g_autoptr(JsonNode) n = json_node_new(JSON_NODE_OBJECT);
+
+        json_node_set_object(n, o);
+        return json_from_properties(n);
 }

@@ -71,6 +71,15 @@ const char *object_path_id(const char *path);
 
 /* JSON text of node, one line or indented. g_free() it. */
 char *json_format(JsonNode *node, JsonMode mode);
+/* certkeeperctl's one JSON naming scheme (certkeeperctl(1), JSON OUTPUT): a D-Bus name
+ * in snake_case, "NotAfter" → "not_after", "FingerprintSHA256" → "fingerprint_sha256";
+ * names in snake_case already stay. g_free() it. */
+char *json_key_from_name(const char *name);
+/* D-Bus properties or an a{sv} reply converted to JSON as certkeeperctl prints them:
+ * every object's keys through json_key_from_name(), "/" object paths and 0 timestamps
+ * ("none" on the bus) as null. Returns a new node. */
+JsonNode *json_from_properties(JsonNode *n);
+JsonNode *json_from_properties_object(JsonObject *o);
 /* Print node followed by a newline to f. */
 void json_print(FILE *f, JsonNode *node, JsonMode mode);
 
@@ -79,7 +88,7 @@ void json_print(FILE *f, JsonNode *node, JsonMode mode);
  * optional colour and a JSON value. */
 typedef struct TableColumn {
         const char *header; /* NULL: only in the JSON form */
-        const char *json_key;
+        const char *json_key; /* NULL: only in the text form */
 } TableColumn;
 
 typedef struct Table Table;
@@ -94,9 +103,13 @@ void table_add_string(Table *t, const char *s, const char *color);
 void table_add_uint(Table *t, uint64_t u);
 void table_add_int(Table *t, int64_t i);
 void table_add_bool(Table *t, bool b);
-/* Displayed as format_timestamp(), JSON as the number of microseconds. */
+/* Displayed as format_timestamp(), JSON as the number of microseconds (null for 0, "none"). */
 void table_add_timestamp(Table *t, uint64_t usec);
+/* An object path: displayed as display (NULL: "-"), JSON as the path (null for "/", "none"). */
+void table_add_object(Table *t, const char *path, char *display);
 size_t table_get_rows(const Table *t);
+/* The rows in the opposite order. */
+void table_reverse(Table *t);
 
 /* The human form: a header row (unless header is false), columns padded to
  * their widest cell, the last column not padded. g_free() it. */

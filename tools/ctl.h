@@ -3,8 +3,9 @@
 
 /* What certkeeperctl's command files share: the parsed command line and a few
  * helpers. certkeeperctl.c owns main() and the argument parser; the commands
- * live in ctl-certificates.c, ctl-orders.c and ctl-deployments.c (and in
- * certkeeperctl.c for the small ones). */
+ * live in ctl-certificates.c, ctl-orders.c, ctl-deployments.c, ctl-overview.c and
+ * ctl-daemon.c (status, alerts, audit, ca, policy, rescan); ctl-list.c has what the list
+ * verbs share. */
 
 #include <sys/types.h>
 
@@ -61,6 +62,8 @@ typedef enum Option {
         OPT_EVENT,
         OPT_SINCE,
         OPT_CRL,
+        OPT_OLDEST_FIRST,
+        OPT_REVERSE,
         /* deploy */
         OPT_STATE,
         OPT_DIR,
@@ -122,6 +125,8 @@ extern const char *arg_event;
 extern bool arg_since_set;
 extern uint64_t arg_since;
 extern bool arg_crl;
+extern bool arg_oldest_first;
+extern bool arg_reverse;
 extern const char *arg_state;
 extern const char *arg_dir;
 extern const char *arg_owner;
@@ -156,6 +161,36 @@ typedef struct OutputFile {
 int output_file_open(OutputFile *f, const char *path, mode_t mode, bool force);
 int output_file_commit(OutputFile *f, const void *data, size_t size);
 void output_file_abort(OutputFile *f);
+
+/* ctl-list.c: the list verbs' shared scaffolding. */
+typedef struct ListSpec {
+        const char *row_signature; /* one reply row, "(osssstx)" */
+        const char *singular, *plural; /* "certificate", "certificates": the legend and errors */
+        const char *action;            /* the polkit action, for the AccessDenied hint */
+        /* Read one row of reply into t: > 0 a row, 0 at the end, < 0 an error. */
+        int (*add_row)(sd_bus_message *reply, Table *t, void *userdata);
+} ListSpec;
+
+/* A Manager method call with its a{sv} filter open: append filter entries to it. */
+int ctl_list_begin(sd_bus *bus, const char *method, sd_bus_message **ret);
+/* Close the filter, call, read every row into t. Return exit codes. */
+int ctl_list_call(sd_bus *bus, sd_bus_message *m, const ListSpec *spec, Table *t, void *userdata);
+/* t as a table (or JSON) with its legend. */
+int ctl_list_print(const Table *t, const ListSpec *spec);
+/* ctl_list_call(), then ctl_list_print(). */
+int ctl_list(sd_bus *bus, sd_bus_message *m, const ListSpec *spec, Table *t, void *userdata);
+/* The numeric ID at the end of path (JSON: a number; null when there is none). */
+void ctl_table_add_id(Table *t, const char *path);
+
+int verb_overview(sd_bus *bus, char **args);
+
+int verb_status(sd_bus *bus, char **args);
+int verb_alerts(sd_bus *bus, char **args);
+int verb_ack(sd_bus *bus, char **args);
+int verb_audit(sd_bus *bus, char **args);
+int verb_ca(sd_bus *bus, char **args);
+int verb_policy(sd_bus *bus, char **args);
+int verb_rescan(sd_bus *bus, char **args);
 
 int verb_list(sd_bus *bus, char **args);
 int verb_show(sd_bus *bus, char **args);

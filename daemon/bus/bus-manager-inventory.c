@@ -204,6 +204,10 @@ static int list_alert_cb(void *userdata, const AlertEntry *e) {
                 snprintf(path, sizeof path, CK_ORDER_PREFIX "/%" PRIu64, e->order_id);
         else if (e->certificate_id)
                 snprintf(path, sizeof path, CK_CERT_PREFIX "/%" PRIu64, e->certificate_id);
+        else if (e->deployment_id)
+                /* A deployment that failed without an order (its files, its reload): the subject
+                 * is the deployment, not "/". */
+                snprintf(path, sizeof path, CK_DEPLOYMENT_PREFIX "/%" PRIu64, e->deployment_id);
         else
                 snprintf(path, sizeof path, "/");
         return sd_bus_message_append(s->reply, "(tssotb)", e->id, e->kind, e->message, path, e->created_at,
@@ -316,7 +320,7 @@ static int method_get_crl(sd_bus_message *m, void *userdata, sd_bus_error *error
 
 static int method_list_audit_events(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         BusContext *c = userdata;
-        g_autofree char *event = NULL;
+        g_autofree char *event = NULL, *order = NULL;
         uint64_t since = 0;
         uint32_t limit = 0;
         int r;
@@ -325,13 +329,21 @@ static int method_list_audit_events(sd_bus_message *m, void *userdata, sd_bus_er
                 { "event", "s", &event, NULL },
                 { "since", "t", &since, NULL },
                 { "limit", "u", &limit, NULL },
+                { "order", "s", &order, NULL },
         };
         r = bus_read_options(m, opts, ELEMENTSOF(opts), NULL, error);
         if (r < 0)
                 return r;
-        if (event && (int) audit_event_from_name(event) < 0)
+        if (event && (int) audit_event_from_name(event) < 0) {
+                g_autoptr(GString) names = g_string_new(NULL);
+                for (int i = 0; i < _AUDIT_EVENT_MAX; i++)
+                        g_string_append_printf(names, "%s%s", i > 0 ? " " : "", audit_event_name((AuditEvent) i));
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT, "unknown event '%.100s': expected one of %s",
+                                      event, names->str);
+        }
+        if (order && !streq(order, "newest") && !streq(order, "oldest"))
                 return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
-                                      "unknown event '%.100s': see org.certkeeper1(5) for the event names", event);
+                                      "order='%.100s' is invalid: expected newest (the default) or oldest", order);
 
         /* The trail says who did what: for administrators. */
         r = authz_check(c->authz, m, ACTION_MANAGE, error);
@@ -339,7 +351,7 @@ static int method_list_audit_events(sd_bus_message *m, void *userdata, sd_bus_er
                 return r < 0 ? r : 1;
 
         g_autoptr(GVariant) events = NULL;
-        r = audit_list(c->audit, event, since, limit, &events);
+        r = audit_list_ordered(c->audit, event, since, limit, streq_ptr(order, "oldest"), &events);
         if (r < 0)
                 return bus_error_internal(error, r, "cannot read the audit trail");
 

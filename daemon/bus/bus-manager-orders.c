@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* org.certkeeper1.Manager: the methods that order a certificate (RequestCertificate,
- * SubmitCSR). Same handler shape as bus-manager.c. */
+ * SubmitCSR, SubmitCSRs). Same handler shape as bus-manager.c. */
 
 #include <inttypes.h>
 
@@ -228,6 +228,223 @@ static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *er
         return 1;
 }
 
+/* ---- SubmitCSRs: many CSRs in one call ------------------------------------------------------ */
+
+/* At most this many CSRs in one SubmitCSRs call (certkeeperd(8), org.certkeeper1(5)): a call
+ * is answered after one group commit, and the whole batch is on the quick pool meanwhile. */
+#define SUBMIT_CSRS_MAX 1000U
+
+typedef struct CsrBatch CsrBatch;
+
+typedef struct CsrBatchItem {
+        CsrBatch *batch;
+        uint64_t id;
+        char *error_name;            /* NULL: an order */
+        char *message;
+} CsrBatchItem;
+
+struct CsrBatch {
+        sd_bus_message *m;
+        unsigned n, pending;
+        CsrBatchItem *items;
+};
+
+static void csr_batch_free(CsrBatch *b) {
+        if (!b)
+                return;
+        for (unsigned i = 0; i < b->n; i++) {
+                free(b->items[i].error_name);
+                free(b->items[i].message);
+        }
+        free(b->items);
+        sd_bus_message_unref(b->m);
+        free(b);
+}
+
+/* Every item answered: the reply, in the order of the CSRs. */
+static void csr_batch_reply(CsrBatch *b) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r = sd_bus_message_new_method_return(b->m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(oss)");
+        for (unsigned i = 0; r >= 0 && i < b->n; i++) {
+                CsrBatchItem *it = &b->items[i];
+                g_autofree char *path = it->error_name ? NULL : bus_object_path(CK_ORDER_PREFIX, it->id);
+                r = sd_bus_message_append(reply, "(oss)", path ? path : "/", strempty(it->error_name),
+                                          strempty(it->message));
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0) {
+                log_debug_errno(r, "Cannot answer SubmitCSRs: %m");
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                bus_reply_deferred_error(b->m, r, &e, "cannot answer");
+        }
+}
+
+/* An item refused before any order: its error name and message, as SubmitCSR would reply. */
+static void csr_batch_item_refuse(CsrBatchItem *it, const sd_bus_error *e) {
+        it->error_name = strdup(e->name ? e->name : CK_ERROR_INVALID_CSR);
+        it->message = strdup(strempty(e->message));
+}
+
+static void csr_batch_item_finish(CsrBatchItem *it) {
+        CsrBatch *b = it->batch;
+        if (--b->pending > 0)
+                return;
+        csr_batch_reply(b);
+        csr_batch_free(b);
+}
+
+/* orders_submit_csr()'s answer for one item: the order, or the error SubmitCSR would have
+ * replied (on_submitted()). */
+static void on_batch_item(void *userdata, const OrderOutcome *out) {
+        CsrBatchItem *it = userdata;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        switch (out->kind) {
+        case ORDER_RECORDED:
+                it->id = out->order_id;
+                break;
+        case ORDER_CSR_INVALID:
+                (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, out->message);
+                break;
+        case ORDER_REFUSED:
+                if (out->error == -EINVAL)
+                        (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, out->message);
+                else
+                        (void) map_order_error(&e, out->error, out->message);
+                break;
+        case ORDER_NOT_RECORDED:
+        default:
+                (void) map_order_error(&e, out->error, out->message);
+                break;
+        }
+        if (sd_bus_error_is_set(&e))
+                csr_batch_item_refuse(it, &e);
+        csr_batch_item_finish(it);
+}
+
+/* One item's Parameters: the CSR and the call's options, as SubmitCSR records them. */
+static GVariant *batch_item_parameters(const char *pem, GVariant *opts) {
+        g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(record, "{sv}", "csr", g_variant_new_string(pem));
+        GVariantIter iter;
+        const char *key;
+        GVariant *value;
+        g_variant_iter_init(&iter, opts);
+        while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+                g_variant_builder_add(record, "{sv}", key, value);
+                g_variant_unref(value);
+        }
+        return g_variant_ref_sink(g_variant_builder_end(record));
+}
+
+static int method_submit_csrs(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        g_autofree char *provider = NULL;
+        uint32_t validity = 0;
+        bool validity_set = false;
+        int r;
+
+        /* Counted before anything is copied: a call over the bound costs no allocation per CSR. */
+        r = sd_bus_message_enter_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        g_autoptr(GPtrArray) pems = g_ptr_array_new();
+        for (;;) {
+                const char *pem;
+                r = sd_bus_message_read_basic(m, 's', &pem);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if (pems->len >= SUBMIT_CSRS_MAX)
+                        return bus_error_setf(error, CK_ERROR_LIMIT_EXCEEDED,
+                                              "more than %u CSRs given: SubmitCSRs takes at most %u in one call, "
+                                              "split the batch",
+                                              SUBMIT_CSRS_MAX, SUBMIT_CSRS_MAX);
+                g_ptr_array_add(pems, (char *) pem);
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
+        const BusOption opts[] = {
+                { "provider", "s", &provider, NULL },
+                { "validity_days", "u", &validity, &validity_set },
+        };
+        r = bus_read_options(m, opts, ELEMENTSOF(opts), record, error);
+        if (r < 0)
+                return r;
+        if (validity_set && validity == 0)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "validity_days=0 is invalid: expected 1..36500");
+
+        /* Once for the whole call, before any CSR is decoded. */
+        r = authz_check(c->authz, m, ACTION_REQUEST, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        if (pems->len == 0)
+                return sd_bus_reply_method_return(m, "a(oss)", 0);
+
+        g_autoptr(GVariant) options = g_variant_ref_sink(g_variant_builder_end(record));
+        OrderRequest base = {
+                .kind = "csr",
+                .provider = provider,
+                .validity_days = validity,
+                .group_hold = true,
+        };
+        Caller caller;
+        r = request_caller(c, m, &caller, &base, error);
+        if (r < 0)
+                return r;
+
+        CsrBatch *b = calloc(1, sizeof *b);
+        if (!b)
+                return -ENOMEM;
+        b->items = calloc(pems->len, sizeof *b->items);
+        if (!b->items) {
+                free(b);
+                return -ENOMEM;
+        }
+        b->m = sd_bus_message_ref(m);
+        b->n = pems->len;
+        /* One more than the items until every one is handed over: no reply from inside the loop. */
+        b->pending = b->n + 1;
+        for (unsigned i = 0; i < b->n; i++) {
+                CsrBatchItem *it = &b->items[i];
+                const char *pem = pems->pdata[i];
+                size_t size = strlen(pem);
+                it->batch = b;
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                if (size > CSR_MAX_SIZE) {
+                        (void) bus_error_setf(&e, CK_ERROR_INVALID_CSR,
+                                              "CSR is %zu bytes, more than the limit of %u bytes", size, CSR_MAX_SIZE);
+                        csr_batch_item_refuse(it, &e);
+                        b->pending--;
+                        continue;
+                }
+                g_autoptr(GVariant) params = batch_item_parameters(pem, options);
+                OrderRequest req = base;
+                req.parameters = params;
+                g_autofree char *err = NULL;
+                r = orders_submit_csr(c->orders, &req, pem, size, on_batch_item, it, &err);
+                if (r < 0) {
+                        /* Nothing recorded for this one (-EUSERS: the caller's bound). */
+                        (void) map_order_error(&e, r, err);
+                        csr_batch_item_refuse(it, &e);
+                        b->pending--;
+                }
+        }
+        /* The extra count: the reply goes out now if every item was refused already. */
+        csr_batch_item_finish(&b->items[0]);
+        return 1;
+}
+
 static const sd_bus_vtable manager_orders_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("RequestCertificate",
@@ -236,6 +453,8 @@ static const sd_bus_vtable manager_orders_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SubmitCSR", SD_BUS_ARGS("s", csr_pem, "a{sv}", options),
                                 SD_BUS_RESULT("o", order), method_submit_csr, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SubmitCSRs", SD_BUS_ARGS("as", csr_pems, "a{sv}", options),
+                                SD_BUS_RESULT("a(oss)", results), method_submit_csrs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

@@ -6,8 +6,12 @@
  * reply. */
 
 #include <inttypes.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib.h>
+#include <systemd/sd-login.h>
 
 #include "alerts.h"
 #include "bus-errors.h"
@@ -151,6 +155,44 @@ static int property_get_order_count(sd_bus *bus, const char *path, const char *i
         return sd_bus_message_append(reply, "u", (uint32_t) MIN(n, UINT32_MAX));
 }
 
+/* Where an administrator finds the daemon's configuration and messages, so that hints name
+ * them (a quickstart's daemon has neither /etc/certkeeper/certkeeper.conf nor a unit). */
+static int property_get_config_file(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        BusContext *c = userdata;
+        g_autofree char *abs = c->config->path ? g_canonicalize_filename(c->config->path, NULL) : NULL;
+        return bus_append_string(reply, strempty(abs));
+}
+
+static int property_get_unit(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *unit = NULL;
+
+        /* Only a service systemd started itself: a daemon started from a login shell sits in the
+         * session's scope, and one started by a script that runs in a service (a test runner)
+         * is in that service's cgroup but its messages are not that unit's. */
+        if (getppid() != 1 || sd_pid_get_unit(0, &unit) < 0 || !g_str_has_suffix(unit, ".service"))
+                return bus_append_string(reply, "");
+        return bus_append_string(reply, unit);
+}
+
+static int property_get_log_file(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        char target[PATH_MAX];
+        struct stat st;
+        ssize_t n;
+
+        /* stderr as a regular file is where our messages go; the journal, a pipe or a
+         * terminal is not a file anyone can be pointed at. */
+        if (fstat(STDERR_FILENO, &st) < 0 || !S_ISREG(st.st_mode))
+                return bus_append_string(reply, "");
+        n = readlink("/proc/self/fd/2", target, sizeof target - 1);
+        if (n <= 0 || target[0] != '/')
+                return bus_append_string(reply, "");
+        target[n] = 0;
+        return bus_append_string(reply, target);
+}
+
 static gint provider_name_cmp(gconstpointer a, gconstpointer b) {
         return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
@@ -181,6 +223,9 @@ const sd_bus_vtable bus_manager_vtable[] = {
         SD_BUS_PROPERTY("CertificateCount", "u", property_get_certificate_count, 0, 0),
         SD_BUS_PROPERTY("OrderCount", "u", property_get_order_count, 0, 0),
         SD_BUS_PROPERTY("Providers", "a(sss)", property_get_providers, 0, 0),
+        SD_BUS_PROPERTY("ConfigFile", "s", property_get_config_file, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Unit", "s", property_get_unit, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("LogFile", "s", property_get_log_file, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("GetPolicy", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", policy), method_get_policy,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Rescan", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_rescan,

@@ -103,8 +103,11 @@ static int object_find(sd_bus *bus, const char *path, const char *interface, voi
         if (bus_path_id(path, k->kind->prefix, &id) < 0)
                 return 0;
         int r = k->kind->load(k->ctx, id, found);
+        /* No such certificate (order, deployment) is NotFound, whether asked by ID here or by
+         * fingerprint or name (GetCertificateByFingerprint, GetDeploymentByName): one error for one
+         * answer. sd-bus sends the error set here; UnknownObject is left for paths without an ID. */
         if (r == -ENOENT)
-                return 0;
+                return bus_error_setf(error, CK_ERROR_NOT_FOUND, "no %s with ID %" PRIu64, k->kind->what, id);
         return r < 0 ? r : 1;
 }
 
@@ -120,10 +123,12 @@ static int object_enumerate(sd_bus *bus, const char *prefix, void *userdata, cha
         return 0;
 }
 
-/* Owned by the bus from here on, as a NULL slot would be; the userdata goes with the slot. */
+/* Owned by the bus from here on, as a NULL slot would be (floating: the bus takes a reference,
+ * ours is dropped); the userdata goes with the slot. */
 static void float_slot(sd_bus_slot *slot) {
         (void) sd_bus_slot_set_destroy_callback(slot, g_free);
         (void) sd_bus_slot_set_floating(slot, 1);
+        sd_bus_slot_unref(slot);
 }
 
 static ObjectKindSlot *object_kind_slot_new(BusContext *c, const BusObjectKind *kind) {

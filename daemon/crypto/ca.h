@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Layer 1: the Local PKI certificate authority: creation, leaf signing and the
- * CRL. Pure crypto: storing what it makes is the caller's business. */
+/* Layer 1: the Local PKI certificate authority: creation, leaf signing (ca.c) and the
+ * CRL (ca-crl.c). Pure crypto: storing what it makes is the caller's business. */
 
 #include "macro.h"
 #include "openssl-util.h"
@@ -27,6 +27,10 @@ typedef struct Ca {
 
 Ca *ca_free(Ca *ca);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ca *, ca_free)
+
+/* The CA's key identifier (the keyid of the AKIs it writes); a Ca not made by
+ * ca_create()/ca_load() lacks the cached one and gets the certificate's SKI. */
+const ASN1_OCTET_STRING *ca_key_id(const Ca *ca);
 
 /* Parse "CN=a,O=b" into an X509_NAME; -EINVAL with *ret_error on bad input. */
 int x509_name_from_string(const char *s, X509_NAME **ret, char **ret_error);

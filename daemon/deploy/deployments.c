@@ -16,6 +16,7 @@
 #include "deploy-files.h"
 #include "deploy-schedule.h"
 #include "deployments-run.h"
+#include "deployments-internal.h"
 #include "deployments.h"
 #include "inventory.h"
 #include "keyfile.h"
@@ -34,22 +35,6 @@ typedef struct Notification {
         char *kind, *message;             /* alerts */
 } Notification;
 
-struct Deployments {
-        DeploymentsContext ctx;
-        DeploySpecDefaults defaults;
-        GArray *listeners;                /* DeploymentsListener */
-        GArray *notifications;            /* Notification, queued until the commit */
-        GArray *ready;                    /* committed, for on_emit() */
-        sd_event_source *emit_source;
-        sd_event_source *timer;
-        sd_event_source *advance_source;  /* rows to advance() out of any handler */
-        GHashTable *to_advance;           /* id set */
-        GHashTable *deploying;            /* id → DeployJob* on the pool or reloading */
-        DeployReloadFunc reload;
-        void *reloader;
-        bool started;
-};
-
 /* ---- notifications ---------------------------------------------------------------------------- */
 
 static void notification_clear(Notification *n) {
@@ -58,7 +43,7 @@ static void notification_clear(Notification *n) {
         g_free(n->message);
 }
 
-static void notify(Deployments *d, uint64_t id, const char *state, unsigned flags) {
+void deployment_notify(Deployments *d, uint64_t id, const char *state, unsigned flags) {
         Notification n = { .id = id, .state = g_strdup(state), .flags = flags };
         g_array_append_val(d->notifications, n);
 }
@@ -94,7 +79,7 @@ static int on_emit(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-static int begin(Deployments *d) {
+int deployment_begin(Deployments *d) {
         return store_begin(d->ctx.store);
 }
 
@@ -110,7 +95,7 @@ static int hand_off(Deployments *d, int r) {
 }
 
 /* Commit (r >= 0) or roll back; tell the listeners only what was committed. */
-static int finish(Deployments *d, int r) {
+int deployment_finish(Deployments *d, int r) {
         if (r >= 0)
                 r = store_commit(d->ctx.store);
         else
@@ -119,18 +104,18 @@ static int finish(Deployments *d, int r) {
 }
 
 /* The same, when orders were recorded in the transaction: orders commits it (or rolls it back). */
-static int finish_with_orders(Deployments *d, int r) {
+int deployment_finish_with_orders(Deployments *d, int r) {
         return hand_off(d, orders_commit(d->ctx.orders, r));
 }
 
-static void schedule_advance(Deployments *d, uint64_t id) {
+void deployment_schedule_advance(Deployments *d, uint64_t id) {
         g_hash_table_add(d->to_advance, g_memdup2(&id, sizeof id));
         (void) sd_event_source_set_enabled(d->advance_source, SD_EVENT_ONESHOT);
 }
 
 /* ---- writing rows ----------------------------------------------------------------------------- */
 
-static int exec_update(Deployments *d, const char *sql, uint64_t id) {
+int deployment_exec_update(Deployments *d, const char *sql, uint64_t id) {
         sqlite3_stmt *st;
         int r = store_prepare(d->ctx.store, sql, &st);
         if (r < 0)
@@ -140,8 +125,8 @@ static int exec_update(Deployments *d, const char *sql, uint64_t id) {
         return store_step_done(st);
 }
 
-static int audit_deployment(Deployments *d, AuditEvent ev, const DeploymentRow *row, uint32_t uid, uint32_t pid,
-                            uint64_t order_id, uint64_t cert_id, const char *reason) {
+int deployment_audit(Deployments *d, AuditEvent ev, const DeploymentRow *row, uint32_t uid, uint32_t pid,
+                     uint64_t order_id, uint64_t cert_id, const char *reason) {
         return audit_record(d->ctx.audit, ev,
                             &(AuditRecord) { .uid = uid, .pid = pid, .deployment = row->name,
                                              .common_name = row->common_name, .order_id = order_id,
@@ -150,7 +135,7 @@ static int audit_deployment(Deployments *d, AuditEvent ev, const DeploymentRow *
 
 /* The state a deployment shows while it works on something: issuing before its first
  * certificate, renewing after. */
-static const char *working_state(const DeploymentRow *row) {
+const char *deployment_working_state(const DeploymentRow *row) {
         return row->certificate_id ? "renewing" : "issuing";
 }
 
@@ -200,12 +185,12 @@ static int record_failure(Deployments *d, const DeploymentRow *row, bool deploy,
         r = alerts_raise_deployment(d->ctx.store, kind, msg, row->id, order_id, &alert_id);
         if (r < 0)
                 return r;
-        r = audit_deployment(d, deploy ? AUDIT_DEPLOY_FAILED : AUDIT_RENEWAL_FAILED, row, 0, 0, order_id,
+        r = deployment_audit(d, deploy ? AUDIT_DEPLOY_FAILED : AUDIT_RENEWAL_FAILED, row, 0, 0, order_id,
                              row->pending_certificate_id, error);
         if (r < 0)
                 return r;
         log_warning("%s", msg);
-        notify(d, row->id, state, DEPLOYMENT_CHANGE_STATE | DEPLOYMENT_CHANGE_PROPERTIES);
+        deployment_notify(d, row->id, state, DEPLOYMENT_CHANGE_STATE | DEPLOYMENT_CHANGE_PROPERTIES);
         notify_alert(d, alert_id, kind, msg);
         return 0;
 }
@@ -214,8 +199,8 @@ static int record_failure(Deployments *d, const DeploymentRow *row, bool deploy,
 
 /* Record an order for the deployment inside the open transaction (orders_submit_in_txn); the
  * row points at it in the same commit, so a crash can never order twice. */
-static int submit_order_in_txn(Deployments *d, const DeploymentRow *row, int rotate_key, uint32_t uid,
-                               uint64_t *ret_order_id, char **ret_error) {
+int deployment_submit_order_in_txn(Deployments *d, const DeploymentRow *row, int rotate_key, uint32_t uid,
+                                   uint64_t *ret_order_id, char **ret_error) {
         const DeploySpec *s = row->spec;
         if (!s)
                 return ret_error_set(ret_error, -EINVAL, "deployment %s has no valid spec", row->name);
@@ -278,28 +263,28 @@ static int submit_order_in_txn(Deployments *d, const DeploymentRow *row, int rot
         {
                 _cleanup_stmt_ sqlite3_stmt *stmt = st;
                 store_bind_int64(st, 1, (int64_t) order_id);
-                store_bind_text(st, 2, row->paused ? "paused" : working_state(row));
+                store_bind_text(st, 2, row->paused ? "paused" : deployment_working_state(row));
                 store_bind_int64(st, 3, (int64_t) row->id);
                 r = store_step_done(st);
                 if (r < 0)
                         return r;
         }
-        r = audit_deployment(d, AUDIT_RENEWAL_SUBMITTED, row, uid, 0, order_id, 0, NULL);
+        r = deployment_audit(d, AUDIT_RENEWAL_SUBMITTED, row, uid, 0, order_id, 0, NULL);
         if (r < 0)
                 return r;
-        if (!streq(row->state, working_state(row)))
-                notify(d, row->id, working_state(row), DEPLOYMENT_CHANGE_STATE);
+        if (!streq(row->state, deployment_working_state(row)))
+                deployment_notify(d, row->id, deployment_working_state(row), DEPLOYMENT_CHANGE_STATE);
         else
-                notify(d, row->id, working_state(row), DEPLOYMENT_CHANGE_PROPERTIES);
+                deployment_notify(d, row->id, deployment_working_state(row), DEPLOYMENT_CHANGE_PROPERTIES);
         *ret_order_id = order_id;
         return 0;
 }
 
 /* Order for several deployments in one commit. A deployment whose order cannot even be
  * prepared (provider gone, names refused) is recorded as failing instead. */
-static int submit_orders(Deployments *d, DeploymentRow *const *rows, size_t n, int rotate_key, uint32_t uid,
-                         uint64_t *ret_order_id, char **ret_error) {
-        int r = begin(d);
+int deployment_submit_orders(Deployments *d, DeploymentRow *const *rows, size_t n, int rotate_key,
+                             uint32_t uid, uint64_t *ret_order_id, char **ret_error) {
+        int r = deployment_begin(d);
         if (r < 0) {
                 if (ret_error)
                         *ret_error = g_strdup_printf("cannot record the order: %s", strerror(-r));
@@ -308,7 +293,7 @@ static int submit_orders(Deployments *d, DeploymentRow *const *rows, size_t n, i
         uint64_t order_id = 0;
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 g_autofree char *err = NULL;
-                int q = submit_order_in_txn(d, rows[i], rotate_key, uid, &order_id, &err);
+                int q = deployment_submit_order_in_txn(d, rows[i], rotate_key, uid, &order_id, &err);
                 if (q == -EINVAL || q == -ENOENT || q == -EHOSTUNREACH)
                         r = record_failure(d, rows[i], false, q == -EINVAL, 0, err ? err : strerror(-q));
                 else
@@ -318,7 +303,7 @@ static int submit_orders(Deployments *d, DeploymentRow *const *rows, size_t n, i
                 if (q < 0 && n == 1 && r >= 0)
                         r = 0, order_id = 0;
         }
-        r = finish_with_orders(d, r);
+        r = deployment_finish_with_orders(d, r);
         if (r < 0)
                 log_error_errno(r, "Cannot record the orders of %zu deployments: %m", n);
         if (ret_order_id)
@@ -329,7 +314,6 @@ static int submit_orders(Deployments *d, DeploymentRow *const *rows, size_t n, i
 /* ---- deploying -------------------------------------------------------------------------------- */
 
 static void deploy_finished(Deployments *d, DeployJob *j, const char *error);
-static void arm_timer_later(Deployments *d);
 
 static void on_reloaded(void *userdata, const char *error) {
         DeployJob *j = userdata;
@@ -384,7 +368,7 @@ static char **exec_env(const DeploymentRow *row, const CertRow *cert, const char
 }
 
 /* Start writing the row's pending certificate (or the current one again) on the io pool. */
-static int start_deploy(Deployments *d, const DeploymentRow *row) {
+int deployment_start_deploy(Deployments *d, const DeploymentRow *row) {
         if (g_hash_table_contains(d->deploying, &row->id))
                 return 0;
         uint64_t cert_id = row->pending_certificate_id ? row->pending_certificate_id : row->certificate_id;
@@ -442,7 +426,7 @@ static void deploy_finished(Deployments *d, DeployJob *j, const char *error) {
         if (r < 0)
                 goto out; /* deleted meanwhile */
 
-        r = begin(d);
+        r = deployment_begin(d);
         if (r >= 0 && error)
                 r = record_failure(d, row, true, false, 0, error);
         else if (r >= 0) {
@@ -479,20 +463,21 @@ static void deploy_finished(Deployments *d, DeployJob *j, const char *error) {
                         r = store_step_done(st);
                 }
                 if (r >= 0)
-                        r = audit_deployment(d, AUDIT_DEPLOYED, row, 0, 0, 0, j->certificate_id, NULL);
+                        r = deployment_audit(d, AUDIT_DEPLOYED, row, 0, 0, 0, j->certificate_id, NULL);
                 if (r >= 0) {
                         log_info("Deployment %s: certificate %" PRIu64 " deployed in %s.", row->name,
                                  j->certificate_id, j->directory);
-                        notify(d, row->id, state, DEPLOYMENT_CHANGE_STATE | DEPLOYMENT_CHANGE_PROPERTIES);
+                        deployment_notify(d, row->id, state,
+                                          DEPLOYMENT_CHANGE_STATE | DEPLOYMENT_CHANGE_PROPERTIES);
                 }
         }
-        r = finish(d, r);
+        r = deployment_finish(d, r);
         if (r < 0)
                 log_error_errno(r, "Deployment %s: cannot record the result: %m", row->name);
 out:
         g_hash_table_remove(d->deploying, &j->deployment_id);
         deploy_job_free(j);
-        arm_timer_later(d);
+        deployment_arm_timer_later(d);
 }
 
 /* ---- what to do next -------------------------------------------------------------------------- */
@@ -516,7 +501,7 @@ static int advance(Deployments *d, uint64_t id) {
                         return 0; /* orders tells us when it is done */
                 if (order && streq(order->status, "complete") && order->certificate_id &&
                     order->certificate_id != row->certificate_id) {
-                        r = begin(d);
+                        r = deployment_begin(d);
                         if (r >= 0) {
                                 sqlite3_stmt *st;
                                 r = store_prepare(d->ctx.store,
@@ -531,9 +516,9 @@ static int advance(Deployments *d, uint64_t id) {
                                         r = store_step_done(st);
                                 }
                                 if (r >= 0)
-                                        notify(d, id, row->state, DEPLOYMENT_CHANGE_PROPERTIES);
+                                        deployment_notify(d, id, row->state, DEPLOYMENT_CHANGE_PROPERTIES);
                         }
-                        r = finish(d, r);
+                        r = deployment_finish(d, r);
                         if (r < 0)
                                 return r;
                         row->pending_certificate_id = order->certificate_id;
@@ -541,22 +526,22 @@ static int advance(Deployments *d, uint64_t id) {
                         /* Failed (or gone): back off. A policy refusal will not pass by itself. */
                         const char *err = order ? order->error : "the order is no longer in the store";
                         bool permanent = order && g_str_has_prefix(order->error, "refused by policy");
-                        r = begin(d);
+                        r = deployment_begin(d);
                         if (r >= 0)
                                 r = record_failure(d, row, false, permanent, row->order_id,
                                                    isempty(err) ? "the order failed" : err);
-                        return finish(d, r);
+                        return deployment_finish(d, r);
                 }
         }
 
         if (row->pending_certificate_id) {
-                r = start_deploy(d, row);
+                r = deployment_start_deploy(d, row);
                 if (r < 0) {
                         g_autofree char *msg = g_strdup_printf("cannot start deploying: %s", strerror(-r));
-                        r = begin(d);
+                        r = deployment_begin(d);
                         if (r >= 0)
                                 r = record_failure(d, row, true, false, 0, msg);
-                        return finish(d, r);
+                        return deployment_finish(d, r);
                 }
                 return 0;
         }
@@ -564,11 +549,11 @@ static int advance(Deployments *d, uint64_t id) {
         if (row->due_at == 0 || row->due_at > now_usec())
                 return 0;
         if (streq(row->retry_action, "deploy") && row->certificate_id) {
-                r = start_deploy(d, row);
+                r = deployment_start_deploy(d, row);
                 return r == -ENODATA ? 0 : r;
         }
         DeploymentRow *rows[] = { row };
-        return submit_orders(d, rows, 1, -1, 0, NULL, NULL);
+        return deployment_submit_orders(d, rows, 1, -1, 0, NULL, NULL);
 }
 
 static int on_advance(sd_event_source *s, void *userdata) {
@@ -583,7 +568,7 @@ static int on_advance(sd_event_source *s, void *userdata) {
                 if (r < 0)
                         log_warning_errno(r, "Deployment %" PRIu64 ": %m", *(uint64_t *) k);
         }
-        arm_timer_later(d);
+        deployment_arm_timer_later(d);
         return 0;
 }
 
@@ -592,7 +577,7 @@ static void on_order_finished(void *userdata, uint64_t order_id, const char *sta
         _cleanup_(order_row_freep) OrderRow *order = NULL;
         if (orders_get(d->ctx.store, order_id, &order) < 0 || !order->deployment_id)
                 return;
-        schedule_advance(d, order->deployment_id);
+        deployment_schedule_advance(d, order->deployment_id);
 }
 
 /* ---- the timer: aimed at the next due row ----------------------------------------------------- */
@@ -617,7 +602,7 @@ static void arm_timer(Deployments *d) {
         (void) sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
 }
 
-static void arm_timer_later(Deployments *d) {
+void deployment_arm_timer_later(Deployments *d) {
         if (d->started)
                 arm_timer(d);
 }
@@ -655,291 +640,22 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         if (order->len > 0) {
                 log_info("%u deployments due for an order.", order->len);
-                (void) submit_orders(d, (DeploymentRow *const *) order->pdata, order->len, -1, 0, NULL, NULL);
+                (void) deployment_submit_orders(d, (DeploymentRow *const *) order->pdata, order->len, -1, 0,
+                                                NULL, NULL);
         }
         for (guint i = 0; i < deploy->len; i++) {
                 DeploymentRow *row = deploy->pdata[i];
                 /* Not due again while it runs (the row says retrying until it is done). */
-                if (begin(d) >= 0)
-                        (void) finish(d, exec_update(d, "UPDATE deployments SET due_at = 0 WHERE id = ?", row->id));
-                r = start_deploy(d, row);
+                if (deployment_begin(d) >= 0)
+                        (void) deployment_finish(
+                                d, deployment_exec_update(d, "UPDATE deployments SET due_at = 0 WHERE id = ?",
+                                                          row->id));
+                r = deployment_start_deploy(d, row);
                 if (r < 0)
                         log_warning_errno(r, "Deployment %s: cannot start deploying: %m", row->name);
         }
         arm_timer(d);
         return 0;
-}
-
-/* ---- methods ---------------------------------------------------------------------------------- */
-
-int deployments_create(Deployments *d, const char *name, GVariant *spec, const char *origin, uint32_t uid,
-                       uint32_t pid, uint64_t *ret_id, char **ret_error) {
-        _cleanup_(deploy_spec_freep) DeploySpec *s = NULL;
-        int r = deploy_spec_from_variant(name, spec, &d->defaults, &s, ret_error);
-        if (r < 0)
-                return r;
-
-        /* Names and provider as an order would take them, before anything is stored. */
-        KeyAlgorithm alg = isempty(s->key_algorithm) ? KEY_ALGORITHM_EC_256 : key_algorithm_from_string(s->key_algorithm);
-        OrderRequest req = { .kind = "automated", .provider = isempty(s->provider) ? NULL : s->provider,
-                             .common_name = s->common_name, .dns_names = s->subject_alt_names,
-                             .key_algorithm = alg, .validity_days = s->validity_days };
-        r = orders_prepare(d->ctx.orders, &req, ret_error);
-        order_request_done(&req);
-        if (r < 0)
-                return r == -ENOENT ? -EINVAL : r;
-
-        r = deploy_files_check(s->directory, s->uid, ret_error);
-        if (r < 0)
-                return -EINVAL;
-
-        uint64_t existing = 0;
-        if (deployments_find_name(d->ctx.store, name, &existing) >= 0)
-                return ret_error_set(ret_error, -EEXIST, "a deployment named '%s' exists already", name);
-
-        g_autoptr(GVariant) stored = deploy_spec_to_variant(s);
-        g_autofree char *text = g_variant_print(stored, TRUE);
-        r = begin(d);
-        if (r < 0)
-                return ret_error_set(ret_error, r, "cannot record the deployment: %s", strerror(-r));
-        sqlite3_stmt *st;
-        r = store_prepare(d->ctx.store,
-                          "INSERT INTO deployments (name, origin, common_name, spec, state, created_at,"
-                          " created_by_uid) VALUES (?, ?, ?, ?, 'issuing', ?, ?)",
-                          &st);
-        uint64_t id = 0;
-        if (r >= 0) {
-                _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                store_bind_text(st, 1, name);
-                store_bind_text(st, 2, origin);
-                store_bind_text(st, 3, s->common_name);
-                store_bind_text(st, 4, text);
-                store_bind_int64(st, 5, (int64_t) now_usec());
-                store_bind_int64(st, 6, uid);
-                r = store_step_done(st);
-                id = (uint64_t) sqlite3_last_insert_rowid(store_db(d->ctx.store));
-        }
-        _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        if (r >= 0)
-                r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
-        if (r >= 0)
-                r = audit_deployment(d, AUDIT_DEPLOYMENT_CREATED, row, uid, pid, 0, 0, NULL);
-        if (r >= 0)
-                notify(d, id, "issuing", DEPLOYMENT_CHANGE_NEW);
-        /* The first order in the same commit. */
-        uint64_t order_id = 0;
-        if (r >= 0) {
-                g_autofree char *err = NULL;
-                r = submit_order_in_txn(d, row, -1, uid, &order_id, &err);
-                if (r < 0 && !*ret_error)
-                        *ret_error = g_steal_pointer(&err);
-        }
-        r = finish_with_orders(d, r);
-        if (r < 0) {
-                if (!*ret_error)
-                        *ret_error = g_strdup_printf("cannot record the deployment: %s", strerror(-r));
-                return r;
-        }
-        log_info("Deployment %s created (%s, %s): order %" PRIu64 ".", name, s->common_name, s->directory, order_id);
-        *ret_id = id;
-        return 0;
-}
-
-int deployments_delete(Deployments *d, uint64_t id, bool remove_files, bool from_config, uint32_t uid,
-                       uint32_t pid, char **ret_error) {
-        _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
-        if (r < 0)
-                return r;
-        if (streq(row->origin, "config") && !from_config)
-                return ret_error_set(ret_error, -EROFS,
-                                     "deployment %s is declared in %s/%s.conf: remove that file (and reload) "
-                                     "to delete it",
-                                     row->name, d->ctx.config->deployments_directory, row->name);
-        r = begin(d);
-        if (r >= 0)
-                r = exec_update(d, "DELETE FROM deployments WHERE id = ?", id);
-        if (r >= 0)
-                r = audit_deployment(d, AUDIT_DEPLOYMENT_DELETED, row, uid, pid, 0, row->certificate_id,
-                                     remove_files ? "files removed" : NULL);
-        if (r >= 0)
-                notify(d, id, row->state, DEPLOYMENT_CHANGE_REMOVED);
-        r = finish(d, r);
-        if (r < 0)
-                return ret_error_set(ret_error, r, "cannot delete the deployment: %s", strerror(-r));
-        log_info("Deployment %s deleted%s.", row->name, remove_files ? " with its files" : "");
-        if (remove_files && row->spec) {
-                g_autofree char *err = NULL;
-                if (deploy_files_remove(row->spec->directory, &err) < 0)
-                        log_warning("Deployment %s: cannot remove its files: %s", row->name, strempty(err));
-        }
-        arm_timer_later(d);
-        return 0;
-}
-
-static bool order_open(Deployments *d, uint64_t order_id) {
-        _cleanup_(order_row_freep) OrderRow *order = NULL;
-        if (!order_id || orders_get(d->ctx.store, order_id, &order) < 0)
-                return false;
-        return streq(order->status, "pending") || streq(order->status, "processing");
-}
-
-int deployments_renew(Deployments *d, uint64_t id, int rotate_key, uint32_t uid, uint64_t *ret_order_id,
-                      char **ret_error) {
-        _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
-        if (r < 0)
-                return r;
-        if (row->paused)
-                return ret_error_set(ret_error, -EBUSY, "deployment %s is paused: resume it first", row->name);
-        if (order_open(d, row->order_id)) {
-                *ret_order_id = row->order_id;
-                return 0;
-        }
-        /* Renew() starts over: the attempts so far no longer count. */
-        row->failed_attempts = 0;
-        DeploymentRow *rows[] = { row };
-        uint64_t order_id = 0;
-        g_autofree char *err = NULL;
-        r = submit_orders(d, rows, 1, rotate_key, uid, &order_id, &err);
-        if (r >= 0 && order_id == 0)
-                return ret_error_set(ret_error, -EINVAL, "deployment %s cannot order: %s", row->name,
-                                     err ? err : "see its LastError");
-        if (r < 0)
-                return ret_error_set(ret_error, r, "%s", err ? err : strerror(-r));
-        if (begin(d) >= 0)
-                (void) finish(d, exec_update(d, "UPDATE deployments SET failed_attempts = 0 WHERE id = ?", id));
-        *ret_order_id = order_id;
-        arm_timer_later(d);
-        return 0;
-}
-
-int deployments_redeploy(Deployments *d, uint64_t id, uint32_t uid, char **ret_error) {
-        _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
-        if (r < 0)
-                return r;
-        if (!row->certificate_id && !row->pending_certificate_id)
-                return ret_error_set(ret_error, -ENODATA, "deployment %s has no certificate yet", row->name);
-        if (row->paused)
-                return ret_error_set(ret_error, -EBUSY, "deployment %s is paused: resume it first", row->name);
-        if (g_hash_table_contains(d->deploying, &id))
-                return ret_error_set(ret_error, -EBUSY, "deployment %s is being deployed right now", row->name);
-        r = start_deploy(d, row);
-        if (r < 0)
-                return ret_error_set(ret_error, r, "cannot deploy: %s", strerror(-r));
-        return 0;
-}
-
-static int set_paused(Deployments *d, uint64_t id, bool paused, uint32_t uid, char **ret_error) {
-        _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
-        if (r < 0)
-                return r;
-        if (row->paused == paused)
-                return 0;
-        const char *state;
-        uint64_t due = 0;
-        if (paused)
-                state = "paused";
-        else if (order_open(d, row->order_id) || row->pending_certificate_id)
-                state = working_state(row);
-        else if (!row->certificate_id)
-                state = row->failed_attempts ? "retrying" : "issuing", due = now_usec();
-        else if (row->failed_attempts)
-                state = "retrying", due = now_usec();
-        else
-                state = "active", due = MAX(row->next_renewal_at, 1);
-        r = begin(d);
-        sqlite3_stmt *st;
-        if (r >= 0)
-                r = store_prepare(d->ctx.store, "UPDATE deployments SET paused = ?, state = ?, due_at = ? WHERE id = ?",
-                                  &st);
-        if (r >= 0) {
-                _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                store_bind_int64(st, 1, paused);
-                store_bind_text(st, 2, state);
-                store_bind_int64(st, 3, (int64_t) due);
-                store_bind_int64(st, 4, (int64_t) id);
-                r = store_step_done(st);
-        }
-        if (r >= 0)
-                r = audit_deployment(d, paused ? AUDIT_DEPLOYMENT_PAUSED : AUDIT_DEPLOYMENT_RESUMED, row, uid, 0, 0,
-                                     0, NULL);
-        if (r >= 0)
-                notify(d, id, state, DEPLOYMENT_CHANGE_STATE);
-        r = finish(d, r);
-        if (r < 0)
-                return ret_error_set(ret_error, r, "cannot record: %s", strerror(-r));
-        log_info("Deployment %s %s by uid %" PRIu32 ".", row->name, paused ? "paused" : "resumed", uid);
-        if (!paused)
-                schedule_advance(d, id);
-        arm_timer_later(d);
-        return 0;
-}
-
-int deployments_pause(Deployments *d, uint64_t id, uint32_t uid, char **ret_error) {
-        return set_paused(d, id, true, uid, ret_error);
-}
-
-int deployments_resume(Deployments *d, uint64_t id, uint32_t uid, char **ret_error) {
-        return set_paused(d, id, false, uid, ret_error);
-}
-
-int deployments_update_spec(Deployments *d, uint64_t id, GVariant *spec, char **ret_error) {
-        _cleanup_(deployment_row_freep) DeploymentRow *row = NULL;
-        int r = deployments_get_checked(d->ctx.store, &d->defaults, id, &row);
-        if (r < 0)
-                return r;
-        _cleanup_(deploy_spec_freep) DeploySpec *s = NULL;
-        r = deploy_spec_from_variant(row->name, spec, &d->defaults, &s, ret_error);
-        if (r < 0)
-                return r;
-        g_autoptr(GVariant) stored = deploy_spec_to_variant(s);
-        g_autofree char *text = g_variant_print(stored, TRUE);
-        g_autoptr(GVariant) old = row->spec ? deploy_spec_to_variant(row->spec) : NULL;
-        g_autofree char *old_text = old ? g_variant_print(old, TRUE) : NULL;
-        if (streq_ptr(text, old_text))
-                return 0;
-
-        const DeploySpec *o = row->spec;
-        bool reissue = !o || !streq(o->common_name, s->common_name) ||
-                       !g_strv_equal((const char *const *) o->subject_alt_names,
-                                     (const char *const *) s->subject_alt_names) ||
-                       !streq(o->provider, s->provider) || !streq(o->key_algorithm, s->key_algorithm) ||
-                       o->validity_days != s->validity_days;
-        bool rewrite = !reissue && (!streq(o->directory, s->directory) || o->uid != s->uid || o->gid != s->gid ||
-                                    o->key_mode != s->key_mode);
-
-        r = begin(d);
-        sqlite3_stmt *st;
-        if (r >= 0)
-                r = store_prepare(d->ctx.store, "UPDATE deployments SET spec = ?, common_name = ? WHERE id = ?", &st);
-        if (r >= 0) {
-                _cleanup_stmt_ sqlite3_stmt *stmt = st;
-                store_bind_text(st, 1, text);
-                store_bind_text(st, 2, s->common_name);
-                store_bind_int64(st, 3, (int64_t) id);
-                r = store_step_done(st);
-        }
-        if (r >= 0)
-                notify(d, id, row->state, DEPLOYMENT_CHANGE_PROPERTIES);
-        r = finish(d, r);
-        if (r < 0)
-                return ret_error_set(ret_error, r, "cannot record the new spec: %s", strerror(-r));
-        log_info("Deployment %s: spec changed%s.", row->name,
-                 reissue ? ", ordering a certificate for it" : rewrite ? ", writing its files again" : "");
-        if (row->paused)
-                return 0;
-        if (reissue) {
-                uint64_t order_id = 0;
-                g_autofree char *err = NULL;
-                (void) deployments_renew(d, id, -1, 0, &order_id, &err);
-        } else if (rewrite) {
-                g_autofree char *err = NULL;
-                (void) deployments_redeploy(d, id, 0, &err);
-        }
-        return 1;
 }
 
 void deployments_add_listener(Deployments *d, const DeploymentsListener *l) {
@@ -1029,7 +745,7 @@ int deployments_start(Deployments *d) {
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++)
-                schedule_advance(d, ids[i]);
+                deployment_schedule_advance(d, ids[i]);
         d->started = true;
         arm_timer(d);
         return 0;

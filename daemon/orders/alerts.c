@@ -56,7 +56,8 @@ int alerts_list(Store *s, bool include_acknowledged, AlertListFunc cb, void *use
         sqlite3_stmt *st;
         int r = store_prepare(s,
                               "SELECT id, kind, message, IFNULL(order_id, 0), IFNULL(certificate_id, 0),"
-                              " created_at, acknowledged FROM alerts WHERE (?1 OR acknowledged = 0) ORDER BY id",
+                              " created_at, acknowledged, IFNULL(deployment_id, 0) FROM alerts"
+                              " WHERE (?1 OR acknowledged = 0) ORDER BY id",
                               &st);
         if (r < 0)
                 return r;
@@ -72,6 +73,7 @@ int alerts_list(Store *s, bool include_acknowledged, AlertListFunc cb, void *use
                         .certificate_id = (uint64_t) sqlite3_column_int64(st, 4),
                         .created_at = (uint64_t) sqlite3_column_int64(st, 5),
                         .acknowledged = sqlite3_column_int(st, 6) != 0,
+                        .deployment_id = (uint64_t) sqlite3_column_int64(st, 7),
                 };
                 r = cb(userdata, &e);
                 if (r < 0)

@@ -14,6 +14,7 @@ typedef struct AlertEntry {
         uint64_t certificate_id;
         uint64_t created_at;
         bool acknowledged;
+        uint64_t deployment_id; /* renewal_failed, deploy_failed; 0 for the others */
 } AlertEntry;
 
 /* Inside a transaction. For kind "expiring", (certificate, threshold) is

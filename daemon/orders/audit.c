@@ -330,12 +330,21 @@ int audit_record_commit(Audit *a, AuditEvent ev, const AuditRecord *r) {
 }
 
 int audit_list(Audit *a, const char *event, uint64_t since, uint32_t limit, GVariant **ret) {
+        return audit_list_ordered(a, event, since, limit, false, ret);
+}
+
+int audit_list_ordered(Audit *a, const char *event, uint64_t since, uint32_t limit, bool oldest,
+                       GVariant **ret) {
         sqlite3_stmt *st;
-        /* Newest first from the index, oldest first in the reply. */
+        /* The limit keeps the newest (or with oldest, the first from since on), taken from
+         * the index in that order; the reply is oldest first either way. */
         int r = store_prepare(a->store,
-                              "SELECT time, event, uid, fields, count, last_time FROM audit"
-                              " WHERE (?1 IS NULL OR event = ?1) AND (time >= ?2 OR last_time >= ?2)"
-                              " ORDER BY id DESC LIMIT ?3",
+                              oldest ? "SELECT time, event, uid, fields, count, last_time FROM audit"
+                                       " WHERE (?1 IS NULL OR event = ?1) AND (time >= ?2 OR last_time >= ?2)"
+                                       " ORDER BY id ASC LIMIT ?3"
+                                     : "SELECT time, event, uid, fields, count, last_time FROM audit"
+                                       " WHERE (?1 IS NULL OR event = ?1) AND (time >= ?2 OR last_time >= ?2)"
+                                       " ORDER BY id DESC LIMIT ?3",
                               &st);
         if (r < 0)
                 return r;
@@ -377,8 +386,8 @@ int audit_list(Audit *a, const char *event, uint64_t since, uint32_t limit, GVar
 
         GVariantBuilder out;
         g_variant_builder_init(&out, G_VARIANT_TYPE("a(tsua{ss})"));
-        for (guint i = rows->len; i > 0; i--)
-                g_variant_builder_add_value(&out, rows->pdata[i - 1]);
+        for (guint i = 0; i < rows->len; i++)
+                g_variant_builder_add_value(&out, rows->pdata[oldest ? i : rows->len - 1 - i]);
         *ret = g_variant_ref_sink(g_variant_builder_end(&out));
         return 0;
 }

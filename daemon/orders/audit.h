@@ -68,6 +68,10 @@ int audit_record_commit(Audit *a, AuditEvent ev, const AuditRecord *r);
  * fields). A coalesced read has fields "count" and "last_time" when it happened more than
  * once. *ret is a floating-free (sunk) reference. */
 int audit_list(Audit *a, const char *event, uint64_t since, uint32_t limit, GVariant **ret);
+/* The same; with oldest, the limit keeps the first records from since on instead of the newest
+ * (ListAuditEvents' filter key order=oldest). */
+int audit_list_ordered(Audit *a, const char *event, uint64_t since, uint32_t limit, bool oldest,
+                       GVariant **ret);
 
 const char *audit_event_name(AuditEvent ev);
 const char *audit_event_message_id(AuditEvent ev);

@@ -133,6 +133,15 @@ static void fast_run(void *userdata) {
                 f->req.parameters_text = g_variant_print(f->req.parameters, TRUE);
 }
 
+/* A batch order left the quick pool (recorded in the open group, refused, or dropped): once
+ * the last one has, the group may commit (orders.c, on_group()). */
+static void group_held_done(Orders *o, FastOrder *f) {
+        if (!f->req.group_hold || o->n_held == 0)
+                return;
+        if (--o->n_held == 0 && o->group_open)
+                (void) sd_event_source_set_enabled(o->group_source, SD_EVENT_ONESHOT);
+}
+
 static void fast_done(void *userdata) {
         FastOrder *f = userdata;
         Orders *o = f->orders;
@@ -140,6 +149,7 @@ static void fast_done(void *userdata) {
         uint64_t id = 0;
 
         fast_in_flight_add(o, f->req.uid, -1);
+        group_held_done(o, f);
 
         if (f->refused < 0) {
                 orders_tell(f->done, f->userdata, f->refusal_kind, 0, f->refused, f->refusal, false);
@@ -163,6 +173,7 @@ static void fast_done(void *userdata) {
 static void fast_destroy(void *userdata) {
         FastOrder *f = userdata;
         fast_in_flight_add(f->orders, f->req.uid, -1);
+        group_held_done(f->orders, f);
         /* Shutting down before it was recorded: the caller is never answered (its call fails
          * when we leave the bus) and nothing was stored. Drop the caller's reference. */
         orders_tell(f->done, f->userdata, ORDER_NOT_RECORDED, 0, -ESHUTDOWN, NULL, false);
@@ -189,6 +200,7 @@ static FastOrder *fast_order_new(Orders *o, const OrderRequest *req, OrderSubmit
                 .spool_owner = req->spool_owner,
                 .norm_common_name = g_strdup(req->norm_common_name),
                 .norm_dns_names = g_strdupv(req->norm_dns_names),
+                .group_hold = req->group_hold,
         };
         f->done = done;
         f->userdata = userdata;
@@ -205,6 +217,8 @@ static int fast_queue(Orders *o, FastOrder *f, JobRunFunc run, char **ret_error)
                 return r;
         }
         fast_in_flight_add(o, f->req.uid, +1);
+        if (f->req.group_hold)
+                o->n_held++;
         return 0;
 }
 

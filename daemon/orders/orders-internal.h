@@ -35,6 +35,9 @@ typedef struct GroupEntry {
 #define GROUP_MAX 64U
 /* How long an open group waits for fast orders still being issued to join it. */
 #define GROUP_HOLD_USEC (2 * USEC_PER_MSEC)
+/* How long it waits at most for the orders of a batch (OrderRequest.group_hold, SubmitCSRs):
+ * normally until the last of them is recorded, so the batch shares one commit. */
+#define GROUP_HOLD_BATCH_USEC (2 * USEC_PER_SEC)
 
 struct Orders {
         OrdersContext ctx;
@@ -59,6 +62,7 @@ struct Orders {
         GHashTable *fast_per_uid;    /* uid → fast orders on the cpu pool, not yet recorded */
         unsigned n_fast;             /* all of them */
         uint64_t group_started;      /* CLOCK_MONOTONIC µs the open group began */
+        unsigned n_held;             /* batch orders (group_hold) on the quick pool: the group waits */
         sd_event_source *group_timer;
 };
 

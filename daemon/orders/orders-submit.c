@@ -311,7 +311,7 @@ int orders_record(Orders *o, const OrderRequest *req, const PolicyVerdict *verdi
                                                                     : AUDIT_POLICY_SOFT_FAIL,
                                  &(AuditRecord) { .uid = req->uid, .pid = req->pid, .order_id = id,
                                                   .common_name = req->norm_common_name, .policy = v->rule,
-                                                  .reason = v->message });
+                                                  .reason = v->detail });
                 if (r < 0)
                         goto txn;
         }

@@ -177,7 +177,8 @@ void orders_tell(OrderSubmittedFunc done, void *userdata, OrderOutcomeKind kind,
 void orders_group_add(Orders *o, OrderSubmittedFunc done, void *userdata, uint64_t id, bool quick) {
         GroupEntry e = { .done = done, .userdata = userdata, .id = id, .quick = quick };
         g_array_append_val(o->group, e);
-        if (o->group->len >= GROUP_MAX)
+        /* A batch (group_hold) commits whole: GROUP_MAX does not split it. */
+        if (o->group->len >= GROUP_MAX && o->n_held == 0)
                 orders_group_flush(o);
         else
                 (void) sd_event_source_set_enabled(o->group_source, SD_EVENT_ONESHOT);
@@ -200,6 +201,13 @@ static void on_store_flush(void *userdata) {
 
 static int on_group(sd_event_source *s, void *userdata) {
         Orders *o = userdata;
+        /* The orders of a batch still on the quick pool: the last one recorded brings us back
+         * (orders-fast.c, group_held_done()); the timer is only a bound. */
+        if (o->n_held > 0) {
+                (void) sd_event_source_set_time(o->group_timer, o->group_started + GROUP_HOLD_BATCH_USEC);
+                (void) sd_event_source_set_enabled(o->group_timer, SD_EVENT_ONESHOT);
+                return 0;
+        }
         /* Fast orders still on the cpu pool join in a moment: let one commit serve them too,
          * waiting at most GROUP_HOLD_USEC from the group's start. */
         if (o->n_fast > 0 && o->group->len < GROUP_MAX) {

@@ -73,6 +73,8 @@ typedef struct OrderRequest {
         uint64_t resubmit_of;
         uint64_t deployment_id;           /* an order a deployment made (Channel "renewal") */
         uint64_t reuse_key_id;            /* automated: sign this stored key instead of a new one */
+        bool group_hold;                  /* orders_submit_csr(): one of a batch (SubmitCSRs); the
+                                           * group commit waits for every held order to be recorded */
 
         /* Filled by orders_prepare(), freed by order_request_done(). */
         char *norm_common_name;

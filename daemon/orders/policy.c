@@ -166,6 +166,7 @@ _printf_(4, 5) static int verdict_add(PolicyVerdict *v, const char *rule, Enforc
                 .rule = rule,
                 .enforcement = enforcement,
                 .message = message,
+                .detail = message + strlen(rule) + 2,
         };
         return 0;
 }

@@ -19,6 +19,8 @@ typedef struct PolicyViolation {
         const char *rule;                 /* the config key: "AllowedDomains", "MaxValidityDays"... */
         Enforcement enforcement;
         char *message;                    /* readable, names the offending value and the limit */
+        const char *detail;               /* message without its "Rule: " prefix (points into it):
+                                           * for the audit record, which names the rule already */
 } PolicyViolation;
 
 typedef struct PolicyVerdict {

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+/* The external-CA provider ([ExternalCA "NAME"]): SUBMIT and POLL through the helper
+ * (external-helper.c), and what its answers become: an issued chain checked and completed from
+ * the CA's roots, a wait with its cookie, a refusal. */
+
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -8,29 +12,12 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#include "helper-run.h"
+#include "external-helper.h"
 #include "log.h"
-#include "provider-external.h"
 
 /* After ours: GLib redefines MIN() and MAX() the same way. */
 #include <glib.h>
 
-/* certmonger's helper exit codes (its doc/submit.txt). */
-enum {
-        HELPER_ISSUED = 0,
-        HELPER_WAIT = 1,
-        HELPER_REJECTED = 2,
-        HELPER_UNREACHABLE = 3,
-        HELPER_UNDERCONFIGURED = 4,
-        HELPER_WAIT_WITH_DELAY = 5,
-        HELPER_UNSUPPORTED = 6,
-};
-
-#define HELPER_STDOUT_MAX (1024U * 1024U)
-#define HELPER_STDERR_MAX (64U * 1024U)
-#define HELPER_DEFAULT_TIMEOUT_SEC 60U
-#define HELPER_MESSAGE_MAX 512U
-#define HELPER_ENV_MAX 24
 /* A cookie goes back to the helper in its environment and into the store. */
 #define COOKIE_MAX (16U * 1024U)
 /* Exit 1 carries no delay: poll again after 30 s, doubling per attempt up to 6 h. */
@@ -41,32 +28,6 @@ enum {
 #define ROOTS_CACHE_USEC (24 * 3600 * USEC_PER_SEC)
 #define ROOTS_RETRY_USEC (5 * 60 * USEC_PER_SEC)
 #define CHAIN_DEPTH_MAX 10
-
-typedef struct ExternalProvider {
-        Provider provider;
-        char **argv;
-        unsigned timeout_sec;
-
-        pthread_mutex_t roots_lock;
-        STACK_OF(X509) *roots;          /* FETCH-ROOTS answer, NULL if none */
-        uint64_t roots_valid_until;     /* CLOCK_MONOTONIC µs, 0 = never fetched */
-} ExternalProvider;
-
-static ExternalProvider *external_provider(Provider *p) {
-        return (ExternalProvider *) p;
-}
-
-static char *strdup_printf(const char *format, ...) _printf_(1, 2);
-static char *strdup_printf(const char *format, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, format);
-        if (vasprintf(&s, format, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        return s;
-}
 
 static int result_set(ProviderResult *ret, ProviderOutcome outcome, const char *format, ...) _printf_(3, 4);
 static int result_set(ProviderResult *ret, ProviderOutcome outcome, const char *format, ...) {
@@ -84,285 +45,6 @@ static int result_set(ProviderResult *ret, ProviderOutcome outcome, const char *
         ret->error = s;
         ret->outcome = outcome;
         return 0;
-}
-
-/* Helper output is untrusted text: keep at most max bytes of valid UTF-8,
- * control characters (newlines included) turned into spaces, runs of
- * whitespace squeezed, leading and trailing whitespace dropped. */
-static char *text_sanitize(const char *data, size_t len, size_t max) {
-        const char *end = data + len;
-        g_autofree char *valid = NULL;
-        char *out;
-        size_t n = 0;
-        bool space = false;
-
-        valid = g_utf8_make_valid(data, (gssize) (end - data));
-        out = malloc(max + 1);
-        if (!out)
-                return NULL;
-
-        for (const char *s = valid; *s; ) {
-                const char *next = g_utf8_next_char(s);
-                size_t clen = (size_t) (next - s);
-
-                if ((unsigned char) *s < 0x20 || *s == 0x7f || *s == ' ') {
-                        space = n > 0;
-                        s = next;
-                        continue;
-                }
-                if (n + (space ? 1 : 0) + clen > max)
-                        break;
-                if (space)
-                        out[n++] = ' ';
-                space = false;
-                memcpy(out + n, s, clen);
-                n += clen;
-                s = next;
-        }
-        out[n] = 0;
-        return out;
-}
-
-static char *first_line_sanitize(const char *data, size_t len) {
-        const char *nl;
-
-        /* Skip leading empty lines, then stop at the end of the first real one. */
-        while (len > 0 && (*data == '\n' || *data == '\r' || *data == ' ' || *data == '\t'))
-                data++, len--;
-        nl = memchr(data, '\n', len);
-        if (nl)
-                len = (size_t) (nl - data);
-        return text_sanitize(data, len, HELPER_MESSAGE_MAX);
-}
-
-/* ---- the environment handed to the helper ---------------------------------------------------- */
-
-typedef struct HelperEnv {
-        char *v[HELPER_ENV_MAX + 1];
-        size_t n;
-} HelperEnv;
-
-static void helper_env_done(HelperEnv *e) {
-        for (size_t i = 0; i < e->n; i++)
-                free(e->v[i]);
-        e->n = 0;
-}
-
-static int helper_env_add(HelperEnv *e, const char *key, const char *value) {
-        if (!value)
-                return 0;
-        if (e->n >= HELPER_ENV_MAX)
-                return -E2BIG;
-        e->v[e->n] = strdup_printf("%s=%s", key, value);
-        if (!e->v[e->n])
-                return -ENOMEM;
-        e->v[++e->n] = NULL;
-        return 0;
-}
-
-static int helper_env_init(HelperEnv *e, const ExternalProvider *p, const char *operation) {
-        int r;
-
-        *e = (HelperEnv) { .n = 0 };
-        r = helper_env_add(e, "PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-        if (r >= 0)
-                r = helper_env_add(e, "LANG", "C.UTF-8");
-        if (r >= 0)
-                r = helper_env_add(e, "CERTMONGER_OPERATION", operation);
-        if (r >= 0)
-                r = helper_env_add(e, "CERTMONGER_CA_NICKNAME", p->provider.name);
-        return r;
-}
-
-/* A value from the CSR goes into the environment only if it is plain text. */
-static bool env_value_ok(const char *s, size_t len) {
-        if (len == 0 || len > 1024)
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
-                        return false;
-        return true;
-}
-
-static int strv_join_append(char **joined, const char *s, size_t len) {
-        size_t old = *joined ? strlen(*joined) : 0;
-        char *n;
-
-        /* certmonger joins multi-valued request fields with newlines. */
-        n = realloc(*joined, old + (old > 0 ? 1 : 0) + len + 1);
-        if (!n)
-                return -ENOMEM;
-        if (old > 0)
-                n[old++] = '\n';
-        memcpy(n + old, s, len);
-        n[old + len] = 0;
-        *joined = n;
-        return 0;
-}
-
-static int helper_env_add_request(HelperEnv *e, const ProviderRequest *req) {
-        _cleanup_(BIO_free_allp) BIO *bio = NULL;
-        _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *sans = NULL;
-        _cleanup_free_ char *csr_pem = NULL, *subject = NULL, *hostnames = NULL, *emails = NULL,
-                            *addresses = NULL;
-        STACK_OF(X509_EXTENSION) *exts;
-        const char *key_type = NULL;
-        char *data;
-        long n;
-        int r;
-
-        bio = BIO_new(BIO_s_mem());
-        if (!bio || PEM_write_bio_X509_REQ(bio, req->csr) != 1)
-                return -ENOMEM;
-        n = BIO_get_mem_data(bio, &data);
-        csr_pem = strndup(data, (size_t) n);
-        if (!csr_pem)
-                return -ENOMEM;
-
-        (void) BIO_reset(bio);
-        if (X509_NAME_print_ex(bio, X509_REQ_get_subject_name(req->csr), 0,
-                               XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0)
-                return -ENOMEM;
-        n = BIO_get_mem_data(bio, &data);
-        if (env_value_ok(data, (size_t) n)) {
-                subject = strndup(data, (size_t) n);
-                if (!subject)
-                        return -ENOMEM;
-        }
-
-        /* CERTMONGER_REQ_HOSTNAME holds DNS names; the IP addresses come from the CSR's SAN below. */
-        if (req->dns_names)
-                for (char *const *d = req->dns_names; *d; d++)
-                        if (san_type(*d) == SAN_DNS && env_value_ok(*d, strlen(*d))) {
-                                r = strv_join_append(&hostnames, *d, strlen(*d));
-                                if (r < 0)
-                                        return r;
-                        }
-
-        exts = X509_REQ_get_extensions(req->csr);
-        if (exts) {
-                sans = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
-                sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-        }
-        for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
-                const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-                const char *s;
-                size_t len;
-                char ip[INET6_ADDRSTRLEN];
-
-                switch (g->type) {
-                case GEN_DNS:
-                        if (req->dns_names)
-                                continue;
-                        s = (const char *) ASN1_STRING_get0_data(g->d.dNSName);
-                        len = (size_t) ASN1_STRING_length(g->d.dNSName);
-                        if (env_value_ok(s, len) && strv_join_append(&hostnames, s, len) < 0)
-                                return -ENOMEM;
-                        break;
-                case GEN_EMAIL:
-                        s = (const char *) ASN1_STRING_get0_data(g->d.rfc822Name);
-                        len = (size_t) ASN1_STRING_length(g->d.rfc822Name);
-                        if (env_value_ok(s, len) && strv_join_append(&emails, s, len) < 0)
-                                return -ENOMEM;
-                        break;
-                case GEN_IPADD: {
-                        int l = ASN1_STRING_length(g->d.iPAddress);
-                        const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
-
-                        if ((l == 4 && inet_ntop(AF_INET, a, ip, sizeof ip)) ||
-                            (l == 16 && inet_ntop(AF_INET6, a, ip, sizeof ip)))
-                                if (strv_join_append(&addresses, ip, strlen(ip)) < 0)
-                                        return -ENOMEM;
-                        break;
-                }
-                default:
-                        break;
-                }
-        }
-
-        switch (EVP_PKEY_get_base_id(X509_REQ_get0_pubkey(req->csr))) {
-        case EVP_PKEY_RSA:
-                key_type = "RSA";
-                break;
-        case EVP_PKEY_EC:
-                key_type = "EC";
-                break;
-        default:
-                break;
-        }
-
-        r = helper_env_add(e, "CERTMONGER_CSR", csr_pem);
-        if (r >= 0)
-                r = helper_env_add(e, "CERTMONGER_REQ_SUBJECT", subject);
-        if (r >= 0)
-                r = helper_env_add(e, "CERTMONGER_REQ_HOSTNAME", hostnames);
-        if (r >= 0)
-                r = helper_env_add(e, "CERTMONGER_REQ_EMAIL", emails);
-        if (r >= 0)
-                r = helper_env_add(e, "CERTMONGER_REQ_IP_ADDRESS", addresses);
-        if (r >= 0)
-                r = helper_env_add(e, "CERTMONGER_KEY_TYPE", key_type);
-        if (r >= 0)
-                r = helper_env_add(e, "CERTMONGER_CA_COOKIE", req->cookie);
-        return r;
-}
-
-
-/* Runs our helper; a helper that cannot be started gets a readable *ret_error. */
-static int run_helper(const ExternalProvider *p, char **env, HelperRun *ret, char **ret_error) {
-        int r = helper_run(p->argv, env, p->timeout_sec, HELPER_STDOUT_MAX, HELPER_STDERR_MAX, ret);
-
-        if (r < 0 && r != -ENOMEM)
-                *ret_error = strdup_printf("External CA \"%s\": helper %s could not be started: %s",
-                                           p->provider.name, p->argv[0], strerror(-r));
-        return r;
-}
-
-/* Describes a helper run that did not end with an exit code of its own, or
- * NULL if it did. */
-static char *helper_run_failure(const ExternalProvider *p, const HelperRun *h, const char *operation) {
-        _cleanup_free_ char *line = first_line_sanitize(h->err, h->err_len);
-
-        if (!line)
-                return NULL;
-        if (h->flooded)
-                return strdup_printf("External CA \"%s\": helper %s flooded its output (more than %u KiB on %s "
-                                     "during %s) and was killed",
-                                     p->provider.name, p->argv[0],
-                                     (h->flooded_stderr ? HELPER_STDERR_MAX : HELPER_STDOUT_MAX) / 1024,
-                                     h->flooded_stderr ? "stderr" : "stdout", operation);
-        if (h->cancelled)
-                return strdup_printf("External CA \"%s\": helper %s was stopped during %s: certkeeperd is "
-                                     "stopping",
-                                     p->provider.name, p->argv[0], operation);
-        if (h->timed_out)
-                return strdup_printf("External CA \"%s\": helper %s did not finish %s within %u s and was "
-                                     "killed%s%s",
-                                     p->provider.name, p->argv[0], operation, p->timeout_sec,
-                                     isempty(line) ? "" : "; it said: ", line);
-        if (h->signal != 0)
-                return strdup_printf("External CA \"%s\": helper %s was killed by signal SIG%s during %s%s%s",
-                                     p->provider.name, p->argv[0], strempty(sigabbrev_np(h->signal)),
-                                     operation, isempty(line) ? "" : "; it said: ", line);
-        if (h->exit_code < 0)
-                return strdup_printf("External CA \"%s\": helper %s vanished during %s",
-                                     p->provider.name, p->argv[0], operation);
-        return NULL;
-}
-
-/* The helper's own words: stdout by protocol, else the first line of stderr. */
-static char *helper_message(const HelperRun *h) {
-        _cleanup_free_ char *s = text_sanitize(h->out, h->out_len, HELPER_MESSAGE_MAX);
-
-        if (!s)
-                return NULL;
-        if (!isempty(s))
-                return TAKE_PTR(s);
-        free(s);
-        s = first_line_sanitize(h->err, h->err_len);
-        if (!s || !isempty(s))
-                return TAKE_PTR(s);
-        return strdup("(no message)");
 }
 
 /* ---- certificates ------------------------------------------------------------------------------- */
@@ -504,14 +186,14 @@ static int fetch_roots(ExternalProvider *p, STACK_OF(X509) **ret) {
 
         r = helper_env_init(&env, p, "FETCH-ROOTS");
         if (r >= 0)
-                r = run_helper(p, env.v, &h, &error);
+                r = external_run_helper(p, env.v, &h, &error);
         helper_env_done(&env);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
                 log_debug("%s", strempty(error));
         else {
-                failure = helper_run_failure(p, &h, "FETCH-ROOTS");
+                failure = external_helper_failure(p, &h, "FETCH-ROOTS");
                 if (failure)
                         log_warning("%s, ignoring.", failure);
                 else if (h.exit_code == HELPER_UNSUPPORTED) {
@@ -691,7 +373,7 @@ static int external_issue(Provider *base, const ProviderRequest *req, ProviderRe
         if (r >= 0)
                 r = helper_env_add_request(&env, req);
         if (r >= 0)
-                r = run_helper(p, env.v, &h, &error);
+                r = external_run_helper(p, env.v, &h, &error);
         helper_env_done(&env);
         if (r == -ENOMEM || r == -E2BIG)
                 return r;
@@ -702,7 +384,7 @@ static int external_issue(Provider *base, const ProviderRequest *req, ProviderRe
                 return ret->error ? 0 : -ENOMEM;
         }
 
-        failure = helper_run_failure(p, &h, operation);
+        failure = external_helper_failure(p, &h, operation);
         if (failure) {
                 ret->outcome = h.flooded ? PROVIDER_REJECTED : PROVIDER_UNREACHABLE;
                 ret->error = TAKE_PTR(failure);
@@ -718,7 +400,7 @@ static int external_issue(Provider *base, const ProviderRequest *req, ProviderRe
         else if (h.exit_code == HELPER_WAIT || h.exit_code == HELPER_WAIT_WITH_DELAY)
                 r = wait_result(p, req, &h, ret);
         else {
-                msg = helper_message(&h);
+                msg = external_helper_message(&h);
                 if (!msg)
                         r = -ENOMEM;
                 else if (h.exit_code == HELPER_REJECTED)
@@ -758,24 +440,24 @@ static char *external_identify(Provider *base) {
 
         r = helper_env_init(&env, p, "IDENTIFY");
         if (r >= 0)
-                r = run_helper(p, env.v, &h, &error);
+                r = external_run_helper(p, env.v, &h, &error);
         helper_env_done(&env);
         if (r == -ENOMEM || r == -E2BIG)
                 return NULL;
         if (r < 0)
                 return TAKE_PTR(error);
 
-        failure = helper_run_failure(p, &h, "IDENTIFY");
+        failure = external_helper_failure(p, &h, "IDENTIFY");
         if (failure)
                 s = TAKE_PTR(failure);
-        else if (h.exit_code == 0 && (text = text_sanitize(h.out, h.out_len, HELPER_MESSAGE_MAX)) &&
+        else if (h.exit_code == 0 && (text = external_text_sanitize(h.out, h.out_len, HELPER_MESSAGE_MAX)) &&
                  !isempty(text))
                 s = TAKE_PTR(text);
         else if (h.exit_code == 0 || h.exit_code == HELPER_UNSUPPORTED)
-                s = strdup_printf("helper %s (identification not supported)", p->argv[0]);
+                s = external_strdup_printf("helper %s (identification not supported)", p->argv[0]);
         else {
-                _cleanup_free_ char *msg = helper_message(&h);
-                s = strdup_printf("helper %s: IDENTIFY exited with status %i: %s", p->argv[0], h.exit_code,
+                _cleanup_free_ char *msg = external_helper_message(&h);
+                s = external_strdup_printf("helper %s: IDENTIFY exited with status %i: %s", p->argv[0], h.exit_code,
                                   strempty(msg));
         }
         helper_run_done(&h);
@@ -808,7 +490,7 @@ int provider_external_new(const ExternalCaConfig *c, Provider **ret, char **ret_
         size_t n = 0;
 
         if (!c || isempty(c->name) || !c->helper_argv || isempty(c->helper_argv[0])) {
-                *ret_error = strdup_printf("[ExternalCA \"%s\"]: Helper= is not set: expected a program and its "
+                *ret_error = external_strdup_printf("[ExternalCA \"%s\"]: Helper= is not set: expected a program and its "
                                            "arguments", c ? strempty(c->name) : "");
                 return -EINVAL;
         }

@@ -43,9 +43,16 @@ static int local_issue(Provider *p, const ProviderRequest *req, ProviderResult *
 
 static char *local_identify(Provider *p) {
         LocalProvider *lp = (LocalProvider *) p;
-        char buf[512];
-        X509_NAME_oneline(X509_get_subject_name(lp->ca->cert), buf, sizeof buf);
-        return g_strdup_printf("Local PKI CA %s", buf);
+        _cleanup_(BIO_free_allp) BIO *bio = BIO_new(BIO_s_mem());
+        char *data = NULL;
+        long len;
+
+        /* RFC 2253, as the Issuer of every certificate and certkeeperctl status print it,
+         * not OpenSSL's "/O=…/CN=…". */
+        if (!bio || X509_NAME_print_ex(bio, X509_get_subject_name(lp->ca->cert), 0, XN_FLAG_RFC2253) < 0)
+                return g_strdup("Local PKI CA");
+        len = BIO_get_mem_data(bio, &data);
+        return g_strdup_printf("Local PKI CA %.*s", (int) MAX(len, 0), data ? data : "");
 }
 
 static void local_free(Provider *p) {

@@ -33,7 +33,8 @@ revoking = set()  # certificate paths a thread is revoking now
 # Errors a crash explains: the daemon is gone or went away mid-call.
 CRASH_ERRORS = ('org.freedesktop.DBus.Error.NoReply', 'org.freedesktop.DBus.Error.ServiceUnknown',
                 'org.freedesktop.DBus.Error.NameHasNoOwner', 'org.freedesktop.DBus.Error.Disconnected',
-                'org.freedesktop.DBus.Error.UnknownObject', 'org.freedesktop.DBus.Error.Timeout')
+                'org.freedesktop.DBus.Error.UnknownObject', 'org.certkeeper1.Error.NotFound',
+                'org.freedesktop.DBus.Error.Timeout')
 MAX_OPEN = 10
 KEYS = ['ec-256', 'ec-384', 'ed25519', 'rsa-2048', 'rsa-3072', 'rsa-4096']
 KEY_WEIGHTS = [6, 4, 4, 3, 1, 0.3]

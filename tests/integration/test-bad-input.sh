@@ -83,8 +83,8 @@ refused "AcknowledgeAlert of an unknown alert" org.certkeeper1.Error.NotFound "n
         'dbus.UInt64(4242)' 't'
 
 out=$("${CALL[@]}" /org/certkeeper1/certificate/999 org.certkeeper1.Certificate Describe '')
-ck_check "a certificate that does not exist is an unknown object" \
-        bash -c "[[ '$out' == 'error org.freedesktop.DBus.Error.UnknownObject'* ]]"
+ck_check "a certificate that does not exist is NotFound, as by fingerprint" \
+        bash -c "[[ '$out' == 'error org.certkeeper1.Error.NotFound'* ]]"
 out=$("${CALL[@]}" /org/certkeeper1/order/0x1 org.certkeeper1.Order Resubmit '')
 ck_check "a malformed order path is an unknown object" \
         bash -c "[[ '$out' == 'error org.freedesktop.DBus.Error.UnknownObject'* ]]"

@@ -91,9 +91,11 @@ ck_check "shows KeyMode in octal" grep -qE '^ *KeyMode: 0600$' <<<"$OUT"
 ck_check "shows the directory" grep -qE "^ *Directory: $DEPLOY/www\$" <<<"$OUT"
 ck_check "shows the Exec words one per line" grep -qE '^ +first arg$' <<<"$OUT"
 ck_check "deploy show --json=short www" ctl --json=short deploy show www
-ck_check "JSON: the D-Bus properties and the object" \
-        jq -e '.Name == "www" and .State == "active" and .Revision == 1 and .KeyMode == 384 and
-               (.Object | startswith("/org/certkeeper1/deployment/"))' <<<"$OUT"
+ck_check "JSON: the D-Bus properties in snake_case, and the object" \
+        jq -e '.name == "www" and .state == "active" and .revision == 1 and .key_mode == 384 and
+               .exec_timeout_sec > 0 and .last_error == "" and .next_attempt_at == null and
+               (.certificate | startswith("/org/certkeeper1/certificate/")) and
+               (.object | startswith("/org/certkeeper1/deployment/"))' <<<"$OUT"
 ck_check "deploy show of an unknown name: exit 3" exits 3 ctl deploy show nosuch
 
 # ---- renew -------------------------------------------------------------------------------------
@@ -101,8 +103,9 @@ fp1=$(fingerprint "$DEPLOY/www/cert.pem")
 key1=$(pubkey "$DEPLOY/www/privkey.pem")
 ck_check "deploy renew www --wait --json=short" ctl --json=short deploy renew www --wait --timeout 60
 ck_check "JSON: active, revision 2, the order and the certificate" \
-        jq -e '.name == "www" and .state == "active" and .revision == 2 and .order > 0 and
-               .certificate > 0 and .last_error == ""' <<<"$OUT"
+        jq -e '. as $d | .name == "www" and .state == "active" and .revision == 2 and .order_id > 0 and
+               ($d.order | endswith("/\($d.order_id)")) and .certificate_id > 0 and
+               ($d.certificate | endswith("/\($d.certificate_id)")) and .last_error == ""' <<<"$OUT"
 ck_check "a new certificate is in the files" test "$(fingerprint "$DEPLOY/www/cert.pem")" != "$fp1"
 ck_check "and a new key (rotate_key defaults to true)" test "$(pubkey "$DEPLOY/www/privkey.pem")" != "$key1"
 key2=$(pubkey "$DEPLOY/www/privkey.pem")
@@ -111,7 +114,7 @@ ck_check "says revision 3" grep -q 'Deployment www: active, revision 3' <<<"$OUT
 ck_check "the key is kept" test "$(pubkey "$DEPLOY/www/privkey.pem")" = "$key2"
 ck_check "deploy renew without --wait returns the order" ctl deploy renew www
 ck_check "... and says how to follow it" grep -q '^Follow it with: certkeeperctl order [0-9]*, certkeeperctl deploy show www$' <<<"$OUT"
-deployed_revision() { [ "$(ctl --json=short deploy show www | jq '.Revision')" = "$1" ]; }
+deployed_revision() { [ "$(ctl --json=short deploy show www | jq '.revision')" = "$1" ]; }
 ck_wait_for "... which completes (revision 4)" 60 deployed_revision 4
 
 # ---- redeploy, pause, resume ----------------------------------------------------------------------
@@ -119,26 +122,67 @@ rm -f "$CK_RUN/hook.args"
 ck_check "deploy redeploy www --wait" ctl deploy redeploy www --wait --timeout 60
 ck_check "Exec ran again" test -s "$CK_RUN/hook.args"
 ck_check "deploy pause www" ctl deploy pause www
-ck_check "the state is paused" test "$(ctl --json=short deploy show www | jq -r .State)" = paused
+ck_check "the state is paused" test "$(ctl --json=short deploy show www | jq -r .state)" = paused
 ck_check "deploy renew of a paused deployment fails (exit 1)" exits 1 ctl deploy renew www
 ck_check "deploy resume www --json=short" ctl --json=short deploy resume www
 ck_check "JSON: the action done" jq -e '.name == "www" and .action == "resume"' <<<"$OUT"
-ck_check "the state is active" test "$(ctl --json=short deploy show www | jq -r .State)" = active
+ck_check "the state is active" test "$(ctl --json=short deploy show www | jq -r .state)" = active
 
 # ---- a failing Exec: exit 7 --------------------------------------------------------------------------
 ck_check "deploy create with a failing Exec and --wait: exit 7 (the deployment failed)" \
         exits 7 ctl deploy create broken --cn broken.example.test --exec /bin/false --wait --timeout 60
 ck_check "... saying so" grep -q 'certkeeperctl: deployment broken failed' <<<"$ERR"
+ck_check "... pointing at the daemon's real log, not journalctl -u certkeeper" \
+        grep -q "^Hint: .*certkeeperd's log $(realpath "$CK_DAEMON_LOG") has the details" <<<"$ERR"
+ck_check "alerts: the deploy_failed alert's subject is the deployment" ctl --json=short alerts
+ck_check "... not null" jq -e --arg d "$(ctl --json=short deploy show broken | jq -r .object)" \
+        'any(.[]; .kind == "deploy_failed" and .subject == $d)' <<<"$OUT"
 ck_check "deploy list shows it retrying with its error" ctl deploy list --state retrying
 ck_check "... there" grep -qE '^broken +broken\.example\.test +retrying .*[^ ]' <<<"$OUT"
+
+# ---- overview: the deployment that keeps each certificate, its last order, its alerts ---------------
+ck_check "overview --json=short" ctl --json=short overview
+ck_check "www's certificate is kept by deployment www, active, its last order the deployment's" \
+        jq -e --arg c "$(ctl --json=short deploy show www | jq -r .certificate)" \
+              --arg o "$(ctl --json=short deploy show www | jq -r .order)" \
+              '[.[] | select(.object == $c)] | length == 1 and .[0].deployment.name == "www"
+               and .[0].deployment.state == "active" and .[0].deployment.next_renewal_at > 0
+               and .[0].last_order.object == $o' <<<"$OUT"
+ck_check "the certificates its renewals replaced are left out (one entry for www.example.test)" \
+        jq -e '[.[] | select(.common_name == "www.example.test")] | length == 1' <<<"$OUT"
+ck_check "broken's certificate shows its deployment retrying and the deploy_failed alert" \
+        jq -e '[.[] | select(.deployment.name == "broken")] | length == 1 and .[0].deployment.state == "retrying"
+               and any(.[0].alerts[]; .kind == "deploy_failed")' <<<"$OUT"
+ck_check "overview --all --json=short" ctl --json=short overview --all
+ck_check "--all lists the replaced ones too" \
+        jq -e '[.[] | select(.common_name == "www.example.test")] | length >= 4' <<<"$OUT"
+ck_check "overview" ctl overview
+ck_check "... a Deployment line for www" grep -qE '^ *Deployment: www \(active; next renewal in ' <<<"$OUT"
+ck_check "... an Alerts line with broken's alert" grep -qE '^ *Alerts: [0-9]+ deploy_failed: ' <<<"$OUT"
+ck_check "... and what was left out" grep -qE '^[0-9]+ managed certificates \(and [0-9]+ replaced by a deployment.s renewal\)' <<<"$OUT"
 
 # ---- files in deployments.d: ReadOnly -------------------------------------------------------------------
 printf '[Deployment]\nCommonName=cfg.example.test\n' >"$CK_RUN/deployments.d/cfg.conf"
 ck_check "deploy reload reads deployments.d" ctl deploy reload
 ck_check "the file's deployment is there" ctl --json=short deploy show cfg
-ck_check "... from config" jq -e '.Origin == "config"' <<<"$OUT"
+ck_check "... from config" jq -e '.origin == "config"' <<<"$OUT"
 ck_check "deploy delete of it: exit 1, Error.ReadOnly" exits 1 ctl deploy delete cfg
 ck_check "... with a hint naming deployments.d" grep -q '^Hint: .*deployments.d' <<<"$ERR"
+ck_check "... the daemon's own, beside its config file (not /etc/certkeeper)" \
+        grep -q "^Hint: it is declared in $(dirname "$(realpath "$CK_CONF")")/deployments.d/: remove" <<<"$ERR"
+
+# ---- hints for a caller polkit refuses (auth_admin, no agent) -------------------------------------------
+out=$(ck_as ck-user "$CERTKEEPERCTL" deploy create nope --cn nope.example.test 2>&1)
+rc=$?
+ck_check "an unprivileged deploy create that may ask: refused (exit $rc)" test "$rc" = 4
+ck_check "... InteractiveAuthorizationRequired, the hint naming a polkit agent" \
+        grep -q "^Hint: .*polkit agent" <<<"$out"
+ck_check "... and not telling to drop --no-ask-password, which was not given" \
+        bash -c '! grep -q -- "--no-ask-password" <<<"$0"' "$out"
+out=$(ck_as ck-user "$CERTKEEPERCTL" --no-ask-password deploy create nope --cn nope.example.test 2>&1)
+rc=$?
+ck_check "with --no-ask-password: AccessDenied (exit $rc)" test "$rc" = 4
+ck_check "... and then the hint says to drop it" grep -q "^Hint: .*drop --no-ask-password" <<<"$out"
 
 # ---- delete ----------------------------------------------------------------------------------------------
 ck_check "deploy delete www --remove-files" ctl deploy delete www --remove-files

@@ -103,7 +103,16 @@ ctl_rc 2 "request --key with an unknown algorithm is a usage error" request a.ex
 ctl_rc 2 "--json=xml is a usage error" list --json=xml
 ctl_rc 2 "show with something that is no ID is a usage error" show not-an-id
 ctl_rc 2 "revoke --reason with an unknown reason is a usage error" revoke 1 --reason whim
-ctl_rc 2 "export-pfx without -o is a usage error" export-pfx 1
+ctl_rc 2 "list --status bogus is a usage error, like --source bogus" list --status bogus
+has "naming the statuses" "$CK_ERR" "expected active, expired or revoked"
+ctl_rc 2 "list --source bogus: the same exit code" list --source bogus
+ctl_rc 2 "orders --status bogus is a usage error" orders --status bogus
+has "naming the order statuses" "$CK_ERR" "expected pending, processing, complete or failed"
+ctl_rc 2 "request --days 36501 is a usage error" request a.example.com --days 36501
+has "giving the daemon's range, 1 to 36500" "$CK_ERR" "from 1 to 36500"
+ctl_rc 0 "--help" --help
+has "--help lists orders --limit/--offset" "$CK_OUT" "orders \\[--status S\\] \\[--limit N\\] \\[--offset N\\]"
+has "--help lists audit --limit, --oldest-first and --reverse" "$CK_OUT" "audit .*\\[--limit N\\] \\[--oldest-first\\] \\[--reverse\\]"
 ctl_rc 2 "an option of another command is a usage error" list --chain
 has "usage errors say what was wrong" "$CK_ERR" "--chain"
 
@@ -125,6 +134,21 @@ jq_ok "status JSON: version, CA subject and expiry, counts equal busctl and open
         '.version == $v and .ca_subject == $s and .ca_not_after == ($na | tonumber) * 1000000
          and .certificate_count == 0 and .order_count == 0 and .open_alerts == 0' \
         --arg v "$version" --arg s "$ca_subject" --arg na "$ca_not_after"
+# The daemon says where its configuration and its log are (Manager ConfigFile, Unit, LogFile):
+# a test's daemon reads $CK_CONF and writes $CK_DAEMON_LOG, not /etc/certkeeper/certkeeper.conf
+# and journalctl -u certkeeper.
+jq_ok "status JSON: providers are objects, not arrays; config_file and log_file are the daemon's" "$CK_OUT" \
+        '(.providers | length) > 0 and all(.providers[]; type == "object" and .name != null and .order_type != null
+             and has("description"))
+         and any(.providers[]; .name == "local" and .order_type == "local-pki")
+         and .config_file == $conf and .log_file == $log and .unit == null' \
+        --arg conf "$(realpath "$CK_CONF")" --arg log "$(realpath "$CK_DAEMON_LOG")"
+ck_check "the Manager's ConfigFile property is that file" \
+        test "$(ck_prop /org/certkeeper1 org.certkeeper1.Manager ConfigFile | jq -r .)" = "$(realpath "$CK_CONF")"
+ctl_rc 0 "status" status
+has "status names the daemon's config file" "$CK_OUT" "^ *Config: $(realpath "$CK_CONF")\$"
+has "and its log" "$CK_OUT" "^ *Log: certkeeperd's log $(realpath "$CK_DAEMON_LOG")\$"
+has "the Local CA provider names its CA as RFC 2253, like CA:" "$CK_OUT" "^ *Providers: local \\(local-pki\\): Local PKI CA $ca_subject\$"
 
 # ---------------------------------------------------------------------------
 # request: follows the order through signals, prints ID, object and fingerprint.
@@ -165,14 +189,15 @@ ck_check "request did not poll the order ($n_getall GetAll calls)" test "$n_geta
 
 ctl_rc 0 "request --json=short" request json.example.com --key ec-256 --json=short
 req_json=$CK_OUT
-cert2=$(jq -r .certificate_object <<<"$req_json")
+cert2=$(jq -r .certificate <<<"$req_json")
 ck_cert_pem "$cert2" >"$W/cert2.pem"
+# One naming scheme: an object by its path under its D-Bus name, its number as NAME_id.
 jq_ok "request JSON: order, status, certificate and fingerprint equal busctl's" "$req_json" \
-        '.status == "complete" and .error == "" and .certificate_object == $c
-         and .certificate == ($c | split("/") | last | tonumber) and .fingerprint == $fp
-         and .order_object == $o and .order == ($o | split("/") | last | tonumber)' \
-        --arg c "$(oprop "$(jq -r .order_object <<<"$req_json")" Certificate)" \
-        --arg o "$(jq -r .order_object <<<"$req_json")" --arg fp "$(fingerprint_of "$W/cert2.pem")"
+        '.status == "complete" and .error == "" and .certificate == $c
+         and .certificate_id == ($c | split("/") | last | tonumber) and .fingerprint_sha256 == $fp
+         and .order == $o and .order_id == ($o | split("/") | last | tonumber) and .not_after > 0' \
+        --arg c "$(oprop "$(jq -r .order <<<"$req_json")" Certificate)" \
+        --arg o "$(jq -r .order <<<"$req_json")" --arg fp "$(fingerprint_of "$W/cert2.pem")"
 ck_check "--key ec-256 gave an ec-256 certificate" test "$(cprop "$cert2" Algorithm)" = ec-256
 
 ctl_rc 0 "request with a soft policy violation completes" request soft.example.com --key ec-256 --days 400
@@ -201,8 +226,8 @@ has "and how to follow up" "$failed_err" "^Hint: .*certkeeperctl order $failed_i
 ck_check "the daemon has the order as failed" test "$(oprop "$failed" Status)" = failed
 ctl_rc 5 "request --json=short of a failing order: exit 5 too" request bad.evil.org --json=short
 jq_ok "its JSON has status failed and the daemon's Error" "$CK_OUT" \
-        '.status == "failed" and .error == $e and .certificate == null' \
-        --arg e "$(oprop "$(jq -r .order_object <<<"$CK_OUT")" Error)"
+        '.status == "failed" and .error == $e and .certificate == null and .certificate_id == null' \
+        --arg e "$(oprop "$(jq -r .order <<<"$CK_OUT")" Error)"
 
 # ---------------------------------------------------------------------------
 # submit-csr
@@ -244,6 +269,10 @@ has "and its fingerprint" "$CK_OUT" "^ *FingerprintSHA256: $(fingerprint_of "$CK
 
 # ---------------------------------------------------------------------------
 # list
+
+ctl_rc 0 "--json alone before the command is --json=short" --json list
+jq_ok "one line of JSON, an array" "$CK_OUT" 'type == "array" and length > 0'
+ck_check "on one line" test "$(wc -l <<<"$CK_OUT")" = 1
 
 all_rows=$(ck_busctl "${CK_MGR[@]}" ListCertificates 'a{sv}' 0 | jq -c '.data[0]')
 ctl_rc 0 "list" list
@@ -291,14 +320,27 @@ ck_check "list --expiring-within 35 has the 30-day CSR certificate but not the 4
 
 describe=$(ck_busctl "$cert1" org.certkeeper1.Certificate Describe | jq -c "$UNVARIANT"' .data[0] | unv')
 ctl_rc 0 "show ID --json=short" show "$cert1_id" --json=short
-jq_ok "show JSON equals Describe" "$CK_OUT" '. == $d' --argjson d "$describe"
+jq_ok "show JSON is Describe in snake_case, with the object" "$CK_OUT" \
+        '.id == $d.Id and .common_name == $d.CommonName and .subject_alternative_names == $d.SubjectAlternativeNames
+         and .fingerprint_sha256 == $d.FingerprintSHA256 and .days_until_expiry == $d.DaysUntilExpiry
+         and .not_after == $d.NotAfter and .has_private_key == $d.HasPrivateKey and .order == $d.Order
+         and .object == $c and .deployment == null and .deployment_name == null
+         and (keys | length) == ($d | keys | length) + 3' --argjson d "$describe" --arg c "$cert1"
+jq_ok "none is null: no revocation time, not 0" "$CK_OUT" '.revoked_at == null and $d.RevokedAt == 0' --argjson d "$describe"
+jq_ok "show JSON has the key usage and extended key usage" "$CK_OUT" \
+        '(.key_usage | index("digitalSignature")) != null and (.extended_key_usage | index("serverAuth")) != null'
+ku=$(openssl x509 -in "$W/cert1.pem" -noout -ext keyUsage | sed -n 2p | sed 's/^ *//')
+eku=$(openssl x509 -in "$W/cert1.pem" -noout -ext extendedKeyUsage | sed -n 2p | sed 's/^ *//')
+jq_ok "as many key usages as openssl lists ($ku; $eku)" "$CK_OUT" \
+        '(.key_usage | length) == ($ku | split(", ") | length) and (.extended_key_usage | length) == ($eku | split(", ") | length)' \
+        --arg ku "$ku" --arg eku "$eku"
 fp1=$(fingerprint_of "$W/cert1.pem")
 ctl_rc 0 "show FINGERPRINT --json=short" show "$fp1" --json=short
-jq_ok "show by fingerprint finds the same certificate" "$CK_OUT" '.Id == ($id | tonumber) and .FingerprintSHA256 == $fp' \
+jq_ok "show by fingerprint finds the same certificate" "$CK_OUT" '.id == ($id | tonumber) and .fingerprint_sha256 == $fp' \
         --arg id "$cert1_id" --arg fp "$fp1"
 fp_colon=$(openssl x509 -in "$W/cert1.pem" -noout -fingerprint -sha256 | cut -d= -f2)
 ctl_rc 0 "show accepts openssl's colon form of the fingerprint" show "$fp_colon" --json=short
-jq_ok "and finds the same certificate" "$CK_OUT" '.Id == ($id | tonumber)' --arg id "$cert1_id"
+jq_ok "and finds the same certificate" "$CK_OUT" '.id == ($id | tonumber)' --arg id "$cert1_id"
 ctl_rc 0 "show ID" show "$cert1_id"
 show_out=$CK_OUT
 has "show: CommonName" "$show_out" "^ *CommonName: www\\.example\\.com\$"
@@ -312,8 +354,11 @@ has "show: NotAfter as openssl reads it, with days left" "$show_out" \
         "^ *NotAfter: $(date -u -d "$(openssl x509 -in "$W/cert1.pem" -noout -enddate | cut -d= -f2)" '+%Y-%m-%d %H:%M:%S') UTC \\(in [0-9]+ days\\)\$"
 has "show: Algorithm" "$show_out" "^ *Algorithm: rsa-3072\$"
 has "show: HasPrivateKey" "$show_out" "^ *HasPrivateKey: yes\$"
+has "show: KeyUsage" "$show_out" "^ *KeyUsage: digitalSignature\$"
+has "show: ExtendedKeyUsage" "$show_out" "^ *ExtendedKeyUsage: serverAuth\$"
 ctl_rc 3 "show of an unknown ID: not found" show 999999
 has "not found names the certificate" "$CK_ERR" "999999"
+has "naming org.certkeeper1.Error.NotFound, as for an unknown fingerprint" "$CK_ERR" "org\\.certkeeper1\\.Error\\.NotFound"
 ctl_rc 3 "show of an unknown fingerprint: not found" show "$(printf '%064d' 0)"
 has "naming org.certkeeper1.Error.NotFound" "$CK_ERR" "org\\.certkeeper1\\.Error\\.NotFound"
 
@@ -342,9 +387,13 @@ has "order: the daemon's Error" "$CK_OUT" "^ *Error: $(oprop "$failed" Error | s
 has "order: the original parameters" "$CK_OUT" "^ *Parameters: .*common_name=www\\.evil\\.org"
 has "order: the key algorithm asked for" "$CK_OUT" "key_algorithm=ec-256"
 ctl_rc 0 "order ID --json=short" order "$failed_id" --json=short
-jq_ok "order JSON equals the order's properties" "$CK_OUT" '. == $p' \
+jq_ok "order JSON is the order's properties in snake_case" "$CK_OUT" \
+        '.id == $p.Id and .common_name == $p.CommonName and .order_type == $p.OrderType and .requested_by_uid == $p.RequestedByUID
+         and .submitted_at == $p.SubmittedAt and .policy_warnings == $p.PolicyWarnings and .object == $o
+         and (keys | length) == ($p | keys | length) + 1' --arg o "$failed" \
         --argjson p "$(busctl --system --json=short call org.certkeeper1 "$failed" org.freedesktop.DBus.Properties GetAll s org.certkeeper1.Order | jq -c "$UNVARIANT"' .data[0] | unv')"
-jq_ok "with Error and Parameters" "$CK_OUT" '(.Error | test("AllowedDomains")) and .Parameters.common_name == "www.evil.org"'
+jq_ok "with error and parameters; no certificate is null, not \"/\"" "$CK_OUT" \
+        '(.error | test("AllowedDomains")) and .parameters.common_name == "www.evil.org" and .certificate == null'
 ctl_rc 0 "order ID of a complete order" order "$order1_id"
 has "order: its certificate" "$CK_OUT" "^ *Certificate: $cert1\$"
 ctl_rc 3 "order of an unknown ID: not found" order 999999
@@ -405,6 +454,25 @@ ck_check "a new password each time" test -n "$pw2" -a "$pw2" != "$pw"
 ck_check "mode 0600" test "$(stat -c %a "$W/legacy.pfx")" = 600
 ck_check "openssl pkcs12 -legacy opens it: 3DES" \
         bash -c "openssl pkcs12 -legacy -in '$W/legacy.pfx' -passin 'pass:$pw2' -info -nodes 2>&1 | grep -q 'pbeWithSHA1And3-KeyTripleDES-CBC'"
+# Without -o: a pipe gets the archive and stderr the password; a terminal a file named after
+# the certificate, in the current directory, mode 0600, never replaced.
+"$CTL" export-pfx "$cert1_id" >"$W/piped.pfx" 2>"$W/piped.err"
+rc=$?
+ck_check "export-pfx without -o, stdout a pipe: the archive on stdout (exit $rc)" test "$rc" = 0 -a -s "$W/piped.pfx"
+pw3=$(sed -n 's/^Password: //p' "$W/piped.err")
+ck_check "the password on stderr opens it" openssl pkcs12 -in "$W/piped.pfx" -passin "pass:$pw3" -noout
+mkdir -p "$W/pfxdir"
+out=$(cd "$W/pfxdir" && "${PTY[@]}" -- "$CTL" export-pfx "$cert1_id")
+rc=$?
+ck_check "export-pfx without -o on a terminal: a file (exit $rc)" test "$rc" = 0
+ck_check "named after the common name, mode 0600" test "$(stat -c %a "$W/pfxdir/www.example.com.pfx")" = 600
+has "and it says so" "$(plain "$out")" "^Wrote www\\.example\\.com\\.pfx "
+pw4=$(plain "$out" | sed -n 's/^Password: //p' | tr -d '\r')
+ck_check "openssl opens it with the printed password" openssl pkcs12 -in "$W/pfxdir/www.example.com.pfx" -passin "pass:$pw4" -noout
+out=$(cd "$W/pfxdir" && "${PTY[@]}" -- "$CTL" export-pfx "$cert1_id" 2>&1)
+rc=$?
+ck_check "a second time it does not replace the file (exit $rc)" test "$rc" = 1
+has "saying how to" "$(plain "$out")" "--force"
 ctl_rc 1 "export-pfx of a certificate whose key the daemon does not hold" export-pfx "$csr_cert_id" -o "$W/csr.pfx"
 has "names org.certkeeper1.Error.NoPrivateKey" "$CK_ERR" "org\\.certkeeper1\\.Error\\.NoPrivateKey"
 ck_check "and leaves no file" test ! -e "$W/csr.pfx"
@@ -413,7 +481,7 @@ ck_check "and leaves no file" test ! -e "$W/csr.pfx"
 # revoke, interactively on a pseudo-terminal
 
 ctl_rc 0 "request a certificate to revoke" request revoke-me.example.com --key ec-256 --json=short
-rv_id=$(jq -r .certificate <<<"$CK_OUT")
+rv_id=$(jq -r .certificate_id <<<"$CK_OUT")
 rv=/org/certkeeper1/certificate/$rv_id
 out=$("${PTY[@]}" --answer cancel -- "$CTL" revoke "$rv_id" --reason superseded)
 rc=$?
@@ -496,6 +564,18 @@ has "and that the CA was not told" "$CK_OUT" "Its CA was NOT told"
 ck_check "RevocationPropagation agrees" \
         test "$(cprop "/org/certkeeper1/certificate/$disc_id" RevocationPropagation)" = "not propagated: discovered certificate"
 
+# A discovered certificate whose file is gone is marked in list.
+ctl_rc 0 "list --source discovered --json=short, file still there" list --source discovered --json=short
+jq_ok "present is true" "$CK_OUT" '.[0].present == true'
+rm -f "$CK_RUN/disc/site.pem"
+ctl_rc 0 "rescan after the file is removed" rescan
+disc_gone() { [ "$(cprop "/org/certkeeper1/certificate/$disc_id" Present)" = false ]; }
+ck_wait_for "the daemon notices (Present false)" 20 disc_gone
+ctl_rc 0 "list --source discovered" list --source discovered
+has "marks it as gone" "$CK_OUT" "^$disc_id +disc\\.example\\.com +revoked +discovered \\(files gone\\) "
+ctl_rc 0 "list --source discovered --json=short" list --source discovered --json=short
+jq_ok "with present false and source still discovered" "$CK_OUT" '.[0].present == false and .[0].source == "discovered"'
+
 # ---------------------------------------------------------------------------
 # ca and ca --crl
 
@@ -555,8 +635,35 @@ ctl_rc 0 "audit --event certificate.revoke.success --json=short" audit --event c
 jq_ok "two revocations, with their reasons" "$CK_OUT" \
         'length == 3 and all(.[]; .event == "certificate.revoke.success") and ([.[].fields.reason] | sort) == ["keyCompromise","superseded","unspecified"]'
 ctl_rc 0 "audit --event certificate.issued" audit --event certificate.issued
-has "audit has a header" "$CK_OUT" "^TIME +EVENT +UID +DETAILS\$"
-has "and the issuance of certificate $cert1_id" "$CK_OUT" "certificate\\.issued +0 +.*certificate_id=$cert1_id "
+has "audit has a header" "$CK_OUT" "^TIME +EVENT +USER +SUBJECT +DETAILS\$"
+has "and the issuance of certificate $cert1_id, by user name, the subject in a column" "$CK_OUT" \
+        "^[0-9-]+ [0-9:]+ [A-Z]+ +certificate\\.issued +root +certificate $cert1_id +common_name=www\\.example\\.com\$"
+ctl_rc 0 "audit" audit
+audit_text=$CK_OUT
+ck_check "audit rows do not repeat the uid or the message (--json has them)" \
+        bash -c "! grep -Eq 'caller_uid=|caller_pid=|message=|fingerprint=' <<<\"\$0\"" "$audit_text"
+longest=$(awk '{ if (length($0) > n) n = length($0) } END { print n }' <<<"$audit_text")
+ck_diag "the longest audit line: $(awk '{ if (length($0) > n) { n = length($0); l = $0 } } END { print l }' <<<"$audit_text")"
+ck_check "and stay short (longest line: $longest characters, the reason of a refusal)" test "$longest" -lt 250
+ctl_rc 0 "audit --event revoke.success: the short name" audit --event revoke.success --json=short
+jq_ok "is certificate.revoke.success" "$CK_OUT" 'length == 3 and all(.[]; .event == "certificate.revoke.success")'
+ctl_rc 0 "audit --event policy_hard_fail --json=short" audit --event policy_hard_fail --json=short
+jq_ok "a policy refusal names its rule once (message and reason)" "$CK_OUT" \
+        'length > 0 and all(.[]; .fields.policy == "AllowedDomains" and (.fields.message | test("rule AllowedDomains: "))
+             and (.fields.message | test("AllowedDomains: AllowedDomains") | not)
+             and (.fields.reason | startswith("AllowedDomains") | not))'
+# --since X --limit N: the newest N by default (said in --help), the first N from X on with
+# --oldest-first; --reverse prints newest first.
+since1=$(jq -r '.[0][0]' <<<"$audit_all")
+matching=$(jq -c --arg s "$since1" 'map(select(.[0] >= ($s | tonumber) or ((.[3].last_time // "0") | tonumber) >= ($s | tonumber)))' <<<"$audit_all")
+ctl_rc 0 "audit --since TIME --limit 1" audit --since "$since1" --limit 1 --json=short
+jq_ok "is the newest event since then" "$CK_OUT" 'length == 1 and .[0].time == $m[-1][0] and .[0].event == $m[-1][1]' --argjson m "$matching"
+ctl_rc 0 "audit --since TIME --limit 1 --oldest-first" audit --since "$since1" --limit 1 --oldest-first --json=short
+jq_ok "is the first event since then" "$CK_OUT" 'length == 1 and .[0].time == $m[0][0] and .[0].event == $m[0][1]' --argjson m "$matching"
+ctl_rc 0 "audit --since TIME --limit 3 --oldest-first" audit --since "$since1" --limit 3 --oldest-first --json=short
+jq_ok "the first three, oldest first" "$CK_OUT" '[.[].time] == [$m[0:3][][0]]' --argjson m "$matching"
+ctl_rc 0 "audit --reverse" audit --reverse --json=short
+jq_ok "newest first" "$CK_OUT" '[.[].time] == ([$rows[][0]] | reverse)' --argjson rows "$audit_all"
 since=$(jq -r '[.[] | select(.[1] == "certificate.download_pfx.success")][0][0]' <<<"$audit_all")
 ctl_rc 0 "audit --since TIME (µs)" audit --since "$since" --json=short
 jq_ok "only events from then on, the same as ListAuditEvents since" "$CK_OUT" \
@@ -571,6 +678,8 @@ ctl_rc 0 "audit --since tomorrow-ish (+1d relative: none)" audit --since "$(date
 jq_ok "no events" "$CK_OUT" 'length == 0'
 ctl_rc 1 "audit --event with an unknown event" audit --event no.such.event
 has "names InvalidArgument" "$CK_ERR" "org\\.certkeeper1\\.Error\\.InvalidArgument"
+has "the daemon lists the valid events" "$CK_ERR" "expected one of certificate\\.request_automated\\.submitted .*certificate\\.revoke\\.requested"
+has "and the hint their short names" "$CK_ERR" "^Hint: --event takes one of: .*revoke\\.requested"
 ctl_rc 2 "audit --since with a bad time" audit --since yesterday-ish
 
 # ---------------------------------------------------------------------------
@@ -578,15 +687,43 @@ ctl_rc 2 "audit --since with a bad time" audit --since yesterday-ish
 
 policy=$(ck_busctl "${CK_MGR[@]}" GetPolicy | jq -c "$UNVARIANT"' .data[0] | unv')
 ctl_rc 0 "policy --json=short" policy --json=short
-jq_ok "policy JSON equals GetPolicy" "$CK_OUT" '. == $p' --argjson p "$policy"
+jq_ok "policy JSON is GetPolicy in snake_case" "$CK_OUT" \
+        '(keys | length) == ($p | keys | length) and .min_rsa_bits == $p.MinRSABits and .max_sans == $p.MaxSANs
+         and .allowed_key_algorithms == $p.AllowedKeyAlgorithms and .max_sans_enforcement == $p.MaxSANsEnforcement' \
+        --argjson p "$policy"
 jq_ok "with the configured rules" "$CK_OUT" \
-        '.AllowedDomains == ["*.example.com","example.com"] and .MaxValidityDays == 365 and .MaxValidityDaysEnforcement == "soft"'
+        '.allowed_domains == ["*.example.com","example.com"] and .max_validity_days == 365 and .max_validity_days_enforcement == "soft"'
 ctl_rc 0 "policy" policy
 has "policy lists AllowedDomains" "$CK_OUT" "^ *AllowedDomains: \\*\\.example\\.com\$"
 has "policy shows the enforcement" "$CK_OUT" "^ *MaxValidityDaysEnforcement: soft\$"
 
 # ---------------------------------------------------------------------------
 # status again: the counts follow.
+
+# ---------------------------------------------------------------------------
+# overview: per managed certificate, names, expiry, deployment, last order, alerts.
+
+ctl_rc 0 "overview --json=short" overview --json=short
+ov=$CK_OUT
+jq_ok "overview lists the active managed certificates, as list does" "$ov" \
+        '[.[].object] | sort == ($l | map(select(.source == "managed" and .status == "active")) | [.[].object] | sort)' \
+        --argjson l "$("$CTL" list --json=short)"
+jq_ok "with names, expiry, the order that issued it, no deployment, no alert" "$ov" \
+        '.[] | select(.id == ($id | tonumber)) | .common_name == "www.example.com"
+             and .subject_alternative_names == ["www.example.com", "alt.example.com"] and .not_after > 0
+             and .last_order.object == $o and .last_order.status == "complete" and .deployment == null and .alerts == []' \
+        --arg id "$cert1_id" --arg o "/org/certkeeper1/order/$order1_id"
+ctl_rc 0 "overview" overview
+has "a block per certificate, named" "$CK_OUT" "^www\\.example\\.com \\(certificate $cert1_id\\)\$"
+has "its names" "$CK_OUT" "^ *Names: www\\.example\\.com, alt\\.example\\.com\$"
+has "its last order" "$CK_OUT" "^ *Last order: $order1_id, complete, submitted "
+has "and a count" "$CK_OUT" "^[0-9]+ managed certificates"
+jq_ok "every open alert about a listed certificate or its order is in its entry" "$ov" \
+        'all($a[]; . as $al | all($ov[]; if (.object == $al.subject or .last_order.object == $al.subject)
+                                            then any(.alerts[]; .id == $al.id) else true end))' \
+        --argjson a "$("$CTL" alerts --json=short)" --argjson ov "$ov"
+ctl_rc 0 "overview --all --json=short" overview --all --json=short
+jq_ok "--all adds the revoked ones" "$CK_OUT" 'any(.[]; .object == $c and .status == "revoked")' --arg c "$cert2"
 
 ctl_rc 0 "status --json=short" status --json=short
 jq_ok "counts equal CertificateCount and OrderCount" "$CK_OUT" \
@@ -658,5 +795,16 @@ ck_check "request with NO_COLOR=1 on a terminal: no colour" bash -c "! grep -q $
 ck_stop_daemon
 ctl_rc 1 "status without the daemon fails" status
 has "with a hint to check the service" "$CK_ERR" "certkeeperd running"
+
+# ---------------------------------------------------------------------------
+# policy without a [Policy] section: a 0 that means "no limit" says so.
+
+ck_write_config ""
+ck_start_daemon || ck_bail "certkeeperd did not start again"
+ctl_rc 0 "policy with the defaults" policy
+has "MaxValidityDays 0 says it means no limit" "$CK_OUT" "^ *MaxValidityDays: 0 \\(no limit\\)\$"
+has "AllowedDomains not configured says any name" "$CK_OUT" "^ *AllowedDomains: any \\(not configured\\)\$"
+ctl_rc 0 "policy --json=short" policy --json=short
+jq_ok "while JSON keeps the number" "$CK_OUT" '.max_validity_days == 0 and .allowed_domains == []'
 
 ck_done

@@ -59,7 +59,7 @@ ck_check "Certificate is the deployed certificate" \
 ck_check "certkeeperctl show marks the certificate as kept by deployment www" \
         sh -c "'$CERTKEEPERCTL' show '$cert1' | grep -Eq '^ *Deployment:? +www\$'"
 ck_check "... and --json has it" \
-        sh -c "'$CERTKEEPERCTL' --json=short show '$cert1' | jq -e '.Deployment == \"www\"'"
+        sh -c "'$CERTKEEPERCTL' --json=short show '$cert1' | jq -e '.deployment_name == \"www\" and (.deployment | startswith(\"/org/certkeeper1/deployment/\"))'"
 ck_check "Certificate.Deployment is the deployment's object" \
         test "$(ck_prop "$cert1" org.certkeeper1.Certificate Deployment | tr -d '"')" = "$www"
 ck_check "NextRenewalAt is set" test "$(ck_dprop "$www" NextRenewalAt)" -gt 0

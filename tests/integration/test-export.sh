@@ -189,8 +189,8 @@ line=$(ck_dbus_error "${certs[ec-256]}" "$CERT_IFACE" ExportPFX '{"legacy": 1}' 
 ck_check "ExportPFX with a mistyped option: InvalidArgument ($line)" \
         grep -q '^error org.certkeeper1.Error.InvalidArgument' <<<"$line"
 line=$(ck_dbus_error /org/certkeeper1/certificate/999999 "$CERT_IFACE" ExportPFX '{}' --signature 'a{sv}')
-ck_check "ExportPFX of an unknown certificate: UnknownObject ($line)" \
-        grep -q '^error org.freedesktop.DBus.Error.UnknownObject' <<<"$line"
+ck_check "ExportPFX of an unknown certificate: NotFound ($line)" \
+        grep -q '^error org.certkeeper1.Error.NotFound' <<<"$line"
 
 # ---- The passwords leak nowhere --------------------------------------------------------------
 

@@ -63,6 +63,10 @@ ck_check "the certificate the certkeeperctl walk-through revoked ($ctl_id) is re
         bash -c "test -n '$ctl_id' && busctl get-property org.certkeeper1 /org/certkeeper1/certificate/$ctl_id org.certkeeper1.Certificate Status | grep -q revoked"
 ck_check "the certificate the busctl walk-through revoked (${cert:-}) is revoked" \
         bash -c "test -n '${cert:-}' && busctl get-property org.certkeeper1 '${cert:-}' org.certkeeper1.Certificate Status | grep -q revoked"
+ck_check "the walk-through's audit --event revoke.success (a short name) finds its revocation" \
+        bash -c "certkeeperctl audit --event revoke.success --json=short | jq -e --arg id '$ctl_id' 'any(.[]; .fields.certificate_id == \$id)'"
+ck_check "its overview has the quickstart's demo certificate" \
+        bash -c "certkeeperctl overview --json=short | jq -e 'any(.[]; .id == 1 and .common_name == \"demo.example.com\")'"
 ck_check "the quickstart's demo certificate is not" \
         bash -c "busctl get-property org.certkeeper1 /org/certkeeper1/certificate/1 org.certkeeper1.Certificate Status | grep -q active"
 ck_done

@@ -41,12 +41,12 @@ static void test_append_string(void) {
                 "host1.example.com",            /* ASCII */
                 "",                             /* empty */
                 NULL,                           /* NULL is "" */
-                "b\xc3\xbc" "cher.example",     /* UTF-8 ("bücher") */
+                ("b\xc3\xbc" "cher.example"),     /* UTF-8 ("bücher") */
                 "bad\xff\xfe" "name",           /* not UTF-8 */
                 "tab\there",                    /* control characters are valid */
         };
         const char *want[] = {
-                "host1.example.com", "", "", "b\xc3\xbc" "cher.example", "bad\\377\\376name", "tab\there",
+                "host1.example.com", "", "", ("b\xc3\xbc" "cher.example"), "bad\\377\\376name", "tab\there",
         };
         for (size_t i = 0; i < G_N_ELEMENTS(in); i++)
                 g_assert_cmpint(bus_append_string(m, in[i]), ==, 0);

@@ -47,7 +47,14 @@ check 2 "invalid value for --limit" -- list --limit 0
 check 2 "invalid value for --days" -- request a.example.com --days 99999999999
 check 2 "invalid --timeout" -- request a.example.com --timeout 0
 check 2 "exclude each other" -- request a.example.com --timeout 5 --no-wait
-check 2 "export-pfx needs -o FILE" -- export-pfx 7
+check 2 "invalid value for --days: '36501' \\(expected a number from 1 to 36500\\)" -- request a.example.com --days 36501
+check 2 "invalid --status 'bogus': expected active, expired or revoked" -- list --status bogus
+check 2 "invalid --status 'done': expected pending, processing, complete or failed" -- orders --status done
+check 2 "option --oldest-first does not apply to 'list'" -- list --oldest-first
+# export-pfx without -o is no usage error: it writes to stdout (a pipe here) or ./CN.pfx.
+check 1 "failed to connect to the system bus" -- export-pfx 7
+check 1 "failed to connect to the system bus" -- overview --all
+check 1 "failed to connect to the system bus" -- audit --event revoke.success --since yesterday --limit 1 --oldest-first --reverse
 check 2 "option --output given twice" -- download 7 -o a -o b
 check 2 "option '--limit' needs a value" -- list --limit
 

@@ -269,7 +269,7 @@ static void test_table_json(void) {
                         "[{\"id\":7,\"object\":\"/org/certkeeper1/certificate/7\",\"common_name\":"
                         "\"www.example.com\",\"status\":\"active\",\"not_after\":1795773600000000},"
                         "{\"id\":12,\"object\":\"/org/certkeeper1/certificate/12\",\"common_name\":"
-                        "\"a\\u001b[2Jb\",\"status\":\"revoked\",\"not_after\":0}]");
+                        "\"a\\u001b[2Jb\",\"status\":\"revoked\",\"not_after\":null}]");
 
         g_autofree char *pretty = json_format(j, JSON_PRETTY);
         g_assert_nonnull(strstr(pretty, "\n  {\n    \"id\" : 7,\n"));
@@ -278,6 +278,82 @@ static void test_table_json(void) {
         g_autoptr(JsonParser) p = json_parser_new();
         g_assert_true(json_parser_load_from_data(p, pretty, -1, NULL));
         g_assert_cmpuint(json_array_get_length(json_node_get_array(json_parser_get_root(p))), ==, 2);
+}
+
+static void test_json_names(void) {
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                {"Id", "id"},
+                {"CommonName", "common_name"},
+                {"NotAfter", "not_after"},
+                {"FingerprintSHA256", "fingerprint_sha256"},
+                {"RequestedByUID", "requested_by_uid"},
+                {"MinRSABits", "min_rsa_bits"},
+                {"MaxSANs", "max_sans"},
+                {"MaxSANsEnforcement", "max_sans_enforcement"},
+                {"SubjectAlternativeNames", "subject_alternative_names"},
+                {"ExecTimeoutSec", "exec_timeout_sec"},
+                {"KeyUsage", "key_usage"},
+                {"IPAddresses", "ip_addresses"},
+                {"URIs", "uris"},
+                {"common_name", "common_name"},
+                {"caller_uid", "caller_uid"},
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *k = json_key_from_name(cases[i].in);
+                g_assert_cmpstr(k, ==, cases[i].out);
+        }
+}
+
+static void test_json_from_properties(void) {
+        g_autoptr(JsonParser) p = json_parser_new();
+        g_assert_true(json_parser_load_from_data(
+                p,
+                "{\"Id\": 3, \"Certificate\": \"/\", \"Order\": \"/org/certkeeper1/order/2\", \"FinishedAt\": 0,"
+                " \"NotAfter\": 0, \"Duration\": 0, \"Error\": \"\", \"Parameters\": {\"common_name\": \"a\","
+                " \"validity_days\": 0}, \"Paths\": [\"/etc/ssl/a.pem\"], \"RevokedAt\": 5}",
+                -1, NULL));
+        g_autoptr(JsonNode) j = json_from_properties(json_parser_get_root(p));
+        g_autofree char *s = json_format(j, JSON_SHORT);
+
+        /* Keys in snake_case, "/" and 0 times as null; other 0s, empty strings and nested
+         * snake_case keys stay. */
+        g_assert_cmpstr(s, ==,
+                        "{\"id\":3,\"certificate\":null,\"order\":\"/org/certkeeper1/order/2\",\"finished_at\":null,"
+                        "\"not_after\":null,\"duration\":0,\"error\":\"\",\"parameters\":{\"common_name\":\"a\","
+                        "\"validity_days\":0},\"paths\":[\"/etc/ssl/a.pem\"],\"revoked_at\":5}");
+}
+
+static void test_table_extras(void) {
+        static const TableColumn columns[] = {
+                {"ID", "id"},
+                {"SUBJECT", NULL},
+                {NULL, "subject"},
+        };
+        g_autoptr(Table) t = table_new(columns, G_N_ELEMENTS(columns));
+
+        set_tz("UTC");
+        ctl_set_colors(false);
+        table_add_uint(t, 1);
+        table_add_string(t, "order 4", NULL);
+        table_add_object(t, "/org/certkeeper1/order/4", g_strdup("order 4"));
+        table_add_uint(t, 2);
+        table_add_string(t, "none", NULL);
+        table_add_object(t, "/", NULL);
+
+        /* A column without a JSON key is text only; "/" is null. */
+        g_autoptr(JsonNode) j = table_to_json(t);
+        g_autofree char *s = json_format(j, JSON_SHORT);
+        g_assert_cmpstr(s, ==, "[{\"id\":1,\"subject\":\"/org/certkeeper1/order/4\"},{\"id\":2,\"subject\":null}]");
+
+        table_reverse(t);
+        g_autofree char *text = table_format(t, true);
+        g_assert_cmpstr(text, ==,
+                        "ID SUBJECT\n"
+                        "2  none\n"
+                        "1  order 4\n");
 }
 
 static void test_legend(void) {
@@ -352,6 +428,9 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/ctl-output/table-text", test_table_text);
         g_test_add_func("/ctl-output/table-json", test_table_json);
         g_test_add_func("/ctl-output/legend", test_legend);
+        g_test_add_func("/ctl-output/json-names", test_json_names);
+        g_test_add_func("/ctl-output/json-from-properties", test_json_from_properties);
+        g_test_add_func("/ctl-output/table-extras", test_table_extras);
         g_test_add_func("/ctl-output/details", test_details);
         g_test_add_func("/ctl-output/fields", test_fields);
         return g_test_run();

@@ -4,7 +4,7 @@
 # dbus/org.certkeeper1.xml, every named error of daemon/bus/bus-errors.h, every
 # audit event of daemon/orders/audit-events.h and every alert kind of the store is in
 # org.certkeeper1(5); every event's MESSAGE_ID is in certkeeperd(8); every
-# section and key of daemon/base/config.c's table is in certkeeper.conf(5); every
+# section and key of daemon/base/config-keys.c's table is in certkeeper.conf(5); every
 # page is installed by man/meson.build and renders without warnings. TAP.
 set -u
 SRC=${1:?usage: test-man-pages.sh SOURCE_ROOT}
@@ -97,13 +97,13 @@ for f in $(grep -Eo 'FIELD\("[a-z_]+", "[A-Z_]+"' "$SRC/daemon/orders/audit.c" |
         ok $? "certkeeperd(8) documents the journal field CERTKEEPER_$f"
 done
 
-# Configuration: every key of config.c's table, under its section.
+# Configuration: every key of config-keys.c's table, under its section.
 conf_page=$MAN/certkeeper.conf.5
-keys=$(sed -n '/config_keys\[\] = {/,/^};/p' "$SRC/daemon/base/config.c" |
+keys=$(sed -n '/config_keys\[\] = {/,/^};/p' "$SRC/daemon/base/config-keys.c" |
         grep -Eo '"(Daemon|Deploy|LocalCA|Policy|ACME|ExternalCA|Discovery|Alerts|Metrics)", *"[A-Za-z]+"|POLICY_(KEY|UINT)\("[A-Za-z]+"' |
         sed -E 's/^POLICY_(KEY|UINT)\(/"Policy", /' | tr -d '" ')
 [ "$(wc -l <<<"$keys")" -ge 30 ]
-ok $? "config.c's table has the keys ($(wc -l <<<"$keys"))"
+ok $? "config-keys.c's table has the keys ($(wc -l <<<"$keys"))"
 while IFS=, read -r section key; do
         heading="^\\.SH \\[$section"
         # The key's own entry, after its section's heading.

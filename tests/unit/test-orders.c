@@ -4,9 +4,10 @@
  * in a temp dir, an sd-event loop with the three worker pools, the Local PKI provider and two
  * test providers ("slow": issues through the Local PKI but cannot issue inline, so its orders
  * take the slow path, pending and dispatched; "reject": refuses every order). What is tried:
- * a CSR by orders_submit_csr() on the quick path and on the slow path, a CSR that does not
- * decode, names and providers that cannot be used, a policy refusal, a provider's refusal, the
- * per-caller bound, and the group commit of several submissions. */
+ * a CSR by orders_submit_csr() on the quick path and on the slow path, as PEM with the bus's
+ * parameters and as DER with the spool's, a CSR that does not decode, names and providers that
+ * cannot be used, a policy refusal, a provider's refusal, the per-caller bound, and the group
+ * commit of several submissions. */
 
 #include <ftw.h>
 #include <sys/stat.h>
@@ -336,6 +337,43 @@ static void test_csr_slow(Fixture *f, gconstpointer data) {
         answer_done(&a);
 }
 
+/* As the spool submits: the bytes of a DER file, parameters without the CSR. The job records the
+ * CSR as PEM first, as the bus records it. */
+static void test_csr_der(Fixture *f, gconstpointer data) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = NULL;
+        _cleanup_free_ uint8_t *der = NULL;
+        size_t len = 0;
+        g_autofree char *err = NULL;
+        Answer a = { 0 };
+
+        g_assert_cmpint(key_generate(KEY_ALGORITHM_ED25519, &k), ==, 0);
+        g_assert_cmpint(csr_build(k, "der.example.com", NULL, &der, &len), ==, 0);
+        g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(record, "{sv}", "spool_name", g_variant_new_string("der.csr"));
+        g_autoptr(GVariant) params = g_variant_ref_sink(g_variant_builder_end(record));
+        OrderRequest req = {
+                .kind = "csr",
+                .parameters = params,
+                .uid = 0,
+                .requested_by = "root",
+                .channel = "spool",
+                .spool_name = "der.csr",
+                .spool_sha256 = "00",
+                .spool_owner = 0,
+        };
+        g_assert_cmpint(orders_submit_csr(f->orders, &req, der, len, on_answer, &a, &err), ==, 0);
+        run_until(f, answered, &a);
+        g_assert_cmpint(a.outcome.kind, ==, ORDER_RECORDED);
+        g_assert_true(a.outcome.quick);
+        _cleanup_(order_row_freep) OrderRow *row = get_order(f, a.outcome.order_id);
+        g_assert_cmpstr(row->status, ==, "complete");
+        g_assert_cmpstr(row->channel, ==, "spool");
+        g_assert_cmpstr(row->spool_name, ==, "der.csr");
+        g_assert_true(g_str_has_prefix(row->parameters, "{'csr': <'-----BEGIN CERTIFICATE REQUEST-----\\n"));
+        g_assert_nonnull(strstr(row->parameters, "'spool_name': <'der.csr'>"));
+        answer_done(&a);
+}
+
 static void test_csr_invalid(Fixture *f, gconstpointer data) {
         g_autofree char *err = NULL;
         Answer a = { 0 };
@@ -559,6 +597,7 @@ int main(int argc, char *argv[]) {
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
         ADD("/orders/csr/quick", test_csr_quick);
         ADD("/orders/csr/slow", test_csr_slow);
+        ADD("/orders/csr/der", test_csr_der);
         ADD("/orders/csr/invalid", test_csr_invalid);
         ADD("/orders/csr/refused", test_csr_refused);
         ADD("/orders/csr/policy", test_csr_policy);

@@ -614,6 +614,17 @@ static void test_unreachable(void) {
                 close(fd);
         }
 
+        /* A URI is no ACME identifier: refused for good before any connection (the server here
+         * is unreachable, so anything else would be PROVIDER_UNREACHABLE). */
+        {
+                char *uri[] = {(char *) "spiffe://example.org/ns/prod/sa/web", NULL};
+                ProviderResult ru = {0};
+                issue(p, "down.example.org", uri, &ru, NULL);
+                g_assert_cmpint(ru.outcome, ==, PROVIDER_REJECTED);
+                g_assert_nonnull(strstr(ru.error, "'spiffe://example.org/ns/prod/sa/web'"));
+                result_clear(&ru);
+        }
+
         /* Revocation fails the same way, with a reason. */
         EVP_PKEY *key = NULL;
         X509_REQ *csr = make_csr("down.example.org", names, &key);
