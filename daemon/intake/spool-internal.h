@@ -22,6 +22,8 @@
 #define ORDER_PATH_PREFIX "/org/certkeeper1/order/"
 
 #define INCOMING_MODE 01730
+/* The spool directory itself, when we make it (tmpfiles.d does, with the same mode). */
+#define SPOOL_ROOT_MODE 0755
 /* issued/ and failed/: reachable by everyone, listable by nobody but us and root (issue 17). */
 #define RESULTS_MODE 0711
 /* issued/UID/ and failed/UID/, owned by UID, group certkeeperd's: the user lists, reads and

@@ -208,7 +208,7 @@ static int setup_layout(Spool *s) {
         if (s->root_fd < 0)
                 return log_error_errno(errno, "Cannot open the spool directory %s: %m", path);
         if (created) {
-                if (fchmod(s->root_fd, RESULTS_MODE) < 0)
+                if (fchmod(s->root_fd, SPOOL_ROOT_MODE) < 0)
                         return log_error_errno(errno, "Cannot chmod %s: %m", path);
                 log_info("Created the spool directory %s.", path);
         }

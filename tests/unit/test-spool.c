@@ -326,6 +326,15 @@ static void test_unlisted(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(stat_rel(f, "failed").st_mode & 07777, ==, 0711);
 }
 
+/* A spool directory that is not there is made: itself 0755, incoming/ 1730, issued/ and failed/ 0711. */
+static void test_layout(Fixture *f, gconstpointer data) {
+        start_spool(f);
+        g_assert_cmpuint(stat_rel(f, ".").st_mode & 07777, ==, 0755);
+        g_assert_cmpuint(stat_rel(f, "incoming").st_mode & 07777, ==, 01730);
+        g_assert_cmpuint(stat_rel(f, "issued").st_mode & 07777, ==, 0711);
+        g_assert_cmpuint(stat_rel(f, "failed").st_mode & 07777, ==, 0711);
+}
+
 /* Results per owner (issue 17): another user's drop of a name lands in issued/UID/, handed to that
  * user, and leaves root's results under the same name alone. */
 static void test_per_owner(Fixture *f, gconstpointer data) {
@@ -402,6 +411,7 @@ int main(int argc, char **argv) {
         g_test_add("/spool/issued", Fixture, NULL, fixture_setup, test_issued, fixture_teardown);
         g_test_add("/spool/refused", Fixture, NULL, fixture_setup, test_refused, fixture_teardown);
         g_test_add("/spool/long-names", Fixture, NULL, fixture_setup, test_long_names, fixture_teardown);
+        g_test_add("/spool/layout", Fixture, NULL, fixture_setup, test_layout, fixture_teardown);
         g_test_add("/spool/unlisted", Fixture, NULL, fixture_setup, test_unlisted, fixture_teardown);
         g_test_add("/spool/per-owner", Fixture, NULL, fixture_setup, test_per_owner, fixture_teardown);
         g_test_add("/spool/owner-may-not-submit", Fixture, NULL, fixture_setup, test_owner_may_not_submit,
