@@ -137,7 +137,7 @@ static int setup_providers(Daemon *d) {
                 g_autofree char *key = g_build_filename(dir, "account.key", NULL);
                 g_autofree char *err = NULL;
                 if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                        return log_error_errno(errno, "Cannot create %s: %s", dir, strerror(errno));
+                        return log_error_errno(errno, "Cannot create %s: %m", dir);
                 AcmeSettings as = {
                         .directory_url = d->config->acme_directory_url,
                         .email = d->config->acme_email,

@@ -79,12 +79,12 @@ int main(int argc, char *argv[]) {
          * here they stay ours (permitted, effective) and no child inherits them; no child may
          * gain privileges through a setuid or file-capability program either. */
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-                log_warning("Cannot clear the ambient capabilities: %s", strerror(errno));
+                log_warning_errno(errno, "Cannot clear the ambient capabilities: %m");
         int cr = clear_inheritable_capabilities();
         if (cr < 0)
-                log_warning("Cannot clear the inheritable capabilities: %s", strerror(-cr));
+                log_warning_errno(cr, "Cannot clear the inheritable capabilities: %m");
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                log_warning("Cannot set no_new_privs: %s", strerror(errno));
+                log_warning_errno(errno, "Cannot set no_new_privs: %m");
         setvbuf(stderr, NULL, _IOLBF, 0);
 
         /* Block the stop signals before any worker thread exists, so every thread inherits the

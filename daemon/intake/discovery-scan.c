@@ -279,8 +279,7 @@ static void scan_fd(ScanJob *j, int fd, const char *path) {
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0) {
-                        log_debug_errno(errno, "Discovery: cannot read %s: %s, skipping.", path,
-                                        strerror(errno));
+                        log_debug_errno(errno, "Discovery: cannot read %s: %m, skipping.", path);
                         len = 0;
                         break;
                 }
@@ -343,7 +342,7 @@ static void watch_add(WatchTable *wt, const char *path, unsigned depth, bool roo
         if (wd < 0) {
                 int e = errno;
                 pthread_mutex_unlock(&wt->lock);
-                log_debug_errno(e, "Discovery: cannot watch %s: %s.", path, strerror(e));
+                log_debug_errno(e, "Discovery: cannot watch %s: %m.", path);
                 return;
         }
         WatchEntry *w = g_new0(WatchEntry, 1);
@@ -418,8 +417,7 @@ static void scan_dir(ScanJob *j, int dfd, const char *path, unsigned depth, bool
                         int cfd = openat(dirfd(dir), de->d_name,
                                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (cfd < 0) {
-                                log_debug_errno(errno, "Discovery: cannot open %s: %s, skipping.", child,
-                                                strerror(errno));
+                                log_debug_errno(errno, "Discovery: cannot open %s: %m, skipping.", child);
                                 continue;
                         }
                         scan_dir(j, cfd, child, depth + 1, true, false);
@@ -449,8 +447,7 @@ static void scan_dir(ScanJob *j, int dfd, const char *path, unsigned depth, bool
 
                 _cleanup_close_ int fd = openat(dirfd(dir), de->d_name, flags);
                 if (fd < 0) {
-                        log_debug_errno(errno, "Discovery: cannot open %s: %s, skipping.", child,
-                                        strerror(errno));
+                        log_debug_errno(errno, "Discovery: cannot open %s: %m, skipping.", child);
                         continue;
                 }
                 scan_fd(j, fd, child);
@@ -475,8 +472,8 @@ static void scan_target(ScanJob *j, const Target *t) {
                 /* Gone (or replaced by a symlink, which we do not enter): whatever was below is gone too. */
                 bool gone = e == ENOENT || e == ENOTDIR || e == ELOOP;
                 if (!gone)
-                        log_debug_errno(e, "Discovery: cannot open %s: %s; keeping what was found there.",
-                                        t->path, strerror(e));
+                        log_debug_errno(e, "Discovery: cannot open %s: %m; keeping what was found there.",
+                                        t->path);
                 job_add_scope(j, t->path, SCOPE_SUBTREE, gone);
                 if (t->root)
                         job_add_scope(j, t->path, SCOPE_EXACT, gone);

@@ -418,8 +418,7 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
                                 continue;
                         if (errno != EAGAIN)
                                 log_warning_errno(errno,
-                                                  "Discovery: cannot read inotify events: %s, ignoring.",
-                                                  strerror(errno));
+                                                  "Discovery: cannot read inotify events: %m, ignoring.");
                         break;
                 }
                 if (n == 0)

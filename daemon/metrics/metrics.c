@@ -719,7 +719,7 @@ Metrics *metrics_free(Metrics *m) {
         snapshot_free(m->reading);
         /* certkeeper_up goes with the daemon (a crash leaves the file: see the staleness rule). */
         if (m->stats.writes > 0 && unlink(m->path) < 0 && errno != ENOENT)
-                log_warning_errno(errno, "Cannot remove %s: %s, ignoring.", m->path, strerror(errno));
+                log_warning_errno(errno, "Cannot remove %s: %m, ignoring.", m->path);
         if (m->order_counts)
                 g_hash_table_unref(m->order_counts);
         if (m->orders_open)

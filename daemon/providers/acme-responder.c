@@ -73,8 +73,7 @@ static void responder_stop(AcmeResponder *r) {
 
         uint64_t one = 1;
         if (write(r->stop_fd, &one, sizeof one) < 0)
-                log_warning_errno(errno, "Failed to signal the http-01 responder to stop, ignoring: %s",
-                                  strerror(errno));
+                log_warning_errno(errno, "Failed to signal the http-01 responder to stop, ignoring: %m");
         (void) pthread_join(r->thread, NULL);
         r->running = false;
         closep(&r->listen_fd);
@@ -189,8 +188,7 @@ static void accept_connections(int listen_fd, Connection *conns) {
                         if (errno == ECONNABORTED || errno == EINTR)
                                 continue;
                         if (errno != EAGAIN)
-                                log_debug_errno(errno, "http-01 responder: accept() failed: %s",
-                                                strerror(errno));
+                                log_debug_errno(errno, "http-01 responder: accept() failed: %m");
                         return;
                 }
 
@@ -246,7 +244,7 @@ static void *responder_thread(void *userdata) {
                 if (poll(pfd, n, timeout) < 0) {
                         if (errno == EINTR)
                                 continue;
-                        log_error_errno(errno, "http-01 responder: poll() failed: %s", strerror(errno));
+                        log_error_errno(errno, "http-01 responder: poll() failed: %m");
                         break;
                 }
 

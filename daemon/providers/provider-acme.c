@@ -57,8 +57,7 @@ static void challenges_done(Challenges *ch) {
                 Published *p = &g_array_index(ch->published, Published, i);
                 if (p->path) {
                         if (unlink(p->path) < 0 && errno != ENOENT)
-                                log_warning_errno(errno, "Cannot remove %s, ignoring: %s", p->path,
-                                                  strerror(errno));
+                                log_warning_errno(errno, "Cannot remove %s, ignoring: %m", p->path);
                 } else
                         acme_responder_remove(ch->a->responder, p->token);
                 g_free(p->token);
