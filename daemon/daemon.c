@@ -159,7 +159,7 @@ static int setup_providers(Daemon *d) {
 
         for (size_t i = 0; i < d->config->n_external_cas; i++) {
                 const ExternalCaConfig *e = &d->config->external_cas[i];
-                g_autofree char *err = NULL;
+                _cleanup_free_ char *err = NULL; /* provider-external.c: malloc */
                 r = provider_external_new(e, &p, &err);
                 if (r < 0) {
                         log_error("Cannot set up external CA \"%s\": %s", e->name, err ? err : strerror(-r));
@@ -266,6 +266,8 @@ static int daemon_rescan(void *userdata) {
 
 int daemon_new(const char *config_path, Daemon **ret) {
         _cleanup_(daemon_freep) Daemon *d = g_new0(Daemon, 1);
+        /* The readable errors: config and keys give malloc'ed ones, store and localca GLib's. */
+        _cleanup_free_ char *config_err = NULL, *key_err = NULL;
         g_autofree char *err = NULL;
         int r;
 
@@ -273,9 +275,9 @@ int daemon_new(const char *config_path, Daemon **ret) {
         if (r < 0)
                 return r;
 
-        r = config_load(config_path, &d->config, &err);
+        r = config_load(config_path, &d->config, &config_err);
         if (r < 0) {
-                log_error("Bad configuration: %s", err ? err : strerror(-r));
+                log_error("Bad configuration: %s", config_err ? config_err : strerror(-r));
                 return r;
         }
 
@@ -285,9 +287,9 @@ int daemon_new(const char *config_path, Daemon **ret) {
                 return r;
 
         g_autofree char *key_source = NULL;
-        r = master_key_load(state, &d->master_key, &key_source, &err);
+        r = master_key_load(state, &d->master_key, &key_source, &key_err);
         if (r < 0) {
-                log_error("Cannot load the master key: %s", err ? err : strerror(-r));
+                log_error("Cannot load the master key: %s", key_err ? key_err : strerror(-r));
                 return r;
         }
         log_info("Master key from %s.", key_source);
