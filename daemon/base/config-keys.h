@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Inside the configuration (config.c, config-keys.c, sidecar.c): the key table and the value
+/* Layer 1, inside the configuration (config.c, config-keys.c, sidecar.c): the key table and the value
  * parsers, with the context an error message needs. Not for other modules: they see config.h. */
 
 #include "config.h"

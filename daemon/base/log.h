@@ -5,7 +5,7 @@
 
 #include "macro.h"
 
-/* Logging to stderr with sd-daemon level prefixes, which journald turns into
+/* Layer 0: logging to stderr with sd-daemon level prefixes, which journald turns into
  * priorities when we run under systemd. Secrets never go through here. */
 
 void log_set_max_level(int level);

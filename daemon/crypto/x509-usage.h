@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* What a certificate's key may be used for, in the words of RFC 5280 and
+/* Layer 1: what a certificate's key may be used for, in the words of RFC 5280 and
  * OpenSSL: the Certificate properties KeyUsage and ExtendedKeyUsage. */
 
 #include <openssl/x509.h>

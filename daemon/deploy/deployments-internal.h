@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Inside deployments (deployments.c: the state machine, the timer, notifications;
+/* Layer 2, inside deployments (deployments.c: the state machine, the timer, notifications;
  * deployments-methods.c: what callers ask). Other modules see deployments.h. */
 
 #include "audit.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* The audit events: name, fixed journal MESSAGE_ID, and the catalog text.
+/* Layer 2 (data only): the audit events: name, fixed journal MESSAGE_ID, and the catalog text.
  * This one table feeds audit.c and the generator of policy/certkeeper.catalog.
  * MESSAGE_IDs never change once released: tools filter on them. */
 

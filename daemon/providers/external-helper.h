@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Inside the external-CA provider (provider-external.c, external-helper.c): a helper program
+/* Layer 2, inside the external-CA provider (provider-external.c, external-helper.c): a helper program
  * speaking certmonger's CA-helper protocol, with its environment, its run and what it said.
  * Other modules see provider-external.h. */
 
