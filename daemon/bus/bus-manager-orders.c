@@ -36,32 +36,33 @@ static int reply_order(sd_bus_message *m, uint64_t id) {
         return sd_bus_reply_method_return(m, "o", path);
 }
 
+/* What a submission that recorded no order answers, as an error: InvalidCSR for a CSR that
+ * does not decode or whose names we cannot issue for, else by errno. */
+static int outcome_error(const OrderOutcome *out, sd_bus_error *e) {
+        switch (out->kind) {
+        case ORDER_CSR_INVALID:
+                return sd_bus_error_set(e, CK_ERROR_INVALID_CSR, out->message);
+        case ORDER_REFUSED:
+                /* Names inside a CSR that we cannot issue for make the CSR itself unusable. */
+                if (out->error == -EINVAL)
+                        return sd_bus_error_set(e, CK_ERROR_INVALID_CSR, out->message);
+                return map_order_error(e, out->error, out->message);
+        case ORDER_NOT_RECORDED:
+        default:
+                return map_order_error(e, out->error, out->message);
+        }
+}
+
 static void on_submitted(void *userdata, const OrderOutcome *out) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = userdata;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         int r;
 
-        switch (out->kind) {
-        case ORDER_RECORDED:
+        if (out->kind == ORDER_RECORDED)
                 r = reply_order(m, out->order_id);
-                break;
-        case ORDER_CSR_INVALID:
-                (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, out->message);
+        else {
+                (void) outcome_error(out, &e);
                 r = sd_bus_reply_method_error(m, &e);
-                break;
-        case ORDER_REFUSED:
-                /* Names inside a CSR that we cannot issue for make the CSR itself unusable. */
-                if (out->error == -EINVAL)
-                        (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, out->message);
-                else
-                        (void) map_order_error(&e, out->error, out->message);
-                r = sd_bus_reply_method_error(m, &e);
-                break;
-        case ORDER_NOT_RECORDED:
-        default:
-                (void) map_order_error(&e, out->error, out->message);
-                r = sd_bus_reply_method_error(m, &e);
-                break;
         }
         if (r < 0)
                 log_debug_errno(r, "Cannot answer a submission: %m, ignoring.");
@@ -171,34 +172,51 @@ static int method_request_certificate(sd_bus_message *m, void *userdata, sd_bus_
         return r;
 }
 
+/* SubmitCSR's and SubmitCSRs' checks, in one place: a CSR's size, and the options both take
+ * (provider, validity_days), recorded into record. */
+static int check_csr_size(size_t size, sd_bus_error *error) {
+        if (size > CSR_MAX_SIZE)
+                return bus_error_setf(error, CK_ERROR_INVALID_CSR, "CSR is %zu bytes, more than the limit of %u bytes",
+                                      size, CSR_MAX_SIZE);
+        return 0;
+}
+
+static int read_csr_options(sd_bus_message *m, GVariantBuilder *record, char **provider, uint32_t *validity,
+                            sd_bus_error *error) {
+        bool validity_set = false;
+        const BusOption opts[] = {
+                { "provider", "s", provider, NULL },
+                { "validity_days", "u", validity, &validity_set },
+        };
+        int r = bus_read_options(m, opts, ELEMENTSOF(opts), record, error);
+        if (r < 0)
+                return r;
+        if (validity_set && *validity == 0)
+                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
+                                      "validity_days=0 is invalid: expected 1..36500");
+        return 0;
+}
+
 static int method_submit_csr(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         BusContext *c = userdata;
         const char *pem;
         g_autofree char *provider = NULL;
         uint32_t validity = 0;
-        bool validity_set = false;
         int r;
 
         r = sd_bus_message_read_basic(m, 's', &pem);
         if (r < 0)
                 return r;
         size_t size = strlen(pem);
-        if (size > CSR_MAX_SIZE)
-                return bus_error_setf(error, CK_ERROR_INVALID_CSR, "CSR is %zu bytes, more than the limit of %u bytes",
-                                      size, CSR_MAX_SIZE);
+        r = check_csr_size(size, error);
+        if (r < 0)
+                return r;
 
         g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
         g_variant_builder_add(record, "{sv}", "csr", g_variant_new_string(pem));
-        const BusOption opts[] = {
-                { "provider", "s", &provider, NULL },
-                { "validity_days", "u", &validity, &validity_set },
-        };
-        r = bus_read_options(m, opts, ELEMENTSOF(opts), record, error);
+        r = read_csr_options(m, record, &provider, &validity, error);
         if (r < 0)
                 return r;
-        if (validity_set && validity == 0)
-                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
-                                      "validity_days=0 is invalid: expected 1..36500");
 
         /* Authorized before the CSR is even decoded: an unauthorized caller costs no parsing. */
         r = authz_check(c->authz, m, ACTION_REQUEST, error);
@@ -304,26 +322,12 @@ static void on_batch_item(void *userdata, const OrderOutcome *out) {
         CsrBatchItem *it = userdata;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-        switch (out->kind) {
-        case ORDER_RECORDED:
+        if (out->kind == ORDER_RECORDED)
                 it->id = out->order_id;
-                break;
-        case ORDER_CSR_INVALID:
-                (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, out->message);
-                break;
-        case ORDER_REFUSED:
-                if (out->error == -EINVAL)
-                        (void) sd_bus_error_set(&e, CK_ERROR_INVALID_CSR, out->message);
-                else
-                        (void) map_order_error(&e, out->error, out->message);
-                break;
-        case ORDER_NOT_RECORDED:
-        default:
-                (void) map_order_error(&e, out->error, out->message);
-                break;
-        }
-        if (sd_bus_error_is_set(&e))
+        else {
+                (void) outcome_error(out, &e);
                 csr_batch_item_refuse(it, &e);
+        }
         csr_batch_item_finish(it);
 }
 
@@ -346,7 +350,6 @@ static int method_submit_csrs(sd_bus_message *m, void *userdata, sd_bus_error *e
         BusContext *c = userdata;
         g_autofree char *provider = NULL;
         uint32_t validity = 0;
-        bool validity_set = false;
         int r;
 
         /* Counted before anything is copied: a call over the bound costs no allocation per CSR. */
@@ -373,16 +376,9 @@ static int method_submit_csrs(sd_bus_message *m, void *userdata, sd_bus_error *e
                 return r;
 
         g_autoptr(GVariantBuilder) record = g_variant_builder_new(G_VARIANT_TYPE("a{sv}"));
-        const BusOption opts[] = {
-                { "provider", "s", &provider, NULL },
-                { "validity_days", "u", &validity, &validity_set },
-        };
-        r = bus_read_options(m, opts, ELEMENTSOF(opts), record, error);
+        r = read_csr_options(m, record, &provider, &validity, error);
         if (r < 0)
                 return r;
-        if (validity_set && validity == 0)
-                return bus_error_setf(error, CK_ERROR_INVALID_ARGUMENT,
-                                      "validity_days=0 is invalid: expected 1..36500");
 
         /* Once for the whole call, before any CSR is decoded. */
         r = authz_check(c->authz, m, ACTION_REQUEST, error);
@@ -421,9 +417,7 @@ static int method_submit_csrs(sd_bus_message *m, void *userdata, sd_bus_error *e
                 size_t size = strlen(pem);
                 it->batch = b;
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-                if (size > CSR_MAX_SIZE) {
-                        (void) bus_error_setf(&e, CK_ERROR_INVALID_CSR,
-                                              "CSR is %zu bytes, more than the limit of %u bytes", size, CSR_MAX_SIZE);
+                if (check_csr_size(size, &e) < 0) {
                         csr_batch_item_refuse(it, &e);
                         b->pending--;
                         continue;
